@@ -1,0 +1,68 @@
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from './clock.js';
+import { parseServerConfig, type ServerConfig } from './config.js';
+import { createLogger } from './logging.js';
+import { createServerMetrics, type ServerMetrics } from './metrics/index.js';
+import { LiveServer, type LoadSignal } from './server/index.js';
+
+export interface AppOptions {
+  server?: Partial<ServerConfig>;
+  logger?: Logger;
+  clock?: Clock;
+  /** Uniform [0,1) source for the server's modelled join failures; seeded by the caller. */
+  random?: () => number;
+  loadSignal?: LoadSignal;
+  newId?: () => string;
+}
+
+export interface App {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics;
+  readonly clock: Clock;
+  readonly server: LiveServer;
+  /** Starts listening (and the demo space when configured); resolves to the base URL. */
+  start(): Promise<string>;
+  /** Drains and stops; idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: config → logger → registry → server. Everything long-lived is created here
+ * and passed in; nothing reads process state (the CLI does that and hands the results over).
+ */
+export function createApp(opts: AppOptions = {}): App {
+  const config = parseServerConfig(opts.server);
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const clock = opts.clock ?? systemClock();
+  const metrics = createServerMetrics();
+  const server = new LiveServer({
+    config,
+    logger,
+    metrics,
+    clock,
+    random: opts.random ?? Math.random,
+    ...(opts.newId ? { newId: opts.newId } : {}),
+    ...(opts.loadSignal ? { loadSignal: opts.loadSignal } : {}),
+  });
+  let stopping: Promise<void> | null = null;
+  return {
+    config,
+    logger,
+    metrics,
+    clock,
+    server,
+    async start() {
+      const url = await server.start();
+      if (config.demoSpace) {
+        const { space } = server.createSpace({ title: 'Stampede demo space', scheduledStart: clock.now(), hostName: 'Synthetic host' });
+        await server.startSpace(space, { syntheticHost: true });
+      }
+      return url;
+    },
+    stop() {
+      stopping ??= server.stop();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { InvalidArgumentError } from 'commander';
+
+export function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  return n;
+}
+
+export function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
+  return n;
+}
+
+export function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+/**
+ * Runs `work` until it finishes or the process gets SIGINT/SIGTERM, then calls `stop` once.
+ * A second signal exits at once. The only place that listens to signals.
+ */
+export async function untilSignal(stop: () => Promise<void>, work?: Promise<unknown>): Promise<'signal' | 'done'> {
+  let onSignal: (() => void) | null = null;
+  const signalled = new Promise<'signal'>((resolve) => {
+    let count = 0;
+    onSignal = () => {
+      count++;
+      if (count > 1) process.exit(130);
+      resolve('signal');
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  const why = await Promise.race([signalled, work ? work.then(() => 'done' as const) : new Promise<never>(() => {})]);
+  await stop();
+  if (onSignal) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  return why;
+}

@@ -1,0 +1,25 @@
+import { Command, CommanderError } from 'commander';
+import { registerServe } from './serve.js';
+
+/** Builds the `stampede` command tree. Every command has --help. */
+export function buildProgram(): Command {
+  const program = new Command('stampede')
+    .description('Replay the X Spaces outage of 12 August 2024 on a laptop, and load-test a live-audio server')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerServe(program);
+  return program;
+}
+
+/** Entry point used by bin/stampede.js; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    throw err;
+  }
+}

@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { createApp } from '../app.js';
+import { createLogger } from '../logging.js';
+import { parsePort, untilSignal } from './common.js';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the live-space server alone (HTTP API, WebSocket, /metrics), with a demo space unless --no-demo')
+    .option('-p, --port <n>', 'port to listen on (0 = any free port)', parsePort, 8080)
+    .option('-H, --host <addr>', 'address to bind', '127.0.0.1')
+    .option('--no-demo', 'do not create the demo space with a synthetic host')
+    .option('--max-listeners <n>', 'cap on concurrent real listeners per space', (v) => Number(v))
+    .option('--join-rate <n>', 'join calls admitted per second (token bucket)', (v) => Number(v))
+    .option('--recording-dir <dir>', 'where recordings are written (default: a temporary directory)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .option('--json-logs', 'JSON log lines even at a terminal')
+    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; logLevel: string; jsonLogs?: boolean }) => {
+      const logger = createLogger({ level: o.logLevel as 'info', pretty: !o.jsonLogs && process.stderr.isTTY });
+      const app = createApp({
+        logger,
+        server: {
+          port: o.port,
+          host: o.host,
+          demoSpace: o.demo,
+          logLevel: o.logLevel as 'info',
+          ...(o.maxListeners !== undefined ? { maxListeners: o.maxListeners } : {}),
+          ...(o.joinRate !== undefined ? { joinRatePerSecond: o.joinRate } : {}),
+          ...(o.recordingDir ? { recordingDir: o.recordingDir } : {}),
+        },
+      });
+      const url = await app.start();
+      process.stdout.write(`stampede server listening on ${url}\n  API      ${url}/api/v1/spaces\n  metrics  ${url}/metrics\n  page     ${url}/\nCtrl-C to stop.\n`);
+      await untilSignal(() => app.stop());
+      process.stdout.write('stopped cleanly\n');
+    });
+}

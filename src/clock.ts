@@ -1,0 +1,80 @@
+/**
+ * The one source of time for every long-lived part. Production uses systemClock(); tests pass a
+ * manual clock so that time-dependent behaviour is driven, never waited for.
+ */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /**
+   * Resolves after `ms` milliseconds of this clock's time (immediately when ms <= 0), or as soon as
+   * `signal` aborts, so a periodic loop can be stopped without waiting out its interval.
+   */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export function systemClock(): Clock {
+  return {
+    now: () => Date.now(),
+    sleep: (ms, signal) => {
+      if (ms <= 0 || signal?.aborted) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    },
+  };
+}
+
+/** A clock that only moves when told to. Sleepers wake in deadline order as time passes them. */
+export interface ManualClock extends Clock {
+  advance(ms: number): Promise<void>;
+  set(ms: number): Promise<void>;
+}
+
+export function manualClock(startMs = 0): ManualClock {
+  let now = startMs;
+  const sleepers: { at: number; resolve: () => void }[] = [];
+  const wake = async (): Promise<void> => {
+    for (;;) {
+      sleepers.sort((a, b) => a.at - b.at);
+      const next = sleepers[0];
+      if (!next || next.at > now) return;
+      sleepers.shift();
+      next.resolve();
+      // let the woken task run (and perhaps sleep again) before the next one wakes
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  };
+  return {
+    now: () => now,
+    sleep: (ms, signal) => {
+      if (ms <= 0 || signal?.aborted) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const entry = { at: now + ms, resolve };
+        sleepers.push(entry);
+        signal?.addEventListener(
+          'abort',
+          () => {
+            const i = sleepers.indexOf(entry);
+            if (i >= 0) sleepers.splice(i, 1);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    },
+    advance: async (ms) => {
+      now += ms;
+      await wake();
+    },
+    set: async (ms) => {
+      now = ms;
+      await wake();
+    },
+  };
+}

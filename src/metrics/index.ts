@@ -1,0 +1,121 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric Stampede's server publishes, created on one Registry per app (never the global one).
+ * Label values come only from the closed sets below: never a space id, a client value or an error text.
+ * docs/metrics.md is the reader's copy of this table; a test keeps the two in step.
+ */
+export const LISTENER_KINDS = ['real', 'virtual'] as const;
+export type ListenerKind = (typeof LISTENER_KINDS)[number];
+
+export const JOIN_OUTCOMES = [
+  'admitted', // a ticket was issued (real) / the modelled join succeeded (virtual)
+  'rate_limited', // refused by the join-rate limiter (429)
+  'capacity', // refused by the concurrent-listener cap (503)
+  'overloaded', // shed because the event loop lags or memory is over budget (503)
+  'failed', // failed as the crowd model says the join path fails (503 / timeout)
+  'draining', // refused because the server is shutting down (503)
+  'rejected', // the request itself was wrong: unknown space, ended space, bad body (4xx)
+] as const;
+export type JoinOutcome = (typeof JOIN_OUTCOMES)[number];
+
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+export const ROUTES = [
+  'list_spaces',
+  'create_space',
+  'get_space',
+  'start_space',
+  'end_space',
+  'join',
+  'recording',
+  'replay',
+  'healthz',
+  'readyz',
+  'metrics',
+  'page',
+  'upgrade',
+  'not_found',
+] as const;
+export type Route = (typeof ROUTES)[number];
+
+export const DROP_REASONS = ['backpressure', 'slow_consumer_closed'] as const;
+export const SIM_PHASES = ['pre_open', 'open', 'failing', 'live', 'ended'] as const;
+export type SimPhase = (typeof SIM_PHASES)[number];
+
+export const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const FANOUT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+
+export interface ServerMetrics {
+  registry: Registry;
+  listeners: Gauge<'kind'>;
+  joinAttempts: Counter<'kind' | 'outcome'>;
+  httpDuration: Histogram<'route' | 'status_class'>;
+  wsConnections: Gauge;
+  wsCloses: Counter<'code'>;
+  audioChunksSent: Counter;
+  audioChunksDropped: Counter<'reason'>;
+  fanoutDuration: Histogram;
+  eventLoopLag: Gauge;
+  heartbeatTerminations: Counter;
+  protocolErrors: Counter<'code'>;
+  recordingBytes: Counter;
+  spacesByState: Gauge<'state'>;
+  simTime: Gauge;
+  simPhase: Gauge<'phase'>;
+  simOffered: Gauge;
+  simAdmitted: Gauge;
+  simAttack: Gauge;
+  simAvailability: Gauge;
+  simLatencyP99: Gauge;
+  simLatencyP50: Gauge;
+  simSpeed: Gauge;
+}
+
+export interface MetricsOptions {
+  /** Include prom-client's default process and Node.js metrics (on by default). */
+  defaultMetrics?: boolean;
+  prefix?: string;
+}
+
+export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const p = opts.prefix ?? 'stampede_';
+  const r = [registry];
+  const m: ServerMetrics = {
+    registry,
+    listeners: new Gauge({ name: `${p}listeners`, help: 'Listeners in live or scheduled spaces, by population', labelNames: ['kind'], registers: r }),
+    joinAttempts: new Counter({ name: `${p}join_attempts_total`, help: 'Join attempts by population and outcome', labelNames: ['kind', 'outcome'], registers: r }),
+    httpDuration: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'HTTP request duration by route and status class', labelNames: ['route', 'status_class'], buckets: HTTP_BUCKETS, registers: r }),
+    wsConnections: new Gauge({ name: `${p}ws_connections`, help: 'Open WebSocket connections', registers: r }),
+    wsCloses: new Counter({ name: `${p}ws_closes_total`, help: 'WebSocket closes by close code', labelNames: ['code'], registers: r }),
+    audioChunksSent: new Counter({ name: `${p}audio_chunks_sent_total`, help: 'Audio chunks handed to listener sockets', registers: r }),
+    audioChunksDropped: new Counter({ name: `${p}audio_chunks_dropped_total`, help: 'Audio chunks skipped for a listener, by reason', labelNames: ['reason'], registers: r }),
+    fanoutDuration: new Histogram({ name: `${p}fanout_duration_seconds`, help: 'Time to fan one audio chunk out to every listener of a space', buckets: FANOUT_BUCKETS, registers: r }),
+    eventLoopLag: new Gauge({ name: `${p}event_loop_lag_seconds`, help: 'Event-loop delay (p99 over the last sampling window) used for load shedding', registers: r }),
+    heartbeatTerminations: new Counter({ name: `${p}heartbeat_terminations_total`, help: 'Connections terminated for a missed pong', registers: r }),
+    protocolErrors: new Counter({ name: `${p}protocol_errors_total`, help: 'Rejected client messages by error code', labelNames: ['code'], registers: r }),
+    recordingBytes: new Counter({ name: `${p}recording_bytes_total`, help: 'Audio bytes written to recordings', registers: r }),
+    spacesByState: new Gauge({ name: `${p}spaces`, help: 'Spaces by state', labelNames: ['state'], registers: r }),
+    simTime: new Gauge({ name: `${p}sim_time_seconds`, help: 'Simulated wall-clock time of the replay (Unix seconds)', registers: r }),
+    simPhase: new Gauge({ name: `${p}sim_phase`, help: '1 for the replay phase in force, 0 for the others', labelNames: ['phase'], registers: r }),
+    simOffered: new Gauge({ name: `${p}sim_offered_rps`, help: 'Modelled offered load on the join path (requests per simulated second, attack included)', registers: r }),
+    simAdmitted: new Gauge({ name: `${p}sim_admitted_rps`, help: 'Modelled successful joins per simulated second', registers: r }),
+    simAttack: new Gauge({ name: `${p}sim_attack_rps`, help: 'Modelled attack requests reaching the join path per simulated second', registers: r }),
+    simAvailability: new Gauge({ name: `${p}sim_join_availability_ratio`, help: 'Modelled share of join attempts that succeed in the current step', registers: r }),
+    simLatencyP99: new Gauge({ name: `${p}sim_join_latency_p99_seconds`, help: 'Modelled p99 latency of the join path', registers: r }),
+    simLatencyP50: new Gauge({ name: `${p}sim_join_latency_p50_seconds`, help: 'Modelled p50 latency of the join path', registers: r }),
+    simSpeed: new Gauge({ name: `${p}sim_speed_ratio`, help: 'Simulated seconds per wall-clock second (0 when no replay runs)', registers: r }),
+  };
+  for (const kind of LISTENER_KINDS) m.listeners.set({ kind }, 0);
+  for (const kind of LISTENER_KINDS) for (const outcome of JOIN_OUTCOMES) m.joinAttempts.inc({ kind, outcome }, 0);
+  for (const reason of DROP_REASONS) m.audioChunksDropped.inc({ reason }, 0);
+  for (const phase of SIM_PHASES) m.simPhase.set({ phase }, 0);
+  m.simSpeed.set(0);
+  return m;
+}
+
+export function statusClass(status: number): (typeof STATUS_CLASSES)[number] {
+  const c = Math.floor(status / 100);
+  return c <= 1 ? '1xx' : c === 2 ? '2xx' : c === 3 ? '3xx' : c === 4 ? '4xx' : '5xx';
+}

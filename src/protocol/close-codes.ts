@@ -1,0 +1,31 @@
+/**
+ * Every WebSocket close code Stampede sends, with whether a client may reconnect.
+ * 4000–4499 may reconnect, 4500–4999 must not (docs/protocol.md).
+ */
+export const CLOSE = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  INVALID_PAYLOAD: 1007,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+  TRY_AGAIN_LATER: 1013,
+  SLOW_CONSUMER: 4001,
+  REPLACED: 4002,
+  SPACE_ENDED: 4500,
+  KICKED: 4501,
+} as const;
+
+export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+
+/** A closed set of label values for metrics: any other code (e.g. 1006 from the peer) becomes "other". */
+export function closeCodeLabel(code: number): string {
+  for (const v of Object.values(CLOSE)) if (v === code) return String(code);
+  if (code === 1005 || code === 1006 || code === 1002) return String(code);
+  return 'other';
+}
+
+export function mayReconnect(code: number): boolean {
+  if (code >= 4500 && code <= 4999) return false;
+  return code !== CLOSE.POLICY && code !== CLOSE.TOO_BIG && code !== CLOSE.INVALID_PAYLOAD;
+}

@@ -1,0 +1,84 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ApiError } from '../protocol/index.js';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+function errorHeaders(err: ApiError): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (err.extra.retryAfterMs !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(err.extra.retryAfterMs / 1000)));
+  if (err.extra.allow) h.allow = err.extra.allow.join(', ');
+  return h;
+}
+
+export function sendError(res: ServerResponse, err: ApiError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, err.status, err.body(), errorHeaders(err));
+}
+
+/** Refuses an upgrade with a plain HTTP response on the raw socket (the WebSocket never opens). */
+export function rejectUpgrade(socket: Duplex, err: ApiError): void {
+  const body = JSON.stringify(err.body());
+  const headers = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+    ...errorHeaders(err),
+  };
+  const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  if (socket.writable) socket.end(`HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n${head}\r\n${body}`);
+  else socket.destroy();
+}
+
+/**
+ * Reads a JSON body of at most `limit` bytes. Empty bodies read as `{}`; anything else must be
+ * application/json. Never buffers more than the limit.
+ */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw new ApiError('BODY_TOO_LARGE', `the body is limited to ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new ApiError('BODY_TOO_LARGE', `the body is limited to ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') throw new ApiError('UNSUPPORTED_MEDIA_TYPE');
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'), (k, v: unknown) => {
+      if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw new SyntaxError(`forbidden key '${k}'`);
+      return v;
+    });
+  } catch (err) {
+    throw new ApiError('BAD_JSON', `the body is not valid JSON: ${(err as Error).message.slice(0, 120)}`);
+  }
+}
+
+/**
+ * The client's address. X-Forwarded-For is believed only when the direct peer is a configured proxy,
+ * and then the right-most address that is not itself a trusted proxy wins.
+ */
+export function clientAddress(req: IncomingMessage, trustedProxies: readonly string[]): string {
+  const peer = req.socket.remoteAddress ?? 'unknown';
+  if (trustedProxies.length === 0 || !trustedProxies.includes(peer)) return peer;
+  const xff = req.headers['x-forwarded-for'];
+  const raw = Array.isArray(xff) ? xff.join(',') : xff;
+  if (!raw || raw.length > 1024) return peer;
+  const hops = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!;
+    if (!trustedProxies.includes(hop)) return hop;
+  }
+  return peer;
+}

@@ -1,0 +1,53 @@
+import type { SimPhase } from '../metrics/index.js';
+
+/**
+ * The seam between the replay engine and a live server. The engine never imports the server:
+ * app.ts implements this port over the running server and passes it in.
+ */
+
+/** What the model says about one simulated step (all rates per simulated second). */
+export interface ReplayStep {
+  /** Simulated time at the end of the step, Unix ms. */
+  t: number;
+  phase: SimPhase;
+  /** Virtual listeners inside the space. */
+  listeners: number;
+  /** Requests offered to the join path: first attempts + retries + metadata + attack that got through. */
+  offered: number;
+  /** Successful joins. */
+  admitted: number;
+  /** Attack requests that reached the join path after filtering. */
+  attack: number;
+  /** Share of legitimate join attempts that succeed in this step, 0..1 (1 when there were none). */
+  availability: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** Legitimate join attempts in this step (a count, not a rate), and how many of them failed. */
+  attempts: number;
+  failures: number;
+  /** Events that happened in this step, e.g. "space opened", "mitigation: admission cap", "host started". */
+  events: string[];
+}
+
+/** Real clients' traffic since the previous call, as the live server saw it. */
+export interface RealLoad {
+  attempts: number;
+  admitted: number;
+  /** Real listeners connected now. */
+  listeners: number;
+}
+
+export interface ReplayPort {
+  /** The space opens (the link is posted; listeners may come in before the host starts). */
+  openSpace(simMs: number): void | Promise<void>;
+  /** The host starts the conversation; audio begins. */
+  startSpace(simMs: number): void | Promise<void>;
+  /** The conversation ends; the recording is published. */
+  endSpace(simMs: number): void | Promise<void>;
+  /** Called once per step, after the model has stepped: gate real joins, publish counts and metrics. */
+  publish(step: ReplayStep): void;
+  /** Real traffic since the last call; the model adds it to its offered load. */
+  takeRealLoad(): RealLoad;
+  /** After the end: is the recording downloadable and complete? */
+  recordingAvailable(): Promise<boolean>;
+}

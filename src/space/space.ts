@@ -1,0 +1,186 @@
+import { DomainError } from './errors.js';
+
+export type SpaceState = 'scheduled' | 'live' | 'ended';
+export type Role = 'host' | 'speaker' | 'listener';
+
+export const REACTIONS = ['👏', '😂', '❤️', '🔥', '💯', '🙏'] as const;
+export type Reaction = (typeof REACTIONS)[number];
+
+export interface Member {
+  readonly id: string;
+  readonly name: string;
+  role: Role;
+}
+
+export interface SpaceSnapshot {
+  id: string;
+  title: string;
+  state: SpaceState;
+  scheduledStart: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  host: { name: string };
+  listeners: { real: number; virtual: number; total: number };
+  speakers: { id: string; name: string }[];
+  chunks: number;
+}
+
+const TRANSITIONS: Record<SpaceState, readonly SpaceState[]> = {
+  scheduled: ['live', 'ended'],
+  live: ['ended'],
+  ended: [],
+};
+
+/**
+ * One live space: schedule, state machine, roster, speakers, speak requests and reactions.
+ * Pure: time comes in as arguments, no I/O, no timers. The transport owns sockets; this owns facts.
+ */
+export class Space {
+  state: SpaceState = 'scheduled';
+  startedAt: number | null = null;
+  endedAt: number | null = null;
+  /** Listeners the replay's crowd model says are inside; never objects, just a count. */
+  virtualListeners = 0;
+  /** Audio chunks accepted so far; the next expected sequence number. */
+  chunks = 0;
+  private readonly members = new Map<string, Member>();
+  private readonly speakRequests = new Set<string>();
+  private pendingReactions = new Map<Reaction, number>();
+  private realListenerCount = 0;
+
+  constructor(
+    readonly id: string,
+    readonly title: string,
+    readonly hostName: string,
+    readonly scheduledStart: number,
+  ) {}
+
+  get realListeners(): number {
+    return this.realListenerCount;
+  }
+
+  transition(to: SpaceState, at: number): void {
+    if (!TRANSITIONS[this.state].includes(to)) {
+      throw new DomainError('INVALID_TRANSITION', `cannot go from ${this.state} to ${to}`);
+    }
+    this.state = to;
+    if (to === 'live') this.startedAt = at;
+    if (to === 'ended') this.endedAt = at;
+  }
+
+  start(at: number): void {
+    this.transition('live', at);
+  }
+
+  end(at: number): void {
+    this.transition('ended', at);
+  }
+
+  /** Adds a member; idempotent for the same id. Throws once the space has ended. */
+  join(id: string, name: string, role: Role = 'listener'): Member {
+    if (this.state === 'ended') throw new DomainError('SPACE_ENDED', 'the space has ended');
+    const existing = this.members.get(id);
+    if (existing) return existing;
+    const m: Member = { id, name, role };
+    this.members.set(id, m);
+    if (role !== 'host') this.realListenerCount++;
+    return m;
+  }
+
+  /** Removes a member; calling it twice is harmless, so close handlers may race. */
+  leave(id: string): boolean {
+    const m = this.members.get(id);
+    if (!m) return false;
+    this.members.delete(id);
+    this.speakRequests.delete(id);
+    if (m.role !== 'host') this.realListenerCount--;
+    return true;
+  }
+
+  member(id: string): Member | undefined {
+    return this.members.get(id);
+  }
+
+  requestToSpeak(id: string): boolean {
+    const m = this.members.get(id);
+    if (!m || m.role !== 'listener') throw new DomainError('NOT_A_LISTENER', 'only a listener can ask to speak');
+    if (this.speakRequests.has(id)) return false;
+    this.speakRequests.add(id);
+    return true;
+  }
+
+  grantSpeak(id: string): Member {
+    const m = this.members.get(id);
+    if (!m || m.role !== 'listener') throw new DomainError('NOT_A_LISTENER', `no listener '${id}' in this space`);
+    if (!this.speakRequests.delete(id)) throw new DomainError('NOT_REQUESTED', `listener '${id}' has not asked to speak`);
+    m.role = 'speaker';
+    return m;
+  }
+
+  speakers(): { id: string; name: string }[] {
+    const out: { id: string; name: string }[] = [];
+    for (const m of this.members.values()) if (m.role === 'speaker' || m.role === 'host') out.push({ id: m.id, name: m.name });
+    return out;
+  }
+
+  react(emoji: string): void {
+    if (!(REACTIONS as readonly string[]).includes(emoji)) throw new DomainError('BAD_EMOJI', `unknown reaction '${emoji}'`);
+    const r = emoji as Reaction;
+    this.pendingReactions.set(r, (this.pendingReactions.get(r) ?? 0) + 1);
+  }
+
+  /** Reactions since the last call, aggregated; empty when there were none. */
+  takeReactions(): Partial<Record<Reaction, number>> | null {
+    if (this.pendingReactions.size === 0) return null;
+    const out = Object.fromEntries(this.pendingReactions) as Partial<Record<Reaction, number>>;
+    this.pendingReactions = new Map();
+    return out;
+  }
+
+  snapshot(): SpaceSnapshot {
+    const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+    return {
+      id: this.id,
+      title: this.title,
+      state: this.state,
+      scheduledStart: new Date(this.scheduledStart).toISOString(),
+      startedAt: iso(this.startedAt),
+      endedAt: iso(this.endedAt),
+      host: { name: this.hostName },
+      listeners: {
+        real: this.realListenerCount,
+        virtual: this.virtualListeners,
+        total: this.realListenerCount + this.virtualListeners,
+      },
+      speakers: this.speakers(),
+      chunks: this.chunks,
+    };
+  }
+}
+
+/** All spaces of one server. Ids come from an injected generator so tests and replays are repeatable. */
+export class SpaceStore {
+  private readonly spaces = new Map<string, Space>();
+
+  constructor(private readonly newId: () => string) {}
+
+  create(input: { title: string; hostName: string; scheduledStart: number }): Space {
+    const s = new Space(this.newId(), input.title, input.hostName, input.scheduledStart);
+    this.spaces.set(s.id, s);
+    return s;
+  }
+
+  get(id: string): Space | undefined {
+    return this.spaces.get(id);
+  }
+
+  list(): Space[] {
+    return [...this.spaces.values()];
+  }
+
+  countByState(): Record<SpaceState, number> {
+    const c: Record<SpaceState, number> = { scheduled: 0, live: 0, ended: 0 };
+    for (const s of this.spaces.values()) c[s.state]++;
+    return c;
+  }
+}

@@ -1,0 +1,110 @@
+import { pino } from 'pino';
+import { WebSocket, type RawData } from 'ws';
+import { createApp, type App, type AppOptions } from '../../src/app.js';
+import type { ServerConfig } from '../../src/config.js';
+
+/** A real app on 127.0.0.1:0 with logs discarded; call `close()` in afterEach. */
+export async function startApp(server: Partial<ServerConfig> = {}, opts: Omit<AppOptions, 'server'> = {}): Promise<{ app: App; url: string; close: () => Promise<void> }> {
+  const app = createApp({ logger: pino({ level: 'silent' }), ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, ...server } });
+  const url = await app.start();
+  return { app, url, close: () => app.stop() };
+}
+
+export async function api<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(url + path, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (metrics, recording); the caller reads it as text
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+/** Creates a space and returns its id and host token. */
+export async function createSpace(url: string, title = 'test space'): Promise<{ id: string; hostToken: string }> {
+  const r = await api<{ space: { id: string }; hostToken: string }>(url, 'POST', '/api/v1/spaces', { title, scheduledStart: new Date(0).toISOString() });
+  if (r.status !== 201) throw new Error(`create failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return { id: r.body.space.id, hostToken: r.body.hostToken };
+}
+
+export async function startSpace(url: string, id: string, hostToken: string, syntheticHost = false): Promise<void> {
+  const r = await api(url, 'POST', `/api/v1/spaces/${id}/start`, { syntheticHost }, { authorization: `Bearer ${hostToken}` });
+  if (r.status !== 200) throw new Error(`start failed: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+export interface TestClient {
+  ws: WebSocket;
+  texts: Record<string, unknown>[];
+  binaries: Buffer[];
+  closed: Promise<{ code: number; reason: string }>;
+  /** Resolves when `pred` holds for the messages received so far (checked on every message). */
+  until(pred: (c: TestClient) => boolean, what?: string): Promise<void>;
+}
+
+export function connect(wsUrl: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<TestClient> {
+  const ws = new WebSocket(wsUrl, opts);
+  const texts: Record<string, unknown>[] = [];
+  const binaries: Buffer[] = [];
+  const waiters = new Set<() => void>();
+  const client: TestClient = {
+    ws,
+    texts,
+    binaries,
+    closed: new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
+    until(pred, what = 'condition') {
+      if (pred(client)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (pred(client)) {
+            waiters.delete(check);
+            resolve();
+          }
+        };
+        waiters.add(check);
+        ws.once('close', () => {
+          if (waiters.has(check)) {
+            waiters.delete(check);
+            pred(client) ? resolve() : reject(new Error(`socket closed before ${what}`));
+          }
+        });
+      });
+    },
+  };
+  ws.on('message', (data: RawData, isBinary) => {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
+    if (isBinary) binaries.push(buf);
+    else texts.push(JSON.parse(buf.toString()) as Record<string, unknown>);
+    for (const w of [...waiters]) w();
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+  });
+}
+
+/** Joins through the HTTP join path and opens the WebSocket with the ticket. */
+export async function joinAndConnect(url: string, spaceId: string, name?: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<TestClient> {
+  const r = await api<{ wsUrl: string }>(url, 'POST', `/api/v1/spaces/${spaceId}/join`, name ? { name } : undefined);
+  if (r.status !== 200) throw new Error(`join failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return connect(r.body.wsUrl, opts);
+}
+
+export function hostUrl(url: string, id: string, hostToken: string): string {
+  return `${url.replace(/^http/, 'ws')}/ws?space=${id}&hostToken=${hostToken}`;
+}
+
+/** Reads one metric sample's value from the app's registry. */
+export async function metricValue(app: App, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await app.metrics.registry.getSingleMetric(name)?.get();
+  if (!m) throw new Error(`no metric ${name}`);
+  const v = m.values.find((s) => Object.entries(labels).every(([k, val]) => String((s.labels as Record<string, unknown>)[k]) === val));
+  return v?.value ?? 0;
+}

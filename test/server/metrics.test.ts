@@ -1,0 +1,40 @@
+import { readFile } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startApp } from '../helpers/app.js';
+
+describe('/metrics', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+  });
+
+  it('exposes every documented metric, plus the default Node metrics, from the app registry', async () => {
+    const s = await startApp();
+    close = s.close;
+    const res = await fetch(`${s.url}/metrics`);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    const exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+    const doc = await readFile(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+    const documented = [...doc.matchAll(/^\| `(stampede_[a-z0-9_]+)` \|/gm)].map((m) => m[1]!);
+    expect(documented.length).toBeGreaterThan(15);
+    for (const name of documented) expect(exposed, name).toContain(name);
+    for (const name of exposed) if (name.startsWith('stampede_')) expect(documented, `${name} is undocumented`).toContain(name);
+    expect(exposed).toContain('nodejs_eventloop_lag_seconds');
+    expect(exposed).toContain('process_resident_memory_bytes');
+  });
+
+  it('keeps two apps in one process apart (no global registry)', async () => {
+    const a = await startApp();
+    const b = await startApp();
+    close = async () => {
+      await a.close();
+      await b.close();
+    };
+    await fetch(`${a.url}/api/v1/spaces/x/join`, { method: 'POST' });
+    const ta = await (await fetch(`${a.url}/metrics`)).text();
+    const tb = await (await fetch(`${b.url}/metrics`)).text();
+    expect(ta).toMatch(/stampede_join_attempts_total\{kind="real",outcome="rejected"\} 1/);
+    expect(tb).toMatch(/stampede_join_attempts_total\{kind="real",outcome="rejected"\} 0/);
+  });
+});

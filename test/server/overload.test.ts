@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/clock.js';
+import { api, connect, createSpace, joinAndConnect, metricValue, startApp, startSpace } from '../helpers/app.js';
+
+type ErrBody = { error: { code: string; retryAfterMs?: number } };
+
+describe('admission control and load shedding', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+
+  it('refuses a join burst past the rate limit with 429 + Retry-After, and admits again once tokens refill', async () => {
+    const clock = manualClock(1_000_000);
+    const s = await startApp({ joinRatePerSecond: 10, joinBurst: 10 }, { clock });
+    close = s.close;
+    const { id } = await createSpace(s.url);
+    const burst = await Promise.all(Array.from({ length: 25 }, () => api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${id}/join`)));
+    const statuses = burst.map((r) => r.status);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(10);
+    expect(statuses.filter((x) => x === 429)).toHaveLength(15);
+    const refused = burst.find((r) => r.status === 429)!;
+    expect(refused.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'rate_limited' })).toBe(15);
+
+    await clock.advance(500); // half a second refills 5 tokens
+    const after = await Promise.all(Array.from({ length: 6 }, () => api(s.url, 'POST', `/api/v1/spaces/${id}/join`)));
+    expect(after.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+
+  it('refuses joins past the concurrent-listener cap with 503 CAPACITY, counting issued tickets', async () => {
+    const s = await startApp({ maxListeners: 3 });
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const a = await joinAndConnect(s.url, id);
+    await joinAndConnect(s.url, id);
+    const pending = await api(s.url, 'POST', `/api/v1/spaces/${id}/join`); // a ticket not yet used still holds a place
+    expect(pending.status).toBe(200);
+    const full = await api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
+    expect(full.status).toBe(503);
+    expect(full.body.error.code).toBe('CAPACITY');
+    expect(full.headers.get('retry-after')).toBe('2');
+    a.ws.close();
+    await a.closed;
+    await expect.poll(async () => (await api(s.url, 'GET', `/api/v1/spaces/${id}`)).body).toMatchObject({ space: { listeners: { real: 1 } } });
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/join`)).status).toBe(200);
+  });
+
+  it('sheds load while the event loop lags: joins get 503 OVERLOADED, upgrades close 1013, readiness 503', async () => {
+    let lagMs = 0;
+    const s = await startApp({}, { loadSignal: { eventLoopLagMs: () => lagMs, heapUsedBytes: () => 0 } });
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const ticket = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
+    const inside = await joinAndConnect(s.url, id);
+
+    lagMs = 1_000;
+    const shed = await api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
+    expect(shed.status).toBe(503);
+    expect(shed.body.error.code).toBe('OVERLOADED');
+    expect(shed.headers.get('retry-after')).toBe('2');
+    expect((await api(s.url, 'GET', '/readyz')).status).toBe(503);
+    const late = await connect(ticket.body.wsUrl);
+    expect(await late.closed).toEqual({ code: 1013, reason: 'retry-after=2' });
+    // those already inside are not disturbed
+    expect(inside.ws.readyState).toBe(inside.ws.OPEN);
+    expect(await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'overloaded' })).toBe(1);
+
+    lagMs = 0;
+    expect((await api(s.url, 'GET', '/readyz')).status).toBe(200);
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/join`)).status).toBe(200);
+  });
+
+  it('fails real joins as the replay model says the join path fails (gate availability 0)', async () => {
+    const s = await startApp();
+    close = s.close;
+    const { id } = await createSpace(s.url);
+    s.app.server.setJoinGate({ availability: 0, latencyMs: 0 });
+    const r = await api<ErrBody & { error: { message: string } }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
+    expect(r.status).toBe(503);
+    expect(r.body.error).toMatchObject({ code: 'JOIN_FAILED', message: 'This Space is not available' });
+    s.app.server.setJoinGate({ availability: 1, latencyMs: 0 });
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/join`)).status).toBe(200);
+    expect(s.app.server.takeJoinCounters()).toEqual({ attempts: 2, admitted: 1 });
+  });
+
+  it('caps connections per address before the upgrade with 429 TOO_MANY_CONNECTIONS', async () => {
+    const s = await startApp({ maxConnectionsPerAddress: 2 });
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    await joinAndConnect(s.url, id);
+    await joinAndConnect(s.url, id);
+    await expect(joinAndConnect(s.url, id)).rejects.toThrow('upgrade refused: 429');
+  });
+});

@@ -1,0 +1,158 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
+import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, startApp, startSpace } from '../helpers/app.js';
+
+function chunk(seq: number, fill = seq & 0xff): Buffer {
+  return encodeAudioChunk({ seq, captureMs: Date.now(), frames: Array.from({ length: 5 }, () => new Uint8Array(100).fill(fill)) });
+}
+
+describe('WebSocket control channel and audio', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+
+  it('fans the host audio out to every listener in order, with no gaps, byte for byte', async () => {
+    const s = await startApp({ countIntervalMs: 20 });
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const listeners = await Promise.all([1, 2, 3].map((i) => joinAndConnect(s.url, id, `l${i}`)));
+    const host = await connect(hostUrl(s.url, id, hostToken));
+    const sent = Array.from({ length: 200 }, (_, i) => chunk(i));
+    for (const c of sent) host.ws.send(c);
+    await Promise.all(listeners.map((l) => l.until((c) => c.binaries.length >= 200, '200 chunks')));
+    for (const l of listeners) {
+      expect(l.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual(sent.map((_, i) => i));
+      expect(Buffer.concat(l.binaries).equals(Buffer.concat(sent))).toBe(true);
+    }
+    expect(await metricValue(s.app, 'stampede_audio_chunks_sent_total')).toBe(600);
+    const got = await api<{ space: { chunks: number } }>(s.url, 'GET', `/api/v1/spaces/${id}`);
+    expect(got.body.space.chunks).toBe(200);
+  });
+
+  it('refuses audio that is malformed, out of order or not from the host, and keeps the connection', async () => {
+    const s = await startApp();
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const listener = await joinAndConnect(s.url, id);
+    const host = await connect(hostUrl(s.url, id, hostToken));
+    host.ws.send(Buffer.from([1, 1, 0, 1, 0, 0, 0, 0])); // too short
+    host.ws.send(chunk(5)); // out of order
+    listener.ws.send(chunk(0)); // listeners do not send audio
+    host.ws.send(chunk(0));
+    await host.until((c) => c.texts.filter((m) => m.type === 'error').length >= 2);
+    await listener.until((c) => c.binaries.length === 1 && c.texts.some((m) => m.type === 'error'));
+    const hostErrors = host.texts.filter((m) => m.type === 'error').map((m) => m.message as string);
+    expect(hostErrors[0]).toMatch(/malformed audio chunk: TOO_SHORT/);
+    expect(hostErrors[1]).toMatch(/out of order: expected sequence 0, got 5/);
+    expect(listener.texts.find((m) => m.type === 'error')).toMatchObject({ code: 'FORBIDDEN' });
+    expect(peekAudioHeader(listener.binaries[0]!)?.seq).toBe(0);
+  });
+
+  it('sends coalesced listener counts (not one per join) and aggregated reactions', async () => {
+    const s = await startApp({ countIntervalMs: 50 });
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const first = await joinAndConnect(s.url, id);
+    const others = await Promise.all(Array.from({ length: 20 }, () => joinAndConnect(s.url, id)));
+    await first.until((c) => c.texts.some((m) => m.type === 'count' && m.real === 21), 'a count of 21');
+    const counts = first.texts.filter((m) => m.type === 'count');
+    // 20 joins arrived within a few ticks: far fewer count messages than joins
+    expect(counts.length).toBeLessThan(20);
+    expect(counts.at(-1)).toMatchObject({ real: 21, virtual: 0, total: 21 });
+
+    for (const o of others.slice(0, 5)) o.ws.send(JSON.stringify({ type: 'react', emoji: '🔥' }));
+    first.ws.send(JSON.stringify({ type: 'react', emoji: '👏' }));
+    await first.until((c) => {
+      const sum: Record<string, number> = {};
+      for (const m of c.texts) if (m.type === 'reactions') for (const [k, v] of Object.entries(m.counts as Record<string, number>)) sum[k] = (sum[k] ?? 0) + v;
+      return sum['🔥'] === 5 && sum['👏'] === 1;
+    }, 'reactions');
+
+    for (const o of others) o.ws.close();
+    await first.until((c) => c.texts.at(-1)?.type === 'count' && c.texts.at(-1)?.real === 1, 'count back to 1');
+    expect(await metricValue(s.app, 'stampede_listeners', { kind: 'real' })).toBe(1);
+  });
+
+  it('passes a request to speak to the host, and the host grants the floor', async () => {
+    const s = await startApp();
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const host = await connect(hostUrl(s.url, id, hostToken));
+    const listener = await joinAndConnect(s.url, id, 'grace');
+    const welcome = listener.texts.find((m) => m.type === 'welcome') as { listenerId: string; role: string };
+    expect(welcome.role).toBe('listener');
+    listener.ws.send(JSON.stringify({ type: 'request_speak' }));
+    await host.until((c) => c.texts.some((m) => m.type === 'speak_request'));
+    expect(host.texts.find((m) => m.type === 'speak_request')).toMatchObject({ listenerId: welcome.listenerId, name: 'grace' });
+    listener.ws.send(JSON.stringify({ type: 'grant_speak', listenerId: welcome.listenerId }));
+    await listener.until((c) => c.texts.some((m) => m.type === 'error'));
+    expect(listener.texts.find((m) => m.type === 'error')).toMatchObject({ code: 'FORBIDDEN' });
+    host.ws.send(JSON.stringify({ type: 'grant_speak', listenerId: welcome.listenerId }));
+    await listener.until((c) => c.texts.some((m) => m.type === 'speakers'));
+    expect(listener.texts.find((m) => m.type === 'speakers')?.speakers).toEqual(expect.arrayContaining([{ id: welcome.listenerId, name: 'grace' }]));
+  });
+
+  it('tells listeners the space ended with 4500 and publishes a complete recording', async () => {
+    const s = await startApp();
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const listener = await joinAndConnect(s.url, id);
+    const host = await connect(hostUrl(s.url, id, hostToken));
+    const sent = Array.from({ length: 50 }, (_, i) => chunk(i, 255 - i));
+    for (const c of sent) host.ws.send(c);
+    await listener.until((c) => c.binaries.length === 50);
+    const early = await api<{ error: { code: string } }>(s.url, 'GET', `/api/v1/spaces/${id}/recording`);
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('RECORDING_NOT_READY');
+    await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, undefined, { authorization: `Bearer ${hostToken}` });
+    expect((await listener.closed).code).toBe(4500);
+    const res = await fetch(`${s.url}/api/v1/spaces/${id}/recording`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-stampede-chunks')).toBe('50');
+    const body = Buffer.from(await res.arrayBuffer());
+    const chunks: Buffer[] = [];
+    for (let o = 0; o < body.length; ) {
+      const len = body.readUInt32BE(o);
+      chunks.push(body.subarray(o + 4, o + 4 + len));
+      o += 4 + len;
+    }
+    expect(chunks.map((c) => peekAudioHeader(c)?.seq)).toEqual(sent.map((_, i) => i));
+    expect(Buffer.concat(chunks).equals(Buffer.concat(sent))).toBe(true);
+  });
+
+  it('refuses upgrades without a valid ticket before the WebSocket opens, with a JSON reason', async () => {
+    const s = await startApp();
+    close = s.close;
+    const { id } = await createSpace(s.url);
+    const base = s.url.replace(/^http/, 'ws');
+    const refused = (u: string) =>
+      new Promise<{ status: number; body: string }>((resolve) => {
+        const ws = new WebSocket(u);
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        ws.on('error', () => undefined);
+      });
+    const noTicket = await refused(`${base}/ws`);
+    expect(noTicket.status).toBe(401);
+    expect(JSON.parse(noTicket.body).error.code).toBe('TICKET_INVALID');
+    expect((await refused(`${base}/ws?ticket=${'a'.repeat(32)}`)).status).toBe(401);
+    expect((await refused(`${base}/elsewhere`)).status).toBe(404);
+    expect((await refused(`${base}/ws?space=${id}&hostToken=wrong`)).status).toBe(403);
+    // a ticket works once
+    const j = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
+    const c = await connect(j.body.wsUrl);
+    expect(c.texts.length).toBeGreaterThanOrEqual(0);
+    expect((await refused(j.body.wsUrl)).status).toBe(401);
+  });
+});

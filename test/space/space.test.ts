@@ -1,0 +1,66 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DomainError, Space, SpaceStore } from '../../src/space/index.js';
+
+describe('Space', () => {
+  it('moves scheduled → live → ended and refuses anything else with INVALID_TRANSITION', () => {
+    const s = new Space('a', 't', 'h', 0);
+    expect(() => s.transition('scheduled', 1)).toThrow(DomainError);
+    s.start(10);
+    expect(() => s.start(11)).toThrowError(expect.objectContaining({ code: 'INVALID_TRANSITION' }));
+    s.end(20);
+    expect(() => s.end(21)).toThrowError(expect.objectContaining({ code: 'INVALID_TRANSITION' }));
+    expect(() => s.join('x', 'x')).toThrowError(expect.objectContaining({ code: 'SPACE_ENDED' }));
+    expect(s.snapshot()).toMatchObject({ state: 'ended', startedAt: new Date(10).toISOString(), endedAt: new Date(20).toISOString() });
+  });
+
+  it('keeps the roster count equal to the members present, whatever order joins and leaves come in', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('join' as const), id: fc.integer({ min: 0, max: 20 }) }),
+      fc.record({ kind: fc.constant('leave' as const), id: fc.integer({ min: 0, max: 20 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const s = new Space('a', 't', 'h', 0);
+        const present = new Set<number>();
+        for (const o of ops) {
+          if (o.kind === 'join') {
+            s.join(`c${o.id}`, 'n');
+            present.add(o.id);
+          } else {
+            s.leave(`c${o.id}`);
+            present.delete(o.id);
+          }
+          expect(s.realListeners).toBe(present.size);
+        }
+        expect(s.snapshot().listeners.total).toBe(present.size + s.virtualListeners);
+      }),
+    );
+  });
+
+  it('grants the floor only to a listener who asked, and aggregates reactions', () => {
+    const s = new Space('a', 't', 'h', 0);
+    s.join('h', 'host', 'host');
+    s.join('l', 'lin');
+    expect(() => s.grantSpeak('l')).toThrowError(expect.objectContaining({ code: 'NOT_REQUESTED' }));
+    expect(s.requestToSpeak('l')).toBe(true);
+    expect(s.requestToSpeak('l')).toBe(false);
+    expect(s.grantSpeak('l').role).toBe('speaker');
+    expect(s.speakers().map((x) => x.id).sort()).toEqual(['h', 'l']);
+    s.react('🔥');
+    s.react('🔥');
+    s.react('👏');
+    expect(() => s.react('💩')).toThrowError(expect.objectContaining({ code: 'BAD_EMOJI' }));
+    expect(s.takeReactions()).toEqual({ '🔥': 2, '👏': 1 });
+    expect(s.takeReactions()).toBeNull();
+  });
+
+  it('stores spaces under ids from the injected generator', () => {
+    let n = 0;
+    const store = new SpaceStore(() => `s${++n}`);
+    store.create({ title: 'a', hostName: 'h', scheduledStart: 0 }).start(1);
+    store.create({ title: 'b', hostName: 'h', scheduledStart: 0 });
+    expect(store.list().map((s) => s.id)).toEqual(['s1', 's2']);
+    expect(store.countByState()).toEqual({ scheduled: 1, live: 1, ended: 0 });
+  });
+});
