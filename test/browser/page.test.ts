@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
+import { startApp } from '../helpers/app.js';
+
+describe('listener page in a real browser', () => {
+  let browser: BrowserContext;
+  let closeBrowser: () => Promise<void>;
+  beforeAll(async () => {
+    ({ browser, close: closeBrowser } = await launchChromium());
+  });
+  afterAll(async () => {
+    await closeBrowser?.();
+  });
+
+  it('joins the live space through the join path and shows counts and arriving audio', async () => {
+    const s = await startApp({ demoSpace: true });
+    try {
+      const page = await browser.newPage();
+      await page.goto(s.url + '/');
+      await expect.poll(() => page.textContent('#status')).toBe('connected — listening');
+      await expect.poll(async () => Number((await page.textContent('#chunks'))?.replace(/,/g, ''))).toBeGreaterThan(3);
+      expect(await page.textContent('#title')).toBe('Stampede demo space');
+      expect(await page.textContent('#gaps')).toBe('no gaps');
+      await expect.poll(() => page.textContent('#split')).toBe('1 real · 0 modelled');
+      await page.click('button[data-e="🔥"]');
+      await expect.poll(() => page.textContent('#reactions')).toContain('🔥 1');
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('shows "This Space is not available" when the join path fails, as listeners saw that night', async () => {
+    const s = await startApp({ demoSpace: true });
+    try {
+      s.app.server.setJoinGate({ availability: 0, latencyMs: 0 });
+      const page = await browser.newPage();
+      await page.goto(s.url + '/');
+      await expect.poll(() => page.textContent('#status')).toContain('This Space is not available');
+      expect(await page.getAttribute('#status', 'class')).toBe('bad');
+      s.app.server.setJoinGate({ availability: 1, latencyMs: 0 });
+      await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toBe('connected — listening');
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  });
+});
