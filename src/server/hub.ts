@@ -13,6 +13,7 @@ import {
   type ServerMessage,
 } from '../protocol/index.js';
 import { DomainError, type Role, type Space } from '../space/index.js';
+import { binaryFrame, sendFrame } from './preframed.js';
 import { Recording } from './recording.js';
 
 interface Conn {
@@ -236,9 +237,10 @@ export class Hub {
     return null;
   }
 
-  /** The hot path: the same Buffer to every listener, no per-listener allocation beyond ws's frame header. */
+  /** The hot path: one frame built once, written to every listener; nothing allocated per listener. */
   private fanOut(room: Room, buf: Buffer): void {
     const t0 = performance.now();
+    const frame = binaryFrame(buf);
     const skip = this.config.skipBufferedBytes;
     let sent = 0;
     let dropped = 0;
@@ -258,7 +260,7 @@ export class Hub {
         continue;
       }
       c.behindSince = 0;
-      ws.send(buf);
+      if (!sendFrame(ws, frame)) ws.send(buf);
       sent++;
     }
     if (sent) this.metrics.audioChunksSent.inc(sent);
