@@ -1,13 +1,25 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { WebSocket, type RawData } from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
 import type { ServerConfig } from '../../src/config.js';
 
-/** A real app on 127.0.0.1:0 with logs discarded; call `close()` in afterEach. */
+/**
+ * A real app on 127.0.0.1:0 with logs discarded and recordings in a temporary directory that
+ * `close()` removes; call `close()` in afterEach. Calling it twice returns the same promise.
+ */
 export async function startApp(server: Partial<ServerConfig> = {}, opts: Omit<AppOptions, 'server'> = {}): Promise<{ app: App; url: string; close: () => Promise<void> }> {
-  const app = createApp({ logger: pino({ level: 'silent' }), ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, ...server } });
+  const recordingDir = await mkdtemp(join(tmpdir(), 'stampede-test-rec-'));
+  const app = createApp({ logger: pino({ level: 'silent' }), ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, ...server } });
   const url = await app.start();
-  return { app, url, close: () => app.stop() };
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= app.stop().then(() => rm(recordingDir, { recursive: true, force: true }));
+    return closing;
+  };
+  return { app, url, close };
 }
 
 export async function api<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {

@@ -1,0 +1,45 @@
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logging.js';
+import { api, createSpace, joinAndConnect, startApp, startSpace } from '../helpers/app.js';
+
+function captured(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+  const out: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out.push(chunk.toString());
+      cb();
+    },
+  });
+  return { stream, lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+describe('logs', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+  });
+
+  it('are structured JSON from per-module child loggers, carry request ids, and say nothing per audio chunk at info', async () => {
+    const log = captured();
+    const s = await startApp({ chunkIntervalMs: 5 }, { logger: createLogger({ level: 'info', destination: log.stream }) });
+    close = s.close;
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken, true);
+    const l = await joinAndConnect(s.url, id);
+    await l.until((c) => c.binaries.length >= 50, '50 chunks');
+    const r = await api(s.url, 'GET', '/api/v1/spaces/nope', undefined, { 'x-request-id': 'trace-42' });
+    expect(r.headers.get('x-request-id')).toBe('trace-42');
+    const bad = await api(s.url, 'GET', '/healthz', undefined, { 'x-request-id': 'no spaces allowed' });
+    expect(bad.headers.get('x-request-id')).toMatch(/^r\d+$/);
+    await s.close();
+    const lines = log.lines();
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.length).toBeLessThan(20); // 50+ chunks fanned out, a handful of lifecycle lines
+    for (const line of lines) {
+      expect(line).toMatchObject({ app: 'stampede', level: expect.any(Number), msg: expect.any(String) });
+      expect(['server', 'hub']).toContain(line.module);
+    }
+    expect(lines.map((x) => x.msg)).toEqual(expect.arrayContaining(['listening', 'space live', 'draining', 'recording published', 'stopped']));
+  });
+});
