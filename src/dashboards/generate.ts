@@ -1,0 +1,39 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Dashboard } from './builder.js';
+import { outageDashboard } from './outage.js';
+import { renderRules } from './rules.js';
+import { serverDashboard } from './server.js';
+
+/** Replay speeds that get a ready-made rule variant next to the real-time rules. */
+export const RULE_VARIANT_SPEEDS = [60] as const;
+
+export function generateDashboards(): { outage: Dashboard; server: Dashboard } {
+  return { outage: outageDashboard(), server: serverDashboard() };
+}
+
+/** Every generated file, keyed by its path relative to the repository root. */
+export function generatedFiles(): Map<string, string> {
+  const d = generateDashboards();
+  const files = new Map<string, string>([
+    ['dashboards/stampede-outage.json', JSON.stringify(d.outage, null, 2) + '\n'],
+    ['dashboards/stampede-server.json', JSON.stringify(d.server, null, 2) + '\n'],
+    ['dashboards/prometheus/rules/stampede-slo.yml', renderRules(1)],
+  ]);
+  for (const speed of RULE_VARIANT_SPEEDS) files.set(`dashboards/prometheus/rules-speed${speed}/stampede-slo.yml`, renderRules(speed));
+  return files;
+}
+
+/** Writes every generated file under `root` (each via a temporary file and a rename). */
+export async function writeGenerated(root: string): Promise<string[]> {
+  const written: string[] = [];
+  for (const [rel, text] of generatedFiles()) {
+    const path = join(root, rel);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+    written.push(rel);
+  }
+  return written;
+}

@@ -1,0 +1,93 @@
+import { dashboard, phaseAnnotation, SEL, type Dashboard } from './builder.js';
+
+const R = '$__rate_interval';
+
+export function serverDashboard(): Dashboard {
+  return dashboard({
+    uid: 'stampede-server',
+    title: 'Stampede — server health',
+    description: 'One Stampede process: connections, audio fan-out, backpressure, event loop, memory, heartbeats and HTTP by route.',
+    tags: ['stampede'],
+    annotations: [phaseAnnotation()],
+    rows: [
+      {
+        row: 'Connections',
+        panels: [
+          { title: 'WebSocket connections', description: 'Open sockets.', unit: 'short', w: 8, targets: [{ expr: `sum(stampede_ws_connections{${SEL}})`, legend: 'open' }] },
+          { title: 'Listeners by kind', description: 'Real sockets and the modelled crowd.', unit: 'short', w: 8, targets: [{ expr: `sum by (kind) (stampede_listeners{${SEL}})`, legend: '{{kind}}' }] },
+          { title: 'Spaces by state', description: 'Spaces known to the process.', unit: 'short', w: 8, targets: [{ expr: `sum by (state) (stampede_spaces{${SEL}})`, legend: '{{state}}' }] },
+        ],
+      },
+      {
+        row: 'Audio fan-out',
+        panels: [
+          {
+            title: 'Fan-out time per chunk',
+            description: 'Time to hand one chunk to every listener of a space.',
+            unit: 's',
+            targets: [0.5, 0.99].map((q) => ({ expr: `histogram_quantile(${q}, sum by (le) (rate(stampede_fanout_duration_seconds_bucket{${SEL}}[${R}])))`, legend: `p${q * 100}` })),
+          },
+          {
+            title: 'Chunks sent and dropped',
+            description: 'Chunks handed to sockets, and chunks skipped for listeners that fell behind, by reason.',
+            unit: 'ops',
+            targets: [
+              { expr: `sum(rate(stampede_audio_chunks_sent_total{${SEL}}[${R}]))`, legend: 'sent' },
+              { expr: `sum by (reason) (rate(stampede_audio_chunks_dropped_total{${SEL}}[${R}]))`, legend: 'dropped: {{reason}}' },
+            ],
+          },
+        ],
+      },
+      {
+        row: 'Process',
+        panels: [
+          {
+            title: 'Event-loop lag',
+            description: 'The p99 delay shedding decides on (shed threshold 250 ms by default), and prom-client\'s own view.',
+            unit: 's',
+            w: 8,
+            targets: [
+              { expr: `max(stampede_event_loop_lag_seconds{${SEL}})`, legend: 'shedding signal' },
+              { expr: `max(nodejs_eventloop_lag_p99_seconds{${SEL}})`, legend: 'nodejs p99' },
+            ],
+          },
+          {
+            title: 'Memory',
+            description: 'Resident set and V8 heap (shedding starts at 2 GiB of heap by default).',
+            unit: 'bytes',
+            w: 8,
+            targets: [
+              { expr: `sum(process_resident_memory_bytes{${SEL}})`, legend: 'rss' },
+              { expr: `sum(nodejs_heap_size_used_bytes{${SEL}})`, legend: 'heap used' },
+            ],
+          },
+          {
+            title: 'Heartbeat terminations',
+            description: 'Connections terminated for a missed pong, per second.',
+            unit: 'ops',
+            w: 8,
+            targets: [{ expr: `sum(rate(stampede_heartbeat_terminations_total{${SEL}}[${R}]))`, legend: 'terminated' }],
+          },
+        ],
+      },
+      {
+        row: 'HTTP',
+        panels: [
+          {
+            title: 'HTTP requests by route',
+            description: 'Requests per second by route and status class.',
+            unit: 'reqps',
+            stack: true,
+            targets: [{ expr: `sum by (route, status_class) (rate(stampede_http_request_duration_seconds_count{${SEL}}[${R}]))`, legend: '{{route}} {{status_class}}' }],
+          },
+          {
+            title: 'HTTP p99 by route',
+            description: 'p99 request duration by route.',
+            unit: 's',
+            targets: [{ expr: `histogram_quantile(0.99, sum by (route, le) (rate(stampede_http_request_duration_seconds_bucket{${SEL}}[${R}])))`, legend: '{{route}}' }],
+          },
+        ],
+      },
+    ],
+  });
+}
