@@ -1,4 +1,6 @@
 import { Command, CommanderError } from 'commander';
+import { registerCompare } from './compare.js';
+import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
 
 /** Builds the `stampede` command tree. Every command has --help. */
@@ -8,6 +10,8 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
+  registerReplay(program);
+  registerCompare(program);
   registerServe(program);
   return program;
 }

@@ -323,8 +323,12 @@ export class LiveServer {
     sendJson(res, 200, { v: 1, space: this.view(space) });
   }
 
+  /** Counts a finished join attempt; attempts and admissions are counted together, when the outcome is known. */
   private countJoin(outcome: JoinOutcome): void {
     this.deps.metrics.joinAttempts.inc({ kind: 'real', outcome });
+    if (outcome === 'rejected') return;
+    this.counters.attempts++;
+    if (outcome === 'admitted') this.counters.admitted++;
   }
 
   private refuseJoin(outcome: JoinOutcome, err: ApiError): never {
@@ -340,7 +344,6 @@ export class LiveServer {
     }));
     if (!parsed.success) this.refuseJoin('rejected', new ApiError('BAD_REQUEST', 'the join body may only hold a name', { issues: issuesOf(parsed.error) }));
     if (space.state === 'ended') this.refuseJoin('rejected', new ApiError('SPACE_ENDED'));
-    this.counters.attempts++;
     const retryAfterMs = config.retryAfterMs;
     if (this.draining) this.refuseJoin('draining', new ApiError('DRAINING', undefined, { retryAfterMs }));
     const shed = this.shedder.reason();
@@ -358,7 +361,6 @@ export class LiveServer {
     }
     const name = parsed.data?.name ?? 'listener';
     const { ticket, expiresAt } = this.tickets.issue(space.id, name, clock.now());
-    this.counters.admitted++;
     this.countJoin('admitted');
     const host = req.headers.host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(req.headers.host) ? req.headers.host : `${this.address?.address}:${this.address?.port}`;
     sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });

@@ -1,0 +1,258 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * Scenario files: `event` (when), `expect` (the sourced facts a replay is scored against) and
+ * `assumptions` (everything a user tunes). Times are local clock strings ("20:42") on `event.date`
+ * in `event.timeZone`, resolved to Unix ms once, at load.
+ */
+
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/, 'expected a local time like "20:42"');
+const nonNeg = z.number().min(0);
+const ratio = z.number().min(0).max(1);
+const perSecondFrames = z.array(z.strictObject({ at: clock, perSecond: nonNeg })).min(1);
+const capacityFrames = z.array(z.strictObject({ at: clock, joinsPerSecond: nonNeg })).min(1);
+
+const condition = z.strictObject({
+  after: clock.optional(),
+  failureAbove: ratio.optional(),
+  availabilityAbove: ratio.optional(),
+  latencyP99BelowMs: nonNeg.optional(),
+  listenersAbove: nonNeg.optional(),
+  mitigationApplied: z.string().min(1).optional(),
+  forMinutes: nonNeg.default(0),
+});
+
+const mitigation = z.strictObject({
+  name: z.string().min(1),
+  at: clock.optional(),
+  when: condition.optional(),
+  shedding: z.boolean().default(false),
+  capacityFactor: z.number().positive().default(1),
+  admissionCap: nonNeg.nullable().default(null),
+  attackFiltered: ratio.optional(),
+});
+
+const expectation = z.discriminatedUnion('kind', [
+  z.strictObject({ name: z.string(), kind: z.literal('liveAt'), between: z.tuple([clock, clock]), source: z.string().min(1) }),
+  z.strictObject({ name: z.string(), kind: z.literal('listenersAt'), at: clock, min: nonNeg, source: z.string().min(1) }),
+  z.strictObject({ name: z.string(), kind: z.literal('peakListeners'), min: nonNeg, max: nonNeg, source: z.string().min(1) }),
+  z.strictObject({ name: z.string(), kind: z.literal('failureShare'), from: clock, to: clock, min: ratio, source: z.string().min(1) }),
+  z.strictObject({ name: z.string(), kind: z.literal('recordingAvailable'), source: z.string().min(1) }),
+]);
+
+export const scenarioSchema = z.strictObject({
+  event: z.strictObject({
+    name: z.string().min(1),
+    host: z.string().min(1).default('host'),
+    account: z.string().min(1).default('default'),
+    date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like 2024-08-12'),
+    timeZone: z.string().min(1),
+    replayFrom: clock,
+    opensAt: clock,
+    scheduledStart: clock,
+    replayUntil: clock,
+  }),
+  expect: z.array(expectation).default([]),
+  assumptions: z.strictObject({
+    demand: z.strictObject({
+      keyframes: perSecondFrames,
+      scale: z.number().positive().default(1),
+      noise: ratio.default(0.05),
+    }),
+    capacity: z.strictObject({
+      keyframes: capacityFrames,
+      collapse: nonNeg.default(0.04),
+      baseLatencyMs: nonNeg.default(150),
+      timeoutMs: z.number().positive().default(10_000),
+      requestsPerJoin: z.number().positive().default(1),
+    }),
+    clients: z.strictObject({
+      retry: z.strictObject({
+        policy: z.enum(['none', 'immediate', 'exponential', 'jittered']),
+        baseSeconds: z.number().positive().default(2),
+        capSeconds: z.number().positive().default(60),
+        maxAttempts: z.number().int().min(1).max(64).default(20),
+      }),
+      giveUpProbability: ratio.default(0.02),
+      sessionMinutes: z.number().positive().default(120),
+    }),
+    attack: z
+      .strictObject({
+        keyframes: perSecondFrames,
+        filtered: ratio.default(0.9),
+      })
+      .nullable()
+      .default(null),
+    mitigations: z.array(mitigation).default([]),
+    hostStart: z.strictObject({ when: condition }),
+    hostEnd: z.strictObject({ afterMinutesLive: z.number().positive() }),
+  }),
+});
+
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+export type ScenarioFile = z.output<typeof scenarioSchema>;
+
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+export class ScenarioError extends Error {
+  readonly code = 'SCENARIO_INVALID';
+  constructor(
+    readonly file: string,
+    readonly issues: Issue[],
+  ) {
+    super(`${file}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.name = 'ScenarioError';
+  }
+}
+
+/** Unix ms of a local clock time on a date in an IANA time zone, without a tz library. */
+export function localToUtcMs(date: string, time: string, timeZone: string): number {
+  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
+  const [h, mi, s = 0] = time.split(':').map(Number) as [number, number, number?];
+  const guess = Date.UTC(y, mo - 1, d, h, mi, s);
+  // the zone's offset at that instant, read back through Intl; two passes settle DST edges
+  const offsetAt = (t: number): number => {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(t));
+    const get = (k: string): number => Number(parts.find((p) => p.type === k)?.value);
+    return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - t;
+  };
+  let t = guess - offsetAt(guess);
+  t = guess - offsetAt(t);
+  return t;
+}
+
+/** Sets `path` (dots and [i]) in a plain object to `value`; unknown intermediate keys are an issue. */
+function applyOverride(doc: Record<string, unknown>, path: string, raw: string): Issue | null {
+  const keys = path.split('.').flatMap((k) => k.split(/\[(\d+)\]/).filter(Boolean));
+  if (keys.length === 0 || keys.some((k) => k === '__proto__' || k === 'constructor' || k === 'prototype')) return { path, message: 'not a valid parameter path' };
+  let cur: unknown = doc;
+  for (let i = 0; i < keys.length - 1; i++) {
+    const k = keys[i]!;
+    const next = (cur as Record<string, unknown>)?.[k];
+    if (next === undefined || next === null || typeof next !== 'object') {
+      return { path, message: `no parameter '${keys.slice(0, i + 1).join('.')}' in this scenario` };
+    }
+    cur = next;
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(raw);
+  } catch {
+    value = raw;
+  }
+  (cur as Record<string, unknown>)[keys.at(-1)!] = value;
+  return null;
+}
+
+export interface Scenario extends ScenarioFile {
+  file: string;
+  /** Every clock string resolved to Unix ms. */
+  at(clockTime: string): number;
+  replayFromMs: number;
+  opensAtMs: number;
+  scheduledStartMs: number;
+  replayUntilMs: number;
+}
+
+function orderIssues(s: ScenarioFile, at: (c: string) => number): Issue[] {
+  const issues: Issue[] = [];
+  const e = s.event;
+  const seq: [string, string][] = [
+    ['event.replayFrom', e.replayFrom],
+    ['event.opensAt', e.opensAt],
+    ['event.scheduledStart', e.scheduledStart],
+    ['event.replayUntil', e.replayUntil],
+  ];
+  for (let i = 1; i < seq.length; i++) {
+    if (at(seq[i]![1]) < at(seq[i - 1]![1])) issues.push({ path: seq[i]![0], message: `expected a time at or after ${seq[i - 1]![1]} (${seq[i - 1]![0]})` });
+  }
+  const frames: [string, { at: string }[]][] = [
+    ['assumptions.demand.keyframes', s.assumptions.demand.keyframes],
+    ['assumptions.capacity.keyframes', s.assumptions.capacity.keyframes],
+  ];
+  if (s.assumptions.attack) frames.push(['assumptions.attack.keyframes', s.assumptions.attack.keyframes]);
+  for (const [path, list] of frames) {
+    for (let i = 1; i < list.length; i++) {
+      if (at(list[i]!.at) <= at(list[i - 1]!.at)) issues.push({ path: `${path}[${i}].at`, message: `expected a time after ${list[i - 1]!.at} (the previous keyframe)` });
+    }
+  }
+  s.assumptions.mitigations.forEach((m, i) => {
+    if (!m.at && !m.when) issues.push({ path: `assumptions.mitigations[${i}]`, message: "needs 'at' (a time) or 'when' (a condition)" });
+  });
+  s.expect.forEach((x, i) => {
+    if (x.kind === 'liveAt' && at(x.between[1]) < at(x.between[0])) issues.push({ path: `expect[${i}].between[1]`, message: `expected a time at or after ${x.between[0]}` });
+    if (x.kind === 'failureShare' && at(x.to) <= at(x.from)) issues.push({ path: `expect[${i}].to`, message: `expected a time after ${x.from}` });
+    if (x.kind === 'peakListeners' && x.max < x.min) issues.push({ path: `expect[${i}].max`, message: `expected at least min (${x.min})` });
+  });
+  return issues;
+}
+
+/** Parses, overrides (`path=value`), validates and resolves a scenario document. */
+export function parseScenario(text: string, file: string, overrides: string[] = []): Scenario {
+  let doc: unknown;
+  try {
+    doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ScenarioError(file, [{ path: '(file)', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }]);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ScenarioError(file, [{ path: '(file)', message: 'expected a mapping with event, expect and assumptions' }]);
+  const overrideIssues: Issue[] = [];
+  for (const o of overrides) {
+    const eq = o.indexOf('=');
+    if (eq <= 0) {
+      overrideIssues.push({ path: o, message: "--set takes path=value, e.g. assumptions.capacity.collapse=0" });
+      continue;
+    }
+    const issue = applyOverride(doc as Record<string, unknown>, o.slice(0, eq).trim(), o.slice(eq + 1));
+    if (issue) overrideIssues.push(issue);
+  }
+  if (overrideIssues.length) throw new ScenarioError(file, overrideIssues);
+  const r = scenarioSchema.safeParse(doc);
+  if (!r.success) {
+    throw new ScenarioError(
+      file,
+      r.error.issues.map((i) => ({
+        path: i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '['),
+        message: i.message,
+      })),
+    );
+  }
+  const s = r.data;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: s.event.timeZone });
+  } catch {
+    throw new ScenarioError(file, [{ path: 'event.timeZone', message: `unknown time zone '${s.event.timeZone}'` }]);
+  }
+  const cache = new Map<string, number>();
+  const at = (c: string): number => {
+    let v = cache.get(c);
+    if (v === undefined) cache.set(c, (v = localToUtcMs(s.event.date, c, s.event.timeZone)));
+    return v;
+  };
+  const issues = orderIssues(s, at);
+  if (issues.length) throw new ScenarioError(file, issues);
+  return {
+    ...s,
+    file,
+    at,
+    replayFromMs: at(s.event.replayFrom),
+    opensAtMs: at(s.event.opensAt),
+    scheduledStartMs: at(s.event.scheduledStart),
+    replayUntilMs: at(s.event.replayUntil),
+  };
+}
+
+export async function loadScenario(file: string, overrides: string[] = []): Promise<Scenario> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ScenarioError(file, [{ path: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  return parseScenario(text, file, overrides);
+}

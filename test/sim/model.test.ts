@@ -1,0 +1,128 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/clock.js';
+import { buildReport } from '../../src/report/index.js';
+import { createCrowdModel, createRng, loadScenario, runReplay, type ReplayStep, type Scenario } from '../../src/sim/index.js';
+
+const DEFAULT = 'scenarios/x-spaces-2024-08-12.yaml';
+const DDOS = 'scenarios/x-spaces-2024-08-12-ddos.yaml';
+
+async function replay(file: string, set: string[] = [], seed = 1) {
+  const scenario = await loadScenario(file, set);
+  return runReplay({ scenario, seed, speed: 'max', clock: manualClock(0) });
+}
+
+function peakOffered(r: Awaited<ReturnType<typeof replay>>): number {
+  return Math.max(...r.series.map((s) => s.offered));
+}
+
+function failureShare(r: Awaited<ReturnType<typeof replay>>, fromIso: string, toIso: string): number {
+  const rows = r.series.filter((s) => s.t > Date.parse(fromIso) && s.t <= Date.parse(toIso));
+  const attempts = rows.reduce((a, s) => a + s.attempts, 0);
+  return rows.reduce((a, s) => a + s.failures, 0) / attempts;
+}
+
+describe('the crowd model', () => {
+  it('replays the night so that every sourced fact of the default scenario holds', async () => {
+    const r = await replay(DEFAULT);
+    const report = buildReport(r);
+    expect(report.expectations.map((e) => [e.name, e.pass])).toEqual(report.expectations.map((e) => [e.name, true]));
+    expect(report.fidelity).toBe(1);
+    // the delay is an outcome: the host rule waits for health, nothing names 20:42
+    expect(report.startDelayMinutes).toBeGreaterThan(35);
+  });
+
+  it('is deterministic per seed, and seeds differ only by the demand noise', async () => {
+    const a = await replay(DEFAULT, [], 7);
+    const b = await replay(DEFAULT, [], 7);
+    const c = await replay(DEFAULT, [], 8);
+    expect(JSON.stringify(a.series)).toBe(JSON.stringify(b.series));
+    expect(JSON.stringify(a.series)).not.toBe(JSON.stringify(c.series));
+    expect(Math.abs(a.peakListeners - c.peakListeners) / a.peakListeners).toBeLessThan(0.02);
+  });
+
+  it('starts on time when the join path has enough capacity', async () => {
+    const r = await replay(DEFAULT, ['assumptions.capacity.keyframes[0].joinsPerSecond=20000']);
+    expect(r.liveAt).not.toBeNull();
+    expect(r.liveAt! - r.scenario.scheduledStartMs).toBeLessThanOrEqual(5 * 60_000);
+    expect(failureShare(r, '2024-08-13T00:00:00Z', '2024-08-13T00:30:00Z')).toBeLessThan(0.05);
+  });
+
+  it('makes a smaller storm without retries, and a smaller one with jittered backoff than with refreshes', async () => {
+    const immediate = peakOffered(await replay(DEFAULT));
+    const none = peakOffered(await replay(DEFAULT, ['assumptions.clients.retry.policy=none']));
+    const jittered = peakOffered(await replay(DEFAULT, ['assumptions.clients.retry.policy=jittered']));
+    expect(none).toBeLessThan(immediate / 3);
+    expect(jittered).toBeLessThan(immediate);
+  });
+
+  it('fails fewer joins in the attack account once the attack is removed', async () => {
+    const withAttack = await replay(DDOS);
+    const without = await replay(DDOS, ['assumptions.attack=null']);
+    const window = ['2024-08-13T00:00:00Z', '2024-08-13T00:40:00Z'] as const;
+    expect(failureShare(without, ...window)).toBeLessThan(failureShare(withAttack, ...window));
+    expect(Math.max(...withAttack.series.map((s) => s.attack))).toBeGreaterThan(0);
+    expect(without.liveAt!).toBeLessThan(withAttack.liveAt!);
+  });
+
+  it('costs the same for a crowd ten times larger: same steps, same state size', async () => {
+    const base = await replay(DEFAULT);
+    const big = await replay(DEFAULT, ['assumptions.demand.scale=10']);
+    expect(big.steps).toBe(base.steps);
+    expect(big.footprint).toBe(base.footprint);
+    // ten times the people: a far bigger storm on the same join path, and a bigger (capacity-bound) room
+    expect(peakOffered(big)).toBeGreaterThan(5 * peakOffered(base));
+    expect(big.peakListeners).toBeGreaterThan(1.5 * base.peakListeners);
+  });
+
+  it('sleeps on the injected clock at --speed 60 (one simulated minute per wall second)', async () => {
+    const scenario = await loadScenario(DEFAULT);
+    const clock = manualClock(0);
+    const abort = new AbortController();
+    let steps = 0;
+    const run = runReplay({ scenario, seed: 1, speed: 60, clock, onStep: () => steps++, signal: abort.signal });
+    await clock.advance(10_000);
+    expect(steps).toBeGreaterThanOrEqual(599);
+    expect(steps).toBeLessThanOrEqual(601);
+    abort.abort();
+    await expect(run).rejects.toThrow('replay aborted');
+  });
+
+  it('keeps its invariants for any parameters: no negative crowd, availability in [0,1], no more admitted than tried', async () => {
+    const scenario = await loadScenario(DEFAULT);
+    const params = fc.record({
+      capacity: fc.integer({ min: 1, max: 50_000 }),
+      collapse: fc.double({ min: 0, max: 2, noNaN: true }),
+      policy: fc.constantFrom('none', 'immediate', 'exponential', 'jittered') as fc.Arbitrary<'none' | 'immediate' | 'exponential' | 'jittered'>,
+      giveUp: fc.double({ min: 0, max: 1, noNaN: true }),
+      session: fc.double({ min: 1, max: 1000, noNaN: true }),
+      scale: fc.double({ min: 0.01, max: 20, noNaN: true }),
+      seed: fc.nat(),
+    });
+    fc.assert(
+      fc.property(params, (p) => {
+        const s: Scenario = {
+          ...scenario,
+          assumptions: {
+            ...scenario.assumptions,
+            demand: { ...scenario.assumptions.demand, scale: p.scale },
+            capacity: { ...scenario.assumptions.capacity, collapse: p.collapse, keyframes: [{ at: '19:45', joinsPerSecond: p.capacity }] },
+            clients: { ...scenario.assumptions.clients, giveUpProbability: p.giveUp, sessionMinutes: p.session, retry: { ...scenario.assumptions.clients.retry, policy: p.policy } },
+          },
+        };
+        const model = createCrowdModel(s, createRng(p.seed));
+        let step: ReplayStep;
+        for (let i = 0; i < 4000 && !model.done; i++) {
+          step = model.step();
+          expect(step.listeners).toBeGreaterThanOrEqual(0);
+          expect(step.availability).toBeGreaterThanOrEqual(0);
+          expect(step.availability).toBeLessThanOrEqual(1);
+          expect(step.admitted).toBeLessThanOrEqual(step.attempts + 1e-6);
+          expect(step.failures).toBeGreaterThanOrEqual(0);
+          expect(Number.isFinite(step.latencyP99Ms)).toBe(true);
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
