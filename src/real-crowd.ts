@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import type { Clock } from './clock.js';
@@ -45,6 +46,8 @@ export class RealCrowd {
   }
 
   start(): void {
+    // every listener waits on the same abort signal
+    setMaxListeners(this.o.listeners + 10, this.abort.signal);
     for (let i = 0; i < this.o.listeners; i++) this.tasks.push(this.listener(i));
   }
 

@@ -32,7 +32,7 @@ export const LISTENER_PAGE = `<!doctype html>
   <div class="card"><div class="muted">audio delay</div><div class="big" id="delay">–</div><div class="muted">capture → receipt</div></div>
 </div>
 <div id="reactions"></div>
-<p><button data-e="👏">👏</button><button data-e="🔥">🔥</button><button data-e="💯">💯</button></p>
+<p><button data-e="👏" title="clap">👏</button><button data-e="🔥" title="fire">🔥</button><button data-e="💯" title="100">💯</button></p>
 <script type="module">
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => n.toLocaleString('en-US');
@@ -48,7 +48,19 @@ async function pickSpace() {
   return spaces.find((s) => s.state === 'live') || spaces.find((s) => s.state === 'scheduled') || null;
 }
 async function replayInfo() {
-  try { const r = await fetch('/api/v1/replay'); const { replay } = await r.json(); if (replay && replay.running) { $('phase').textContent = 'phase: ' + replay.phase; } } catch {}
+  try {
+    const r = await fetch('/api/v1/replay');
+    const { replay } = await r.json();
+    if (!replay || !replay.simTime) return;
+    $('phase').textContent = 'phase: ' + replay.phase + (replay.running ? '' : ' (replay over)');
+    // outside the space a visitor still sees the counter and the clock, as the night's public did
+    if (!ws || ws.readyState !== 1) {
+      $('simtime').textContent = simClock(replay.simTime);
+      const { real, virtual } = replay.listeners;
+      $('total').textContent = fmt(real + virtual);
+      $('split').textContent = fmt(real) + ' real · ' + fmt(virtual) + ' modelled';
+    }
+  } catch {}
 }
 async function join() {
   const space = await pickSpace();
