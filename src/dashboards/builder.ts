@@ -178,33 +178,14 @@ function panel(id: number, p: PanelSpec, gridPos: GridPos): Panel {
 export function standardVariables(anchorMetric: string): Variable[] {
   return [
     { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', current: {}, hide: 0, regex: '' },
-    {
-      name: 'job',
-      label: 'Job',
-      type: 'query',
-      datasource: DATASOURCE,
-      query: { query: `label_values(${anchorMetric}, job)`, refId: 'job' },
-      current: {},
-      includeAll: true,
-      allValue: '.*',
-      multi: true,
-      refresh: 2,
-      hide: 0,
-    },
-    {
-      name: 'instance',
-      label: 'Instance',
-      type: 'query',
-      datasource: DATASOURCE,
-      query: { query: `label_values(${anchorMetric}{job=~"$job"}, instance)`, refId: 'instance' },
-      current: {},
-      includeAll: true,
-      allValue: '.*',
-      multi: true,
-      refresh: 2,
-      hide: 0,
-    },
+    queryVariable('job', 'Job', `label_values(${anchorMetric}, job)`),
+    queryVariable('instance', 'Instance', `label_values(${anchorMetric}{job=~"$job"}, instance)`),
   ];
+}
+
+/** A multi-select query variable with "All" (= `.*`), refreshed when the time range changes. */
+export function queryVariable(name: string, label: string, query: string): Variable {
+  return { name, label, type: 'query', datasource: DATASOURCE, query: { query, refId: name }, current: {}, includeAll: true, allValue: '.*', multi: true, refresh: 2, hide: 0 };
 }
 
 export const BUILTIN_ANNOTATION: Annotation = {

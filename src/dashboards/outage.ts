@@ -1,4 +1,4 @@
-import { dashboard, phaseAnnotation, SEL, DATASOURCE, type Dashboard, type TargetSpec, type Variable } from './builder.js';
+import { dashboard, phaseAnnotation, queryVariable, SEL, DATASOURCE, type Dashboard, type TargetSpec, type Variable } from './builder.js';
 
 const R = '$__rate_interval';
 /** Load-generator series come from another scrape job, picked by its own variable. */
@@ -146,19 +146,7 @@ export function outageDashboard(): Dashboard {
       },
     ],
   });
-  const loadJob: Variable = {
-    name: 'load_job',
-    label: 'Load job',
-    type: 'query',
-    datasource: DATASOURCE,
-    query: { query: 'label_values(stampede_client_requests_total, job)', refId: 'load_job' },
-    current: {},
-    includeAll: true,
-    allValue: '.*',
-    multi: true,
-    refresh: 2,
-    hide: 0,
-  };
+  const loadJob: Variable = queryVariable('load_job', 'Load job', 'label_values(stampede_client_requests_total, job)');
   d.templating.list.push(loadJob);
   return d;
 }

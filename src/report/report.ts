@@ -1,6 +1,6 @@
 import { mkdir, rename, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ReplayResult } from '../sim/index.js';
+import type { MinuteRow, ReplayResult } from '../sim/index.js';
 
 export interface Expectation {
   name: string;
@@ -12,18 +12,8 @@ export interface Expectation {
   source: string;
 }
 
-export interface SeriesRow {
-  t: string;
-  phase: string;
-  listeners: number;
-  realListeners: number;
-  availability: number;
-  realAvailability: number | null;
-  offered: number;
-  admitted: number;
-  attack: number;
-  latencyP99Ms: number;
-}
+/** A minute of the replay as written to report.json: the runner's row with an ISO time and no raw counts. */
+export type SeriesRow = Omit<MinuteRow, 't' | 'attempts' | 'failures' | 'realAttempts' | 'realAdmitted'> & { t: string };
 
 export interface Report {
   scenario: string;

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { afterEach } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
 import type { ServerConfig } from '../../src/config.js';
@@ -20,6 +21,22 @@ export async function startApp(server: Partial<ServerConfig> = {}, opts: Omit<Ap
     return closing;
   };
   return { app, url, close };
+}
+
+/**
+ * Registers an afterEach that closes every app the returned function started in the test, so a
+ * failing test never leaks a server.
+ */
+export function useApps(): typeof startApp {
+  const closers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    await Promise.all(closers.splice(0).map((c) => c()));
+  });
+  return async (server, opts) => {
+    const s = await startApp(server, opts);
+    closers.push(s.close);
+    return s;
+  };
 }
 
 export async function api<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {

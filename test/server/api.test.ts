@@ -1,20 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { api, createSpace, startApp } from '../helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { api, createSpace, useApps } from '../helpers/app.js';
 
 type ErrBody = { v: number; error: { code: string; message: string; issues?: { path: string }[] } };
 
 describe('HTTP API', () => {
-  let close: (() => Promise<void>) | undefined;
-  afterEach(async () => {
-    await close?.();
-    close = undefined;
-  });
-
-  async function boot() {
-    const s = await startApp();
-    close = s.close;
-    return s;
-  }
+  const boot = useApps();
 
   it('creates, lists, gets, starts and ends a space; host actions need the host token', async () => {
     const { url } = await boot();

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging.js';
-import { api, createSpace, joinAndConnect, startApp, startSpace } from '../helpers/app.js';
+import { api, createSpace, joinAndConnect, useApps, startSpace } from '../helpers/app.js';
 
 function captured(): { stream: Writable; lines: () => Record<string, unknown>[] } {
   const out: string[] = [];
@@ -15,15 +15,11 @@ function captured(): { stream: Writable; lines: () => Record<string, unknown>[] 
 }
 
 describe('logs', () => {
-  let close: (() => Promise<void>) | undefined;
-  afterEach(async () => {
-    await close?.();
-  });
+  const startApp = useApps();
 
   it('are structured JSON from per-module child loggers, carry request ids, and say nothing per audio chunk at info', async () => {
     const log = captured();
     const s = await startApp({ chunkIntervalMs: 5 }, { logger: createLogger({ level: 'info', destination: log.stream }) });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken, true);
     const l = await joinAndConnect(s.url, id);

@@ -1,16 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startApp } from '../helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { useApps } from '../helpers/app.js';
 
 describe('/metrics', () => {
-  let close: (() => Promise<void>) | undefined;
-  afterEach(async () => {
-    await close?.();
-  });
+  const startApp = useApps();
 
   it('exposes every documented metric, plus the default Node metrics, from the app registry', async () => {
     const s = await startApp();
-    close = s.close;
     const res = await fetch(`${s.url}/metrics`);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
@@ -27,10 +23,6 @@ describe('/metrics', () => {
   it('keeps two apps in one process apart (no global registry)', async () => {
     const a = await startApp();
     const b = await startApp();
-    close = async () => {
-      await a.close();
-      await b.close();
-    };
     await fetch(`${a.url}/api/v1/spaces/x/join`, { method: 'POST' });
     const ta = await (await fetch(`${a.url}/metrics`)).text();
     const tb = await (await fetch(`${b.url}/metrics`)).text();

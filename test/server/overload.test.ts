@@ -1,20 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
-import { api, connect, createSpace, joinAndConnect, metricValue, startApp, startSpace } from '../helpers/app.js';
+import { api, connect, createSpace, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
 
 type ErrBody = { error: { code: string; retryAfterMs?: number } };
 
 describe('admission control and load shedding', () => {
-  let close: (() => Promise<void>) | undefined;
-  afterEach(async () => {
-    await close?.();
-    close = undefined;
-  });
+  const startApp = useApps();
 
   it('refuses a join burst past the rate limit with 429 + Retry-After, and admits again once tokens refill', async () => {
     const clock = manualClock(1_000_000);
     const s = await startApp({ joinRatePerSecond: 10, joinBurst: 10 }, { clock });
-    close = s.close;
     const { id } = await createSpace(s.url);
     const burst = await Promise.all(Array.from({ length: 25 }, () => api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${id}/join`)));
     const statuses = burst.map((r) => r.status);
@@ -32,7 +27,6 @@ describe('admission control and load shedding', () => {
 
   it('refuses joins past the concurrent-listener cap with 503 CAPACITY, counting issued tickets', async () => {
     const s = await startApp({ maxListeners: 3 });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const a = await joinAndConnect(s.url, id);
@@ -52,7 +46,6 @@ describe('admission control and load shedding', () => {
   it('sheds load while the event loop lags: joins get 503 OVERLOADED, upgrades close 1013, readiness 503', async () => {
     let lagMs = 0;
     const s = await startApp({}, { loadSignal: { eventLoopLagMs: () => lagMs, heapUsedBytes: () => 0 } });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const ticket = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
@@ -77,7 +70,6 @@ describe('admission control and load shedding', () => {
 
   it('fails real joins as the replay model says the join path fails (gate availability 0)', async () => {
     const s = await startApp();
-    close = s.close;
     const { id } = await createSpace(s.url);
     s.app.server.setJoinGate({ availability: 0, latencyMs: 0 });
     const r = await api<ErrBody & { error: { message: string } }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
@@ -90,7 +82,6 @@ describe('admission control and load shedding', () => {
 
   it('caps connections per address before the upgrade with 429 TOO_MANY_CONNECTIONS', async () => {
     const s = await startApp({ maxConnectionsPerAddress: 2 });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     await joinAndConnect(s.url, id);

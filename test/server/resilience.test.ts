@@ -1,22 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { manualClock } from '../../src/clock.js';
 import { encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
-import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, startApp, startSpace } from '../helpers/app.js';
+import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
 
 const BIG_FRAMES = Array.from({ length: 12 }, () => new Uint8Array(1275).fill(7));
 
 describe('slow consumers, dead peers and bad input', () => {
-  let close: (() => Promise<void>) | undefined;
-  afterEach(async () => {
-    await close?.();
-    close = undefined;
-  });
+  const startApp = useApps();
 
   it('skips chunks for a paused listener, keeps everyone else whole, then closes the laggard', async () => {
     const clock = manualClock(Date.now());
     const s = await startApp({ slowConsumerMs: 5_000 }, { clock });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
 
@@ -76,7 +71,6 @@ describe('slow consumers, dead peers and bad input', () => {
   it('terminates a peer that stops answering pings, and only that peer', async () => {
     const clock = manualClock(Date.now());
     const s = await startApp({ heartbeatMs: 15_000 }, { clock });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const dead = await joinAndConnect(s.url, id, 'dead', { autoPong: false });
@@ -94,7 +88,6 @@ describe('slow consumers, dead peers and bad input', () => {
 
   it('answers bad messages with coded errors, closes after ten, and leaves other listeners alone', async () => {
     const s = await startApp();
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const bystander = await joinAndConnect(s.url, id);
@@ -124,7 +117,6 @@ describe('slow consumers, dead peers and bad input', () => {
 
   it('closes with 1009 on an oversized message and 1007 on invalid UTF-8', async () => {
     const s = await startApp();
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const bystander = await joinAndConnect(s.url, id);
@@ -150,7 +142,6 @@ describe('slow consumers, dead peers and bad input', () => {
     await startSpace(s.url, id, hostToken, true);
     const listeners = await Promise.all([1, 2, 3].map(() => joinAndConnect(s.url, id)));
     await listeners[0]!.until((c) => c.binaries.length >= 5, 'audio');
-    close = s.close;
     const stopping = s.app.stop();
     expect(s.app.stop()).toBe(stopping);
     const codes = await Promise.all(listeners.map((l) => l.closed.then((c) => c.code)));

@@ -1,22 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
-import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, startApp, startSpace } from '../helpers/app.js';
+import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
 
 function chunk(seq: number, fill = seq & 0xff): Buffer {
   return encodeAudioChunk({ seq, captureMs: Date.now(), frames: Array.from({ length: 5 }, () => new Uint8Array(100).fill(fill)) });
 }
 
 describe('WebSocket control channel and audio', () => {
-  let close: (() => Promise<void>) | undefined;
-  afterEach(async () => {
-    await close?.();
-    close = undefined;
-  });
+  const startApp = useApps();
 
   it('fans the host audio out to every listener in order, with no gaps, byte for byte', async () => {
     const s = await startApp({ countIntervalMs: 20 });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listeners = await Promise.all([1, 2, 3].map((i) => joinAndConnect(s.url, id, `l${i}`)));
@@ -35,7 +30,6 @@ describe('WebSocket control channel and audio', () => {
 
   it('refuses audio that is malformed, out of order or not from the host, and keeps the connection', async () => {
     const s = await startApp();
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
@@ -55,7 +49,6 @@ describe('WebSocket control channel and audio', () => {
 
   it('sends coalesced listener counts (not one per join) and aggregated reactions', async () => {
     const s = await startApp({ countIntervalMs: 50 });
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const first = await joinAndConnect(s.url, id);
@@ -81,7 +74,6 @@ describe('WebSocket control channel and audio', () => {
 
   it('passes a request to speak to the host, and the host grants the floor', async () => {
     const s = await startApp();
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const host = await connect(hostUrl(s.url, id, hostToken));
@@ -101,7 +93,6 @@ describe('WebSocket control channel and audio', () => {
 
   it('tells listeners the space ended with 4500 and publishes a complete recording', async () => {
     const s = await startApp();
-    close = s.close;
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
@@ -130,7 +121,6 @@ describe('WebSocket control channel and audio', () => {
 
   it('refuses upgrades without a valid ticket before the WebSocket opens, with a JSON reason', async () => {
     const s = await startApp();
-    close = s.close;
     const { id } = await createSpace(s.url);
     const base = s.url.replace(/^http/, 'ws');
     const refused = (u: string) =>
