@@ -28,6 +28,8 @@ export const ROUTES = [
   'end_space',
   'join',
   'recording',
+  'playlist',
+  'chunk',
   'replay',
   'healthz',
   'readyz',

@@ -16,6 +16,7 @@ export const API_ERRORS = {
   INVALID_TRANSITION: { status: 409, message: 'the space cannot make that transition' },
   SPACE_ENDED: { status: 409, message: 'the space has ended' },
   RECORDING_NOT_READY: { status: 409, message: 'the recording is published when the space ends' },
+  CHUNK_NOT_FOUND: { status: 404, message: 'no such audio chunk: not yet sent, or out of the live window' },
   RATE_LIMITED: { status: 429, message: 'too many joins right now' },
   TOO_MANY_CONNECTIONS: { status: 429, message: 'too many connections from this address' },
   CAPACITY: { status: 503, message: 'the space is at its listener cap' },

@@ -45,7 +45,12 @@ interface Room {
   recording: Recording | null;
   /** The last count message sent, so an unchanged count is not sent again. */
   lastCount: string;
+  /** The live window for HTTP listeners (the CDN view): the most recent chunks, by sequence number. */
+  recent: Buffer[];
 }
+
+/** How many recent chunks HTTP listeners can fetch: 30 s at the synthetic host's 100 ms cadence. */
+export const LIVE_WINDOW_CHUNKS = 300;
 
 /**
  * Owns every WebSocket: rooms per space, audio fan-out with per-listener backpressure, coalesced
@@ -80,10 +85,24 @@ export class Hub {
   room(space: Space): Room {
     let r = this.rooms.get(space.id);
     if (!r) {
-      r = { space, listeners: new Set(), host: null, recording: null, lastCount: '' };
+      r = { space, listeners: new Set(), host: null, recording: null, lastCount: '', recent: [] };
       this.rooms.set(space.id, r);
     }
     return r;
+  }
+
+  /** The live window: sequence numbers [first, last] an HTTP listener can fetch now (empty: first > last). */
+  liveWindow(space: Space): { first: number; last: number } {
+    const n = this.rooms.get(space.id)?.recent.length ?? 0;
+    return { first: space.chunks - n, last: space.chunks - 1 };
+  }
+
+  /** One chunk of the live window, or null when it is not sent yet or has left the window. */
+  chunk(space: Space, seq: number): Buffer | null {
+    const recent = this.rooms.get(space.id)?.recent;
+    if (!recent) return null;
+    const i = seq - (space.chunks - recent.length);
+    return i >= 0 && i < recent.length ? recent[i]! : null;
   }
 
   recordingOf(spaceId: string): Recording | null {
@@ -232,6 +251,8 @@ export class Hub {
     space.chunks++;
     const room = this.room(space);
     room.recording?.append(buf);
+    room.recent.push(buf);
+    if (room.recent.length > LIVE_WINDOW_CHUNKS) room.recent.shift();
     this.metrics.recordingBytes.inc(buf.length + 4);
     this.fanOut(room, buf);
     return null;

@@ -261,12 +261,15 @@ export class LiveServer {
           allow(['GET', 'POST']);
           return sendJson(res, 200, { v: 1, spaces: this.spaces.list().map((s) => this.view(s)) });
         }
-        if (parts[2] === 'spaces' && parts.length >= 4 && parts.length <= 5) {
+        if (parts[2] === 'spaces' && parts.length >= 4 && parts.length <= 6) {
           const id = parts[3]!;
           const action = parts[4];
-          route = action === undefined ? 'get_space' : action === 'start' ? 'start_space' : action === 'end' ? 'end_space' : action === 'join' ? 'join' : action === 'recording' ? 'recording' : 'not_found';
+          route =
+            parts.length === 6
+              ? action === 'chunks' ? 'chunk' : 'not_found'
+              : action === undefined ? 'get_space' : action === 'start' ? 'start_space' : action === 'end' ? 'end_space' : action === 'join' ? 'join' : action === 'recording' ? 'recording' : action === 'playlist' ? 'playlist' : 'not_found';
           if (route === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path}`);
-          allow(route === 'get_space' || route === 'recording' ? ['GET'] : ['POST']);
+          allow(route === 'get_space' || route === 'recording' || route === 'playlist' || route === 'chunk' ? ['GET'] : ['POST']);
           const space = this.spaces.get(id);
           if (!space) {
             if (route === 'join') this.countJoin('rejected');
@@ -282,6 +285,18 @@ export class LiveServer {
               return await this.joinRoute(req, res, space);
             case 'recording':
               return this.recordingRoute(res, space);
+            case 'playlist': {
+              const w = this.hub.liveWindow(space);
+              return sendJson(res, 200, { v: 1, state: space.state, first: w.first, last: w.last, chunkMs: this.deps.config.chunkIntervalMs }, { 'cache-control': 'max-age=1' });
+            }
+            case 'chunk': {
+              const seq = /^\d{1,10}$/.test(parts[5]!) ? Number(parts[5]) : NaN;
+              if (!Number.isSafeInteger(seq)) throw new ApiError('BAD_REQUEST', 'a chunk sequence number is a whole number');
+              const buf = this.hub.chunk(space, seq);
+              if (!buf) throw new ApiError('CHUNK_NOT_FOUND', `no chunk ${seq} in the live window`);
+              res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(buf.length), 'cache-control': 'public, max-age=30, immutable' });
+              return void res.end(buf);
+            }
           }
         }
       }

@@ -28,6 +28,27 @@ describe('WebSocket control channel and audio', () => {
     expect(got.body.space.chunks).toBe(200);
   });
 
+  it('serves the live window over HTTP, as a CDN would: a playlist and the chunks by sequence number', async () => {
+    const s = await startApp();
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const listener = await joinAndConnect(s.url, id);
+    const host = await connect(hostUrl(s.url, id, hostToken));
+    const sent = Array.from({ length: 320 }, (_, i) => chunk(i));
+    for (const c of sent) host.ws.send(c);
+    await listener.until((c) => c.binaries.length === 320);
+    const playlist = await api<{ first: number; last: number; state: string }>(s.url, 'GET', `/api/v1/spaces/${id}/playlist`);
+    expect(playlist.body).toMatchObject({ first: 20, last: 319, state: 'live' });
+    const res = await fetch(`${s.url}/api/v1/spaces/${id}/chunks/319`);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expect(Buffer.from(await res.arrayBuffer()).equals(sent[319]!)).toBe(true);
+    const gone = await api<{ error: { code: string } }>(s.url, 'GET', `/api/v1/spaces/${id}/chunks/3`);
+    expect(gone.status).toBe(404);
+    expect(gone.body.error.code).toBe('CHUNK_NOT_FOUND');
+    expect((await api(s.url, 'GET', `/api/v1/spaces/${id}/chunks/320`)).status).toBe(404);
+    expect((await api(s.url, 'GET', `/api/v1/spaces/${id}/chunks/-1`)).status).toBe(400);
+  });
+
   it('refuses audio that is malformed, out of order or not from the host, and keeps the connection', async () => {
     const s = await startApp();
     const { id, hostToken } = await createSpace(s.url);
