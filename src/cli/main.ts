@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCompare } from './compare.js';
+import { registerLoad } from './load.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
 
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerReplay(program);
   registerCompare(program);
+  registerLoad(program);
   registerServe(program);
   return program;
 }

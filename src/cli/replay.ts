@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { createApp } from '../app.js';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
-import { RealCrowd } from '../real-crowd.js';
+import { Swarm } from '../load/index.js';
 import { LiveReplayPort } from '../replay-port.js';
 import { buildReport, writeReport } from '../report/index.js';
 import { createRng, demandQuantiles, loadScenario, runReplay, type ReplayStep } from '../sim/index.js';
@@ -67,7 +67,7 @@ export function registerReplay(program: Command): void {
       const abort = new AbortController();
       let app: ReturnType<typeof createApp> | null = null;
       let port: LiveReplayPort | undefined;
-      let crowd: RealCrowd | null = null;
+      let crowd: Swarm | null = null;
       if (withServer) {
         const logger = createLogger({ level: o.logLevel as 'warn', pretty: process.stderr.isTTY });
         app = createApp({ logger, clock, random: rng.fork('server').next, server: { port: o.port ?? 8080, host: o.host, demoSpace: false, logLevel: o.logLevel as 'warn' } });
@@ -86,7 +86,21 @@ export function registerReplay(program: Command): void {
           // real clients arrive as the modelled crowd does, mapped from simulated to wall time
           const sp = speed === 'max' ? Infinity : speed;
           const arrivalsMs = demandQuantiles(scenario, o.listeners).map((t) => (t - scenario.replayFromMs) / sp);
-          crowd = new RealCrowd({ url, spaceId: port.space.id, listeners: o.listeners, clock, random: rng.fork('crowd').next, logger, arrivalsMs });
+          crowd = new Swarm({
+            base: new URL(url),
+            spaceId: port.space.id,
+            arrivalsMs,
+            maxListeners: o.listeners,
+            holdMs: 0,
+            reconnect: 'jitter',
+            backoffBaseMs: 250,
+            backoffCapMs: 5_000,
+            reactionsPerMinute: 1,
+            dropAfterMs: 0,
+            timeoutMs: 10_000,
+            clock,
+            random: rng.fork('crowd').next,
+          });
           crowd.start();
           out.write(`  ${o.listeners} real listeners join through the same join path\n`);
         }
@@ -94,7 +108,7 @@ export function registerReplay(program: Command): void {
         out.write(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n`);
       }
       const onStep = (s: ReplayStep): void => {
-        const real = crowd ? ` · real ${crowd.stats.connected}/${o.listeners} in, ${crowd.stats.admitted}/${crowd.stats.attempts} joins ok` : '';
+        const real = crowd ? ` · real ${crowd.connected}/${o.listeners} in, ${crowd.admitted}/${crowd.attempts} joins ok` : '';
         progress.update(`${etClock(s.t, tz)} ET  ${s.phase.padEnd(8)} listeners ${fmt(s.listeners).padStart(9)}  join availability ${(s.availability * 100).toFixed(1).padStart(5)}%  offered ${fmt(s.offered).padStart(8)}/s${real}`, clock.now());
       };
       const run = runReplay({ scenario, seed: o.seed, speed, clock, ...(port ? { port } : {}), onStep, signal: abort.signal });
