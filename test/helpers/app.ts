@@ -8,12 +8,15 @@ import { createApp, type App, type AppOptions } from '../../src/app.js';
 import type { ServerConfig } from '../../src/config.js';
 
 /**
- * A real app on 127.0.0.1:0 with logs discarded and recordings in a temporary directory that
+ * A real app on 127.0.0.1:0 with logs discarded, no load shedding, and recordings in a temporary directory that
  * `close()` removes; call `close()` in afterEach. Calling it twice returns the same promise.
  */
 export async function startApp(server: Partial<ServerConfig> = {}, opts: Omit<AppOptions, 'server'> = {}): Promise<{ app: App; url: string; close: () => Promise<void> }> {
   const recordingDir = await mkdtemp(join(tmpdir(), 'stampede-test-rec-'));
-  const app = createApp({ logger: pino({ level: 'silent' }), ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, ...server } });
+  // the real event-loop signal would shed load whenever the test machine is busy; tests that are
+  // about shedding pass their own signal
+  const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
+  const app = createApp({ logger: pino({ level: 'silent' }), loadSignal: calm, ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, ...server } });
   const url = await app.start();
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
