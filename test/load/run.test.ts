@@ -72,6 +72,9 @@ describe('load profiles against a real server', () => {
     expect(result.ws!.closes['1006']).toBeGreaterThan(100);
     // everyone joined once, and again after the drop
     expect(join!.requests).toBeGreaterThan(1.5 * result.ws!.peakConnected);
-    expect(await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'admitted' })).toBe(join!.ok);
+    // joins still in flight when the swarm stops are answered by the server but never read
+    const admitted = await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'admitted' });
+    expect(admitted - join!.ok).toBeGreaterThanOrEqual(0);
+    expect(admitted - join!.ok).toBeLessThanOrEqual(5);
   });
 });
