@@ -6,6 +6,11 @@ import { generateDashboards } from '../../src/dashboards/generate.js';
 import type { SimPhase } from '../../src/metrics/index.js';
 import { LiveReplayPort } from '../../src/replay-port.js';
 import type { ReplayStep } from '../../src/sim/port.js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { systemClock } from '../../src/clock.js';
+import { createClientMetrics, parseProfile, runLoad } from '../../src/load/index.js';
+import { createRng } from '../../src/sim/index.js';
 import { api, startApp } from '../helpers/app.js';
 import { startPrometheus, type RunningPrometheus } from '../setup/prometheus.js';
 
@@ -49,16 +54,26 @@ describe('every dashboard panel shows data from a real Prometheus scraping Stamp
   let prom: RunningPrometheus;
   let closeApp: () => Promise<void> = async () => {};
   let ws: WebSocket | null = null;
+  let loadServer: Server | null = null;
 
   beforeAll(async () => {
     const started = await startApp({ chunkIntervalMs: 100 });
     closeApp = started.close;
     const { app, url } = started;
+    // the load generator's own view, scraped as its own job, as in dashboards/prometheus/prometheus.yml
+    const clientMetrics = createClientMetrics();
+    loadServer = createServer((_req, res) => void clientMetrics.registry.metrics().then((t) => res.writeHead(200, { 'content-type': clientMetrics.registry.contentType }).end(t)));
+    await new Promise<void>((r) => loadServer!.listen(0, '127.0.0.1', r));
+    const loadTarget = `127.0.0.1:${(loadServer.address() as AddressInfo).port}`;
     prom = await startPrometheus({
-      scrapeConfigs: [{ job_name: 'stampede', static_configs: [{ targets: [new URL(url).host] }] }],
+      scrapeConfigs: [
+        { job_name: 'stampede', static_configs: [{ targets: [new URL(url).host] }] },
+        { job_name: 'stampede-load', static_configs: [{ targets: [loadTarget] }] },
+      ],
       ruleFiles: [RULES],
     });
     await prom.waitFor('up{job="stampede"} == 1');
+    await prom.waitFor('up{job="stampede-load"} == 1');
 
     const t0 = Date.UTC(2024, 7, 12, 23, 0, 0);
     const port = new LiveReplayPort({ server: app.server, metrics: app.metrics, title: 'replay', hostName: 'host', scheduledStartMs: t0, scenarioName: 'test', speed: 600 });
@@ -83,6 +98,15 @@ describe('every dashboard panel shows data from a real Prometheus scraping Stamp
         await prom.waitFor('stampede_http_request_duration_seconds_count{route="join"}');
         expect((await api(url, 'POST', `/api/v1/spaces/${port.space.id}/join`, { name: 'second' })).status).toBe(200);
         await prom.waitFor('rate(stampede_http_request_duration_seconds_count{route="join"}[1m]) > 0');
+        // a short, bounded load: WebSocket listeners through the join path, and a junk flood
+        const load = (yaml: string) => runLoad({ profile: parseProfile(yaml, 'inline.yaml'), target: url, spaceId: port.space.id, clock: systemClock(), random: createRng(1).next, metrics: clientMetrics });
+        await Promise.all([
+          load('name: listeners\nkind: ws\nholdSeconds: 2\nphases: [{duration: 3, arrivalRate: 10}, {duration: 2, arrivalRate: 0}]'),
+          load('name: junk\nkind: http\nrequest: junk\nconnections: 5\nphases: [{duration: 4, arrivalRate: 50}]'),
+        ]);
+        await prom.waitFor('rate(stampede_client_requests_total{kind="join"}[1m]) > 0');
+        await prom.waitFor('rate(stampede_client_requests_total{kind="junk"}[1m]) > 0');
+        await prom.waitFor('rate(stampede_client_audio_delay_seconds_count[1m]) > 0');
       }
       // the next phase only starts once Prometheus has seen this one, so every phase is on record
       await prom.waitFor(`stampede_sim_phase{phase="${s.phase}"} == 1`);
@@ -93,6 +117,7 @@ describe('every dashboard panel shows data from a real Prometheus scraping Stamp
   afterAll(async () => {
     ws?.terminate();
     await prom?.stop();
+    await new Promise<void>((r) => (loadServer ? loadServer.close(() => r()) : r()));
     await closeApp();
   });
 
@@ -103,23 +128,14 @@ describe('every dashboard panel shows data from a real Prometheus scraping Stamp
   });
 
   for (const e of all) {
-    if (e.source === 'client') {
-      // published by the load generator (src/load), which this test does not run: Prometheus must
-      // accept the query; showing data is the load generator's integration test's job
-      it(`${e.where}: valid PromQL (load-generator series)`, async () => {
-        const r = await prom.query(substitute(e.expr));
-        expect(r.status, `${e.expr}\n${r.error ?? ''}`).toBe('success');
-      });
-    } else {
-      it(`${e.where}: returns data`, async () => {
-        const r = await prom.query(substitute(e.expr));
-        expect(r.status, `${e.expr}\n${r.error ?? ''}`).toBe('success');
-        expect(r.data?.result.length ?? 0, `no data for ${e.expr}`).toBeGreaterThan(0);
-        // NaN (0/0, a quantile of nothing) would draw an empty panel: at least one real number
-        const values = (r.data?.result ?? []).map((x) => Number(x.value?.[1]));
-        expect(values.some(Number.isFinite), `only NaN for ${e.expr}: ${JSON.stringify(r.data?.result)}`).toBe(true);
-      });
-    }
+    it(`${e.where}: returns data (${e.source === 'client' ? 'load generator' : 'server'} series)`, async () => {
+      const r = await prom.query(substitute(e.expr));
+      expect(r.status, `${e.expr}\n${r.error ?? ''}`).toBe('success');
+      expect(r.data?.result.length ?? 0, `no data for ${e.expr}`).toBeGreaterThan(0);
+      // NaN (0/0, a quantile of nothing) would draw an empty panel: at least one real number
+      const values = (r.data?.result ?? []).map((x) => Number(x.value?.[1]));
+      expect(values.some(Number.isFinite), `only NaN for ${e.expr}: ${JSON.stringify(r.data?.result)}`).toBe(true);
+    });
   }
 
   it('the replay is visible as it happened: the failing phase burned the join-availability budget', async () => {
