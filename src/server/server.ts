@@ -129,15 +129,23 @@ export class LiveServer {
   async start(): Promise<string> {
     const { config } = this.deps;
     this.recordingDir = config.recordingDir ?? (await mkdtemp(join(tmpdir(), 'stampede-rec-')));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.http.once('error', reject);
+        this.http.listen(config.port, config.host, () => {
+          this.http.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new Error(`${config.host}:${config.port} is already in use: stop what holds it, or pick another port (--port 0 takes any free one)`);
+      if (code === 'EACCES') throw new Error(`not allowed to listen on ${config.host}:${config.port}: pick a port above 1023`);
+      throw err;
+    }
+    // periodic work starts only once the port is ours, so a failed start leaves nothing running
     this.eventLoop?.start();
     this.hub.start();
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(config.port, config.host, () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    });
     this.address = this.http.address() as AddressInfo;
     this.log.info({ url: this.url, recordingDir: this.recordingDir }, 'listening');
     return this.url;

@@ -26,6 +26,16 @@ describe('stampede serve', () => {
     expect(r.stderr).toContain('expected a port number');
   });
 
+  it('says clearly when the port is taken, and exits instead of hanging', async () => {
+    const first = runCli(['serve', '--port', '0', '--log-level', 'warn', '--no-demo']);
+    const [, port] = await first.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    const second = await runToEnd(['replay', '--port', port!, '--out', '/nonexistent-never-written']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`127.0.0.1:${port} is already in use`);
+    first.child.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+  });
+
   it('has --help on every command', async () => {
     const top = await runToEnd(['--help']);
     expect(top.code).toBe(0);
