@@ -98,6 +98,8 @@ export class LiveServer {
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
       keepAliveTimeout: config.keepAliveTimeoutMs,
+      // Node enforces the two timeouts above only when it sweeps connections (every 30 s by default)
+      connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
     });
     this.http.maxHeadersCount = config.maxHeadersCount;
     this.http.maxConnections = config.maxConnections + 1_000;
