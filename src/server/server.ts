@@ -375,7 +375,7 @@ export class LiveServer {
     if (shed) this.refuseJoin('overloaded', new ApiError('OVERLOADED', `the server is shedding load (${shed.replace(/_/g, ' ')})`, { retryAfterMs }));
     const token = this.bucket.take();
     if (!token.ok) this.refuseJoin('rate_limited', new ApiError('RATE_LIMITED', undefined, { retryAfterMs: Math.max(1000, token.retryAfterMs) }));
-    if (space.realListeners + this.tickets.pendingFor(space.id) >= config.maxListeners) {
+    if (space.realListeners + this.tickets.pendingFor(space.id, clock.now()) >= config.maxListeners) {
       this.refuseJoin('capacity', new ApiError('CAPACITY', `the space is at its cap of ${config.maxListeners} listeners`, { retryAfterMs }));
     }
     const gate = this.gate;
