@@ -45,24 +45,56 @@ export function rejectUpgrade(socket: Duplex, err: ApiError): void {
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw new ApiError('BODY_TOO_LARGE', `the body is limited to ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new ApiError('BODY_TOO_LARGE', `the body is limited to ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  if (size === 0) return {};
+  const body = await readBody(req, limit);
+  if (body.length === 0) return {};
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') throw new ApiError('UNSUPPORTED_MEDIA_TYPE');
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'), (k, v: unknown) => {
+    return JSON.parse(body.toString('utf8'), (k, v: unknown) => {
       if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw new SyntaxError(`forbidden key '${k}'`);
       return v;
     });
   } catch (err) {
     throw new ApiError('BAD_JSON', `the body is not valid JSON: ${(err as Error).message.slice(0, 120)}`);
   }
+}
+
+/** Collects a request body of at most `limit` bytes with plain stream events (no async iterator per request). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  if (req.complete && req.readableLength === 0) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        req.resume(); // drain what is left without keeping it
+        reject(new ApiError('BODY_TOO_LARGE', `the body is limited to ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onAborted = (): void => onError(new Error('the request was aborted'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
 }
 
 /**
