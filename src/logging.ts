@@ -17,3 +17,31 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   }
   return pino(base);
 }
+
+/**
+ * Keeps a repeated warning from flooding the log (reliability rule 18): the first occurrence of a key
+ * in each interval is let through with the number suppressed since the last one; the rest are counted.
+ * Keys come from the code (a closed set), never from a client; `maxKeys` bounds memory regardless.
+ */
+export class LogThrottle {
+  private readonly keys = new Map<string, { until: number; suppressed: number }>();
+
+  constructor(
+    private readonly now: () => number,
+    private readonly intervalMs = 10_000,
+    private readonly maxKeys = 256,
+  ) {}
+
+  /** How many were suppressed before this one if it should be logged now; null to stay quiet. */
+  allow(key: string): number | null {
+    const t = this.now();
+    const k = this.keys.get(key);
+    if (k && t < k.until) {
+      k.suppressed++;
+      return null;
+    }
+    if (!k && this.keys.size >= this.maxKeys) this.keys.clear();
+    this.keys.set(key, { until: t + this.intervalMs, suppressed: 0 });
+    return k?.suppressed ?? 0;
+  }
+}

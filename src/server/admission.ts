@@ -47,17 +47,28 @@ export interface LoadSignal {
   heapUsedBytes(): number;
 }
 
+export type ShedReason = 'event_loop_lag' | 'memory';
+
 export class Shedder {
+  private last: ShedReason | null = null;
+
   constructor(
     private readonly signal: LoadSignal,
     private readonly maxLagMs: number,
     private readonly maxHeapBytes: number,
+    /** Called when shedding starts, changes reason or stops: one log line per change, not per refusal. */
+    private readonly onChange?: (reason: ShedReason | null, lagMs: number, heapBytes: number) => void,
   ) {}
 
   /** Why the server should shed right now, or null. */
-  reason(): 'event_loop_lag' | 'memory' | null {
-    if (this.signal.eventLoopLagMs() > this.maxLagMs) return 'event_loop_lag';
-    if (this.signal.heapUsedBytes() > this.maxHeapBytes) return 'memory';
-    return null;
+  reason(): ShedReason | null {
+    const lag = this.signal.eventLoopLagMs();
+    const heap = this.signal.heapUsedBytes();
+    const r: ShedReason | null = lag > this.maxLagMs ? 'event_loop_lag' : heap > this.maxHeapBytes ? 'memory' : null;
+    if (r !== this.last) {
+      this.last = r;
+      this.onChange?.(r, lag, heap);
+    }
+    return r;
   }
 }

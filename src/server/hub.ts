@@ -13,6 +13,7 @@ import {
   type ServerMessage,
 } from '../protocol/index.js';
 import { DomainError, type Role, type Space } from '../space/index.js';
+import { LogThrottle } from '../logging.js';
 import { binaryFrame, sendFrame } from './preframed.js';
 import { Recording } from './recording.js';
 
@@ -65,6 +66,7 @@ export class Hub {
   private stopLoops = new AbortController();
   private loops: Promise<void>[] = [];
   simTime: string | null = null;
+  private readonly throttle: LogThrottle;
 
   constructor(
     private readonly config: ServerConfig,
@@ -72,7 +74,9 @@ export class Hub {
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
     private readonly recordingDir: () => string,
-  ) {}
+  ) {
+    this.throttle = new LogThrottle(() => clock.now());
+  }
 
   get connectionCount(): number {
     return this.conns.size;
@@ -125,7 +129,8 @@ export class Hub {
       try {
         fn();
       } catch (err) {
-        this.log.error({ err }, 'periodic task failed');
+        const suppressed = this.throttle.allow('periodic task failed');
+        if (suppressed !== null) this.log.error({ err, suppressed }, 'periodic task failed');
       }
     }
   }

@@ -22,6 +22,7 @@ import { EventLoopSignal } from './load-signal.js';
 import { LISTENER_PAGE } from './page.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
+import { LogThrottle } from '../logging.js';
 
 export interface LiveServerDeps {
   config: ServerConfig;
@@ -75,6 +76,7 @@ export class LiveServer {
   private readonly hostTokens = new Map<string, string>();
   private readonly hosts = new Map<string, SyntheticHost>();
   private readonly log: Logger;
+  private readonly throttle: LogThrottle;
   private gate: JoinGate = OPEN_GATE;
   private counters: JoinCounters = { attempts: 0, admitted: 0 };
   private draining = false;
@@ -87,11 +89,16 @@ export class LiveServer {
   constructor(private readonly deps: LiveServerDeps) {
     const { config, clock, logger } = deps;
     this.log = logger.child({ module: 'server' });
+    this.throttle = new LogThrottle(() => clock.now());
     this.spaces = new SpaceStore(deps.newId ?? (() => randomBytes(8).toString('hex')));
     this.tickets = new TicketBook(config.ticketTtlMs);
     this.bucket = new TokenBucket(clock, config.joinRatePerSecond, config.joinBurst);
     this.eventLoop = deps.loadSignal ? null : new EventLoopSignal(clock, 500, (lag) => deps.metrics.eventLoopLag.set(lag / 1000));
-    this.shedder = new Shedder(deps.loadSignal ?? this.eventLoop!, config.shedEventLoopLagMs, config.shedHeapBytes);
+    this.shedder = new Shedder(deps.loadSignal ?? this.eventLoop!, config.shedEventLoopLagMs, config.shedHeapBytes, (reason, lagMs, heapBytes) => {
+      const at = { lagMs: Math.round(lagMs), heapMiB: Math.round(heapBytes / 2 ** 20), maxLagMs: config.shedEventLoopLagMs };
+      if (reason) this.log.warn({ reason, ...at }, 'shedding load: new joins get 503 and new sockets 1013');
+      else this.log.info(at, 'stopped shedding load');
+    });
     this.hub = new Hub(config, clock, deps.metrics, logger.child({ module: 'hub' }), () => this.recordingDir);
     this.http = createServer({
       maxHeaderSize: config.maxHeaderSize,
@@ -317,7 +324,8 @@ export class LiveServer {
         const code = err.code === 'SPACE_ENDED' ? 'SPACE_ENDED' : 'INVALID_TRANSITION';
         return sendError(res, new ApiError(code, err.message));
       }
-      this.log.error({ err, reqId }, 'request failed');
+      const suppressed = this.throttle.allow('request failed');
+      if (suppressed !== null) this.log.error({ err, reqId, suppressed }, 'request failed');
       return sendError(res, new ApiError('INTERNAL'));
     }
   }

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logging.js';
+import { manualClock } from '../../src/clock.js';
+import { createLogger, LogThrottle } from '../../src/logging.js';
 import { api, createSpace, joinAndConnect, useApps, startSpace } from '../helpers/app.js';
 
 function captured(): { stream: Writable; lines: () => Record<string, unknown>[] } {
@@ -37,5 +38,34 @@ describe('logs', () => {
       expect(['server', 'hub']).toContain(line.module);
     }
     expect(lines.map((x) => x.msg)).toEqual(expect.arrayContaining(['listening', 'space live', 'draining', 'recording published', 'stopped']));
+  });
+
+  it('say once that the server started shedding and once that it stopped, however many joins it refused', async () => {
+    const log = captured();
+    let lagMs = 0;
+    const s = await startApp({}, { logger: createLogger({ level: 'info', destination: log.stream }), loadSignal: { eventLoopLagMs: () => lagMs, heapUsedBytes: () => 0 } });
+    const { id } = await createSpace(s.url);
+    lagMs = 900;
+    for (let i = 0; i < 25; i++) expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/join`)).status).toBe(503);
+    lagMs = 0;
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/join`)).status).toBe(200);
+    await s.close();
+    const shedding = log.lines().filter((l) => String(l.msg).includes('shedding'));
+    expect(shedding).toEqual([
+      expect.objectContaining({ level: 40, reason: 'event_loop_lag', lagMs: 900, msg: expect.stringMatching(/^shedding load/) }),
+      expect.objectContaining({ level: 30, lagMs: 0, msg: 'stopped shedding load' }),
+    ]);
+  });
+});
+
+describe('LogThrottle', () => {
+  it('lets the first of a repeated warning through each interval, with how many it held back', async () => {
+    const clock = manualClock(0);
+    const t = new LogThrottle(() => clock.now(), 10_000);
+    const let_ = (): (number | null)[] => Array.from({ length: 100 }, () => t.allow('request failed'));
+    expect(let_().filter((x) => x !== null)).toEqual([0]);
+    expect(t.allow('other')).toBe(0); // keys are counted apart
+    await clock.advance(10_000);
+    expect(let_().filter((x) => x !== null)).toEqual([99]);
   });
 });
