@@ -99,9 +99,12 @@ export async function runHttp(
     } else {
       let finished!: () => void;
       const done = new Promise<void>((resolve) => (finished = resolve));
+      const connections = Math.max(1, Math.min(profile.connections, Math.ceil(step.rate)));
+      // at the intended rate each connection sends one request every connections/rate seconds
+      const expectedIntervalMs = (1000 * connections) / step.rate;
       const instance = autocannon({
         url: target.base.origin,
-        connections: Math.max(1, Math.min(profile.connections, Math.ceil(step.rate))),
+        connections,
         duration: step.seconds,
         overallRate: step.rate,
         timeout: Math.ceil(profile.timeoutMs / 1000),
@@ -109,13 +112,13 @@ export async function runHttp(
       } as autocannon.Options, () => finished());
       instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
         const outcome = outcomeOf(kind, status);
-        stats.record(outcome, ms, String(status));
+        stats.record(outcome, ms, String(status), expectedIntervalMs);
         metrics.requests.inc({ kind, outcome });
         metrics.duration.observe({ kind }, ms / 1000);
       });
       instance.on('reqError', (err: Error) => {
         const timeout = /timeout/i.test(err.message);
-        stats.record(timeout ? 'timeout' : 'error', profile.timeoutMs, timeout ? undefined : err.message.slice(0, 40));
+        stats.record(timeout ? 'timeout' : 'error', profile.timeoutMs, timeout ? undefined : err.message.slice(0, 40), expectedIntervalMs);
         metrics.requests.inc({ kind, outcome: timeout ? 'timeout' : 'error' });
       });
       const stop = (): void => instance.stop();

@@ -42,8 +42,15 @@ export class KindStats {
 
   constructor(readonly kind: ClientKind) {}
 
-  record(outcome: ClientOutcome, ms: number, code?: string): void {
-    this.latency.recordValue(Math.max(1, Math.round(ms * 1000)));
+  /**
+   * Records one request. With `expectedIntervalMs` (the time a connection should take per request at
+   * the intended rate) a response slower than that also records the requests that should have been
+   * sent meanwhile (HdrHistogram's correction for coordinated omission).
+   */
+  record(outcome: ClientOutcome, ms: number, code?: string, expectedIntervalMs?: number): void {
+    const us = Math.max(1, Math.round(ms * 1000));
+    if (expectedIntervalMs && expectedIntervalMs > 0) this.latency.recordValueWithExpectedInterval(us, Math.max(1, Math.round(expectedIntervalMs * 1000)));
+    else this.latency.recordValue(us);
     if (outcome === 'ok') this.ok++;
     else if (outcome === 'timeout') this.timeouts++;
     else {
