@@ -1,0 +1,21 @@
+import { createServer } from 'node:http';
+import { WebSocketServer } from 'ws';
+import { audioTicker, serveChild } from './child.js';
+
+/** The baseline: a bare ws server broadcasting each chunk with client.send(), as ws's README shows. */
+serveChild(async () => {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const stopAudio = audioTicker((buf) => {
+    for (const c of wss.clients) if (c.readyState === 1) c.send(buf);
+  });
+  return {
+    port: (http.address() as { port: number }).port,
+    stop: async () => {
+      stopAudio();
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
+});
