@@ -23,11 +23,12 @@ interface Entry {
 }
 
 const entries: Entry[] = [];
-const WARMUP_MS = 2_000;
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2_000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 5_000);
 const FANOUT_ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? 3);
 const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
+const METRICS_LISTENERS = Number(process.env.BENCH_METRICS_LISTENERS ?? 2_000);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,2000,5000').split(',').map(Number);
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
@@ -176,11 +177,11 @@ async function partMetrics(): Promise<void> {
   const swarm = new BenchSwarm();
   try {
     const idle = await scrapeTimes(s.url);
-    await swarm.connect('stampede', s.url, 2000, s.spaceId);
+    await swarm.connect('stampede', s.url, METRICS_LISTENERS, s.spaceId);
     await wait(WARMUP_MS);
     const busy = await scrapeTimes(s.url);
-    console.log(`metrics scrape: idle ${JSON.stringify(idle)} with 2k listeners ${JSON.stringify(busy)}`);
-    add({ part: 'metrics', name: '/metrics scrape p50 with 2,000 listeners vs none', figure: busy.p50, unit: 'ms', baselineName: '0 listeners', baseline: idle.p50, better: 'lower', detail: { p99ms: busy.p99, baselineP99ms: idle.p99 } });
+    console.log(`metrics scrape: idle ${JSON.stringify(idle)} with ${METRICS_LISTENERS} listeners ${JSON.stringify(busy)}`);
+    add({ part: 'metrics', name: `/metrics scrape p50 with ${METRICS_LISTENERS.toLocaleString('en-US')} listeners vs none`, figure: busy.p50, unit: 'ms', baselineName: '0 listeners', baseline: idle.p50, better: 'lower', detail: { p99ms: busy.p99, baselineP99ms: idle.p99 } });
   } finally {
     swarm.close();
     await s.stop();
@@ -199,7 +200,7 @@ async function main(): Promise<void> {
   if (parts.includes('join')) await partJoin();
   if (parts.includes('replay')) await partReplay();
   if (parts.includes('metrics')) await partMetrics();
-  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  const dir = process.env.BENCH_OUT ? `${process.env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
   const meta = { date: new Date().toISOString(), parts, node: process.version, cpus: (await import('node:os')).cpus().length, measureMs: MEASURE_MS, fanoutRounds: FANOUT_ROUNDS, httpRounds: HTTP_ROUNDS };
   await writeFile(`${dir}latest.json.tmp`, `${JSON.stringify({ ...meta, entries }, null, 2)}\n`);
