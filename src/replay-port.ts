@@ -58,6 +58,8 @@ export class LiveReplayPort implements ReplayPort {
     if (this.space.state !== 'ended') await this.o.server.endSpace(this.space);
   }
 
+  private readonly carry = { admitted: 0, failed: 0 };
+
   publish(step: ReplayStep): void {
     const { metrics, server } = this.o;
     this.last = step;
@@ -72,9 +74,16 @@ export class LiveReplayPort implements ReplayPort {
     metrics.simAvailability.set(step.availability);
     metrics.simLatencyP50.set(step.latencyP50Ms / 1000);
     metrics.simLatencyP99.set(step.latencyP99Ms / 1000);
-    const ok = Math.max(0, step.attempts - step.failures);
-    if (ok) metrics.joinAttempts.inc({ kind: 'virtual', outcome: 'admitted' }, ok);
-    if (step.failures) metrics.joinAttempts.inc({ kind: 'virtual', outcome: 'failed' }, step.failures);
+    // the model's flows are fractional; the counters count whole joins and carry the remainder
+    this.carry.admitted += Math.max(0, step.attempts - step.failures);
+    this.carry.failed += step.failures;
+    for (const outcome of ['admitted', 'failed'] as const) {
+      const whole = Math.floor(this.carry[outcome]);
+      if (whole > 0) {
+        metrics.joinAttempts.inc({ kind: 'virtual', outcome }, whole);
+        this.carry[outcome] -= whole;
+      }
+    }
     this.info(step.phase, step.t);
   }
 
