@@ -170,7 +170,7 @@ export function renderMarkdown(r: Report): string {
   out.push(`Account: ${r.account}. Scenario file \`${r.file}\`, seed ${r.seed}, speed ${r.speed === 'max' ? 'max' : `${r.speed}×`}, ${r.withServer ? 'server live with real clients' : 'model only'}.`, '');
   out.push(`- Scheduled: **${clock(r.scheduledAt)}** · on air: **${clock(r.liveAt)}**${r.startDelayMinutes !== null ? ` (${r.startDelayMinutes} min late)` : ''} · ended: ${clock(r.endedAt)}`);
   out.push(`- Peak: **${r.peakListeners.toLocaleString('en-US')}** listeners at ${clock(r.peakAt)}`);
-  out.push(`- Fidelity: **${r.expectations.filter((e) => e.pass).length}/${r.expectations.length}** facts met (${r.fidelity}; mean distance from the facts ${r.meanError})`, '');
+  out.push(`- Fidelity: **${r.expectations.filter((e) => e.pass).length}/${r.expectations.length}** facts met (score ${r.fidelity}, mean distance from the facts ${r.meanError})`, '');
   out.push('## Facts', '', '| fact | expected | replay | | source |', '|---|---|---|---|---|');
   for (const e of r.expectations) out.push(`| ${e.name} | ${e.expected} | ${e.actual} | ${e.pass ? '✅ pass' : '❌ fail'} | ${e.source} |`);
   out.push('', '## Events', '', '| time | event |', '|---|---|');

@@ -306,6 +306,7 @@ export class CrowdModel {
     const phase: SimPhase =
       s.endedAt !== null ? 'ended' : s.liveAt !== null ? 'live' : !open ? 'pre_open' : this.failWindow.mean() < 0.5 ? 'failing' : 'open';
     if (phase !== this.lastPhase && phase === 'failing') events.push('join path failing');
+    if (this.lastPhase === 'failing' && phase === 'open') events.push('join path recovered');
     this.lastPhase = phase;
 
     return {

@@ -30,6 +30,14 @@ describe('the crowd model', () => {
     expect(report.fidelity).toBe(1);
     // the delay is an outcome: the host rule waits for health, nothing names 20:42
     expect(report.startDelayMinutes).toBeGreaterThan(35);
+    // the event log tells the night in order: every failing spell ends in recovery or in the host going on air
+    const texts = r.events.map((e) => e.text);
+    expect(texts[0]).toBe('space opened');
+    const spells = texts.filter((x) => x === 'join path failing' || x === 'join path recovered' || x === 'host started');
+    for (let i = 0; i < spells.length - 1; i++) {
+      if (spells[i] === 'join path failing') expect(['join path recovered', 'host started']).toContain(spells[i + 1]);
+    }
+    expect(texts.slice(-2)).toEqual(['host started', 'host ended']);
   });
 
   it('is deterministic per seed, and seeds differ only by the demand noise', async () => {
