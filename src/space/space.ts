@@ -44,6 +44,9 @@ export class Space {
   /** Audio chunks accepted so far; the next expected sequence number. */
   chunks = 0;
   private readonly members = new Map<string, Member>();
+  /** The host and speakers, in the order they came on stage: kept apart so reading them is not O(listeners). */
+  private readonly stage = new Map<string, Member>();
+  private readonly scheduledIso: string;
   private readonly speakRequests = new Set<string>();
   private pendingReactions = new Map<Reaction, number>();
   private realListenerCount = 0;
@@ -53,7 +56,9 @@ export class Space {
     readonly title: string,
     readonly hostName: string,
     readonly scheduledStart: number,
-  ) {}
+  ) {
+    this.scheduledIso = new Date(scheduledStart).toISOString();
+  }
 
   get realListeners(): number {
     return this.realListenerCount;
@@ -83,6 +88,7 @@ export class Space {
     if (existing) return existing;
     const m: Member = { id, name, role };
     this.members.set(id, m);
+    if (role !== 'listener') this.stage.set(id, m);
     if (role !== 'host') this.realListenerCount++;
     return m;
   }
@@ -92,6 +98,7 @@ export class Space {
     const m = this.members.get(id);
     if (!m) return false;
     this.members.delete(id);
+    this.stage.delete(id);
     this.speakRequests.delete(id);
     if (m.role !== 'host') this.realListenerCount--;
     return true;
@@ -114,12 +121,13 @@ export class Space {
     if (!m || m.role !== 'listener') throw new DomainError('NOT_A_LISTENER', `no listener '${id}' in this space`);
     if (!this.speakRequests.delete(id)) throw new DomainError('NOT_REQUESTED', `listener '${id}' has not asked to speak`);
     m.role = 'speaker';
+    this.stage.set(id, m);
     return m;
   }
 
   speakers(): { id: string; name: string }[] {
     const out: { id: string; name: string }[] = [];
-    for (const m of this.members.values()) if (m.role === 'speaker' || m.role === 'host') out.push({ id: m.id, name: m.name });
+    for (const m of this.stage.values()) out.push({ id: m.id, name: m.name });
     return out;
   }
 
@@ -143,7 +151,7 @@ export class Space {
       id: this.id,
       title: this.title,
       state: this.state,
-      scheduledStart: new Date(this.scheduledStart).toISOString(),
+      scheduledStart: this.scheduledIso,
       startedAt: iso(this.startedAt),
       endedAt: iso(this.endedAt),
       host: { name: this.hostName },

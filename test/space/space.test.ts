@@ -14,24 +14,39 @@ describe('Space', () => {
     expect(s.snapshot()).toMatchObject({ state: 'ended', startedAt: new Date(10).toISOString(), endedAt: new Date(20).toISOString() });
   });
 
-  it('keeps the roster count equal to the members present, whatever order joins and leaves come in', () => {
-    const op = fc.oneof(
-      fc.record({ kind: fc.constant('join' as const), id: fc.integer({ min: 0, max: 20 }) }),
-      fc.record({ kind: fc.constant('leave' as const), id: fc.integer({ min: 0, max: 20 }) }),
-    );
+  it('keeps the roster count and the stage equal to the members present, whatever order joins, leaves and grants come in', () => {
+    const op = fc.record({ kind: fc.constantFrom('join' as const, 'leave' as const, 'ask' as const, 'grant' as const), id: fc.integer({ min: 0, max: 20 }) });
     fc.assert(
       fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
         const s = new Space('a', 't', 'h', 0);
+        s.join('host', 'h', 'host');
         const present = new Set<number>();
+        const asked = new Set<number>();
+        const onStage = new Set<number>();
         for (const o of ops) {
+          const id = `c${o.id}`;
           if (o.kind === 'join') {
-            s.join(`c${o.id}`, 'n');
+            s.join(id, 'n');
             present.add(o.id);
-          } else {
-            s.leave(`c${o.id}`);
+          } else if (o.kind === 'leave') {
+            s.leave(id);
             present.delete(o.id);
+            asked.delete(o.id);
+            onStage.delete(o.id);
+          } else if (o.kind === 'ask') {
+            if (present.has(o.id) && !onStage.has(o.id)) {
+              s.requestToSpeak(id);
+              asked.add(o.id);
+            }
+          } else if (asked.has(o.id)) {
+            s.grantSpeak(id);
+            asked.delete(o.id);
+            onStage.add(o.id);
+          } else {
+            expect(() => s.grantSpeak(id)).toThrow();
           }
           expect(s.realListeners).toBe(present.size);
+          expect(s.speakers().map((m) => m.id).sort()).toEqual(['host', ...[...onStage].map((i) => `c${i}`)].sort());
         }
         expect(s.snapshot().listeners.total).toBe(present.size + s.virtualListeners);
       }),
