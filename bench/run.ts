@@ -110,6 +110,8 @@ interface HttpFigure {
 
 /** autocannon against one server child: throughput, p99 and the server's own CPU per request. */
 async function cannon(server: ServerChild, method: 'GET' | 'POST', path: string): Promise<HttpFigure> {
+  // warm-up: both sides are measured after their code is compiled and their pools are full
+  await autocannon({ url: server.url + path, method, connections: 50, duration: Math.max(1, WARMUP_MS / 1000), ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
   const cpu0 = await server.cpu();
   const r = await autocannon({ url: server.url + path, method, connections: 50, duration: HTTP_SECONDS, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
   const cpu1 = await server.cpu();

@@ -229,8 +229,9 @@ export class LiveServer {
     res.once('finish', () => {
       const seconds = (performance.now() - t0) / 1000;
       this.deps.metrics.httpDuration.observe({ route, status_class: statusClass(res.statusCode) }, seconds);
+      // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
       const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
-      this.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+      if (this.log.isLevelEnabled(level)) this.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });
     try {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
