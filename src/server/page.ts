@@ -32,11 +32,11 @@ export const LISTENER_PAGE = `<!doctype html>
   <div class="card"><div class="muted">audio delay</div><div class="big" id="delay">–</div><div class="muted">capture → receipt</div></div>
 </div>
 <div id="reactions"></div>
-<p><button data-e="👏" title="clap">👏</button><button data-e="🔥" title="fire">🔥</button><button data-e="💯" title="100">💯</button></p>
+<p><button data-e="👏" title="clap" aria-label="clap">👏</button><button data-e="🔥" title="fire" aria-label="fire">🔥</button><button data-e="💯" title="100" aria-label="100">💯</button></p>
 <script type="module">
 const $ = (id) => document.getElementById(id);
 const fmt = (n) => n.toLocaleString('en-US');
-let ws = null, chunks = 0, lastSeq = -1, gaps = 0, attempt = 0;
+let ws = null, chunks = 0, lastSeq = -1, gaps = 0, attempt = 0, hostName = '';
 function setStatus(text, cls) { const s = $('status'); s.textContent = text; s.className = cls || ''; }
 function simClock(iso) {
   if (!iso) return '–';
@@ -66,7 +66,8 @@ async function join() {
   const space = await pickSpace();
   if (!space) { setStatus('no space yet', 'bad'); return retry(); }
   $('title').textContent = space.title;
-  $('sub').textContent = 'hosted by ' + space.host.name + ' — ' + space.state;
+  hostName = space.host.name;
+  $('sub').textContent = 'hosted by ' + hostName + ' — ' + space.state;
   const r = await fetch('/api/v1/spaces/' + space.id + '/join', { method: 'POST' });
   const body = await r.json();
   if (!r.ok) {
@@ -96,7 +97,7 @@ async function join() {
     } else if (m.type === 'welcome') {
       $('total').textContent = fmt(m.space.listeners.total);
     } else if (m.type === 'state') {
-      $('sub').textContent = 'state: ' + m.state;
+      $('sub').textContent = 'hosted by ' + hostName + ' — ' + m.state;
     } else if (m.type === 'reactions') {
       $('reactions').textContent = Object.entries(m.counts).map(([e, n]) => e + ' ' + n).join('  ');
     }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
-import { startApp } from '../helpers/app.js';
+import { api, createSpace, startApp, startSpace } from '../helpers/app.js';
 
 describe('listener page in a real browser', () => {
   let browser: BrowserContext;
@@ -41,6 +41,24 @@ describe('listener page in a real browser', () => {
       expect(await page.getAttribute('#status', 'class')).toBe('bad');
       s.app.server.setJoinGate({ availability: 1, latencyMs: 0 });
       await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toBe('connected — listening');
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('waits in a scheduled space and follows it on air, keeping the host in view', async () => {
+    const s = await startApp();
+    try {
+      const { id, hostToken } = await createSpace(s.url, 'later tonight');
+      const host = (await api<{ space: { host: { name: string } } }>(s.url, 'GET', `/api/v1/spaces/${id}`)).body.space.host.name;
+      const page = await browser.newPage();
+      await page.goto(s.url + '/');
+      await expect.poll(() => page.textContent('#status')).toBe('connected — listening');
+      expect(await page.textContent('#sub')).toBe(`hosted by ${host} — scheduled`);
+      await startSpace(s.url, id, hostToken, true);
+      await expect.poll(() => page.textContent('#sub')).toBe(`hosted by ${host} — live`);
+      await expect.poll(async () => Number((await page.textContent('#chunks'))?.replace(/,/g, ''))).toBeGreaterThan(3);
       await page.close();
     } finally {
       await s.close();
