@@ -65,6 +65,8 @@ export class Swarm {
   connected = 0;
   chunks = 0;
   gaps = 0;
+  /** Sockets still opening when the run ended: neither a success nor a failure of the server. */
+  cutShort = 0;
   readonly closes: Record<string, number> = {};
   private readonly abort = new AbortController();
   private readonly sockets = new Set<WebSocket>();
@@ -125,6 +127,11 @@ export class Swarm {
         await this.sleepUntil(intended);
         continue;
       }
+      if (signal.aborted) {
+        // admitted as the run ended: the ticket goes unused, and stop() is not left waiting on a new socket
+        this.cutShort++;
+        return this.release();
+      }
       const code = await this.listen(ticket, !dropped);
       this.release();
       dropped = true;
@@ -177,11 +184,14 @@ export class Swarm {
       const ws = new WebSocket(wsUrl, { handshakeTimeout: this.o.timeoutMs });
       this.sockets.add(ws);
       let open = false;
+      let settled = false; // the connect attempt has an outcome
+      let failure = '';
       let held = false;
       let lastSeq = -1;
       const timers = new AbortController();
       ws.on('open', () => {
         open = true;
+        settled = true;
         this.connected++;
         metrics?.wsOpen.inc();
         const ms = clock.now() - started;
@@ -198,6 +208,7 @@ export class Swarm {
       });
       ws.on('unexpected-response', (_req, res) => {
         const outcome = res.statusCode === 429 || res.statusCode === 503 ? 'refused' : 'error';
+        settled = true;
         this.connect.record(outcome, clock.now() - started, `HTTP_${res.statusCode}`);
         metrics?.requests.inc({ kind: 'ws_connect', outcome });
         res.resume();
@@ -214,10 +225,19 @@ export class Swarm {
         this.audio.record('ok', delay);
         metrics?.audioDelay.observe(delay / 1000);
       });
-      ws.on('error', () => undefined);
+      ws.on('error', (err) => (failure ||= err.message));
       ws.on('close', (code) => {
         timers.abort();
         this.sockets.delete(ws);
+        if (!settled) {
+          // the handshake never finished: cut short by the end of the run, or failed (reset, timeout)
+          if (this.stopping) this.cutShort++;
+          else {
+            const outcome = /timed out/i.test(failure) ? 'timeout' : 'error';
+            this.connect.record(outcome, clock.now() - started, outcome === 'timeout' ? undefined : 'WS_HANDSHAKE');
+            metrics?.requests.inc({ kind: 'ws_connect', outcome });
+          }
+        }
         if (open) {
           this.connected--;
           metrics?.wsOpen.dec();
