@@ -35,7 +35,7 @@ export interface LoadResult {
   seconds: number;
   kinds: KindSummary[];
   /** WebSocket profiles: close codes seen, audio chunks received and missed. */
-  ws?: { closes: Record<string, number>; chunks: number; gaps: number; peakConnected: number; cutShort: number };
+  ws?: { closes: Record<string, number>; chunks: number; gaps: number; peakConnected: number; cutShort: number; joinsAbandoned: number };
   thresholds: ThresholdResult[];
   pass: boolean;
 }
@@ -100,7 +100,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     await swarm.stop();
     const seconds = (o.clock.now() - t0) / 1000;
     kinds = [summarize(swarm.join, seconds), summarize(swarm.connect, seconds), summarize(swarm.audio, seconds)];
-    ws = { closes: swarm.closes, chunks: swarm.chunks, gaps: swarm.gaps, peakConnected: peak, cutShort: swarm.cutShort };
+    ws = { closes: swarm.closes, chunks: swarm.chunks, gaps: swarm.gaps, peakConnected: peak, cutShort: swarm.cutShort, joinsAbandoned: swarm.joinsAbandoned };
   }
   const thresholds = evaluateThresholds(kinds, profile.thresholds);
   return {
@@ -124,7 +124,7 @@ export function formatSummary(r: LoadResult): string {
     const bad = [...Object.entries(k.refused).map(([c, n]) => `${c}×${n}`), ...Object.entries(k.errors).map(([c, n]) => `${c}×${n}`), ...(k.timeouts ? [`timeout×${k.timeouts}`] : [])].join(' ');
     lines.push(`  ${k.kind.padEnd(11)} ${String(k.requests).padEnd(10)} ${String(k.ok).padEnd(8)} ${(k.availability * 100).toFixed(1).padStart(5)}%   ${String(k.rps).padEnd(8)} ${String(k.p50).padEnd(8)} ${String(k.p90).padEnd(8)} ${String(k.p99).padEnd(8)} ${String(k.p999).padEnd(9)} ${String(k.max).padEnd(8)} ${bad}`);
   }
-  if (r.ws) lines.push(`  listeners: peak ${r.ws.peakConnected} connected, ${r.ws.chunks} audio chunks, ${r.ws.gaps} missed; ${r.ws.cutShort} still opening at the end; closes ${JSON.stringify(r.ws.closes)}`);
+  if (r.ws) lines.push(`  listeners: peak ${r.ws.peakConnected} connected, ${r.ws.chunks} audio chunks, ${r.ws.gaps} missed; ${r.ws.cutShort} sockets and ${r.ws.joinsAbandoned} joins still open at the end; closes ${JSON.stringify(r.ws.closes)}`);
   for (const t of r.thresholds) lines.push(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.threshold} (actual ${t.actual ?? 'no data'})`);
   return lines.join('\n');
 }

@@ -67,6 +67,8 @@ export class Swarm {
   gaps = 0;
   /** Sockets still opening when the run ended: neither a success nor a failure of the server. */
   cutShort = 0;
+  /** Join calls still waiting for an answer when the run ended (the server may have admitted them). */
+  joinsAbandoned = 0;
   readonly closes: Record<string, number> = {};
   private readonly abort = new AbortController();
   private readonly sockets = new Set<WebSocket>();
@@ -169,7 +171,10 @@ export class Swarm {
       record(res.status === 429 || res.status === 503 ? 'refused' : 'error', code);
       return code === 'SPACE_ENDED' || code === 'SPACE_NOT_FOUND' ? 'gone' : null;
     } catch (err) {
-      if (this.abort.signal.aborted) return 'gone';
+      if (this.abort.signal.aborted) {
+        this.joinsAbandoned++;
+        return 'gone';
+      }
       const timeout = (err as Error).name === 'TimeoutError';
       record(timeout ? 'timeout' : 'error', timeout ? undefined : 'network');
       return null;

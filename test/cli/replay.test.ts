@@ -34,10 +34,6 @@ describe('stampede replay', () => {
     await r.waitFor(/30 real listeners/);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^stampede_sim_time_seconds \d/m);
-    // once the storm starts the modelled crowd's failed joins show up, counted in whole joins
-    const virtualFailed = async (): Promise<number> => Number(/^stampede_join_attempts_total\{kind="virtual",outcome="failed"\} (\S+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
-    await expect.poll(virtualFailed, { timeout: 20_000 }).toBeGreaterThan(0);
-    expect(Number.isInteger(await virtualFailed())).toBe(true);
     const { code } = await r.exited;
     expect(code, r.stderr()).toBe(0);
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { series: { realListeners: number; realAvailability: number | null; phase: string }[]; expectations: { name: string; actual: string; pass: boolean }[] };

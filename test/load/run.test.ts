@@ -69,14 +69,15 @@ describe('load profiles against a real server', () => {
   });
 
   it('ws-reconnect-storm: a dropped swarm comes straight back', async () => {
-    const { s, result } = await run('ws-reconnect-storm', 8);
+    // arrivals over 5 s, each dropped 5 s after joining: by 12 s every drop has happened and been answered
+    const { s, result } = await run('ws-reconnect-storm', 12);
     const [join] = result.kinds;
     expect(result.ws!.closes['1006']).toBeGreaterThan(100);
     // everyone joined once, and again after the drop
     expect(join!.requests).toBeGreaterThan(1.5 * result.ws!.peakConnected);
-    // joins still in flight when the swarm stops are answered by the server but never read
+    // the server admitted what the client saw admitted, plus at most the joins still unanswered at the end
     const admitted = await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'admitted' });
     expect(admitted - join!.ok).toBeGreaterThanOrEqual(0);
-    expect(admitted - join!.ok).toBeLessThanOrEqual(5);
+    expect(admitted - join!.ok).toBeLessThanOrEqual(result.ws!.joinsAbandoned);
   });
 });
