@@ -28,7 +28,8 @@ describe('stampede replay', () => {
   it('replays with the server live and real listeners that feel the outage, then publishes the recording', async () => {
     const r = runCli([
       'replay', '--speed', '900', '--port', '0', '--listeners', '30', '--out', out,
-      '--set', 'event.replayUntil=21:00', '--set', 'assumptions.hostEnd.afterMinutesLive=10',
+      // half an hour on air (2 s of wall time) so real listeners backing off from the storm still get in on a busy machine
+      '--set', 'event.replayUntil=21:20', '--set', 'assumptions.hostEnd.afterMinutesLive=30',
     ]);
     const [, url] = await r.waitFor(/server live on (http:\/\/127\.0\.0\.1:\d+)/);
     await r.waitFor(/30 real listeners/);
