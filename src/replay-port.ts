@@ -22,6 +22,8 @@ export interface LivePortOptions {
 export class LiveReplayPort implements ReplayPort {
   readonly space: Space;
   private last: ReplayStep | null = null;
+  /** The fractions of a join the model's flows leave over, until they add up to a whole one. */
+  private readonly carry = { admitted: 0, failed: 0 };
 
   constructor(private readonly o: LivePortOptions) {
     this.space = o.server.createSpace({ title: o.title, hostName: o.hostName, scheduledStart: o.scheduledStartMs }).space;
@@ -57,8 +59,6 @@ export class LiveReplayPort implements ReplayPort {
   async endSpace(): Promise<void> {
     if (this.space.state !== 'ended') await this.o.server.endSpace(this.space);
   }
-
-  private readonly carry = { admitted: 0, failed: 0 };
 
   publish(step: ReplayStep): void {
     const { metrics, server } = this.o;

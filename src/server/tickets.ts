@@ -30,7 +30,7 @@ export class TicketBook {
   }
 
   /** Drops expired tickets from the front of the issue order. */
-  sweep(now: number): void {
+  private sweep(now: number): void {
     while (this.head < this.order.length) {
       const key = this.order[this.head]!;
       const t = this.tickets.get(key);
