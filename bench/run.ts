@@ -110,10 +110,11 @@ interface HttpFigure {
 
 /** autocannon against one server child: throughput, p99 and the server's own CPU per request. */
 async function cannon(server: ServerChild, method: 'GET' | 'POST', path: string): Promise<HttpFigure> {
+  const opts = { url: server.url + path, method, connections: 50, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) };
   // warm-up: both sides are measured after their code is compiled and their pools are full
-  await autocannon({ url: server.url + path, method, connections: 50, duration: Math.max(1, WARMUP_MS / 1000), ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
+  await autocannon({ ...opts, duration: Math.max(1, WARMUP_MS / 1000) });
   const cpu0 = await server.cpu();
-  const r = await autocannon({ url: server.url + path, method, connections: 50, duration: HTTP_SECONDS, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) });
+  const r = await autocannon({ ...opts, duration: HTTP_SECONDS });
   const cpu1 = await server.cpu();
   if (r.non2xx > 0 || r.errors > 0) console.warn(`  ${method} ${path}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   return { rps: round(r.requests.average, 0), p99: r.latency.p99, cpuMicrosPerRequest: round((cpu1 - cpu0) / Math.max(1, r.requests.total), 2) };
@@ -137,8 +138,9 @@ async function partJoin(): Promise<void> {
         }
       }
     }
-    const a = { rps: median(st.map((f) => f.rps)), p99: median(st.map((f) => f.p99)), cpu: median(st.map((f) => f.cpuMicrosPerRequest)) };
-    const b = { rps: median(bare.map((f) => f.rps)), p99: median(bare.map((f) => f.p99)), cpu: median(bare.map((f) => f.cpuMicrosPerRequest)) };
+    const medians = (fs: HttpFigure[]) => ({ rps: median(fs.map((f) => f.rps)), p99: median(fs.map((f) => f.p99)), cpu: median(fs.map((f) => f.cpuMicrosPerRequest)) });
+    const a = medians(st);
+    const b = medians(bare);
     console.log(`join path ${label}: stampede ${JSON.stringify(st)}\n             bare ${JSON.stringify(bare)}`);
     add({ part: 'join', name: `${label}: requests/s vs bare node:http`, figure: a.rps, unit: 'req/s', baselineName: 'bare node:http', baseline: b.rps, better: 'higher', detail: { p99ms: a.p99, baselineP99ms: b.p99, rounds: HTTP_ROUNDS } });
     add({ part: 'join', name: `${label}: p99 latency vs bare node:http`, figure: a.p99, unit: 'ms', baselineName: 'bare node:http', baseline: b.p99, better: 'lower' });
