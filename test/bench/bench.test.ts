@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTempDir } from '../helpers/tmp.js';
 
 const RUN = fileURLToPath(new URL('../../dist/bench/run.js', import.meta.url));
 
@@ -19,11 +19,10 @@ interface Entry {
 }
 
 describe('npm run bench', () => {
-  let out = '';
-  afterEach(() => rm(out, { recursive: true, force: true }));
+  const outDir = useTempDir('stampede-bench-');
 
   it('runs every part end to end (tiny sizes) and writes JSON with a baseline and a ratio for each figure', async () => {
-    out = await mkdtemp(join(tmpdir(), 'stampede-bench-'));
+    const out = outDir();
     // the same code as a real run, shrunk: 50 listeners, half-second windows, one round, 1 s of autocannon
     const env = { ...process.env, BENCH_OUT: out, BENCH_SIZES: '50', BENCH_MEASURE_MS: '500', BENCH_WARMUP_MS: '300', BENCH_FANOUT_ROUNDS: '1', BENCH_HTTP_ROUNDS: '1', BENCH_HTTP_SECONDS: '1', BENCH_METRICS_LISTENERS: '50' };
     await promisify(execFile)(process.execPath, [RUN], { env, timeout: 90_000 });

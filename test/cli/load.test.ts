@@ -1,17 +1,14 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli, runToEnd } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tmp.js';
 
 describe('stampede load', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'stampede-load-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const tempDir = useTempDir('stampede-load-');
 
   it('runs a profile against its own server, prints a summary, writes JSON and exports its own metrics', async () => {
+    const dir = tempDir();
     const json = join(dir, 'r.json');
     // thresholds that hold however busy the test machine is (a shedding server refuses, it does not err)
     const profile = join(dir, 'listeners.yaml');
@@ -30,6 +27,7 @@ describe('stampede load', () => {
   });
 
   it('exits non-zero when a threshold is breached', async () => {
+    const dir = tempDir();
     const profile = join(dir, 'strict.yaml');
     await writeFile(profile, 'name: strict\nkind: http\nrequest: details\nphases: [{duration: 1, arrivalRate: 100}]\nthresholds: ["p50<0.001"]\n');
     const r = await runToEnd(['load', profile]);

@@ -1,17 +1,14 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli, runToEnd } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tmp.js';
 
 describe('stampede replay', () => {
-  let out: string;
-  beforeEach(async () => {
-    out = await mkdtemp(join(tmpdir(), 'stampede-out-'));
-  });
-  afterEach(() => rm(out, { recursive: true, force: true }));
+  const outDir = useTempDir('stampede-out-');
 
   it('--speed max replays the night without a server and writes report.json and report.md', async () => {
+    const out = outDir();
     const r = await runToEnd(['replay', '--speed', 'max', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('5/5 facts met');
@@ -26,6 +23,7 @@ describe('stampede replay', () => {
   });
 
   it('replays with the server live and real listeners that feel the outage, then publishes the recording', async () => {
+    const out = outDir();
     const r = runCli([
       'replay', '--speed', '900', '--port', '0', '--listeners', '30', '--out', out,
       // half an hour on air (2 s of wall time) so real listeners backing off from the storm still get in on a busy machine
@@ -47,6 +45,7 @@ describe('stampede replay', () => {
   });
 
   it('fails on a scenario mistake with the field named, and writes nothing', async () => {
+    const out = outDir();
     const r = await runToEnd(['replay', '--speed', 'max', '--out', out, '--set', 'assumptions.capacity.collapse=lots']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('assumptions.capacity.collapse');
@@ -54,6 +53,7 @@ describe('stampede replay', () => {
   });
 
   it('compare says which account fits the facts better', async () => {
+    const out = outDir();
     const r = await runToEnd(['compare', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Best fit: /);
