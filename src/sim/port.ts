@@ -25,8 +25,20 @@ export interface ReplayStep {
   /** Legitimate join attempts in this step (a count, not a rate), and how many of them failed. */
   attempts: number;
   failures: number;
+  /** Listener-weighted share of audio lost, stalled or echoed in live rooms (only when the scenario has a timeline). */
+  audioGapShare?: number;
+  /** Every room on the timeline (only when the scenario has one). */
+  rooms?: RoomStep[];
   /** Events that happened in this step, e.g. "space opened", "mitigation: admission cap", "host started". */
   events: string[];
+}
+
+export interface RoomStep {
+  name: string;
+  phase: SimPhase;
+  listeners: number;
+  /** Share of this room's audio a listener could not use in this step, 0..1. */
+  audioGap: number;
 }
 
 /** Real clients' traffic since the previous call, as the live server saw it. */

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { createCrowdModel } from './model.js';
+import { createCrowdModel, usesTimeline, type RoomSnapshot } from './model.js';
 import type { RealLoad, ReplayPort, ReplayStep } from './port.js';
 import { createRng } from './rng.js';
 import type { Scenario } from './scenario.js';
@@ -19,6 +19,37 @@ export interface MinuteRow {
   realAttempts: number;
   realAdmitted: number;
   phase: ReplayStep['phase'];
+  /** The highest listener count of any step in the minute (the row's `listeners` is the last). */
+  maxListeners: number;
+  /** Audio gaps, listener-weighted over the live seconds of the minute (only when the scenario has a timeline). */
+  audioGapShare?: number;
+  /** Listener-seconds in live rooms and the gapped part of them, for shares over any window. */
+  liveListenerSeconds?: number;
+  gapListenerSeconds?: number;
+  rooms?: RoomMinute[];
+}
+
+export interface RoomMinute {
+  name: string;
+  phase: ReplayStep['phase'];
+  listeners: number;
+  maxListeners: number;
+  audioGapShare: number;
+  liveListenerSeconds: number;
+  gapListenerSeconds: number;
+}
+
+/** A room's life over the whole replay. */
+export interface RoomResult {
+  name: string;
+  host: string;
+  account: string;
+  openedAt: number | null;
+  liveAt: number | null;
+  endedAt: number | null;
+  crashed: boolean;
+  peakListeners: number;
+  peakAt: number | null;
 }
 
 export interface ReplayResult {
@@ -36,6 +67,10 @@ export interface ReplayResult {
   withServer: boolean;
   steps: number;
   footprint: number;
+  /** Every room on the timeline, the event's own first. */
+  rooms: RoomResult[];
+  /** Did the scenario use rooms, crashes, room load or audio faults? (Reports add rooms and audio only then.) */
+  timeline: boolean;
 }
 
 export interface RunReplayOptions {
@@ -66,6 +101,8 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
   let opened = false;
   let started = false;
   let ended = false;
+  const timeline = usesTimeline(scenario);
+  const peaks = model.roomSnapshots.map(() => ({ n: 0, at: null as number | null }));
   const t0 = clock.now();
   let steps = 0;
   while (!model.done) {
@@ -88,10 +125,34 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
       peakListeners = s.listeners;
       peakAt = s.t;
     }
+    s.rooms?.forEach((r, i) => {
+      if (r.listeners > peaks[i]!.n) peaks[i] = { n: r.listeners, at: s.t };
+    });
     const minute = Math.floor((s.t - 1) / 60_000) * 60_000 + 60_000;
     if (!row || row.t !== minute) {
       if (row) series.push(finishRow(row));
-      row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase };
+      row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase, maxListeners: 0 };
+      if (timeline) {
+        row.liveListenerSeconds = 0;
+        row.gapListenerSeconds = 0;
+        row.rooms = model.roomSnapshots.map((r) => ({ name: r.name, phase: r.phase, listeners: 0, maxListeners: 0, audioGapShare: 0, liveListenerSeconds: 0, gapListenerSeconds: 0 }));
+      }
+    }
+    row.maxListeners = Math.max(row.maxListeners, s.listeners);
+    if (row.rooms && s.rooms) {
+      for (let i = 0; i < s.rooms.length; i++) {
+        const r = s.rooms[i]!;
+        const m = row.rooms[i]!;
+        m.phase = r.phase;
+        m.listeners = r.listeners;
+        m.maxListeners = Math.max(m.maxListeners, r.listeners);
+        if (r.phase === 'live') {
+          m.liveListenerSeconds += r.listeners;
+          m.gapListenerSeconds += r.listeners * r.audioGap;
+          row.liveListenerSeconds! += r.listeners;
+          row.gapListenerSeconds! += r.listeners * r.audioGap;
+        }
+      }
     }
     row.listeners = s.listeners;
     row.realListeners = real.listeners;
@@ -131,13 +192,34 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
     withServer: !!port,
     steps,
     footprint: model.footprint,
+    rooms: model.roomSnapshots.map((r: RoomSnapshot, i) => ({
+      name: r.name,
+      host: r.host,
+      account: r.account,
+      openedAt: r.openedAt,
+      liveAt: r.liveAt,
+      endedAt: r.endedAt,
+      crashed: r.crashed,
+      // one room and no timeline: the room's peak is the replay's
+      peakListeners: timeline ? peaks[i]!.n : peakListeners,
+      peakAt: timeline ? peaks[i]!.at : peakAt,
+    })),
+    timeline,
   };
 }
 
 function finishRow(r: MinuteRow): MinuteRow {
   const seconds = 60;
+  const share = (gap: number, live: number): number => (live > 0 ? gap / live : 0);
+  const audio = r.rooms
+    ? {
+        audioGapShare: share(r.gapListenerSeconds!, r.liveListenerSeconds!),
+        rooms: r.rooms.map((m) => ({ ...m, audioGapShare: share(m.gapListenerSeconds, m.liveListenerSeconds) })),
+      }
+    : {};
   return {
     ...r,
+    ...audio,
     availability: r.attempts > 0 ? (r.attempts - r.failures) / r.attempts : 1,
     realAvailability: r.realAttempts > 0 ? r.realAdmitted / r.realAttempts : null,
     offered: r.offered / seconds,
