@@ -2,7 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { manualClock } from '../clock.js';
-import { buildReport, compareAccounts } from '../report/index.js';
+import { buildReport, compareAccounts, runName } from '../report/index.js';
 import { loadScenario, runReplay } from '../sim/index.js';
 import { collect, parsePositiveInt } from './common.js';
 
@@ -25,12 +25,12 @@ export function registerCompare(program: Command): void {
       }
       const { best, ranking } = compareAccounts(reports);
       const out = process.stdout;
-      for (const r of ranking) out.write(`${r === ranking[0] ? '→' : ' '} ${r.fidelity === 1 ? 'all facts met' : `${Math.round(r.fidelity * 100)}% of facts met`}, mean distance ${r.meanError}: ${r.scenario}\n`);
-      out.write(`\nBest fit: ${best.account}\n`);
+      for (const r of ranking) out.write(`${r === ranking[0] ? '→' : ' '} ${r.fidelity === 1 ? 'all facts met' : `${Math.round(r.fidelity * 100)}% of facts met`}, mean distance ${r.meanError}: ${r.scenario} (${r.run})\n`);
+      out.write(`\nBest fit: ${best.account} (${runName(best)})\n`);
       const dir = resolve(o.out);
       await mkdir(dir, { recursive: true });
       const path = join(dir, 'compare.json');
-      await writeFile(`${path}.tmp`, `${JSON.stringify({ seed: o.seed, best: best.scenario, ranking }, null, 2)}\n`);
+      await writeFile(`${path}.tmp`, `${JSON.stringify({ seed: o.seed, best: best.scenario, bestRun: runName(best), ranking }, null, 2)}\n`);
       await rename(`${path}.tmp`, path);
       out.write(`written: ${path}\n`);
     });

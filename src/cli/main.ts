@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCompare } from './compare.js';
+import { registerFit } from './fit.js';
 import { registerLoad } from './load.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerReplay(program);
   registerCompare(program);
+  registerFit(program);
   registerLoad(program);
   registerServe(program);
   return program;

@@ -36,6 +36,8 @@ export interface RoomReport {
 export interface Report {
   scenario: string;
   file: string;
+  /** The overrides the run was made with (absent when none). */
+  overrides?: string[];
   account: string;
   seed: number;
   speed: number | 'max';
@@ -232,6 +234,7 @@ export function buildReport(r: ReplayResult): Report {
   return {
     scenario: sc.event.name,
     file: sc.file,
+    ...(sc.overrides.length ? { overrides: sc.overrides } : {}),
     account: sc.event.account,
     seed: r.seed,
     speed: r.speed,
@@ -275,11 +278,19 @@ export function buildReport(r: ReplayResult): Report {
   };
 }
 
+/** A run's name: its file and the overrides it was made with, e.g. `a.yaml --set assumptions.demand.scale=2`. */
+export function runName(r: Pick<Report, 'file' | 'overrides'>): string {
+  return [r.file, ...(r.overrides ?? []).map((o) => `--set ${o}`)].join(' ');
+}
+
 /** Which account of the night fits the facts better: most facts met, then the smallest mean error. */
-export function compareAccounts(reports: Report[]): { best: Report; ranking: { scenario: string; account: string; fidelity: number; meanError: number; liveAt: string | null }[] } {
+export function compareAccounts(reports: Report[]): { best: Report; ranking: { run: string; file: string; overrides: string[]; scenario: string; account: string; fidelity: number; meanError: number; liveAt: string | null }[] } {
   if (reports.length === 0) throw new RangeError('nothing to compare');
   const ranked = [...reports].sort((a, b) => b.fidelity - a.fidelity || a.meanError - b.meanError);
-  return { best: ranked[0]!, ranking: ranked.map((r) => ({ scenario: r.scenario, account: r.account, fidelity: r.fidelity, meanError: r.meanError, liveAt: r.liveAt })) };
+  return {
+    best: ranked[0]!,
+    ranking: ranked.map((r) => ({ run: runName(r), file: r.file, overrides: r.overrides ?? [], scenario: r.scenario, account: r.account, fidelity: r.fidelity, meanError: r.meanError, liveAt: r.liveAt })),
+  };
 }
 
 export function renderMarkdown(r: Report): string {
@@ -311,7 +322,8 @@ export function renderMarkdown(r: Report): string {
   return out.join('\n');
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
+/** Writes through a temporary file and a rename, so a crash never leaves half a file. */
+export async function writeAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     await writeFile(tmp, text);

@@ -225,6 +225,8 @@ function applyOverride(doc: Record<string, unknown>, path: string, raw: string):
 
 export interface Scenario extends ScenarioFile {
   file: string;
+  /** The `path=value` overrides applied at load, in order (names a run beside its file). */
+  overrides: string[];
   /** Every clock string resolved to Unix ms. */
   at(clockTime: string): number;
   replayFromMs: number;
@@ -339,6 +341,7 @@ export function parseScenario(text: string, file: string, overrides: string[] = 
   return {
     ...s,
     file,
+    overrides: [...overrides],
     at,
     replayFromMs: at(s.event.replayFrom),
     opensAtMs: at(s.event.opensAt),
