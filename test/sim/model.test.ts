@@ -49,6 +49,19 @@ describe('the crowd model', () => {
     expect(Math.abs(a.peakListeners - c.peakListeners) / a.peakListeners).toBeLessThan(0.02);
   });
 
+  it('takes its three behavioural constants from named assumptions, each of which changes the night', async () => {
+    const base = await replay(DEFAULT);
+    const failingMinutes = (r: typeof base): number => r.series.filter((x) => x.phase === 'failing').length;
+    // the bar for "failing": raised, more of the night counts as failing; lowered to 0, none of it does
+    expect(failingMinutes(await replay(DEFAULT, ['assumptions.failingBelow=0.99']))).toBeGreaterThan(failingMinutes(base));
+    expect(failingMinutes(await replay(DEFAULT, ['assumptions.failingBelow=0']))).toBe(0);
+    // shedding that serves the whole capacity lets more people in than the default 85 %
+    const sheddingAll = await replay(DEFAULT, ['assumptions.capacity.sheddingGoodput=1']);
+    expect(failureShare(sheddingAll, '2024-08-13T00:30:00Z', '2024-08-13T00:45:00Z')).toBeLessThan(failureShare(base, '2024-08-13T00:30:00Z', '2024-08-13T00:45:00Z'));
+    // refreshes spread over a longer window make a smaller peak of offered load
+    expect(peakOffered(await replay(DEFAULT, ['assumptions.clients.retry.immediateSeconds=[5, 30]']))).toBeLessThan(peakOffered(base));
+  });
+
   it('starts on time when the join path has enough capacity', async () => {
     const r = await replay(DEFAULT, ['assumptions.capacity.keyframes[0].joinsPerSecond=20000']);
     expect(r.liveAt).not.toBeNull();
