@@ -133,14 +133,17 @@ describe('the crowd model', () => {
         };
         const model = createCrowdModel(s, createRng(p.seed));
         let step: ReplayStep;
+        // plain checks per step (100,000 steps in all): a broken invariant throws and fast-check shrinks it
+        const check = (ok: boolean, what: string): void => {
+          if (!ok) throw new Error(`${what} at ${new Date(step.t).toISOString()}: ${JSON.stringify(step)}`);
+        };
         for (let i = 0; i < 4000 && !model.done; i++) {
           step = model.step();
-          expect(step.listeners).toBeGreaterThanOrEqual(0);
-          expect(step.availability).toBeGreaterThanOrEqual(0);
-          expect(step.availability).toBeLessThanOrEqual(1);
-          expect(step.admitted).toBeLessThanOrEqual(step.attempts + 1e-6);
-          expect(step.failures).toBeGreaterThanOrEqual(0);
-          expect(Number.isFinite(step.latencyP99Ms)).toBe(true);
+          check(step.listeners >= 0, 'negative crowd');
+          check(step.availability >= 0 && step.availability <= 1, 'availability outside [0,1]');
+          check(step.admitted <= step.attempts + 1e-6, 'more admitted than tried');
+          check(step.failures >= 0, 'negative failures');
+          check(Number.isFinite(step.latencyP99Ms), 'latency not finite');
         }
       }),
       { numRuns: 25 },
