@@ -1,9 +1,11 @@
-import type { SimPhase } from '../metrics/index.js';
-import type { RealLoad, ReplayStep } from './port.js';
+import type { RealLoad, ReplayStep, SimPhase } from './port.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
 type Condition = Scenario['assumptions']['hostStart']['when'];
+
+/** The events that move the space through its life; the runner drives the replay port from these alone. */
+export const SPACE_EVENTS = { opened: 'space opened', started: 'host started', ended: 'host ended' } as const;
 
 /** Piecewise-linear interpolation over keyframes; flat before the first and after the last. */
 export function interpolate(frames: readonly { t: number; v: number }[], t: number): number {
@@ -189,7 +191,8 @@ export class CrowdModel {
     this.capacity = a.capacity.keyframes.map((k) => ({ t: at(k.at), v: k.joinsPerSecond }));
     this.attack = a.attack ? a.attack.keyframes.map((k) => ({ t: at(k.at), v: k.perSecond })) : null;
     this.timeline = usesTimeline(scenario);
-    const ringSize = Math.ceil(a.clients.retry.capSeconds) + 4;
+    // the ring must reach the latest second any policy can schedule a retry for
+    const ringSize = Math.ceil(Math.max(a.clients.retry.capSeconds, a.clients.retry.immediateSeconds[1])) + 4;
     const room = (index: number, name: string, host: string, account: string, startAfterMs: number, endAfterMs: number): Room => ({
       index, name, host, account, startAfterMs, endAfterMs,
       phase: 'pre_open', listeners: 0, openedAt: null, liveAt: null, endedAt: null, crashed: false, audioGap: 0,
@@ -231,14 +234,14 @@ export class CrowdModel {
     return this.rooms.reduce((n, room) => n + room.rings.reduce((m, r) => m + r.pending(), 0), 0);
   }
 
-  private retryWindow(attempt: number): [number, number] | null {
+  private retryWindow(attempt: number): readonly [number, number] | null {
     const r = this.a.clients.retry;
     const backoff = Math.min(r.capSeconds, r.baseSeconds * 2 ** Math.max(0, attempt - 1));
     switch (r.policy) {
       case 'none':
         return null;
       case 'immediate':
-        return [1, 3];
+        return r.immediateSeconds;
       case 'exponential':
         return [Math.max(1, Math.round(backoff)), Math.max(1, Math.round(backoff))];
       case 'jittered':
@@ -314,7 +317,7 @@ export class CrowdModel {
       }
       if (!due) continue;
       r.openedAt = t;
-      events.push(r.index === 0 ? 'space opened' : `room ${r.name} opened (host ${r.host}, ${r.account})`);
+      events.push(r.index === 0 ? SPACE_EVENTS.opened : `room ${r.name} opened (host ${r.host}, ${r.account})`);
     }
     for (const r of this.rooms) {
       const m = this.specs[r.index]?.migration;
@@ -348,7 +351,7 @@ export class CrowdModel {
     r.endedAt = t;
     r.crashed = crashed;
     if (r.index === 0) this.state.endedAt = t;
-    events.push(crashed ? `room ${r.name} ended: crashed` : r.index === 0 ? 'host ended' : `room ${r.name}: host ended`);
+    events.push(crashed ? `room ${r.name} ended: crashed` : r.index === 0 ? SPACE_EVENTS.ended : `room ${r.name}: host ended`);
   }
 
   private crashRooms(t: number, health: { availability: number; latencyP99Ms: number }, events: string[]): void {
@@ -445,7 +448,7 @@ export class CrowdModel {
     const rho = capacity > 0 ? offered / capacity : Infinity;
     let served: number;
     if (rho <= 1) served = offered;
-    else if (this.mit.shedding) served = capacity * 0.85;
+    else if (this.mit.shedding) served = capacity * a.capacity.sheddingGoodput;
     else served = capacity / (1 + a.capacity.collapse * (rho - 1));
     const pSuccess = offered > 0 ? Math.min(1, served / offered) : 1;
     let admitted = 0;
@@ -504,7 +507,7 @@ export class CrowdModel {
     if (this.timeline) this.crashRooms(t, health, events);
     if (main.liveAt === null && main.openedAt !== null && main.endedAt === null && t >= this.scenario.scheduledStartMs && this.holds(a.hostStart.when, health)) {
       main.liveAt = s.liveAt = t;
-      events.push('host started');
+      events.push(SPACE_EVENTS.started);
     }
     for (const r of this.rooms) {
       if (r.index > 0 && r.liveAt === null && r.openedAt !== null && r.endedAt === null && t - r.openedAt >= r.startAfterMs) {
@@ -515,7 +518,7 @@ export class CrowdModel {
     }
     if (this.timeline) s.listeners = this.rooms.reduce((n, r) => n + r.listeners, 0);
 
-    const failing = this.failWindow.mean() < 0.5;
+    const failing = this.failWindow.mean() < a.failingBelow;
     for (const r of this.rooms) {
       r.phase = r.endedAt !== null ? 'ended' : r.liveAt !== null ? 'live' : r.openedAt === null ? 'pre_open' : failing ? 'failing' : 'open';
       r.audioGap = this.audioGap(r, t, availability);

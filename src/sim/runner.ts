@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { createCrowdModel, usesTimeline, type CrowdModel, type RoomSnapshot } from './model.js';
+import { createCrowdModel, SPACE_EVENTS, usesTimeline, type CrowdModel, type RoomSnapshot } from './model.js';
 import type { RealLoad, ReplayPort, ReplayStep } from './port.js';
 import { createRng } from './rng.js';
 import type { Scenario } from './scenario.js';
@@ -208,24 +208,18 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
   const { scenario, clock, port } = o;
   const model = createCrowdModel(scenario, createRng(o.seed).fork('crowd'));
   const rec = new Recorder(scenario, model);
-  let opened = false;
-  let started = false;
-  let ended = false;
   const t0 = clock.now();
   while (!model.done) {
     if (o.signal?.aborted) throw new Error('replay aborted');
     const real = port ? port.takeRealLoad() : NO_REAL;
     const s = model.step(real);
-    const snap = model.snapshot;
     if (port) {
-      if (!opened && snap.openedAt !== null) await port.openSpace(s.t);
-      if (!started && snap.liveAt !== null) await port.startSpace(s.t);
-      if (!ended && snap.endedAt !== null) await port.endSpace(s.t);
+      // the space follows the model's events, each emitted once, in the step it happens
+      if (s.events.includes(SPACE_EVENTS.opened)) await port.openSpace(s.t);
+      if (s.events.includes(SPACE_EVENTS.started)) await port.startSpace(s.t);
+      if (s.events.includes(SPACE_EVENTS.ended)) await port.endSpace(s.t);
       port.publish(s);
     }
-    opened ||= snap.openedAt !== null;
-    started ||= snap.liveAt !== null;
-    ended ||= snap.endedAt !== null;
     rec.record(s, real);
     o.onStep?.(s);
     if (o.speed === 'max') {
