@@ -40,6 +40,8 @@ export interface FitOptions {
   /** Starting points: the scenario's own values, then seeded random ones. */
   starts?: number;
   maxIterations?: number;
+  /** Levenberg–Marquardt's starting damping: larger takes smaller first steps. */
+  damping?: number;
 }
 
 export interface Sensitivity {
@@ -124,7 +126,7 @@ export function fitScenario(o: FitOptions): FitResult {
         // a step of 2 % of each range: wide enough to see past the model's one-second and one-minute steps
         gradientDifference: 0.02,
         centralDifference: true,
-        damping: 0.5,
+        damping: o.damping ?? 10,
         maxIterations: o.maxIterations ?? 40,
         // stop once the squared distances add up to less than this: every fact within a few hundredths of its target
         errorTolerance: 1e-3,

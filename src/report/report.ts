@@ -313,10 +313,11 @@ export function renderMarkdown(r: Report): string {
   for (const e of r.expectations) out.push(`| ${e.holdOut ? '(held out) ' : ''}${e.name} | ${e.expected} | ${e.actual} | ${e.pass ? '✅ pass' : '❌ fail'} | ${e.source} |`);
   out.push('', '## Events', '', '| time | event |', '|---|---|');
   for (const e of r.events) out.push(`| ${clock(e.t)} | ${e.text} |`);
-  out.push('', '## Timeline (every 5 simulated minutes)', '', '| time | phase | listeners | real | join availability | real clients\' availability | offered/s | admitted/s | attack/s | p99 ms |', '|---|---|---|---|---|---|---|---|---|---|');
+  const rooms = r.rooms !== undefined;
+  out.push('', '## Timeline (every 5 simulated minutes)', '', `| time | phase | listeners | real | join availability | real clients' availability | offered/s | admitted/s | attack/s | p99 ms |${rooms ? ' rooms: listeners, phase, audio gap |' : ''}`, `|---|---|---|---|---|---|---|---|---|---|${rooms ? '---|' : ''}`);
   for (const s of r.series) {
     if (new Date(s.t).getUTCMinutes() % 5 !== 0) continue;
-    out.push(`| ${clock(s.t)} | ${s.phase} | ${s.listeners.toLocaleString('en-US')} | ${s.realListeners} | ${pct(s.availability)} | ${pct(s.realAvailability)} | ${Math.round(s.offered).toLocaleString('en-US')} | ${Math.round(s.admitted).toLocaleString('en-US')} | ${Math.round(s.attack).toLocaleString('en-US')} | ${s.latencyP99Ms} |`);
+    out.push(`| ${clock(s.t)} | ${s.phase} | ${s.listeners.toLocaleString('en-US')} | ${s.realListeners} | ${pct(s.availability)} | ${pct(s.realAvailability)} | ${Math.round(s.offered).toLocaleString('en-US')} | ${Math.round(s.admitted).toLocaleString('en-US')} | ${Math.round(s.attack).toLocaleString('en-US')} | ${s.latencyP99Ms} |${s.rooms ? ` ${s.rooms.map((m) => `${m.name} ${m.listeners.toLocaleString('en-US')} ${m.phase}${m.audioGapShare > 0 ? ` ${pct(m.audioGapShare)}` : ''}`).join(' · ')} |` : ''}`);
   }
   out.push('');
   return out.join('\n');

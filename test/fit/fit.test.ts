@@ -104,7 +104,7 @@ describe('stampede fit', () => {
     const out = outDir();
     const input = join(out, 'perturbed.json');
     await (await import('node:fs/promises')).writeFile(input, doc(0.6, 480, factsFromTruth()));
-    const r = await runToEnd(['fit', input, '--vary', 'assumptions.demand.scale=0.3..2', '--vary', 'assumptions.capacity.keyframes[0].joinsPerSecond=100..800', '--starts', '1', '--iterations', '15', '--out', out]);
+    const r = await runToEnd(['fit', input, '--vary', 'assumptions.demand.scale=0.3..2', '--vary', 'assumptions.capacity.keyframes[0].joinsPerSecond=100..800', '--starts', '1', '--iterations', '3', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/mean distance, fitted facts\s+[\d.]+ → [\d.]+/);
     expect(r.stdout).toMatch(/mean distance, held-out facts\s+[\d.]+ → [\d.]+/);
