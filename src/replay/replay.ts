@@ -37,6 +37,8 @@ export interface RealCrowd {
   connected: number;
   admitted: number;
   attempts: number;
+  /** How their sockets were closed, by close code (e.g. 4003 when a room crashed under them). */
+  closes: Readonly<Record<string, number>>;
 }
 
 export interface Replay {
@@ -105,7 +107,9 @@ export function createReplay(o: ReplayOptions): Replay {
         hostName: scenario.event.host,
         scheduledStartMs: scenario.scheduledStartMs,
         speed,
+        room: scenario.event.room,
       });
+      const livePort = port;
       const listeners = o.listeners ?? 0;
       started = { url, spaceId: port.space.id, listeners };
       if (listeners > 0) {
@@ -126,6 +130,8 @@ export function createReplay(o: ReplayOptions): Replay {
           timeoutMs: 10_000,
           clock,
           random: rng.fork('crowd').next,
+          // thrown out by a crash, they come back to wherever the conversation is now
+          follow: async () => livePort.currentSpaceId(),
         });
         crowd.start();
       }
@@ -147,7 +153,7 @@ export function createReplay(o: ReplayOptions): Replay {
   return {
     start,
     finished,
-    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts } : null),
+    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts, closes: crowd.closes } : null),
     stop,
   };
 }

@@ -1,4 +1,4 @@
-import type { RealLoad, ReplayStep, SimPhase } from './port.js';
+import type { RealLoad, ReplayStep, RoomChange, SimPhase } from './port.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
@@ -180,6 +180,7 @@ export class CrowdModel {
   private waitingForOpen = 0;
   private lastPhase: SimPhase = 'pre_open';
   private pendingEvents: string[] = [];
+  private changes: RoomChange[] = [];
 
   constructor(
     private readonly scenario: Scenario,
@@ -317,6 +318,7 @@ export class CrowdModel {
       }
       if (!due) continue;
       r.openedAt = t;
+      this.change(r, 'opened');
       events.push(r.index === 0 ? SPACE_EVENTS.opened : `room ${r.name} opened (host ${r.host}, ${r.account})`);
     }
     for (const r of this.rooms) {
@@ -345,12 +347,17 @@ export class CrowdModel {
     return this.rooms.some((r) => r.openedAt === null && r.endedAt === null);
   }
 
+  private change(r: Room, change: RoomChange['change']): void {
+    if (this.timeline) this.changes.push({ room: r.name, index: r.index, change, host: r.host, account: r.account });
+  }
+
   private endRoom(r: Room, t: number, events: string[], crashed: boolean): void {
     r.audienceAtEnd = r.listeners;
     r.listeners = 0;
     r.endedAt = t;
     r.crashed = crashed;
     if (r.index === 0) this.state.endedAt = t;
+    this.change(r, crashed ? 'crashed' : 'ended');
     events.push(crashed ? `room ${r.name} ended: crashed` : r.index === 0 ? SPACE_EVENTS.ended : `room ${r.name}: host ended`);
   }
 
@@ -507,11 +514,13 @@ export class CrowdModel {
     if (this.timeline) this.crashRooms(t, health, events);
     if (main.liveAt === null && main.openedAt !== null && main.endedAt === null && t >= this.scenario.scheduledStartMs && this.holds(a.hostStart.when, health)) {
       main.liveAt = s.liveAt = t;
+      this.change(main, 'started');
       events.push(SPACE_EVENTS.started);
     }
     for (const r of this.rooms) {
       if (r.index > 0 && r.liveAt === null && r.openedAt !== null && r.endedAt === null && t - r.openedAt >= r.startAfterMs) {
         r.liveAt = t;
+        this.change(r, 'started');
         events.push(`room ${r.name}: host ${r.host} started`);
       }
       if (r.liveAt !== null && r.endedAt === null && t - r.liveAt >= r.endAfterMs) this.endRoom(r, t, events, false);
@@ -554,7 +563,9 @@ export class CrowdModel {
       }
       step.audioGapShare = inside > 0 ? weighted / inside : 0;
       step.rooms = this.rooms.map((r) => ({ name: r.name, phase: r.phase, listeners: r.listeners, audioGap: r.audioGap }));
+      step.roomChanges = this.changes;
     }
+    this.changes = [];
     return step;
   }
 }

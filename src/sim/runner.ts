@@ -218,6 +218,8 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
       if (s.events.includes(SPACE_EVENTS.opened)) await port.openSpace(s.t);
       if (s.events.includes(SPACE_EVENTS.started)) await port.startSpace(s.t);
       if (s.events.includes(SPACE_EVENTS.ended)) await port.endSpace(s.t);
+      // later rooms open, start and end, and any room may crash: the first room's life is above
+      for (const c of s.roomChanges ?? []) if (c.index > 0 || c.change === 'crashed') await port.roomChanged?.(c, s.t);
       port.publish(s);
     }
     rec.record(s, real);
