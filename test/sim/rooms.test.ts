@@ -58,7 +58,7 @@ describe('rooms on a timeline', () => {
         // a join path far above the load admits them all again
         near(all[i + last + 2]!.listeners, before, 1e-3);
       }),
-      { numRuns: 30 },
+      { numRuns: 12 },
     );
   });
 
@@ -97,7 +97,7 @@ describe('rooms on a timeline', () => {
         }
         expect(all.find((x) => x.t === end)!.events).toContain(crash ? 'room a ended: crashed' : 'host ended');
       }),
-      { numRuns: 30 },
+      { numRuns: 12 },
     );
   });
 
@@ -137,7 +137,7 @@ describe('rooms on a timeline', () => {
         expect(arrivals.filter((x) => x.t > start + spread * 60_000 + 1000).reduce((n, x) => n + x.attempts, 0)).toBeLessThan(1e-6 * audience + 1e-9);
         expect(room[1]!.liveAt).toBe(room[1]!.openedAt);
       }),
-      { numRuns: 25 },
+      { numRuns: 12 },
     );
   });
 
