@@ -118,6 +118,18 @@ describe('SLO rules', () => {
     expect(windowFor(5, 600)).toBe('1s');
   });
 
+  it('every alert has a runbook_url pointing at a section of docs/runbook.md', async () => {
+    const runbook = await readFile(`${ROOT}docs/runbook.md`, 'utf8');
+    const anchors = [...runbook.matchAll(/^## (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-'));
+    const alerts = [1, 60].flatMap((speed) => sloRules(speed).groups.flatMap((g) => g.rules.filter((r) => r.alert)));
+    expect(alerts).toHaveLength(8);
+    for (const a of alerts) {
+      const url = a.annotations?.runbook_url ?? '';
+      expect(url, a.alert).toMatch(/^docs\/runbook\.md#/);
+      expect(anchors, `${a.alert}: ${url}`).toContain(url.split('#')[1]);
+    }
+  });
+
   it('rejects a speed below 1 with a coded error', () => {
     expect(() => sloRules(0.5)).toThrow(/SLO_RULES_BAD_SPEED/);
   });
