@@ -96,7 +96,7 @@ export function registerLoad(program: Command): void {
         '  $ stampede load join-storm',
         '  $ stampede load night --quiet --json -',
         '  $ stampede load details-poll --threshold "p(95)<200" --threshold "availability>0.99"',
-        '  $ stampede load ws-listeners --out ndjson=out/load.ndjson --duration 5',
+        '  $ stampede load ws-listeners --out ndjson=out/load.ndjson --duration 2',
       ].join('\n'),
     )
     .action(async (name: string, o: LoadOpts) => {
