@@ -40,7 +40,7 @@ export function registerFit(program: Command): void {
     .command('fit')
     .description("tune a scenario's assumptions to its facts (held-out facts only checked) and write the fitted scenario")
     .argument('<scenario>', 'scenario file (YAML or JSON)')
-    .requiredOption('--vary <path=lo..hi>', 'an assumption to tune and its range (repeatable), e.g. --vary assumptions.demand.scale=0.2..1.5', collectVary, [])
+    .requiredOption('--vary <path=lo..hi>', 'an assumption to tune and its range (repeatable), for example assumptions.demand.scale=0.2..1.5', collectVary, [])
     .option('--set <path=value>', 'override applied before fitting and kept in the written file (repeatable)', collect, [])
     .option('--seed <n>', 'seed for the replays and the random starting points', parsePositiveInt, 1)
     .option('--starts <n>', "starting points: the scenario's own values, then seeded random ones", parsePositiveInt, 4)

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCompare } from './compare.js';
+import { registerDashboards } from './dashboards.js';
 import { registerFit } from './fit.js';
 import { registerLoad } from './load.js';
 import { registerReplay } from './replay.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerFit(program);
   registerLoad(program);
   registerServe(program);
+  registerDashboards(program);
   return program;
 }
 

@@ -33,16 +33,18 @@ export function registerServe(program: Command): void {
         },
       });
       const url = await app.start();
-      process.stdout.write(`stampede server listening on ${url}\n  API      ${url}/api/v1/spaces\n  metrics  ${url}/metrics\n  page     ${url}/\nCtrl-C to stop.\n`);
       const faults = plan ? new FaultRunner({ plan, server: app.server, clock: app.clock, log: (text) => process.stdout.write(`fault: ${text}\n`) }) : null;
+      // listen for signals before saying we are up: a supervisor may send SIGTERM as soon as it reads this
+      const stopped = untilSignal(async () => {
+        await faults?.stop();
+        await app.stop();
+      });
+      process.stdout.write(`stampede server listening on ${url}\n  API      ${url}/api/v1/spaces\n  metrics  ${url}/metrics\n  page     ${url}/\nCtrl-C to stop.\n`);
       if (faults) {
         faults.start();
         process.stdout.write(`  faults   ${plan!.faults.length} from ${o.faults}\n`);
       }
-      await untilSignal(async () => {
-        await faults?.stop();
-        await app.stop();
-      });
+      await stopped;
       process.stdout.write('stopped cleanly\n');
     });
 }

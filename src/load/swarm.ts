@@ -15,6 +15,8 @@ export interface SwarmOptions {
   maxListeners: number;
   /** How long a listener stays once in (0 = until stop()). */
   holdMs: number;
+  /** A closed model: a listener whose hold ended joins again at once (default: it leaves). */
+  loop?: boolean;
   reconnect: 'jitter' | 'storm' | 'never';
   backoffBaseMs: number;
   backoffCapMs: number;
@@ -31,6 +33,8 @@ export interface SwarmOptions {
    * listeners keep trying with backoff — the dead link first, the new room once there is one.
    */
   follow?: () => Promise<string | null>;
+  /** Where to tally joins, connects and audio (default: the swarm's own). */
+  stats?: { join: KindStats; connect: KindStats; audio: KindStats };
 }
 
 /** A reconnect delay: 0 for a storm, else full jitter — uniform over [0, min(cap, base·2^(n−1))). */
@@ -63,9 +67,9 @@ export function arrivalTimes(phases: readonly Phase[], max: number, resolutionMs
  * (no coordinated omission). stop() is idempotent.
  */
 export class Swarm {
-  readonly join = new KindStats('join');
-  readonly connect = new KindStats('ws_connect');
-  readonly audio = new KindStats('audio');
+  readonly join: KindStats;
+  readonly connect: KindStats;
+  readonly audio: KindStats;
   attempts = 0;
   admitted = 0;
   connected = 0;
@@ -88,6 +92,9 @@ export class Swarm {
 
   constructor(private readonly o: SwarmOptions) {
     this.spaceId = o.spaceId;
+    this.join = o.stats?.join ?? new KindStats('join');
+    this.connect = o.stats?.connect ?? new KindStats('ws_connect');
+    this.audio = o.stats?.audio ?? new KindStats('audio');
     setMaxListeners(o.arrivalsMs.length + 16, this.abort.signal);
   }
 
@@ -155,6 +162,11 @@ export class Swarm {
       const code = await this.listen(ticket, !dropped);
       this.release();
       dropped = true;
+      if (code === 'held' && this.o.loop && !signal.aborted) {
+        failures = 0;
+        intended = this.o.clock.now();
+        continue;
+      }
       if (code === 'held' || signal.aborted || this.o.reconnect === 'never' || !mayReconnect(code)) return;
       failures = code === 1000 ? 0 : failures + 1;
       intended = this.o.clock.now() + this.backoff(Math.max(1, failures));
