@@ -130,10 +130,6 @@ export class LiveReplayPort implements ReplayPort {
       const event = simEventKind(text);
       if (event) metrics.simEvents.inc({ event });
     }
-    for (const text of step.events) {
-      const event = simEventKind(text);
-      if (event) metrics.simEvents.inc({ event });
-    }
     // the model's flows are fractional; the counters count whole joins and carry the remainder
     this.carry.admitted += Math.max(0, step.attempts - step.failures);
     this.carry.failed += step.failures;
