@@ -6,7 +6,7 @@ import { pinning, pinSelf, spawnProc, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger } from './lib/entries.js';
 import { estimate, shuffled, type Estimate } from './lib/stats.js';
-import type { Mark } from './servers/child.js';
+import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
 import type { Flavor } from './swarm.js';
 
 /**
@@ -25,7 +25,7 @@ const CFG = {
   rounds: num('BENCH_ROUNDS', 10),
   warmupMs: num('BENCH_WARMUP_MS', 500),
   measureMs: num('BENCH_MEASURE_MS', 3_000),
-  connectBudgetMs: num('BENCH_CONNECT_BUDGET_MS', 60_000),
+  connectBudgetMs: num('BENCH_CONNECT_BUDGET_MS', 90_000),
   httpMs: num('BENCH_HTTP_MS', 2_000),
   httpConnections: num('BENCH_HTTP_CONNECTIONS', 32),
   overloadMs: num('BENCH_OVERLOAD_MS', 3_000),
@@ -178,8 +178,9 @@ async function partFanout(): Promise<void> {
     for (const l of live) {
       const delivered = estimate(col(l.cell.rounds, 'deliveredRatio'));
       if (delivered.median < 0.97) l.cell.flags.push(`missed cadence: delivered ${(delivered.median * 100).toFixed(1)}% of the chunks due`);
-      const late = estimate(col(l.cell.rounds, 'maxLateMs'));
-      if (late.median > 100) l.cell.flags.push(`missed cadence: ticks ran up to ${late.median.toFixed(0)} ms late (median of rounds)`);
+      // one late tick is the machine's doing; a median chunk arriving a whole interval after it was due is a server behind
+      const p50 = estimate(col(l.cell.rounds, 'p50Ms'));
+      if (p50.median > CHUNK_INTERVAL_MS) l.cell.flags.push(`missed cadence: the median chunk arrived ${p50.median.toFixed(0)} ms after it was due`);
       cells.push(l.cell);
     }
     const by = (name: string) => live.find((l) => l.c.name === name)!.cell;

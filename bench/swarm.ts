@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { connect as netConnect, type Socket as NetSocket } from 'node:net';
 import hdr from 'hdr-histogram-js';
 import { io as ioClient, type Socket } from 'socket.io-client';
@@ -64,6 +65,24 @@ function netListener(base: string): Promise<void> {
   }), 10_000, () => s.destroy());
 }
 
+/**
+ * A listener's join over a connection of its own that closes after the answer (as a browser's would go
+ * idle), so no keep-alive socket from the join is left on the server when its memory is read.
+ */
+function join(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve((JSON.parse(body) as { wsUrl: string }).wsUrl) : reject(new Error(`join refused: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('join timeout')));
+    req.end();
+  });
+}
+
 async function one(flavor: Flavor, base: string, spaceId?: string): Promise<void> {
   if (flavor === 'net') return netListener(base);
   if (flavor === 'socketio') {
@@ -79,11 +98,7 @@ async function one(flavor: Flavor, base: string, spaceId?: string): Promise<void
     });
   }
   let url = base.replace(/^http/, 'ws');
-  if (flavor === 'stampede') {
-    const res = await fetch(`${base}/api/v1/spaces/${spaceId}/join`, { method: 'POST' });
-    if (!res.ok) throw new Error(`join refused: ${res.status}`);
-    url = ((await res.json()) as { wsUrl: string }).wsUrl;
-  }
+  if (flavor === 'stampede') url = await join(`${base}/api/v1/spaces/${spaceId}/join`);
   const ws = new WebSocket(url, { perMessageDeflate: false });
   ws.on('message', (d: Buffer, binary) => binary && onChunk(d));
   ws.on('error', () => undefined);

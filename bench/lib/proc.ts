@@ -46,7 +46,9 @@ export interface Proc {
 /** Forks `bench/<rel>.js` (compiled) pinned to `cpuList`, with gc exposed for memory readings. */
 export function spawnProc(rel: string, args: string[], cpuList: string | null, execArgv: string[] = []): Proc {
   const file = fileURLToPath(new URL(`../${rel}.js`, import.meta.url));
-  const argv = ['--expose-gc', ...execArgv];
+  // BENCH_CPU_PROF=dir: every server writes a V8 CPU profile there when it stops (bench/profile-top.ts reads them)
+  const prof = process.env.BENCH_CPU_PROF && rel.startsWith('servers/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${rel.slice(8)}-${Date.now()}.cpuprofile`] : [];
+  const argv = ['--expose-gc', ...prof, ...execArgv];
   const child: ChildProcess = cpuList
     ? fork(file, args, { execPath: 'taskset', execArgv: ['-c', cpuList, process.execPath, ...argv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : fork(file, args, { execArgv: argv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

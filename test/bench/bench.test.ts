@@ -108,4 +108,13 @@ describe('npm run bench', () => {
     expect(md).toMatch(/\| fanout \| chunks per server CPU-second, 40 listeners, vs bare ws/);
     expect(await readFile(join(out, 'overload.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
   }, 180_000);
+
+  it('docs/bench.md names every BENCH_ setting the bench reads', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const code = (await Promise.all(['bench/run.ts', 'bench/lib/proc.ts'].map((f) => readFile(join(root, f), 'utf8')))).join('\n');
+    const doc = await readFile(join(root, 'docs/bench.md'), 'utf8');
+    const settings = [...new Set(code.match(/BENCH_[A-Z_]+/g))];
+    expect(settings.length).toBeGreaterThan(10);
+    for (const s of settings) expect(doc, s).toContain(s);
+  });
 });
