@@ -50,7 +50,12 @@ export class Ledger {
   compare(e: Comparison): Entry {
     const fa = estimate(e.a, this.seed);
     const fb = estimate(e.b, this.seed);
-    const r = e.excluded ? null : ratio(e.a, e.b, this.seed);
+    let r = e.excluded ? null : ratio(e.a, e.b, this.seed);
+    if (r && ![r.median, r.lo, r.hi].every(Number.isFinite)) {
+      // a baseline round of 0 (a window too short to time) leaves no finite ratio to report
+      e = { ...e, excluded: `${e.baselineName} measured 0 in some rounds` };
+      r = null;
+    }
     const entry: Entry = {
       part: e.part,
       name: e.name,
@@ -74,9 +79,11 @@ export class Ledger {
   }
 
   /** A figure against a fixed target; the target is met only when the figure's whole interval is on the right side. */
-  against(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; a: number[]; limit: number; limitName: string; excluded?: string | undefined }): Entry {
-    const fa = estimate(e.a, this.seed);
-    const rel: Estimate = { median: fa.median / e.limit, lo: fa.lo / e.limit, hi: fa.hi / e.limit, n: e.a.length };
+  against(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; a: (number | null)[]; limit: number; limitName: string; excluded?: string | undefined }): Entry {
+    const values = e.a.filter((x): x is number => x !== null && Number.isFinite(x));
+    if (values.length < e.a.length) e = { ...e, excluded: `${e.a.length - values.length} of ${e.a.length} rounds had no value` };
+    const fa = estimate(values, this.seed);
+    const rel: Estimate = { median: fa.median / e.limit, lo: fa.lo / e.limit, hi: fa.hi / e.limit, n: values.length };
     const within = e.better === 'lower' ? fa.hi <= e.limit : fa.lo >= e.limit;
     const entry: Entry = {
       part: e.part,
@@ -91,7 +98,7 @@ export class Ledger {
       ratio: e.excluded ? null : rel.median,
       ratioCI: e.excluded ? null : [rel.lo, rel.hi],
       verdict: e.excluded ? 'excluded' : verdict(rel),
-      rounds: e.a.length,
+      rounds: values.length,
       ...(e.excluded ? { excluded: e.excluded } : {}),
       target: { text: `${e.better === 'lower' ? '≤' : '≥'} ${e.limit} ${e.unit} (whole interval)`, met: e.excluded ? null : within },
     };

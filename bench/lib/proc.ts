@@ -100,7 +100,9 @@ export function answer(handlers: Record<string, Handler>, onExit?: () => Promise
   process.on('disconnect', () => process.exit(0));
   process.on('message', (m: { id: number; type: string } & Record<string, unknown>) => {
     if (m.type === 'exit') {
-      void (onExit ?? (() => Promise.resolve()))().finally(() => process.exit(0));
+      // a server whose close waits on a peer gets two seconds, not the parent's ten
+      const grace = new Promise((r) => setTimeout(r, 2_000).unref());
+      void Promise.race([(onExit ?? (() => Promise.resolve()))(), grace]).finally(() => process.exit(0));
       return;
     }
     const h = handlers[m.type];

@@ -26,6 +26,7 @@ serveChild(async () => {
       joinBurst: 1e7,
       shedEventLoopLagMs: 60_000,
       heartbeatMs: 3_600_000,
+      shutdownDeadlineMs: 1_000,
       ...overrides,
     },
   });

@@ -45,10 +45,10 @@ describe('npm run bench', () => {
       BENCH_PIN: '0',
       BENCH_SIZES: '40',
       BENCH_ROUNDS: '2',
-      BENCH_MEASURE_MS: '400',
-      BENCH_WARMUP_MS: '150',
-      BENCH_HTTP_MS: '250',
-      BENCH_OVERLOAD_MS: '300',
+      BENCH_MEASURE_MS: '300',
+      BENCH_WARMUP_MS: '100',
+      BENCH_HTTP_MS: '150',
+      BENCH_OVERLOAD_MS: '200',
       BENCH_OVERLOAD_ROUNDS: '1',
       BENCH_OVERLOAD_FACTORS: '0.5,2',
       BENCH_METRICS_LISTENERS: '40',
@@ -62,6 +62,7 @@ describe('npm run bench', () => {
 
     expect([...new Set(result.entries.map((e) => e.part))].sort()).toEqual(['fanout', 'join', 'memory', 'metrics', 'overload', 'replay']);
     for (const e of result.entries) {
+      if (e.rounds === 0) continue; // a fixed-target figure with no value in any round (no admitted join on a starved machine) says so in `excluded`
       expect(e.figureCI[0], e.name).toBeLessThanOrEqual(e.figure);
       expect(e.figureCI[1], e.name).toBeGreaterThanOrEqual(e.figure);
       if (e.excluded) {
@@ -91,7 +92,7 @@ describe('npm run bench', () => {
       expect(c.rounds, c.contestant).toHaveLength(2);
       for (const r of c.rounds) {
         expect(r.received, c.contestant).toBeGreaterThan(0.5 * r.expected);
-        expect(r.expected, c.contestant).toBeGreaterThanOrEqual(40 * 3);
+        expect(r.expected, c.contestant).toBeGreaterThanOrEqual(40 * 2);
         expect(r.userMicros + r.systemMicros, c.contestant).toBeGreaterThan(0);
       }
     }

@@ -92,3 +92,19 @@ describe('bench ledger', () => {
     expect(l.against({ part: 'm', name: 'rss', unit: 'KiB', better: 'lower', a: [6, 7, 9, 7.5, 8.5, 6], limit: 8, limitName: '8 KiB' }).target?.met).toBe(false);
   });
 });
+
+describe('bench ledger with missing values', () => {
+  it('gives no ratio, and says why, when a baseline round measured 0', () => {
+    const e = new Ledger(1).compare({ part: 'p', name: 'n', unit: 'µs', better: 'lower', a: [1, 2, 3], baselineName: 'floor', b: [0, 1, 0] });
+    expect(e.ratio).toBeNull();
+    expect(e.excluded).toMatch(/floor measured 0/);
+    expect(JSON.parse(JSON.stringify(e)).figureCI).toEqual(e.figureCI);
+  });
+
+  it('leaves rounds with no value out of a fixed-target figure and does not judge it', () => {
+    const e = new Ledger(1).against({ part: 'o', name: 'p99', unit: 'ms', better: 'lower', a: [200, null, 300], limit: 1000, limitName: '1 s' });
+    expect(e.rounds).toBe(2);
+    expect(e.excluded).toMatch(/1 of 3 rounds had no value/);
+    expect(e.target?.met).toBeNull();
+  });
+});
