@@ -16,6 +16,21 @@ const joinBody = z.strictObject({ name: z.string().trim().min(1).max(64).optiona
 
 serveChild(async () => {
   const tickets = new Map<string, { spaceId: string; name: string; expiresAt: number }>();
+  // tickets expire in issue order, as Stampede's do: a FIFO swept on every join keeps the map at 30 s of joins
+  let order: string[] = [];
+  let head = 0;
+  const sweep = (now: number): void => {
+    while (head < order.length) {
+      const t = tickets.get(order[head]!);
+      if (t && t.expiresAt >= now) break;
+      if (t) tickets.delete(order[head]!);
+      head++;
+    }
+    if (head > 1024 && head * 2 > order.length) {
+      order = order.slice(head);
+      head = 0;
+    }
+  };
   const entropy = Buffer.alloc(24 * 256);
   let entropyAt = entropy.length;
   let n = 0;
@@ -30,8 +45,11 @@ serveChild(async () => {
           entropyAt = 0;
         }
         const ticket = entropy.toString('base64url', entropyAt, (entropyAt += 24));
-        const expiresAt = Date.now() + 30_000;
+        const now = Date.now();
+        sweep(now);
+        const expiresAt = now + 30_000;
         tickets.set(ticket, { spaceId: 'bench', name: parsed.data.name ?? 'listener', expiresAt });
+        order.push(ticket);
         sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${req.headers.host}/ws?ticket=${ticket}` });
       })
       .catch((err: unknown) => sendError(res, err instanceof ApiError ? err : new ApiError('INTERNAL')));
