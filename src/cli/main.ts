@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerCluster } from './cluster.js';
 import { registerCompare } from './compare.js';
 import { registerLoad } from './load.js';
 import { registerReplay } from './replay.js';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerLoad(program);
   registerServe(program);
+  registerCluster(program);
   return program;
 }
 
