@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCluster } from './cluster.js';
 import { registerCompare } from './compare.js';
+import { registerDashboards } from './dashboards.js';
 import { registerLoad } from './load.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerLoad(program);
   registerServe(program);
   registerCluster(program);
+  registerDashboards(program);
   return program;
 }
 
