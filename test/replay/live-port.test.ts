@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
 import { simEventKind } from '../../src/metrics/index.js';
-import { LiveReplayPort } from '../../src/replay-port.js';
+import { LiveReplayPort, ReplayFeed } from '../../src/replay/index.js';
 import { loadScenario, runReplay, type ReplayStep } from '../../src/sim/index.js';
 import { metricValue, useApps } from '../helpers/app.js';
 
@@ -9,9 +9,10 @@ describe('the replay port', () => {
   const startApp = useApps();
 
   it('counts the modelled crowd in whole joins, carrying the fractions of the flow model', async () => {
-    const s = await startApp();
     const t0 = Date.UTC(2024, 7, 13, 0, 0, 0);
-    const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, title: 'replay', hostName: 'host', scheduledStartMs: t0, scenarioName: 'test', speed: 60 });
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 60 });
+    const s = await startApp({}, { replay: feed });
+    const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: t0, speed: 60 });
     let attempts = 0;
     let failures = 0;
     for (let i = 0; i < 100; i++) {
@@ -44,8 +45,9 @@ describe('the replay port', () => {
     // every kind of event the model reports has a label; a mitigation's own name is never one
     for (const t of texts) expect(simEventKind(t), t).not.toBeNull();
     expect(new Set([...texts].map(simEventKind))).toEqual(new Set(['space_opened', 'join_path_failing', 'join_path_recovered', 'mitigation', 'host_started', 'host_ended']));
-    const s = await startApp();
-    const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, title: 'replay', hostName: 'host', scheduledStartMs: 0, scenarioName: 'test', speed: 60 });
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: 0, speed: 60 });
+    const s = await startApp({}, { replay: feed });
+    const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: 0, speed: 60 });
     port.publish({ t: 1000, phase: 'open', listeners: 0, offered: 0, admitted: 0, attack: 0, availability: 1, latencyP50Ms: 1, latencyP99Ms: 1, attempts: 0, failures: 0, events: ['space opened', 'mitigation: admission cap'] });
     expect(await metricValue(s.app, 'stampede_sim_events_total', { event: 'space_opened' })).toBe(1);
     expect(await metricValue(s.app, 'stampede_sim_events_total', { event: 'mitigation' })).toBe(1);
