@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerCluster } from './cluster.js';
 import { registerCompare } from './compare.js';
 import { registerDashboards } from './dashboards.js';
 import { registerFit } from './fit.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerFit(program);
   registerLoad(program);
   registerServe(program);
+  registerCluster(program);
   registerDashboards(program);
   return program;
 }
