@@ -83,6 +83,8 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     },
   });
   const started = await replay.start();
+  // listen for Ctrl-C / SIGTERM before announcing the server: a signal right after the banner must stop it cleanly
+  const stopped = untilSignal(() => replay.stop(), replay.finished);
   if (started.url) {
     const url = started.url;
     out.write(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n  page     ${url}/\n`);
@@ -90,7 +92,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   } else {
     out.write(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n`);
   }
-  const why = await untilSignal(() => replay.stop(), replay.finished);
+  const why = await stopped;
   progress.done();
   if (why === 'signal') {
     out.write('interrupted: no report written\n');
