@@ -93,6 +93,8 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     process.off('SIGINT', hold);
     process.off('SIGTERM', hold);
   });
+  // and listen for Ctrl-C / SIGTERM before announcing the server: a signal right after the banner stops it cleanly
+  const stopped = early ? null : untilSignal(() => replay.stop(), replay.finished);
   if (started.url) {
     const url = started.url;
     out.write(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n  page     ${url}/\n`);
@@ -100,7 +102,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   } else {
     out.write(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n`);
   }
-  const why = early ? (await replay.stop(), 'signal') : await untilSignal(() => replay.stop(), replay.finished);
+  const why = stopped ? await stopped : (await replay.stop(), 'signal');
   progress.done();
   if (why === 'signal') {
     out.write('interrupted: no report written\n');
