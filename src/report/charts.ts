@@ -1,5 +1,4 @@
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { FactTarget, Report } from './report.js';
 
 /**
@@ -268,6 +267,8 @@ export function overlayCharts(runs: LabelledRun[]): Chart[] {
  * SVGs can sit inline in one HTML page without their clip paths clashing.
  */
 export async function renderSvg(chart: Chart): Promise<string> {
+  // loaded on first use: every CLI command would otherwise pay for Vega at start-up
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(chart.spec).spec), { renderer: 'none' });
   try {
     const svg = await view.toSVG();
