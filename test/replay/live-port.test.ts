@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LiveReplayPort } from '../../src/replay-port.js';
+import { LiveReplayPort, ReplayFeed } from '../../src/replay/index.js';
 import type { ReplayStep } from '../../src/sim/index.js';
 import { metricValue, useApps } from '../helpers/app.js';
 
@@ -7,9 +7,10 @@ describe('the replay port', () => {
   const startApp = useApps();
 
   it('counts the modelled crowd in whole joins, carrying the fractions of the flow model', async () => {
-    const s = await startApp();
     const t0 = Date.UTC(2024, 7, 13, 0, 0, 0);
-    const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, title: 'replay', hostName: 'host', scheduledStartMs: t0, scenarioName: 'test', speed: 60 });
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 60 });
+    const s = await startApp({}, { replay: feed });
+    const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: t0, speed: 60 });
     let attempts = 0;
     let failures = 0;
     for (let i = 0; i < 100; i++) {
