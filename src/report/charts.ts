@@ -24,10 +24,17 @@ const RUN_COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc
 
 /** The wall-clock reading of `iso` in `timeZone`, as if it were UTC (see the module comment). */
 export function localMs(iso: string, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(iso));
+  let f = FORMATS.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    FORMATS.set(timeZone, f);
+  }
+  const parts = f.formatToParts(new Date(iso));
   const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value ?? 0);
   return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
 }
+/** Formatters are costly to build and immutable: one per time zone. */
+const FORMATS = new Map<string, Intl.DateTimeFormat>();
 
 /** A short label for an event marker; the full text stays in the events table. */
 export function shortEventLabel(text: string): string {
@@ -173,7 +180,7 @@ function availabilityChart(r: Report): Chart {
           { data: { values: bands }, mark: { type: 'rect', color: COLORS.attack, opacity: 0.1 }, encoding: { x: { field: 'x', type: 'temporal' }, x2: { field: 'x2' }, y: { field: 'y', type: 'quantitative' }, y2: { field: 'y2' } } },
           { data: { values: bands }, mark: { type: 'text', align: 'left', baseline: 'bottom', dx: 2, dy: -2, fontSize: 9, color: COLORS.attack }, encoding: { x: { field: 'x', type: 'temporal' }, y: { field: 'y2', type: 'quantitative' }, text: { field: 'label' } } },
         ]),
-        { data: { values: rows }, mark: { type: 'line', strokeWidth: 1.8, point: { size: 10 } }, encoding: { x: xEnc(tzLabel(r)), y: { field: 'value', type: 'quantitative', scale: { domain: [0, 1] }, axis: { title: 'joins that succeed', format: '.0%' } }, color: seriesColor(['model', 'real clients'], [COLORS.model, COLORS.real]) } },
+        { data: { values: rows }, mark: { type: 'line', strokeWidth: 1.8 }, encoding: { x: xEnc(tzLabel(r)), y: { field: 'value', type: 'quantitative', scale: { domain: [0, 1] }, axis: { title: 'joins that succeed', format: '.0%' } }, color: seriesColor(['model', 'real clients'], [COLORS.model, COLORS.real]) } },
         ...eventLayers(eventMarkers(r)),
       ],
     } as TopLevelSpec,
