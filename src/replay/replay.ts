@@ -5,6 +5,7 @@ import type { ServerConfig } from '../config.js';
 import { Swarm } from '../load/index.js';
 import type { LoadSignal } from '../server/index.js';
 import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
+import { delayWindow, timelineMeta } from './dashboard-feed.js';
 import { LiveReplayPort, ReplayFeed } from './live-port.js';
 
 export interface ReplayOptions {
@@ -87,7 +88,13 @@ export function createReplay(o: ReplayOptions): Replay {
     if (run) throw new Error('the replay has already started');
     let started: ReplayStarted = { url: null, spaceId: null, listeners: 0 };
     if (o.server) {
-      const feed = new ReplayFeed({ scenarioName: scenario.event.name, scheduledStartMs: scenario.scheduledStartMs, speed });
+      const feed = new ReplayFeed({
+        scenarioName: scenario.event.name,
+        scheduledStartMs: scenario.scheduledStartMs,
+        speed,
+        timeline: timelineMeta(scenario, speed),
+        realAudioDelay: delayWindow(() => crowd?.audio.latency ?? null),
+      });
       app = createApp({
         logger: o.logger,
         clock,

@@ -9,6 +9,7 @@ export const LISTENER_PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>Stampede — live space</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>
   body { font: 16px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; padding: 0 1rem; color: #111; }
   h1 { font-size: 1.4rem; margin-bottom: .2rem; }

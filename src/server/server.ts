@@ -19,6 +19,7 @@ import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { clientAddress, readJson, rejectUpgrade, sendError, sendJson } from './http-util.js';
 import { Hub } from './hub.js';
 import { EventLoopSignal } from './load-signal.js';
+import { ASSET_TYPES, DASHBOARD_PAGE, loadDashboardAssets, type DashboardAssets } from './dashboard.js';
 import { LISTENER_PAGE } from './page.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
@@ -81,6 +82,7 @@ export class LiveServer {
   private readonly log: Logger;
   private readonly throttle: LogThrottle;
   private readonly replay: ReplayView;
+  private assets: DashboardAssets | null = null;
   private readonly counters: JoinCounters = { attempts: 0, admitted: 0 };
   private draining = false;
   private stopping: Promise<void> | null = null;
@@ -141,6 +143,7 @@ export class LiveServer {
   async start(): Promise<string> {
     const { config } = this.deps;
     this.recordingDir = config.recordingDir ?? (await mkdtemp(join(tmpdir(), 'stampede-rec-')));
+    this.assets = await loadDashboardAssets();
     try {
       await new Promise<void>((resolve, reject) => {
         this.http.once('error', reject);
@@ -256,11 +259,33 @@ export class LiveServer {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
         return void res.end(LISTENER_PAGE);
       }
+      if (path === '/dashboard') {
+        route = 'dashboard';
+        allow(['GET']);
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        return void res.end(DASHBOARD_PAGE);
+      }
+      if (parts[0] === 'assets' && parts.length === 2 && this.assets && Object.hasOwn(this.assets, parts[1]!)) {
+        route = 'asset';
+        allow(['GET']);
+        const name = parts[1] as keyof DashboardAssets;
+        res.writeHead(200, { 'content-type': ASSET_TYPES[name], 'cache-control': 'max-age=3600' });
+        return void res.end(this.assets[name]);
+      }
       if (parts[0] === 'api' && parts[1] === 'v1') {
         if (parts.length === 3 && parts[2] === 'replay') {
           route = 'replay';
           allow(['GET']);
           return sendJson(res, 200, { v: 1, replay: this.replay.status() });
+        }
+        if (parts.length === 4 && parts[2] === 'replay' && parts[3] === 'timeline') {
+          route = 'replay_timeline';
+          allow(['GET']);
+          const raw = new URL(req.url ?? '/', 'http://x').searchParams.get('since') ?? '0';
+          if (!/^\d{1,9}$/.test(raw)) throw new ApiError('BAD_REQUEST', `since must be a whole number ≥ 0, not '${raw.slice(0, 20)}'`);
+          const body = this.replay.timeline(Number(raw));
+          if (!body) throw new ApiError('NOT_FOUND', 'no replay runs on this server (start one with stampede replay)');
+          return sendJson(res, 200, { v: 1, ...body, replay: this.replay.status() });
         }
         if (parts[2] === 'spaces' && parts.length === 3) {
           if (method === 'POST') {
