@@ -144,7 +144,8 @@ export class OggOpusWriter {
   /** Queues a page of packets; returns the page before it (empty until there is one). */
   audio(packets: Uint8Array[]): Buffer {
     const prev = this.flush(0);
-    for (const p of packets) this.granule += BigInt(opusPacketSamples(p));
+    // a frame whose TOC byte does not parse is counted as the protocol's 20 ms, so time never stands still
+    for (const p of packets) this.granule += BigInt(opusPacketSamples(p) || 960);
     this.held = packets;
     this.heldGranule = this.granule;
     return prev;

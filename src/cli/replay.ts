@@ -27,6 +27,8 @@ interface ReplayOpts {
   /** Exactly where the report goes; without it, a fresh folder under out/ (and out/latest points at it). */
   out?: string;
   quiet: boolean;
+  /** Keep serving after the night (default: when a person is at the terminal). */
+  stay?: boolean;
   port?: number;
   host: string;
   listeners: number;
@@ -61,6 +63,8 @@ export function registerReplay(program: Command): void {
     .option('--no-server', 'run the model alone (the default with --speed max)')
     .option('--log-level <level>', 'server log level', 'warn')
     .option('-q, --quiet', 'no progress line: print only the summary and where the report went', false)
+    .option('--stay', 'keep the server up after the night, for the dashboard and the recording, until Ctrl-C (the default at a terminal)')
+    .option('--no-stay', 'stop the server when the night is over (the default when output is not a terminal)')
     .action(async (scenarioFile: string, o: ReplayOpts) => {
       process.exitCode = await replayCommand(scenarioFile, o);
     });
@@ -71,6 +75,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   const startedAt = new Date();
   const speed = o.speed ?? DEFAULT_SPEED;
   const withServer = o.server && (speed !== 'max' || o.port !== undefined);
+  const stay = withServer && (o.stay ?? process.stdout.isTTY === true);
   const scenario = await loadScenario(scenarioFile, o.set);
   const scenarioSha256 = await fileSha256(scenarioFile);
   const clock = systemClock();
@@ -85,7 +90,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     speed,
     clock,
     logger: createLogger({ level: logLevel, pretty: process.stderr.isTTY }),
-    ...(withServer ? { server: { port: o.port ?? 8080, host: o.host, logLevel }, listeners: o.listeners } : {}),
+    ...(withServer ? { server: { port: o.port ?? 8080, host: o.host, logLevel }, listeners: o.listeners, keepServing: stay } : {}),
     onStep: (s: ReplayStep) => {
       const c = replay.realCrowd();
       progress.update(
@@ -116,9 +121,11 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     say(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n${whatIf}`);
   }
   progress.begin();
-  const why = await untilSignal(() => replay.stop(), replay.finished);
+  // staying, the end of the night stops the model and the real listeners but not the server
+  const why = await untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
   progress.done();
   if (why === 'signal') {
+    await replay.stop();
     out.write('interrupted: no report written\n');
     return 130;
   }
@@ -137,5 +144,9 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   const { htmlPath, mdPath, jsonPath } = await writeReport(dir, report);
   if (root) await pointLatest(root, dir);
   out.write(`\n${report.summary}\n${o.set.length ? `  what-if: ${o.set.join(' ')}\n` : ''}\nreport: ${htmlPath}\n        ${mdPath}\n        ${jsonPath}\n${root ? `        (${root}/latest points here)\n` : ''}`);
+  if (stay && started.url) {
+    out.write(`\nThe night is over; the server stays up: the dashboard at ${started.url}/dashboard, the recording at ${started.url}/ — Ctrl-C to stop.\n`);
+    await untilSignal(() => replay.stop());
+  }
   return 0;
 }

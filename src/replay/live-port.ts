@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { checkOggOpus } from '../audio/index.js';
 import { SIM_PHASES, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
 import { OPEN_GATE, ReplayTimeline, type JoinCounters, type JoinGate, type LiveServer, type ReplayView, type TimelineBody, type TimelineMeta } from '../server/index.js';
 import type { ReplayPort, ReplayStep, RealLoad, SimPhase } from '../sim/index.js';
@@ -214,17 +215,12 @@ export class LiveReplayPort implements ReplayPort {
   }
 
   /** The recording is published and holds every chunk the space accepted, in order. */
+  /** The recording is a valid Ogg Opus file holding one page for every chunk the space accepted. */
   async recordingAvailable(): Promise<boolean> {
     const path = this.o.server.recordingPath(this.space.id);
     if (!path) return false;
-    const file = await readFile(path);
-    let n = 0;
-    for (let o = 0; o + 4 <= file.length; n++) {
-      const len = file.readUInt32BE(o);
-      if (file.readUInt32BE(o + 8) !== n) return false; // the chunk's sequence number: 4 (length prefix) + 4 (header offset)
-      o += 4 + len;
-    }
-    return n === this.space.chunks && n > 0;
+    const c = checkOggOpus(await readFile(path));
+    return c.ok && c.pages - 2 === this.space.chunks && this.space.chunks > 0;
   }
 
   finish(): void {

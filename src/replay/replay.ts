@@ -23,6 +23,11 @@ export interface ReplayOptions {
   listeners?: number;
   /** Called after every simulated second. */
   onStep?: (step: ReplayStep) => void;
+  /**
+   * Keep the server up once the night is over (the model and the real listeners stop), so the
+   * dashboard stays readable and the recording can be played, until stop().
+   */
+  keepServing?: boolean;
 }
 
 export interface ReplayStarted {
@@ -73,12 +78,20 @@ export function createReplay(o: ReplayOptions): Replay {
   // a caller that only stops (never awaits finished) must not see an unhandled rejection
   finished.catch(() => undefined);
 
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
+  let quieting: Promise<void> | null = null;
+  /** The model and the real listeners stop; the server keeps serving. */
+  const quiet = (): Promise<void> => {
+    quieting ??= (async () => {
       abort.abort();
       await run?.catch(() => undefined);
       await crowd?.stop();
       port?.finish();
+    })();
+    return quieting;
+  };
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await quiet();
       await app?.stop();
     })();
     return stopping;
@@ -140,7 +153,7 @@ export function createReplay(o: ReplayOptions): Replay {
     run = runReplay({ scenario, seed: o.seed, speed, clock, ...(port ? { port } : {}), ...(o.onStep ? { onStep: o.onStep } : {}), signal: abort.signal });
     run.then(
       async (result) => {
-        await stop();
+        await (o.keepServing ? quiet() : stop());
         resolveFinished(result);
       },
       async (err: unknown) => {

@@ -256,10 +256,9 @@ export class Hub {
     if (v.seq !== space.chunks) return `out of order: expected sequence ${space.chunks}, got ${v.seq}`;
     space.chunks++;
     const room = this.room(space);
-    room.recording?.append(buf);
+    this.metrics.recordingBytes.inc(room.recording?.append(buf) ?? 0);
     room.recent.push(buf);
     if (room.recent.length > LIVE_WINDOW_CHUNKS) room.recent.shift();
-    this.metrics.recordingBytes.inc(buf.length + 4);
     this.fanOut(room, buf);
     return null;
   }
@@ -298,7 +297,7 @@ export class Hub {
   async spaceLive(space: Space): Promise<void> {
     const room = this.room(space);
     if (!room.recording) {
-      room.recording = new Recording(this.recordingDir(), space.id, this.log);
+      room.recording = new Recording(this.recordingDir(), space.id, this.log, space.title);
       await room.recording.open();
     }
     this.broadcastText(room, { type: 'state', state: 'live', at: new Date(space.startedAt ?? this.clock.now()).toISOString() });

@@ -185,7 +185,7 @@ export class LiveServer {
     this.publishSpaceStates();
     await this.hub.spaceLive(space);
     if (opts.syntheticHost) {
-      const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config);
+      const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config, this.deps.random);
       this.hosts.set(space.id, h);
       h.start();
     }
@@ -304,7 +304,7 @@ export class LiveServer {
               ? action === 'chunks' ? 'chunk' : 'not_found'
               : action === undefined ? 'get_space' : action === 'start' ? 'start_space' : action === 'end' ? 'end_space' : action === 'join' ? 'join' : action === 'recording' ? 'recording' : action === 'playlist' ? 'playlist' : 'not_found';
           if (route === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path}`);
-          allow(route === 'get_space' || route === 'recording' || route === 'playlist' || route === 'chunk' ? ['GET'] : ['POST']);
+          allow(route === 'recording' ? ['GET', 'HEAD'] : route === 'get_space' || route === 'playlist' || route === 'chunk' ? ['GET'] : ['POST']);
           const space = this.spaces.get(id);
           if (!space) {
             if (route === 'join') this.countJoin('rejected');
@@ -319,7 +319,7 @@ export class LiveServer {
             case 'join':
               return await this.joinRoute(req, res, space);
             case 'recording':
-              return this.recordingRoute(res, space);
+              return this.recordingRoute(req, res, space);
             case 'playlist': {
               const w = this.hub.liveWindow(space);
               return sendJson(res, 200, { v: 1, state: space.state, first: w.first, last: w.last, chunkMs: this.deps.config.chunkIntervalMs }, { 'cache-control': 'max-age=1' });
@@ -348,8 +348,8 @@ export class LiveServer {
     }
   }
 
-  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null } {
-    return { ...space.snapshot(this.replay.modelledListeners(space.id)), simTime: this.replay.simTime() };
+  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean } {
+    return { ...space.snapshot(this.replay.modelledListeners(space.id)), simTime: this.replay.simTime(), recordingReady: this.recordingReady(space.id) };
   }
 
   private async createSpaceRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -417,16 +417,31 @@ export class LiveServer {
     sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });
   }
 
-  private recordingRoute(res: ServerResponse, space: Space): void {
+  /** The recording as Ogg Opus; byte ranges are served so a player can read the duration and seek. */
+  private recordingRoute(req: IncomingMessage, res: ServerResponse, space: Space): void {
     const rec = this.hub.recordingOf(space.id);
     if (space.state !== 'ended' || !rec?.ready) throw new ApiError('RECORDING_NOT_READY');
-    res.writeHead(200, {
-      'content-type': 'application/octet-stream',
-      'content-length': String(rec.bytes),
+    const size = rec.bytes;
+    const headers: Record<string, string> = {
+      'content-type': 'audio/ogg; codecs=opus',
+      'accept-ranges': 'bytes',
       'x-stampede-chunks': String(rec.chunks),
-      'content-disposition': `attachment; filename="${space.id}.rec"`,
-    });
-    createReadStream(rec.path).on('error', () => res.destroy()).pipe(res);
+      'content-disposition': `inline; filename="${space.id}.opus"`,
+    };
+    const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''));
+    let start = 0;
+    let end = size - 1;
+    if (range && (range[1] || range[2])) {
+      start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+      end = range[1] && range[2] ? Math.min(size - 1, Number(range[2])) : size - 1;
+      if (start > end || start >= size) {
+        res.writeHead(416, { 'content-range': `bytes */${size}` });
+        return void res.end();
+      }
+      res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(end - start + 1) });
+    } else res.writeHead(200, { ...headers, 'content-length': String(size) });
+    if (req.method === 'HEAD') return void res.end();
+    createReadStream(rec.path, { start, end }).on('error', () => res.destroy()).pipe(res);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
