@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCompare } from './compare.js';
+import { registerDashboards } from './dashboards.js';
 import { registerLoad } from './load.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerLoad(program);
   registerServe(program);
+  registerDashboards(program);
   return program;
 }
 

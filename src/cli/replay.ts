@@ -55,7 +55,7 @@ export function registerReplay(program: Command): void {
     .argument('[scenario]', 'scenario file (YAML or JSON)', DEFAULT_SCENARIO)
     .option('--speed <n|max>', "simulated seconds per wall second, or 'max' (no server unless --port is given)", parseSpeed)
     .option('--seed <n>', 'seed for the crowd model and the real clients', parsePositiveInt, 1)
-    .option('--set <path=value>', 'override a scenario parameter (repeatable), e.g. --set assumptions.capacity.joinsPerSecond=5000', collect, [])
+    .option('--set <path=value>', 'override a scenario parameter (repeatable), e.g. --set assumptions.capacity.keyframes[0].joinsPerSecond=20000', collect, [])
     .option('--out <dir>', 'write the report exactly here (default: a new folder per run under out/, with out/latest pointing at the newest)')
     .option('-p, --port <n>', 'server port (0 = any free port)', parsePort)
     .option('-H, --host <addr>', 'address to bind', '127.0.0.1')

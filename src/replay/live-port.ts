@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { checkOggOpus } from '../audio/index.js';
-import { SIM_PHASES, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
+import { SIM_PHASES, simEventKind, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
 import { OPEN_GATE, ReplayTimeline, type JoinCounters, type JoinGate, type LiveServer, type ReplayView, type TimelineBody, type TimelineMeta } from '../server/index.js';
 import type { ReplayPort, ReplayStep, RealLoad, SimPhase } from '../sim/index.js';
 import type { Space } from '../space/index.js';
@@ -194,6 +194,10 @@ export class LiveReplayPort implements ReplayPort {
     metrics.simAvailability.set(step.availability);
     metrics.simLatencyP50.set(step.latencyP50Ms / 1000);
     metrics.simLatencyP99.set(step.latencyP99Ms / 1000);
+    for (const text of step.events) {
+      const event = simEventKind(text);
+      if (event) metrics.simEvents.inc({ event });
+    }
     // the model's flows are fractional; the counters count whole joins and carry the remainder
     this.carry.admitted += Math.max(0, step.attempts - step.failures);
     this.carry.failed += step.failures;

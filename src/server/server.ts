@@ -12,6 +12,7 @@ import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
+import { writeMetrics } from '../metrics/endpoint.js';
 import { statusClass, type JoinOutcome, type Route, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import { DomainError, SpaceStore, type Space } from '../space/index.js';
@@ -249,9 +250,7 @@ export class LiveServer {
       if (path === '/metrics') {
         route = 'metrics';
         allow(['GET']);
-        const text = await this.deps.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': this.deps.metrics.registry.contentType });
-        return void res.end(text);
+        return writeMetrics(this.deps.metrics.registry, res);
       }
       if (path === '/') {
         route = 'page';

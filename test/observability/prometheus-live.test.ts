@@ -22,12 +22,12 @@ function substitute(expr: string): string {
 }
 
 /** A short, hand-made replay through the real replay port: the outage's phases in order. */
-const PHASES: { phase: SimPhase; availability: number; listeners: number; attack: number }[] = [
-  { phase: 'pre_open', availability: 1, listeners: 0, attack: 0 },
-  { phase: 'open', availability: 1, listeners: 5_000, attack: 10 },
-  { phase: 'failing', availability: 0.3, listeners: 20_000, attack: 4_000 },
-  { phase: 'live', availability: 1, listeners: 60_000, attack: 100 },
-  { phase: 'ended', availability: 1, listeners: 0, attack: 0 },
+const PHASES: { phase: SimPhase; availability: number; listeners: number; attack: number; events: string[] }[] = [
+  { phase: 'pre_open', availability: 1, listeners: 0, attack: 0, events: [] },
+  { phase: 'open', availability: 1, listeners: 5_000, attack: 10, events: ['space opened'] },
+  { phase: 'failing', availability: 0.3, listeners: 20_000, attack: 4_000, events: ['join path failing', 'mitigation: admission cap'] },
+  { phase: 'live', availability: 1, listeners: 60_000, attack: 100, events: ['host started'] },
+  { phase: 'ended', availability: 1, listeners: 0, attack: 0, events: ['host ended'] },
 ];
 
 function step(i: number, t0: number): ReplayStep {
@@ -46,7 +46,7 @@ function step(i: number, t0: number): ReplayStep {
     latencyP99Ms: p.availability < 1 ? 9_000 : 40,
     attempts,
     failures,
-    events: [],
+    events: p.events,
   };
 }
 
