@@ -111,7 +111,17 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   const say = (text: string): void => {
     if (!o.quiet) out.write(text);
   };
-  const started = await replay.start();
+  // the runner prints progress while start() is still bringing up listeners: a Ctrl-C then is held, not fatal
+  let early = false;
+  const hold = (): void => {
+    early = true;
+  };
+  process.on('SIGINT', hold);
+  process.on('SIGTERM', hold);
+  const started = await replay.start().finally(() => {
+    process.off('SIGINT', hold);
+    process.off('SIGTERM', hold);
+  });
   const whatIf = o.set.length ? `  what-if  ${o.set.map((x) => `--set ${x}`).join(' ')}\n` : '';
   if (started.url) {
     const url = started.url;
@@ -122,7 +132,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   }
   progress.begin();
   // staying, the end of the night stops the model and the real listeners but not the server
-  const why = await untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
+  const why = early ? (await replay.stop(), 'signal') : await untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
   progress.done();
   if (why === 'signal') {
     await replay.stop();
