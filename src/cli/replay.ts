@@ -123,6 +123,9 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     process.off('SIGTERM', hold);
   });
   const whatIf = o.set.length ? `  what-if  ${o.set.map((x) => `--set ${x}`).join(' ')}\n` : '';
+  // and listen for Ctrl-C / SIGTERM before announcing the server: a signal right after the banner stops it cleanly;
+  // staying, the end of the night stops the model and the real listeners but not the server
+  const stopped = early ? null : untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
   if (started.url) {
     const url = started.url;
     say(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n${whatIf}  dashboard ${url}/dashboard\n  page     ${url}/\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n`);
@@ -131,8 +134,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     say(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n${whatIf}`);
   }
   progress.begin();
-  // staying, the end of the night stops the model and the real listeners but not the server
-  const why = early ? (await replay.stop(), 'signal') : await untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
+  const why = stopped ? await stopped : (await replay.stop(), 'signal');
   progress.done();
   if (why === 'signal') {
     await replay.stop();
