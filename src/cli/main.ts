@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerCluster } from './cluster.js';
 import { registerCompare } from './compare.js';
 import { registerDashboards } from './dashboards.js';
 import { registerLoad } from './load.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerLoad(program);
   registerServe(program);
+  registerCluster(program);
   registerDashboards(program);
   return program;
 }

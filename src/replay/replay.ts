@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { createApp, type App } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
-import { Swarm } from '../load/index.js';
+import { createClientMetrics, Swarm } from '../load/index.js';
 import type { LoadSignal } from '../server/index.js';
 import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
 import { LiveReplayPort, ReplayFeed } from './live-port.js';
@@ -126,6 +126,9 @@ export function createReplay(o: ReplayOptions): Replay {
           timeoutMs: 10_000,
           clock,
           random: rng.fork('crowd').next,
+          // what the real listeners see, on the server's /metrics under the load generator's names and
+          // labels: the dashboards' client-view panels have data during a replay with nothing else running
+          metrics: createClientMetrics(app.metrics.registry),
         });
         crowd.start();
       }

@@ -1,10 +1,10 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { freePort } from '../../src/cluster/process.js';
 
 const run = promisify(execFile);
 
@@ -35,18 +35,6 @@ export async function ensurePrometheus(): Promise<void> {
   if (!(await haveCommand('prometheus')) || !(await haveCommand('promtool'))) throw new Error('PROMETHEUS_MISSING: apt-get install prometheus did not provide prometheus and promtool');
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export interface PromOptions {
   /** Prometheus `scrape_configs` entries, e.g. `[{ job_name: 'stampede', static_configs: [{ targets: ['127.0.0.1:1234'] }] }]`. */
   scrapeConfigs: Record<string, unknown>[];
@@ -61,7 +49,8 @@ export interface PromOptions {
 export interface QueryResult {
   status: string;
   error?: string;
-  data?: { resultType: string; result: { metric: Record<string, string>; value?: [number, string] }[] };
+  /** `value` for an instant vector; `values` (raw samples) for a range-vector selector (`metric[5m]`). */
+  data?: { resultType: string; result: { metric: Record<string, string>; value?: [number, string]; values?: [number, string][] }[] };
 }
 
 export interface RunningPrometheus {
