@@ -1,5 +1,3 @@
-import { mkdir, rename, writeFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { MinuteRow, ReplayResult } from '../sim/index.js';
 
 export interface Expectation {
@@ -12,6 +10,30 @@ export interface Expectation {
   source: string;
   /** Not used for fitting, only for checking (absent when false). */
   holdOut?: true;
+  /** What the fact says in numbers, so charts can draw it as a point or a band (absent for facts with nothing to draw). */
+  target?: FactTarget;
+}
+
+/** A fact as something to hit on a chart. Times are ISO strings. */
+export type FactTarget =
+  | { kind: 'liveAt'; from: string; to: string }
+  | { kind: 'listenersAt'; at: string; min: number }
+  | { kind: 'peakListeners'; min: number; max: number }
+  | { kind: 'failureShare'; from: string; to: string; min: number };
+
+/** Where a run came from, so what-ifs can be told apart and repeated. */
+export interface RunMeta {
+  /** The scenario file as given, and the SHA-256 of its bytes. */
+  scenarioFile: string;
+  scenarioSha256: string;
+  /** The --set overrides, in order. */
+  overrides: string[];
+  seed: number;
+  speed: number | 'max';
+  /** The tool and its version, e.g. "stampede 0.1.0". */
+  tool: string;
+  startedAt: string;
+  finishedAt: string;
 }
 
 /** A minute of the replay as written to report.json: the runner's row with an ISO time and no raw counts. */
@@ -34,6 +56,8 @@ export interface RoomReport {
 }
 
 export interface Report {
+  /** Present on runs written by the CLI; absent on reports built in code. */
+  run?: RunMeta;
   scenario: string;
   file: string;
   /** The overrides the run was made with (absent when none). */
@@ -64,7 +88,8 @@ export interface Report {
   summary: string;
 }
 
-const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+const isoOf = (t: number): string => new Date(t).toISOString();
+const iso = (t: number | null): string | null => (t === null ? null : isoOf(t));
 
 export function localClock(t: number, timeZone: string): string {
   return new Date(t).toLocaleTimeString('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false });
@@ -122,7 +147,9 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
     switch (x.kind) {
       case 'liveAt': {
         const room = roomOf(x);
-        return { name: x.name, ...between(x, room.liveAt, 'never started'), ...tail };
+        const [a, b] = x.between.map(at) as [number, number];
+        // charts draw the whole space's series: only a fact about the first room (no `room`) has a target on them
+        return { name: x.name, ...between(x, room.liveAt, 'never started'), ...tail, ...(x.room === undefined ? { target: { kind: 'liveAt', from: isoOf(a), to: isoOf(b) } as const } : {}) };
       }
       case 'openedAt':
         return { name: x.name, ...between(x, roomOf(x).openedAt, 'never opened'), ...tail };
@@ -139,7 +166,8 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
         const i = roomIndex(x);
         const n = (i >= 0 ? row?.rooms?.[i]?.listeners : row?.listeners) ?? 0;
         const score = scoreRange(n, x.min, x.max, 1);
-        return { name: x.name, expected: `${rangeText(x.min, x.max, millions)} at ${x.at}`, actual: millions(n), ...score, ...tail };
+        const target = i < 0 && x.min !== undefined && x.max === undefined ? { target: { kind: 'listenersAt', at: isoOf(t), min: x.min } as const } : {};
+        return { name: x.name, expected: `${rangeText(x.min, x.max, millions)} at ${x.at}`, actual: millions(n), ...score, ...tail, ...target };
       }
       case 'peakListeners': {
         const i = roomIndex(x);
@@ -160,6 +188,7 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
           actual: `${millions(peak)}${peakAt ? ` at ${localClock(peakAt, tz)}` : ''}`,
           ...scoreRange(peak, x.min, x.max, 1),
           ...tail,
+          ...(i < 0 && window === '' && x.min !== undefined && x.max !== undefined ? { target: { kind: 'peakListeners', min: x.min, max: x.max } as const } : {}),
         };
       }
       case 'failureShare': {
@@ -171,7 +200,8 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
         }
         const share = attempts > 0 ? failures / attempts : 0;
         const expected = x.max === undefined ? `> ${Math.round(x.min! * 100)}% of attempts fail` : `${rangeText(x.min, x.max, (v) => `${Math.round(v * 100)}%`)} of attempts fail`;
-        return { name: x.name, expected, actual: `${(share * 100).toFixed(1)}% failed`, ...scoreRange(share, x.min, x.max, 1e-9, true), ...tail };
+        const target = x.room === undefined && x.from !== undefined && x.to !== undefined && x.min !== undefined && x.max === undefined ? { target: { kind: 'failureShare', from: isoOf(at(x.from)), to: isoOf(at(x.to)), min: x.min } as const } : {};
+        return { name: x.name, expected, actual: `${(share * 100).toFixed(1)}% failed`, ...scoreRange(share, x.min, x.max, 1e-9, true), ...tail, ...target };
       }
       case 'audioGapShare': {
         const i = roomIndex(x);
@@ -213,7 +243,7 @@ export function splitErrors(expectations: Expectation[]): { fitted: number; held
   return { fitted: mean(expectations.filter((e) => !e.holdOut)), heldOut: held.length ? mean(held) : null };
 }
 
-export function buildReport(r: ReplayResult): Report {
+export function buildReport(r: ReplayResult, run?: RunMeta): Report {
   const sc = r.scenario;
   const tz = sc.event.timeZone;
   const expectations = scoreExpectations(r);
@@ -232,6 +262,7 @@ export function buildReport(r: ReplayResult): Report {
   ];
   const split = splitErrors(expectations);
   return {
+    ...(run ? { run } : {}),
     scenario: sc.event.name,
     file: sc.file,
     ...(sc.overrides.length ? { overrides: sc.overrides } : {}),
@@ -260,6 +291,7 @@ export function buildReport(r: ReplayResult): Report {
       offered: round(s.offered, 1),
       admitted: round(s.admitted, 1),
       attack: round(s.attack, 1),
+      latencyP50Ms: round(s.latencyP50Ms),
       latencyP99Ms: round(s.latencyP99Ms),
       ...(s.rooms
         ? {
@@ -278,28 +310,37 @@ export function buildReport(r: ReplayResult): Report {
   };
 }
 
-/** A run's name: its file and the overrides it was made with, e.g. `a.yaml --set assumptions.demand.scale=2`. */
-export function runName(r: Pick<Report, 'file' | 'overrides'>): string {
-  return [r.file, ...(r.overrides ?? []).map((o) => `--set ${o}`)].join(' ');
-}
-
 /** Which account of the night fits the facts better: most facts met, then the smallest mean error. */
-export function compareAccounts(reports: Report[]): { best: Report; ranking: { run: string; file: string; overrides: string[]; scenario: string; account: string; fidelity: number; meanError: number; liveAt: string | null }[] } {
+export function compareAccounts(reports: Report[]): { best: Report; ranking: { scenario: string; account: string; fidelity: number; meanError: number; liveAt: string | null }[] } {
   if (reports.length === 0) throw new RangeError('nothing to compare');
   const ranked = [...reports].sort((a, b) => b.fidelity - a.fidelity || a.meanError - b.meanError);
-  return {
-    best: ranked[0]!,
-    ranking: ranked.map((r) => ({ run: runName(r), file: r.file, overrides: r.overrides ?? [], scenario: r.scenario, account: r.account, fidelity: r.fidelity, meanError: r.meanError, liveAt: r.liveAt })),
-  };
+  return { best: ranked[0]!, ranking: ranked.map((r) => ({ scenario: r.scenario, account: r.account, fidelity: r.fidelity, meanError: r.meanError, liveAt: r.liveAt })) };
 }
 
-export function renderMarkdown(r: Report): string {
+/** The run's provenance as label/value pairs, shared by report.md, report.html and compare. */
+export function runFacts(r: Report): [string, string][] {
+  const rows: [string, string][] = [];
+  const run = r.run;
+  rows.push(['scenario', run ? `${run.scenarioFile} (sha256 ${run.scenarioSha256.slice(0, 12)})` : r.file]);
+  rows.push(['overrides', run && run.overrides.length ? run.overrides.join('  ') : 'none']);
+  rows.push(['seed', String(r.seed)]);
+  rows.push(['speed', r.speed === 'max' ? 'max' : `${r.speed}×`]);
+  rows.push(['mode', r.withServer ? 'server live with real clients' : 'model only']);
+  if (run) {
+    rows.push(['tool', run.tool]);
+    rows.push(['run', `${run.startedAt} → ${run.finishedAt}`]);
+  }
+  return rows;
+}
+
+/** report.md: the run, links to the chart SVGs written beside it, facts, events and a 5-minute timeline. */
+export function renderMarkdown(r: Report, chartFiles: { file: string; title: string }[] = []): string {
   const tz = r.timeZone;
   const clock = (t: string | null): string => (t === null ? '—' : localClock(Date.parse(t), tz));
   const pct = (x: number | null): string => (x === null ? '—' : `${(x * 100).toFixed(1)}%`);
   const out: string[] = [];
   out.push(`# Replay: ${r.scenario}`, '');
-  out.push(`Account: ${r.account}. Scenario file \`${r.file}\`, seed ${r.seed}, speed ${r.speed === 'max' ? 'max' : `${r.speed}×`}, ${r.withServer ? 'server live with real clients' : 'model only'}.`, '');
+  out.push(...runFacts(r).map(([k, v]) => `- ${k}: ${k === 'overrides' && v !== 'none' ? `\`${v}\`` : v}`), `- account: ${r.account}`, '');
   out.push(`- Scheduled: **${clock(r.scheduledAt)}** · on air: **${clock(r.liveAt)}**${r.startDelayMinutes !== null ? ` (${r.startDelayMinutes} min late)` : ''} · ended: ${clock(r.endedAt)}`);
   out.push(`- Peak: **${r.peakListeners.toLocaleString('en-US')}** listeners at ${clock(r.peakAt)}`);
   out.push(`- Fidelity: **${r.expectations.filter((e) => e.pass).length}/${r.expectations.length}** facts met (score ${r.fidelity}, mean distance from the facts ${r.meanError})`, '');
@@ -308,6 +349,10 @@ export function renderMarkdown(r: Report): string {
     out.push('## Rooms', '', '| room | host | account | opened | live | ended | peak |', '|---|---|---|---|---|---|---|');
     for (const m of r.rooms) out.push(`| ${m.name} | ${m.host} | ${m.account} | ${clock(m.openedAt)} | ${clock(m.liveAt)} | ${m.endedAt === null ? '—' : `${clock(m.endedAt)}${m.crashed ? ' (crashed)' : ''}`} | ${m.peakListeners.toLocaleString('en-US')} |`);
     out.push('');
+  }
+  if (chartFiles.length) {
+    out.push('## Charts', '');
+    for (const c of chartFiles) out.push(`![${c.title}](${c.file})`, '');
   }
   out.push('## Facts', '', '| fact | expected | replay | | source |', '|---|---|---|---|---|');
   for (const e of r.expectations) out.push(`| ${e.holdOut ? '(held out) ' : ''}${e.name} | ${e.expected} | ${e.actual} | ${e.pass ? '✅ pass' : '❌ fail'} | ${e.source} |`);
@@ -323,25 +368,3 @@ export function renderMarkdown(r: Report): string {
   return out.join('\n');
 }
 
-/** Writes through a temporary file and a rename, so a crash never leaves half a file. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** Writes report.json and report.md into `dir`, each through a temporary file and a rename. */
-export async function writeReport(dir: string, report: Report): Promise<{ jsonPath: string; mdPath: string }> {
-  await mkdir(dir, { recursive: true });
-  const jsonPath = join(dir, 'report.json');
-  const mdPath = join(dir, 'report.md');
-  const { summary: _summary, ...json } = report;
-  await writeAtomic(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
-  await writeAtomic(mdPath, renderMarkdown(report));
-  return { jsonPath, mdPath };
-}

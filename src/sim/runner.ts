@@ -13,6 +13,8 @@ export interface MinuteRow {
   offered: number;
   admitted: number;
   attack: number;
+  /** The worst median and p99 join latency of the minute. */
+  latencyP50Ms: number;
   latencyP99Ms: number;
   attempts: number;
   failures: number;
@@ -118,7 +120,7 @@ class Recorder {
     let row = this.row;
     if (!row || row.t !== minute) {
       if (row) this.series.push(finishRow(row));
-      row = this.row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase, maxListeners: 0 };
+      row = this.row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP50Ms: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase, maxListeners: 0 };
       if (this.timeline) {
         row.liveListenerSeconds = 0;
         row.gapListenerSeconds = 0;
@@ -146,6 +148,7 @@ class Recorder {
     row.offered += s.offered;
     row.admitted += s.admitted;
     row.attack += s.attack;
+    row.latencyP50Ms = Math.max(row.latencyP50Ms, s.latencyP50Ms);
     row.latencyP99Ms = Math.max(row.latencyP99Ms, s.latencyP99Ms);
     row.attempts += s.attempts;
     row.failures += s.failures;
