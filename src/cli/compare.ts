@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { manualClock } from '../clock.js';
 import { buildReport, compareAccounts } from '../report/index.js';
 import { loadScenario, runReplay } from '../sim/index.js';
-import { collect, parsePositiveInt } from './common.js';
+import { collect, parseWholeNumber } from './common.js';
 
 export const ACCOUNTS = ['scenarios/x-spaces-2024-08-12.yaml', 'scenarios/x-spaces-2024-08-12-ddos.yaml'];
 
@@ -13,7 +13,7 @@ export function registerCompare(program: Command): void {
     .command('compare')
     .description('replay several accounts of the night (model only, full speed) and say which fits the facts better')
     .argument('[scenarios...]', 'scenario files', ACCOUNTS)
-    .option('--seed <n>', 'seed for every replay', parsePositiveInt, 1)
+    .option('--seed <n>', 'seed for every replay', parseWholeNumber, 1)
     .option('--set <path=value>', 'override applied to every scenario (repeatable)', collect, [])
     .option('--out <dir>', 'where compare.json goes', 'out')
     .action(async (files: string[], o: { seed: number; set: string[]; out: string }) => {
