@@ -135,8 +135,8 @@ export class Swarm {
     while (!signal.aborted) {
       await this.slot();
       if (signal.aborted) return this.release();
-      const ticket = await this.joinOnce(i, intended);
-      if (ticket === 'gone' && this.o.follow && !signal.aborted && this.o.reconnect !== 'never') {
+      const wsUrl = await this.joinOnce(i, intended);
+      if (wsUrl === 'gone' && this.o.follow && !signal.aborted && this.o.reconnect !== 'never') {
         this.release();
         failures++;
         const next = await this.o.follow().catch(() => null);
@@ -145,8 +145,8 @@ export class Swarm {
         await this.sleepUntil(intended);
         continue;
       }
-      if (ticket === 'gone') return this.release();
-      if (ticket === null) {
+      if (wsUrl === 'gone') return this.release();
+      if (wsUrl === null) {
         this.release();
         failures++;
         if (this.o.reconnect === 'never') return;
@@ -159,7 +159,7 @@ export class Swarm {
         this.cutShort++;
         return this.release();
       }
-      const code = await this.listen(ticket, !dropped);
+      const code = await this.listen(wsUrl, !dropped);
       this.release();
       dropped = true;
       if (code === 'held' && this.o.loop && !signal.aborted) {
