@@ -50,10 +50,10 @@ export const SERVER_DEFAULTS = {
   trustedProxies: [] as string[],
   /** A demo space with a synthetic host is created at start (npm start, stampede serve). */
   demoSpace: true,
-  /** Synthetic host cadence: five 20 ms Opus-sized frames of 100 bytes every 100 ms. */
+  /** Synthetic host cadence: a chunk every 100 ms, holding that much audio as 20 ms Opus frames. */
   chunkIntervalMs: 100,
-  framesPerChunk: 5,
-  frameBytes: 100,
+  /** The synthetic voice's Opus bitrate: speech is clear at 24 kbps (about 60 bytes a frame). */
+  syntheticBitrate: 24_000,
   /** Redis shared by several instances (`redis://host:port`); null = one process, nothing shared (the embedded default). */
   redisUrl: null as string | null,
   /** This instance's id in a cluster: its metrics target label, its entry in /api/v1/cluster. */
@@ -99,8 +99,7 @@ export const serverConfigSchema = z.strictObject({
   trustedProxies: z.array(z.string()),
   demoSpace: z.boolean(),
   chunkIntervalMs: positive,
-  framesPerChunk: positive.max(50),
-  frameBytes: positive.max(1275),
+  syntheticBitrate: z.number().int().min(6_000).max(510_000),
   redisUrl: z.string().regex(/^rediss?:\/\/[^\s]{1,250}$/, 'expected redis://host:port').nullable(),
   instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'),
   peerIntervalMs: positive,

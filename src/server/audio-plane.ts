@@ -65,7 +65,7 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log);
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title);
       await t.recording.open();
     }
   }
@@ -102,10 +102,9 @@ export class AudioPlane {
     }
     const t = this.track(space.id);
     if (gap) t.recent = [];
-    t.recording?.append(buf);
+    this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
-    if (t.recording) this.metrics.recordingBytes.inc(buf.length + 4);
     this.fanOut(listeners, buf);
   }
 

@@ -75,6 +75,7 @@ export class LiveServer {
       simTime: () => local.simTime() ?? this.sync.peerSimTime(),
       modelledListeners: (id) => local.modelledListeners(id),
       status: () => local.status(),
+      timeline: (since) => local.timeline(since),
     };
     this.bus = deps.bus ?? new LocalBus(config.instanceId);
     this.log = logger.child({ module: 'server' });
@@ -255,7 +256,7 @@ export class LiveServer {
     this.publishSpaceStates();
     await this.hub.spaceLive(space, !this.sync.shared || this.sync.owns(space));
     if (opts.syntheticHost) {
-      const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config);
+      const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config, this.deps.random);
       this.hosts.set(space.id, h);
       h.start();
     }
