@@ -1,15 +1,16 @@
 import { z } from 'zod';
+import { zodIssues } from './protocol/issues.js';
 
 /**
- * Every server default in one table (reliability.md: "measure, then set them in one defaults table").
+ * Every server default in one table; docs/architecture.md ("Server defaults") says why each is what it is.
  * The CLI reads flags and env into a partial object; parseServerConfig merges and validates it once.
  */
 export const SERVER_DEFAULTS = {
   host: '127.0.0.1',
   port: 8080,
-  /** Largest WebSocket message (reliability #1). Audio chunks are at most 16 KiB. */
+  /** Largest WebSocket message. Audio chunks are at most 16 KiB. */
   maxPayload: 64 * 1024,
-  /** ws ≥ 8.21 fragment bounds (reliability #2): far below ws's defaults of 16384 / 262144. */
+  /** ws ≥ 8.21 fragment bounds: far below ws's defaults of 16384 / 262144. */
   maxFragments: 64,
   maxBufferedChunks: 256,
   maxHeaderSize: 16 * 1024,
@@ -18,7 +19,7 @@ export const SERVER_DEFAULTS = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  /** Global and per-address caps on open connections, checked before the upgrade (reliability #13). */
+  /** Global and per-address caps on open connections, checked before the upgrade. */
   maxConnections: 20_000,
   maxConnectionsPerAddress: 10_000,
   /** Join admission: a token bucket on join calls and a cap on concurrent real listeners. */
@@ -26,20 +27,20 @@ export const SERVER_DEFAULTS = {
   joinBurst: 4_000,
   maxListeners: 10_000,
   ticketTtlMs: 30_000,
-  /** Load shedding thresholds (reliability #17). */
+  /** Load shedding thresholds. */
   shedEventLoopLagMs: 250,
   shedHeapBytes: 2 * 1024 ** 3,
   retryAfterMs: 2_000,
-  /** Heartbeat: ping each interval, terminate a peer that missed the previous pong (reliability #11). */
+  /** Heartbeat: ping each interval, terminate a peer that missed the previous pong. */
   heartbeatMs: 15_000,
   /** Listener counts and reactions are coalesced on this tick (≤ 4 messages/s per space). */
   countIntervalMs: 250,
-  /** Backpressure (reliability #12): skip chunks past this buffer, close a listener behind this long. */
+  /** Backpressure: skip chunks past this buffer, close a listener behind this long. */
   skipBufferedBytes: 256 * 1024,
   slowConsumerMs: 5_000,
-  /** Ten bad client messages close the connection with 1008 (reliability #6). */
+  /** Ten bad client messages close the connection with 1008. */
   maxBadMessages: 10,
-  /** Graceful shutdown (reliability #16). */
+  /** Graceful shutdown. */
   shutdownDeadlineMs: 10_000,
   closeBatchSize: 500,
   /** Most a real join is delayed to feel the modelled join-path latency. */
@@ -122,7 +123,7 @@ export class ConfigError extends Error {
 export function parseServerConfig(partial: Partial<ServerConfig> = {}): ServerConfig {
   const r = serverConfigSchema.safeParse({ ...SERVER_DEFAULTS, ...partial });
   if (!r.success) {
-    throw new ConfigError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+    throw new ConfigError(zodIssues(r.error, '(root)'));
   }
   return r.data;
 }

@@ -126,9 +126,9 @@ export class Swarm {
     while (!signal.aborted) {
       await this.slot();
       if (signal.aborted) return this.release();
-      const ticket = await this.joinOnce(i, intended);
-      if (ticket === 'gone') return this.release();
-      if (ticket === null) {
+      const wsUrl = await this.joinOnce(i, intended);
+      if (wsUrl === 'gone') return this.release();
+      if (wsUrl === null) {
         this.release();
         failures++;
         if (this.o.reconnect === 'never') return;
@@ -141,7 +141,7 @@ export class Swarm {
         this.cutShort++;
         return this.release();
       }
-      const code = await this.listen(ticket, !dropped);
+      const code = await this.listen(wsUrl, !dropped);
       this.release();
       dropped = true;
       if (code === 'held' && this.o.loop && !signal.aborted) {

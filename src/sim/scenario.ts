@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { zodIssues, type Issue } from '../protocol/issues.js';
 
 /**
  * Scenario files: `event` (when), `expect` (the sourced facts a replay is scored against) and
@@ -100,10 +101,7 @@ export const scenarioSchema = z.strictObject({
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type ScenarioFile = z.output<typeof scenarioSchema>;
 
-export interface Issue {
-  path: string;
-  message: string;
-}
+export type { Issue };
 
 export class ScenarioError extends Error {
   readonly code = 'SCENARIO_INVALID';
@@ -224,10 +222,7 @@ export function parseScenario(text: string, file: string, overrides: string[] = 
   if (!r.success) {
     throw new ScenarioError(
       file,
-      r.error.issues.map((i) => ({
-        path: i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '['),
-        message: i.message,
-      })),
+      zodIssues(r.error, '(file)'),
     );
   }
   const s = r.data;
