@@ -55,6 +55,12 @@ export const SERVER_DEFAULTS = {
   chunkIntervalMs: 100,
   /** The synthetic voice's Opus bitrate: speech is clear at 24 kbps (about 60 bytes a frame). */
   syntheticBitrate: 24_000,
+  /** Redis shared by several instances (`redis://host:port`); null = one process, nothing shared (the embedded default). */
+  redisUrl: null as string | null,
+  /** This instance's id in a cluster: its metrics target label, its entry in /api/v1/cluster. */
+  instanceId: 'local',
+  /** How often an instance tells the others its counts, spaces and status; a peer silent for 3 intervals is gone. */
+  peerIntervalMs: 1_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
 
@@ -95,6 +101,9 @@ export const serverConfigSchema = z.strictObject({
   demoSpace: z.boolean(),
   chunkIntervalMs: positive,
   syntheticBitrate: z.number().int().min(6_000).max(510_000),
+  redisUrl: z.string().regex(/^rediss?:\/\/[^\s]{1,250}$/, 'expected redis://host:port').nullable(),
+  instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'),
+  peerIntervalMs: positive,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 }).refine((c) => c.requestTimeoutMs >= c.headersTimeoutMs, {
   message: 'requestTimeoutMs must be at least headersTimeoutMs',

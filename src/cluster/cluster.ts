@@ -124,7 +124,7 @@ export class Cluster {
 
   /** The `serve` arguments of instance `k` (1-based). */
   serveArgs(k: number, port: number): string[] {
-    const args = ['serve', '--host', this.host, '--port', String(port), '--json-logs', '--log-level', this.o.logLevel ?? 'info', '--recording-dir', this.recordingDir];
+    const args = ['serve', '--host', this.host, '--port', String(port), '--redis', this.redisUrl, '--instance', `i${k}`, '--json-logs', '--log-level', this.o.logLevel ?? 'info', '--recording-dir', this.recordingDir];
     if (k > 1 || this.o.demo === false) args.push('--no-demo');
     return [...args, ...(this.o.serveArgs ?? [])];
   }
