@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { answer, monoMs, settledRss } from '../lib/proc.js';
 
@@ -25,6 +27,18 @@ export interface Mark {
 /** The same 516-byte audio chunk every contestant sends: five 100-byte frames, one chunk per 100 ms. */
 const FRAMES = Array.from({ length: 5 }, (_, i) => Uint8Array.from({ length: 100 }, (_, j) => (i * 31 + j * 7) & 0xff));
 export const CHUNK_INTERVAL_MS = 100;
+
+/**
+ * How the HTTP baselines redeem a join ticket: the way Stampede does, by an upgrade request naming it.
+ * No WebSocket follows, so every upgrade is answered 400 — with an empty body when `redeem` knew the
+ * ticket and a 1-byte body when it did not, so a client can tell the two apart.
+ */
+export function redeemTicketsOnUpgrade(http: Server, redeem: (ticket: string) => boolean): void {
+  http.on('upgrade', (req, socket: Duplex) => {
+    const ok = redeem(new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '');
+    socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${ok ? 0 : 1}\r\n\r\n${ok ? '' : '?'}`);
+  });
+}
 
 /**
  * A chunk every 100 ms, scheduled from the start so a late tick does not push later ones back. Each
