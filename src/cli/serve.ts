@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createApp } from '../app.js';
 import { FaultRunner, loadFaultPlan } from '../faults/index.js';
 import { createLogger } from '../logging.js';
+import { createRng } from '../sim/index.js';
 import { parsePort, untilSignal } from './common.js';
 
 export function registerServe(program: Command): void {
@@ -18,12 +19,14 @@ export function registerServe(program: Command): void {
     .option('--instance <id>', "this instance's id in a cluster (default: local)")
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--json-logs', 'JSON log lines even at a terminal')
-    .option('--faults <file>', 'play a fault plan against the server (crash a space, reopen it elsewhere); off unless given')
+    .option('--faults <file>', 'play a fault plan against the server (crash a space and reopen it elsewhere; drop, stall or echo audio chunks; freeze heartbeats; fail the recording disk); off unless given')
     .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; redis?: string; instance?: string; logLevel: string; jsonLogs?: boolean; faults?: string }) => {
       const plan = o.faults ? await loadFaultPlan(o.faults) : null;
       const logger = createLogger({ level: o.logLevel as 'info', pretty: !o.jsonLogs && process.stderr.isTTY });
       const app = createApp({
         logger,
+        // the injector only when a plan asks for it: without one the server checks nothing per chunk
+        ...(plan ? { faults: { random: createRng(plan.seed).fork('faults').next } } : {}),
         server: {
           port: o.port,
           host: o.host,
@@ -37,7 +40,7 @@ export function registerServe(program: Command): void {
         },
       });
       const url = await app.start();
-      const faults = plan ? new FaultRunner({ plan, server: app.server, clock: app.clock, log: (text) => process.stdout.write(`fault: ${text}\n`) }) : null;
+      const faults = plan ? new FaultRunner({ plan, server: app.server, injector: app.faults, clock: app.clock, log: (text) => process.stdout.write(`fault: ${text}\n`) }) : null;
       // listen for signals before saying we are up: a supervisor may send SIGTERM as soon as it reads this
       const stopped = untilSignal(async () => {
         await faults?.stop();

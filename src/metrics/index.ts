@@ -81,6 +81,9 @@ export interface ServerMetrics {
   heartbeatTerminations: Counter;
   protocolErrors: Counter<'code'>;
   recordingBytes: Counter;
+  recordingFailures: Counter;
+  faultsActive: Gauge<'kind'>;
+  faultsInjected: Counter<'kind'>;
   spacesByState: Gauge<'state'>;
   simTime: Gauge;
   simPhase: Gauge<'phase'>;
@@ -122,6 +125,9 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     heartbeatTerminations: new Counter({ name: `${p}heartbeat_terminations_total`, help: 'Connections terminated for a missed pong', registers: r }),
     protocolErrors: new Counter({ name: `${p}protocol_errors_total`, help: 'Rejected client messages by error code', labelNames: ['code'], registers: r }),
     recordingBytes: new Counter({ name: `${p}recording_bytes_total`, help: 'Audio bytes written to recordings', registers: r }),
+    recordingFailures: new Counter({ name: `${p}recording_failures_total`, help: 'Recordings whose file write failed (not published)', registers: r }),
+    faultsActive: new Gauge({ name: `${p}faults_active`, help: 'Injected faults in force, by kind (serve --faults, a replayed scenario)', labelNames: ['kind'], registers: r }),
+    faultsInjected: new Counter({ name: `${p}faults_injected_total`, help: 'What injected faults did, by kind: chunks dropped, held or echoed, heartbeat rounds skipped, recordings failed', labelNames: ['kind'], registers: r }),
     spacesByState: new Gauge({ name: `${p}spaces`, help: 'Spaces by state', labelNames: ['state'], registers: r }),
     simTime: new Gauge({ name: `${p}sim_time_seconds`, help: 'Simulated wall-clock time of the replay (Unix seconds)', registers: r }),
     simPhase: new Gauge({ name: `${p}sim_phase`, help: '1 for the replay phase in force, 0 for the others', labelNames: ['phase'], registers: r }),

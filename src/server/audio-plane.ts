@@ -6,6 +6,7 @@ import type { ServerMetrics } from '../metrics/index.js';
 import { peekAudioHeader, validateAudioChunk } from '../protocol/index.js';
 import type { Space } from '../space/index.js';
 import type { Conn } from './connections.js';
+import { NO_FAULTS, type FanOut, type ServerFaults } from './faults.js';
 import { binaryFrame, sendFrame } from './preframed.js';
 import { Recording } from './recording.js';
 
@@ -25,6 +26,8 @@ interface Track {
  */
 export class AudioPlane {
   private readonly tracks = new Map<string, Track>();
+  /** The fan-out, or the fault injector's route around it (without faults: the fan-out itself). */
+  private readonly send: FanOut;
 
   constructor(
     private readonly config: ServerConfig,
@@ -32,7 +35,18 @@ export class AudioPlane {
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
     private readonly recordingDir: () => string,
-  ) {}
+    private readonly faults: ServerFaults = NO_FAULTS,
+  ) {
+    this.send = faults.route(this.fanOut.bind(this));
+    faults.onDiskFault((spaceId) => this.failRecordings(spaceId));
+  }
+
+  /** A disk fault: the open recordings (of one space, or all) fail their write; returns how many did. */
+  private failRecordings(spaceId: string | null): number {
+    let n = 0;
+    for (const [id, t] of this.tracks) if ((spaceId === null || id === spaceId) && t.recording?.failWrite('injected disk fault')) n++;
+    return n;
+  }
 
   private track(spaceId: string): Track {
     let t = this.tracks.get(spaceId);
@@ -65,8 +79,9 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title);
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, () => this.metrics.recordingFailures.inc());
       await t.recording.open();
+      if (this.faults.diskFails(space.id) && t.recording.failWrite('injected disk fault')) this.faults.recordingFailed();
     }
   }
 
@@ -105,11 +120,11 @@ export class AudioPlane {
     this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
-    this.fanOut(listeners, buf);
+    this.send(space, buf, listeners);
   }
 
   /** The hot path: one frame built once, written to every listener; nothing allocated per listener. */
-  private fanOut(listeners: Iterable<Conn>, buf: Buffer): void {
+  private fanOut(_space: Space, buf: Buffer, listeners: Iterable<Conn>): void {
     const t0 = performance.now();
     const frame = binaryFrame(buf);
     const skip = this.config.skipBufferedBytes;

@@ -9,6 +9,7 @@ import { LogThrottle } from '../logging.js';
 import { AudioPlane } from './audio-plane.js';
 import { Connections, type Conn } from './connections.js';
 import { Dispatch, sendTo } from './dispatch.js';
+import { NO_FAULTS, type ServerFaults } from './faults.js';
 import type { ReplayView } from './replay-view.js';
 
 /** The close code ws sent for an error on the receiving side (ws tags its errors with a status code). */
@@ -52,10 +53,12 @@ export class Hub {
     },
     /** Reactions taken on this instance, for the other instances' listeners. */
     private readonly shareReactions: (space: Space, counts: Partial<Record<string, number>>) => void = () => undefined,
+    /** Injected faults (`NO_FAULTS` unless asked for): the fan-out route, heartbeats, the recording disk. */
+    private readonly faults: ServerFaults = NO_FAULTS,
   ) {
     this.throttle = new LogThrottle(() => clock.now());
     this.connections = new Connections(config, clock, metrics);
-    this.audio = new AudioPlane(config, clock, metrics, log, recordingDir);
+    this.audio = new AudioPlane(config, clock, metrics, log, recordingDir, faults);
     this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf));
   }
 
@@ -63,7 +66,7 @@ export class Hub {
     if (this.running) return;
     this.running = true;
     this.stopLoops = new AbortController();
-    this.loops = [this.every(this.config.heartbeatMs, () => this.connections.heartbeat()), this.every(this.config.countIntervalMs, () => this.tick())];
+    this.loops = [this.every(this.config.heartbeatMs, () => this.faults.heartbeat(() => this.connections.heartbeat())), this.every(this.config.countIntervalMs, () => this.tick())];
   }
 
   private async every(ms: number, fn: () => void): Promise<void> {

@@ -26,6 +26,8 @@ export class Recording {
     readonly spaceId: string,
     private readonly log: Logger,
     title = 'Stampede space',
+    /** Told once when the file write fails (a full or failing disk, or an injected disk fault). */
+    private readonly onFailed: () => void = () => undefined,
   ) {
     // a stream serial number of its own per space, stable for the space
     const serial = createHash('sha256').update(spaceId).digest().readUInt32LE(0);
@@ -43,10 +45,7 @@ export class Recording {
   async open(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     this.stream = createWriteStream(this.partialPath, { flags: 'w' });
-    this.stream.on('error', (err) => {
-      this.failed = err;
-      this.log.error({ err, spaceId: this.spaceId }, 'recording write failed');
-    });
+    this.stream.on('error', (err) => this.fail(err));
     this.write(this.ogg.headers());
   }
 
@@ -64,6 +63,22 @@ export class Recording {
     if (!c.ok) return 0;
     this.chunks++;
     return this.write(this.ogg.audio(c.chunk.frames));
+  }
+
+  /** A failed write: the recording stops here and will not be published (the partial file is removed). */
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.onFailed();
+    this.log.error({ err, spaceId: this.spaceId }, 'recording write failed');
+  }
+
+  /** Fails the file write as a failing disk would (the fault injector): the same path as a real write error. */
+  failWrite(reason: string): boolean {
+    if (!this.stream || this.failed || this.finishing) return false;
+    this.fail(Object.assign(new Error(`recording disk failed: ${reason}`), { code: 'EIO' }));
+    this.stream.destroy();
+    return true;
   }
 
   finish(): Promise<void> {

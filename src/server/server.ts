@@ -15,6 +15,7 @@ import { SpaceStore, type Space } from '../space/index.js';
 import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
+import type { ServerFaults } from './faults.js';
 import { Hub } from './hub.js';
 import { EventLoopSignal } from './load-signal.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
@@ -41,6 +42,8 @@ export interface LiveServerDeps {
   replay?: ReplayView;
   /** What instances share (audio, spaces, counts, tickets); defaults to the embedded LocalBus: nothing shared. */
   bus?: SpaceBus;
+  /** Injected faults (a `FaultInjector`); `NO_FAULTS` by default, which costs nothing per chunk. */
+  faults?: ServerFaults;
 }
 
 /**
@@ -96,6 +99,7 @@ export class LiveServer {
       replay,
       (spaceId, chunk) => this.bus.publishAudio(spaceId, chunk),
       (space, counts) => this.bus.publishReactions(space.id, counts),
+      deps.faults,
     );
     this.sync = new SpaceSync({
       bus: this.bus,
