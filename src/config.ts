@@ -38,6 +38,8 @@ export const SERVER_DEFAULTS = {
   /** Backpressure: skip chunks past this buffer, close a listener behind this long. */
   skipBufferedBytes: 256 * 1024,
   slowConsumerMs: 5_000,
+  /** Audio chunks per fan-out write: 1 writes each chunk as it comes; k > 1 holds k and writes them at once (an operating point the bench measures). */
+  fanoutCoalesceChunks: 1,
   /** Ten bad client messages close the connection with 1008. */
   maxBadMessages: 10,
   /** Graceful shutdown. */
@@ -92,6 +94,7 @@ export const serverConfigSchema = z.strictObject({
   countIntervalMs: positive,
   skipBufferedBytes: positive,
   slowConsumerMs: positive,
+  fanoutCoalesceChunks: positive.max(50),
   maxBadMessages: positive,
   shutdownDeadlineMs: positive,
   closeBatchSize: positive,
