@@ -1,6 +1,4 @@
 import { createServer } from 'node:http';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createApp } from '../app.js';
@@ -8,7 +6,7 @@ import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
 import { createClientMetrics, formatSummary, loadProfile, runLoad } from '../load/index.js';
 import { createRng } from '../sim/index.js';
-import { parsePort, parsePositiveInt, untilSignal } from './common.js';
+import { parsePort, parsePositiveInt, untilSignal, writeJsonFile } from './common.js';
 import { ProgressLine } from './progress.js';
 
 /** A profile by name (scenarios/load-<name>.yaml) or by path. */
@@ -71,13 +69,7 @@ export function registerLoad(program: Command): void {
       progress.done();
       const result = await run;
       out.write(`${formatSummary(result)}\n`);
-      if (o.json) {
-        const file = resolve(o.json);
-        await mkdir(dirname(file), { recursive: true });
-        await writeFile(`${file}.tmp`, `${JSON.stringify(result, null, 2)}\n`);
-        await rename(`${file}.tmp`, file);
-        out.write(`results: ${file}\n`);
-      }
+      if (o.json) out.write(`results: ${await writeJsonFile(o.json, result)}\n`);
       // thresholds decide the exit code, as in CI load gates
       if (!result.pass) process.exitCode = 2;
     });

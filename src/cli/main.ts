@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { registerCompare } from './compare.js';
 import { registerLoad } from './load.js';
+import { registerProbe } from './probe.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
+import { registerSoak } from './soak.js';
 
 /** Builds the `stampede` command tree. Every command has --help. */
 export function buildProgram(): Command {
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerLoad(program);
   registerServe(program);
+  registerProbe(program);
+  registerSoak(program);
   return program;
 }
 

@@ -1,7 +1,30 @@
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import { createApp } from '../app.js';
+import type { ServerConfigInput } from '../config.js';
 import { createLogger } from '../logging.js';
-import { parsePort, untilSignal } from './common.js';
+import { collect, parsePort, untilSignal } from './common.js';
+
+/** `--set key=value` (repeatable) onto server settings: values read as YAML scalars, `a.b` for a nested one. */
+export function serverSettings(sets: string[]): ServerConfigInput {
+  const out: Record<string, unknown> = {};
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new Error(`--set takes key=value, e.g. maxListeners=500 (got '${s}')`);
+    const keys = s.slice(0, eq).trim().split('.');
+    if (keys.some((k) => !/^[A-Za-z][A-Za-z0-9_]*$/.test(k))) throw new Error(`--set: '${s.slice(0, eq)}' is not a setting name`);
+    let value: unknown;
+    try {
+      value = parseYaml(s.slice(eq + 1), { logLevel: 'error' });
+    } catch {
+      value = s.slice(eq + 1);
+    }
+    let cur = out;
+    for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+    cur[keys.at(-1)!] = value;
+  }
+  return out as ServerConfigInput;
+}
 
 export function registerServe(program: Command): void {
   program
@@ -13,13 +36,15 @@ export function registerServe(program: Command): void {
     .option('--max-listeners <n>', 'cap on concurrent real listeners per space', (v) => Number(v))
     .option('--join-rate <n>', 'join calls admitted per second (token bucket)', (v) => Number(v))
     .option('--recording-dir <dir>', 'where recordings are written (default: a temporary directory)')
+    .option('--set <key=value>', 'any server setting from docs/reliability.md, e.g. --set maxOutboundBytes=262144 (repeatable)', collect, [])
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--json-logs', 'JSON log lines even at a terminal')
-    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; logLevel: string; jsonLogs?: boolean }) => {
+    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; set: string[]; logLevel: string; jsonLogs?: boolean }) => {
       const logger = createLogger({ level: o.logLevel as 'info', pretty: !o.jsonLogs && process.stderr.isTTY });
       const app = createApp({
         logger,
         server: {
+          ...serverSettings(o.set),
           port: o.port,
           host: o.host,
           demoSpace: o.demo,

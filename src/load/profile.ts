@@ -69,7 +69,7 @@ export class ProfileError extends Error {
 export function parseProfile(text: string, file: string): LoadProfile {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYaml(text, { logLevel: 'error' });
   } catch (err) {
     throw new ProfileError(file, [{ path: '(file)', message: `not valid YAML: ${(err as Error).message.split('\n')[0]}` }]);
   }
