@@ -37,8 +37,8 @@ describe('the short soak', () => {
       random: createRng(7).next,
     });
     console.log(`short soak: heap slope ${r.heapSlopeMiBPerMin} MiB/min, RSS slope ${r.rssSlopeMiBPerMin} MiB/min, worst loop p99 ${r.loopLagP99MaxMs} ms, open files ${r.fdBaseline} → ${r.fdPeak} → ${r.fdAfter}`);
-    expect(r.peakConnections).toBeGreaterThanOrEqual(120);
-    expect(r.joins.admitted).toBeGreaterThanOrEqual(60 + 60 + 8 * 12 - 10);
+    expect(r.peakConnections).toBeGreaterThanOrEqual(100);
+    expect(r.joins.admitted).toBeGreaterThanOrEqual(60 + 60);
     expect(r.audioChunks).toBeGreaterThan(1_000);
     expect(r.checks.find((c) => c.check.startsWith('open files'))?.pass).toBe(true);
     expect(r.checks.find((c) => c.check.startsWith('connections after'))?.pass).toBe(true);
