@@ -60,7 +60,8 @@ export const SERVER_DEFAULTS = {
   /**
    * Per-connection message rates (reliability.md #21): a token bucket per kind (messages per second,
    * burst). Excess is dropped and counted; a connection that keeps flooding past `abuse` drops is
-   * closed with 1008. `any` is checked before a text message is decoded.
+   * closed with 1008. `any` is checked before a text message is decoded. Audio comes only from the
+   * host, whose chunks must arrive in sequence; a listener's binary message is a bad message (#6).
    */
   messageRates: {
     any: { perSecond: 50, burst: 100 },
@@ -68,7 +69,6 @@ export const SERVER_DEFAULTS = {
     react: { perSecond: 10, burst: 20 },
     request_speak: { perSecond: 1, burst: 3 },
     grant_speak: { perSecond: 20, burst: 40 },
-    audio: { perSecond: 100, burst: 200 },
     abuse: { perSecond: 10, burst: 200 },
   },
   /** Graceful shutdown (reliability.md #16): requests during the drain get 503 + Retry-After (#25). */
@@ -117,7 +117,7 @@ const nonNegative = z.number().int().min(0);
 const rate = z.strictObject({ perSecond: z.number().positive(), burst: positive });
 
 /** The message kinds a connection's rate limits are kept for; `abuse` meters the drops themselves. */
-export const MESSAGE_RATE_KINDS = ['any', 'ping', 'react', 'request_speak', 'grant_speak', 'audio', 'abuse'] as const;
+export const MESSAGE_RATE_KINDS = ['any', 'ping', 'react', 'request_speak', 'grant_speak', 'abuse'] as const;
 export type MessageRateKind = (typeof MESSAGE_RATE_KINDS)[number];
 
 export const serverConfigSchema = z.strictObject({
@@ -162,7 +162,7 @@ export const serverConfigSchema = z.strictObject({
   maxEndedSpaces: positive,
   maxPageSize: positive.max(10_000),
   hostGoneGraceMs: positive,
-  liveWindowTotalBytes: positive,
+  liveWindowTotalBytes: positive.min(16 * 1024 + 4),
   recordingDir: z.string().min(1).nullable(),
   recordingQuotaBytes: positive,
   trustedProxies: z.array(z.string()),
@@ -172,10 +172,15 @@ export const serverConfigSchema = z.strictObject({
   framesPerChunk: positive.max(50),
   frameBytes: positive.max(1275),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-}).refine((c) => c.requestTimeoutMs >= c.headersTimeoutMs, {
-  message: 'requestTimeoutMs must be at least headersTimeoutMs',
-  path: ['requestTimeoutMs'],
-});
+})
+  .refine((c) => c.requestTimeoutMs >= c.headersTimeoutMs, {
+    message: 'requestTimeoutMs must be at least headersTimeoutMs',
+    path: ['requestTimeoutMs'],
+  })
+  .refine((c) => c.skipBufferedBytes < c.maxOutboundBytes, {
+    message: 'skipBufferedBytes must be below maxOutboundBytes: audio is skipped before the cap closes anyone',
+    path: ['skipBufferedBytes'],
+  });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
@@ -186,6 +191,12 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/**
+ * Per-address limits opened up for a crowd that really is many people but arrives from one loopback
+ * address: the replay's real listeners, and the load, probe and soak commands' own servers.
+ */
+export const ONE_ADDRESS_CROWD = { joinRatePerAddress: 1e6, joinBurstPerAddress: 1_000_000, maxTicketsPerAddress: 1_000_000 } as const;
 
 /** Server settings as a caller gives them: any subset, and any subset of the message rates. */
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'messageRates'>> & { messageRates?: Partial<ServerConfig['messageRates']> };

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createApp } from '../app.js';
 import { systemClock } from '../clock.js';
+import { ONE_ADDRESS_CROWD } from '../config.js';
 import { createLogger } from '../logging.js';
 import { createClientMetrics, formatSummary, loadProfile, runLoad } from '../load/index.js';
 import { createRng } from '../sim/index.js';
@@ -35,7 +36,8 @@ export function registerLoad(program: Command): void {
       let app: ReturnType<typeof createApp> | null = null;
       let target = o.target;
       if (!target) {
-        app = createApp({ logger: createLogger({ level: 'warn' }), clock, random: rng.fork('server').next, server: { port: 0 } });
+        // its own server: the load's many clients all come from this one loopback address
+        app = createApp({ logger: createLogger({ level: 'warn' }), clock, random: rng.fork('server').next, server: { port: 0, ...ONE_ADDRESS_CROWD } });
         target = await app.start();
         out.write(`started a server for the test on ${target}\n`);
       }

@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
+import { ONE_ADDRESS_CROWD } from '../config.js';
 import { formatSoak, runSoak, SOAK_DEFAULTS } from '../load/soak.js';
 import { createRng } from '../sim/index.js';
 import { BIN, serveChild } from './child.js';
 import { collect, parsePositiveInt, writeJsonFile } from './common.js';
 
-/** The server the soak starts for itself expects a crowd on one loopback address. */
-export const ONE_ADDRESS_CROWD = ['joinRatePerAddress=100000', 'joinBurstPerAddress=100000', 'maxTicketsPerAddress=100000'];
+/** The server the soak starts for itself expects its crowd on one loopback address. */
+export const ONE_ADDRESS_CROWD_SETS = Object.entries(ONE_ADDRESS_CROWD).map(([k, v]) => `${k}=${v}`);
 
 export function registerSoak(program: Command): void {
   program
@@ -22,7 +23,7 @@ export function registerSoak(program: Command): void {
     .option('--seed <n>', 'seed for backoff jitter and reactions', parsePositiveInt, 1)
     .option('--json <file>', 'write the result as JSON')
     .action(async (o: { target?: string; token?: string; seconds: number; steady: number; churn: number; storm: number; set: string[]; seed: number; json?: string }) => {
-      const server = o.target ? null : await serveChild(BIN, [...ONE_ADDRESS_CROWD, ...o.set]);
+      const server = o.target ? null : await serveChild(BIN, [...ONE_ADDRESS_CROWD_SETS, ...o.set]);
       const out = process.stdout;
       try {
         const token = o.token ?? server?.token;

@@ -215,12 +215,12 @@ export function clientFrame(opcode: number, payload: Buffer): Buffer {
 }
 
 /** Writes `frame` back to back for at most `ms` (or `max` frames), as fast as the socket drains. */
-export async function floodRaw(socket: Socket, frame: Buffer, ms: number, max: number): Promise<number> {
+export async function floodRaw(socket: Socket, frame: Buffer, ms: number, max: number, signal?: AbortSignal): Promise<number> {
   const per = Math.max(1, Math.floor(64 * 1024 / frame.length));
   const block = Buffer.concat(Array.from({ length: per }, () => frame));
   let sent = 0;
   const until = performance.now() + ms;
-  while (!socket.destroyed && performance.now() < until && sent < max) {
+  while (!socket.destroyed && performance.now() < until && sent < max && !signal?.aborted) {
     sent += per;
     if (!socket.write(block)) {
       await new Promise<void>((r) => {
@@ -254,8 +254,20 @@ export async function probeNonReader(t: ProbeTarget, o: ProbeOptions = {}): Prom
   const { wsUrl } = await probeJoin(t, id);
   const c = await rawConnect(wsUrl!);
   c.socket.pause();
+  // a server that says (in /metrics) it has closed us for overflowing ends the flood early
+  const overflows = async (): Promise<number> => (await scrape(t.base)).get('stampede_ws_outbound_overflows_total') ?? 0;
+  const before = await overflows();
+  const stop = new AbortController();
+  const watcher = (async () => {
+    while (!stop.signal.aborted) {
+      await sleep(250);
+      if ((await overflows()) > before) stop.abort();
+    }
+  })();
   const w = await watch(t, (async () => {
-    const sent = await floodRaw(c.socket, clientFrame(1, Buffer.from(JSON.stringify({ type: 'ping', id: 1 }))), o.floodMs ?? 10_000, o.floodMax ?? 50_000_000);
+    const sent = await floodRaw(c.socket, clientFrame(1, Buffer.from(JSON.stringify({ type: 'ping', id: 1 }))), o.floodMs ?? 10_000, o.floodMax ?? 50_000_000, stop.signal);
+    stop.abort();
+    await watcher;
     await sleep(500);
     return sent;
   })());

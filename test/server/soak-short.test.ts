@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveChild } from '../../src/cli/child.js';
-import { ONE_ADDRESS_CROWD } from '../../src/cli/soak.js';
+import { ONE_ADDRESS_CROWD_SETS } from '../../src/cli/soak.js';
 import { systemClock } from '../../src/clock.js';
 import { runSoak, SOAK_DEFAULTS } from '../../src/load/soak.js';
 import { createRng } from '../../src/sim/index.js';
@@ -21,7 +21,7 @@ describe('the short soak', () => {
   });
 
   it('steady listeners, churn and a reconnect storm leave the server with the files and connections it started with', async () => {
-    const server = await serveChild(BIN, ONE_ADDRESS_CROWD);
+    const server = await serveChild(BIN, ONE_ADDRESS_CROWD_SETS);
     stop = server.stop;
     const r = await runSoak({
       ...SOAK_DEFAULTS,
