@@ -1,218 +1,457 @@
-import { fork } from 'node:child_process';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
-import { startServer, type ServerChild } from './lib/child.js';
-import { BenchSwarm, type Flavor } from './lib/swarm.js';
+import { createRng } from '../src/sim/rng.js';
+import { pinning, pinSelf, spawnProc, type Proc } from './lib/proc.js';
+import { overloadSvg, renderMarkdown } from './lib/report.js';
+import { Ledger } from './lib/entries.js';
+import { estimate, shuffled, type Estimate } from './lib/stats.js';
+import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
+import type { Flavor } from './swarm.js';
 
 /**
- * `npm run bench`: Stampede against baselines measured in the same run, on the same machine, with the
- * same clients. Every server runs in its own process and reports its own CPU time. Loopback only;
- * every part is bounded. Writes bench/results/latest.json and latest.md.
+ * `npm run bench`: Stampede against baselines and floors measured in the same run, on the same
+ * machine, with the same clients. Servers run alone on the server CPU set, clients on the client set.
+ * Every figure is the median of ≥ 10 rounds taken in a shuffled order, with a bootstrap 95% interval;
+ * every ratio has its own interval, and cells where a contestant did not connect every listener or
+ * missed its cadence are flagged and left out of ratios. Loopback only; every part is bounded.
+ * Writes bench/results/latest.json (every round), latest.md and overload.svg.
  */
-interface Entry {
-  part: string;
-  name: string;
-  figure: number;
-  unit: string;
-  baselineName: string;
-  baseline: number;
-  ratio: number;
-  better: 'higher' | 'lower';
-  detail?: Record<string, unknown>;
-}
-
-const entries: Entry[] = [];
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2_000);
-const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 5_000);
-const FANOUT_ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? 3);
-const HTTP_SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
-const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
-const METRICS_LISTENERS = Number(process.env.BENCH_METRICS_LISTENERS ?? 2_000);
-const SIZES = (process.env.BENCH_SIZES ?? '1000,2000,5000').split(',').map(Number);
+const env = process.env;
+const num = (k: string, d: number) => Number(env[k] ?? d);
+const CFG = {
+  parts: (env.BENCH_PARTS ?? 'fanout,join,overload,metrics,replay').split(','),
+  sizes: (env.BENCH_SIZES ?? '1000,2000,5000').split(',').map(Number),
+  rounds: num('BENCH_ROUNDS', 10),
+  warmupMs: num('BENCH_WARMUP_MS', 500),
+  measureMs: num('BENCH_MEASURE_MS', 3_000),
+  connectBudgetMs: num('BENCH_CONNECT_BUDGET_MS', 90_000),
+  httpMs: num('BENCH_HTTP_MS', 2_000),
+  httpConnections: num('BENCH_HTTP_CONNECTIONS', 32),
+  overloadMs: num('BENCH_OVERLOAD_MS', 3_000),
+  overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 3),
+  overloadFactors: (env.BENCH_OVERLOAD_FACTORS ?? '0.5,1,2,5,10').split(',').map(Number),
+  metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
+  metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
+  replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
+  seed: num('BENCH_SEED', 1),
+};
+const PIN = pinning(env);
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+const rng = createRng(CFG.seed).fork('order');
+const started = Date.now();
+const log = (s: string) => console.log(s.startsWith('  ') || !s ? s : `[${((Date.now() - started) / 1000).toFixed(0)} s] ${s}`);
 
-function add(e: Omit<Entry, 'ratio'>): void {
-  entries.push({ ...e, ratio: e.baseline > 0 ? round(e.figure / e.baseline, 3) : 0 });
+const ledger = new Ledger(CFG.seed, log);
+const compare = ledger.compare.bind(ledger);
+const against = ledger.against.bind(ledger);
+const entries = ledger.entries;
+const raw: Record<string, unknown> = {};
+
+// ───────────────────────────── fan-out ─────────────────────────────
+
+interface Contestant {
+  name: string;
+  label: string;
+  server: string;
+  flavor: Flavor;
 }
 
-interface FanoutFigure {
+const FANOUT: Contestant[] = [
+  { name: 'stampede', label: 'Stampede', server: 'stampede', flavor: 'stampede' },
+  { name: 'bare-ws', label: 'bare ws (send per client)', server: 'bare-ws', flavor: 'ws' },
+  { name: 'ws-frame-once', label: 'ws, frame built once (floor 1)', server: 'ws-frame-once', flavor: 'ws' },
+  { name: 'net-floor', label: 'raw node:net, one pre-built frame per listener (floor 2)', server: 'net-floor', flavor: 'net' },
+  { name: 'socketio', label: 'Socket.IO', server: 'socketio', flavor: 'socketio' },
+];
+
+interface FanoutRound {
+  round: number;
+  position: number;
   connected: number;
-  chunksPerSec: number;
-  cpuMicrosPerChunk: number;
+  received: number;
+  expected: number;
+  deliveredRatio: number;
+  seconds: number;
+  userMicros: number;
+  systemMicros: number;
   chunksPerCpuSec: number;
-  p50: number;
-  p99: number;
+  cpuMicrosPerChunk: number;
+  userMicrosPerChunk: number;
+  systemMicrosPerChunk: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxLateMs: number;
 }
 
-async function fanout(server: string, flavor: Flavor, n: number): Promise<FanoutFigure> {
-  const s = await startServer(server);
-  const swarm = new BenchSwarm();
-  try {
-    const connected = await swarm.connect(flavor, s.url, n, s.spaceId);
-    await wait(WARMUP_MS);
-    const cpu0 = await s.cpu();
-    const t0 = Date.now();
-    swarm.measuring = true;
-    await wait(MEASURE_MS);
-    swarm.measuring = false;
-    const cpu1 = await s.cpu();
-    const secs = (Date.now() - t0) / 1000;
-    const chunks = swarm.received;
-    return {
-      connected,
-      chunksPerSec: round(chunks / secs, 0),
-      cpuMicrosPerChunk: round((cpu1 - cpu0) / Math.max(1, chunks), 3),
-      chunksPerCpuSec: round(chunks / ((cpu1 - cpu0) / 1e6), 0),
-      p50: swarm.delay.getValueAtPercentile(50),
-      p99: swarm.delay.getValueAtPercentile(99),
-    };
-  } finally {
-    swarm.close();
-    await s.stop();
-  }
+interface FanoutCell {
+  contestant: string;
+  listeners: number;
+  connected: number;
+  connectMs: number;
+  serverRssPerListenerKiB: number;
+  swarmRssPerListenerKiB: number;
+  flags: string[];
+  rounds: FanoutRound[];
 }
 
-/** The round whose chunks per CPU-second is the median of the rounds (so its other figures go with it). */
-function medianRound(rounds: FanoutFigure[]): FanoutFigure {
-  return [...rounds].sort((a, b) => a.chunksPerCpuSec - b.chunksPerCpuSec)[Math.floor(rounds.length / 2)]!;
+interface Live {
+  c: Contestant;
+  server: Proc;
+  swarm: Proc;
+  cell: FanoutCell;
 }
 
-async function partFanout(): Promise<void> {
-  // The three servers are measured in turn, ROUNDS times, so drift on a shared machine hits all of them.
-  for (const n of SIZES) {
-    const runs: Record<'st' | 'ws' | 'sio', FanoutFigure[]> = { st: [], ws: [], sio: [] };
-    for (let r = 0; r < FANOUT_ROUNDS; r++) {
-      runs.st.push(await fanout('stampede', 'stampede', n));
-      runs.ws.push(await fanout('bare-ws', 'ws', n));
-      runs.sio.push(await fanout('socketio', 'socketio', n));
-    }
-    const st = medianRound(runs.st);
-    const ws = medianRound(runs.ws);
-    const sio = medianRound(runs.sio);
-    console.log(`fan-out ${n}: stampede ${JSON.stringify(runs.st)}\n             ws ${JSON.stringify(runs.ws)}\n             socket.io ${JSON.stringify(runs.sio)}`);
-    const detail = (f: FanoutFigure) => ({ connected: f.connected, chunksPerSec: f.chunksPerSec, expectedPerSec: f.connected * 10, p50ms: f.p50, p99ms: f.p99, cpuMicrosPerChunk: f.cpuMicrosPerChunk });
-    add({ part: 'fanout', name: `chunks per server CPU-second, ${n} listeners, vs bare ws`, figure: st.chunksPerCpuSec, unit: 'chunks/cpu-s', baselineName: 'bare ws', baseline: ws.chunksPerCpuSec, better: 'higher', detail: { ...detail(st), rounds: FANOUT_ROUNDS, baselineDetail: detail(ws) } });
-    add({ part: 'fanout', name: `chunks per server CPU-second, ${n} listeners, vs Socket.IO`, figure: st.chunksPerCpuSec, unit: 'chunks/cpu-s', baselineName: 'Socket.IO', baseline: sio.chunksPerCpuSec, better: 'higher', detail: { ...detail(st), rounds: FANOUT_ROUNDS, baselineDetail: detail(sio) } });
-    add({ part: 'fanout', name: `p99 delivery latency, ${n} listeners, vs bare ws`, figure: st.p99, unit: 'ms', baselineName: 'bare ws', baseline: ws.p99, better: 'lower', detail: { p50ms: st.p50, baselineP50ms: ws.p50 } });
-    add({ part: 'fanout', name: `p99 delivery latency, ${n} listeners, vs Socket.IO`, figure: st.p99, unit: 'ms', baselineName: 'Socket.IO', baseline: sio.p99, better: 'lower', detail: { p50ms: st.p50, baselineP50ms: sio.p50 } });
-    add({ part: 'fanout', name: `delivered chunks/s, ${n} listeners (${n * 10} expected), vs bare ws`, figure: st.chunksPerSec, unit: 'chunks/s', baselineName: 'bare ws', baseline: ws.chunksPerSec, better: 'higher' });
-    add({ part: 'fanout', name: `delivered chunks/s, ${n} listeners (${n * 10} expected), vs Socket.IO`, figure: st.chunksPerSec, unit: 'chunks/s', baselineName: 'Socket.IO', baseline: sio.chunksPerSec, better: 'higher', detail: { baselineConnected: sio.connected } });
-  }
+interface Started {
+  server: Proc;
+  swarm: Proc;
+  info: { port: number; spaceId?: string };
 }
 
-interface HttpFigure {
-  rps: number;
-  p99: number;
-  cpuMicrosPerRequest: number;
+async function start(c: Contestant): Promise<Started> {
+  const server = spawnProc(`servers/${c.server}`, [], PIN.server);
+  const swarm = spawnProc('swarm', [], PIN.client);
+  const [info] = await Promise.all([server.call<{ port: number; spaceId?: string }>('info'), swarm.call('mem')]);
+  return { server, swarm, info };
 }
 
-/** autocannon against one server child: throughput, p99 and the server's own CPU per request. */
-async function cannon(server: ServerChild, method: 'GET' | 'POST', path: string): Promise<HttpFigure> {
-  const opts = { url: server.url + path, method, connections: 50, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}) };
-  // warm-up: both sides are measured after their code is compiled and their pools are full
-  await autocannon({ ...opts, duration: Math.max(1, WARMUP_MS / 1000) });
-  const cpu0 = await server.cpu();
-  const r = await autocannon({ ...opts, duration: HTTP_SECONDS });
-  const cpu1 = await server.cpu();
-  if (r.non2xx > 0 || r.errors > 0) console.warn(`  ${method} ${path}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return { rps: round(r.requests.average, 0), p99: r.latency.p99, cpuMicrosPerRequest: round((cpu1 - cpu0) / Math.max(1, r.requests.total), 2) };
+/** Connects a started contestant's listeners (one contestant at a time, so connects do not compete) and reads memory. */
+async function setUp(c: Contestant, n: number, { server, swarm, info }: Started): Promise<Live> {
+  const url = `http://127.0.0.1:${info.port}`;
+  // a first tenth of the listeners loads every code path on both sides; memory is read after it, so a
+  // figure per listener is what each further listener costs, not module loading
+  const first = Math.max(1, Math.floor(n / 10));
+  const t0 = Date.now();
+  const a = await swarm.call<{ connected: number }>('connect', { flavor: c.flavor, url, n: first, spaceId: info.spaceId, budgetMs: CFG.connectBudgetMs });
+  const [sRss0, wRss0] = await Promise.all([server.call<{ rss: number }>('mem'), swarm.call<{ rss: number }>('mem')]);
+  const b = await swarm.call<{ connected: number }>('connect', { flavor: c.flavor, url, n: n - first, spaceId: info.spaceId, budgetMs: Math.max(1_000, CFG.connectBudgetMs - (Date.now() - t0)) });
+  const connected = a.connected + b.connected;
+  const connectMs = Date.now() - t0;
+  await wait(200);
+  const [sRss1, wRss1] = await Promise.all([server.call<{ rss: number }>('mem'), swarm.call<{ rss: number }>('mem')]);
+  const per = (x: number, y: number) => Math.round(((y - x) / Math.max(1, b.connected) / 1024) * 100) / 100;
+  const flags = connected < n ? [`connected ${connected} of ${n} listeners within ${CFG.connectBudgetMs / 1000} s`] : [];
+  log(`  ${c.name}: ${connected}/${n} connected in ${connectMs} ms; server +${per(sRss0.rss, sRss1.rss)} KiB/listener, swarm +${per(wRss0.rss, wRss1.rss)} KiB/listener`);
+  return { c, server, swarm, cell: { contestant: c.name, listeners: n, connected, connectMs, serverRssPerListenerKiB: per(sRss0.rss, sRss1.rss), swarmRssPerListenerKiB: per(wRss0.rss, wRss1.rss), flags, rounds: [] } };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-async function partJoin(): Promise<void> {
-  // autocannon and the server share two cores, so each pair is measured ROUNDS times, alternating,
-  // and the medians are compared; CPU per request is the server's own and does not depend on the client.
-  for (const [label, method, path] of [['join', 'POST', 'join'], ['space details', 'GET', '']] as const) {
-    const st: HttpFigure[] = [];
-    const bare: HttpFigure[] = [];
-    for (let round = 0; round < HTTP_ROUNDS; round++) {
-      for (const [name, into] of [['stampede', st], ['bare-http', bare]] as const) {
-        const s = await startServer(name);
-        try {
-          into.push(await cannon(s, method, `/api/v1/spaces/${s.spaceId}${path ? `/${path}` : ''}`));
-        } finally {
-          await s.stop();
-        }
-      }
-    }
-    const medians = (fs: HttpFigure[]) => ({ rps: median(fs.map((f) => f.rps)), p99: median(fs.map((f) => f.p99)), cpu: median(fs.map((f) => f.cpuMicrosPerRequest)) });
-    const a = medians(st);
-    const b = medians(bare);
-    console.log(`join path ${label}: stampede ${JSON.stringify(st)}\n             bare ${JSON.stringify(bare)}`);
-    add({ part: 'join', name: `${label}: requests/s vs bare node:http`, figure: a.rps, unit: 'req/s', baselineName: 'bare node:http', baseline: b.rps, better: 'higher', detail: { p99ms: a.p99, baselineP99ms: b.p99, rounds: HTTP_ROUNDS } });
-    add({ part: 'join', name: `${label}: p99 latency vs bare node:http`, figure: a.p99, unit: 'ms', baselineName: 'bare node:http', baseline: b.p99, better: 'lower' });
-    add({ part: 'join', name: `${label}: server CPU per request vs bare node:http`, figure: a.cpu, unit: 'µs', baselineName: 'bare node:http', baseline: b.cpu, better: 'lower' });
-  }
-}
-
-function replayChild(scale: number): Promise<{ ms: number; maxRssMiB: number; peak: number }> {
-  const file = fileURLToPath(new URL('./replay-child.js', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const c = fork(file, [String(scale)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    c.once('message', (m: { ms: number; maxRssMiB: number; peak: number }) => resolve(m));
-    c.once('exit', (code) => code !== 0 && reject(new Error(`replay child exited ${code}`)));
+/** One measuring window for one contestant: audio on, warm-up, window, audio off. */
+async function measure(l: Live, round: number, position: number): Promise<void> {
+  await l.server.call('audio', { on: true });
+  await wait(CFG.warmupMs);
+  const [m0] = await Promise.all([l.server.call<Mark>('mark'), l.swarm.call('start')]);
+  const t0 = performance.now();
+  await wait(CFG.measureMs);
+  const [m1, s] = await Promise.all([l.server.call<Mark>('mark'), l.swarm.call<{ received: number; p50Ms: number; p99Ms: number }>('stop')]);
+  const seconds = (performance.now() - t0) / 1000;
+  await l.server.call('audio', { on: false });
+  const user = m1.userMicros - m0.userMicros;
+  const system = m1.systemMicros - m0.systemMicros;
+  const chunks = Math.max(1, s.received);
+  const expected = l.cell.connected * m1.ticks;
+  l.cell.rounds.push({
+    round,
+    position,
+    connected: l.cell.connected,
+    received: s.received,
+    expected,
+    deliveredRatio: expected ? s.received / expected : 0,
+    seconds,
+    userMicros: user,
+    systemMicros: system,
+    chunksPerCpuSec: s.received / ((user + system) / 1e6),
+    cpuMicrosPerChunk: (user + system) / chunks,
+    userMicrosPerChunk: user / chunks,
+    systemMicrosPerChunk: system / chunks,
+    p50Ms: s.p50Ms,
+    p99Ms: s.p99Ms,
+    maxLateMs: m1.maxLateMs,
   });
 }
 
-async function partReplay(): Promise<void> {
-  const small = await replayChild(1);
-  const big = await replayChild(10);
-  console.log(`replay: 1x ${JSON.stringify(small)} 10x ${JSON.stringify(big)}`);
-  add({ part: 'replay', name: `--speed max, 3-hour night, peak ${Math.round(big.peak / 1e6)}M vs ${(small.peak / 1e6).toFixed(1)}M listeners: time`, figure: big.ms, unit: 'ms', baselineName: `${(small.peak / 1e6).toFixed(1)}M crowd`, baseline: small.ms, better: 'lower', detail: { maxRssMiB: big.maxRssMiB, baselineMaxRssMiB: small.maxRssMiB } });
-  add({ part: 'replay', name: `--speed max, 3-hour night at ${(small.peak / 1e6).toFixed(1)}M listeners: time (target < 2,000 ms)`, figure: small.ms, unit: 'ms', baselineName: 'target', baseline: 2000, better: 'lower', detail: { maxRssMiB: small.maxRssMiB } });
+const col = (rs: FanoutRound[], k: keyof FanoutRound) => rs.map((r) => r[k]);
+
+async function partFanout(): Promise<void> {
+  const cells: FanoutCell[] = [];
+  for (const n of CFG.sizes) {
+    log(`fan-out, ${n} listeners: connecting every contestant`);
+    const live: Live[] = [];
+    try {
+      // processes start together (their start-up is not measured); listeners connect one contestant at a time
+      const started = await Promise.allSettled(FANOUT.map(start));
+      const up = started.flatMap((st) => (st.status === 'fulfilled' ? [st.value] : []));
+      try {
+        if (up.length < FANOUT.length) throw new Error('a fan-out contestant did not start');
+        for (let i = 0; i < FANOUT.length; i++) live.push(await setUp(FANOUT[i]!, n, up[i]!));
+      } catch (err) {
+        await Promise.all(up.map((u) => u.swarm.stop()));
+        await Promise.all(up.map((u) => u.server.stop()));
+        throw err;
+      }
+      // every contestant stays connected; each round measures them one at a time in a fresh shuffled order
+      for (let r = 0; r < CFG.rounds; r++) {
+        const order = shuffled(live, rng.next);
+        for (let i = 0; i < order.length; i++) await measure(order[i]!, r, i);
+        log(`  round ${r + 1}/${CFG.rounds}: ${order.map((l) => `${l.c.name} ${Math.round(l.cell.rounds.at(-1)!.chunksPerCpuSec)}`).join(', ')} chunks/cpu-s`);
+      }
+    } finally {
+      // clients first, so no server waits out its drain deadline for listeners that are going anyway
+      await Promise.all(live.map((l) => l.swarm.stop()));
+      await Promise.all(live.map((l) => l.server.stop()));
+    }
+    for (const l of live) {
+      const delivered = estimate(col(l.cell.rounds, 'deliveredRatio'));
+      if (delivered.median < 0.97) l.cell.flags.push(`missed cadence: delivered ${(delivered.median * 100).toFixed(1)}% of the chunks due`);
+      // one late tick is the machine's doing; a median chunk arriving a whole interval after it was due is a server behind
+      const p50 = estimate(col(l.cell.rounds, 'p50Ms'));
+      if (p50.median > CHUNK_INTERVAL_MS) l.cell.flags.push(`missed cadence: the median chunk arrived ${p50.median.toFixed(0)} ms after it was due`);
+      cells.push(l.cell);
+    }
+    const by = (name: string) => live.find((l) => l.c.name === name)!.cell;
+    const st = by('stampede');
+    const why = (...cs: FanoutCell[]) => cs.flatMap((c) => c.flags.map((f) => `${c.contestant}: ${f}`)).join('; ') || undefined;
+    const fig = (k: keyof FanoutRound) => (c: FanoutCell) => col(c.rounds, k);
+    const cps = fig('chunksPerCpuSec');
+    for (const [base, target] of [
+      ['bare-ws', { text: '≥ 1.1× with the interval above 1.0', test: (r: Estimate) => r.median >= 1.1 && r.lo > 1 }],
+      ['ws-frame-once', undefined],
+      ['net-floor', undefined],
+      ['socketio', { text: '≥ 2× where Socket.IO keeps up', test: (r: Estimate) => r.median >= 2 }],
+    ] as const) {
+      const b = by(base);
+      compare({ part: 'fanout', name: `chunks per server CPU-second, ${n} listeners, vs ${FANOUT.find((c) => c.name === base)!.label}`, unit: 'chunks/cpu-s', better: 'higher', a: cps(st), baselineName: base, b: cps(b), excluded: why(st, b), ...(target ? { target } : {}) });
+    }
+    const floor = by('net-floor');
+    compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(st, floor), target: { text: 'within 1.15× of the floor', test: (r) => r.median <= 1.15 } });
+    compare({ part: 'fanout', name: `server user CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('userMicrosPerChunk')(floor), excluded: why(st, floor) });
+    compare({ part: 'fanout', name: `server system CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('systemMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('systemMicrosPerChunk')(floor), excluded: why(st, floor) });
+    compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(by('bare-ws')), excluded: why(st, by('bare-ws')) });
+  }
+  raw.fanout = cells;
+  // memory at the largest size: each server's RSS per idle listener, and each swarm's
+  const big = cells.filter((c) => c.listeners === Math.max(...CFG.sizes));
+  for (const c of big) {
+    against({ part: 'memory', name: `${c.contestant}: server RSS per connected idle listener (${c.connected.toLocaleString('en-US')})`, unit: 'KiB', better: 'lower', a: [c.serverRssPerListenerKiB], limit: 8, limitName: 'target 8 KiB' });
+  }
+  const sw = big.find((c) => c.contestant === 'stampede');
+  if (sw) against({ part: 'memory', name: `client swarm RSS per listener (Stampede's, ${sw.connected.toLocaleString('en-US')})`, unit: 'KiB', better: 'lower', a: [sw.swarmRssPerListenerKiB], limit: 40, limitName: 'target 40 KiB' });
 }
 
-async function scrapeTimes(url: string, n = 20): Promise<{ p50: number; p99: number }> {
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await (await fetch(`${url}/metrics`)).text();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return { p50: round(times[Math.floor(n / 2)]!), p99: round(times[n - 1]!) };
+// ───────────────────────────── join path ─────────────────────────────
+
+interface HttpRound {
+  round: number;
+  perSec: number;
+  cpuMicrosPerRequest: number;
+  userMicrosPerRequest: number;
+  systemMicrosPerRequest: number;
+  p99Ms: number;
+  requests: number;
+  redeemed: number;
+  statuses: Record<string, number>;
 }
+
+interface HttpServer {
+  name: string;
+  proc: Proc;
+  port: number;
+  spaceId: string;
+}
+
+async function httpServer(name: string, args: string[] = []): Promise<HttpServer> {
+  const proc = spawnProc(`servers/${name}`, args, PIN.server);
+  const info = await proc.call<{ port: number; spaceId: string }>('info');
+  return { name, proc, port: info.port, spaceId: info.spaceId };
+}
+
+async function closedRound(gen: Proc, s: HttpServer, method: 'GET' | 'POST', path: string, redeem: boolean, round: number): Promise<HttpRound> {
+  const m0 = await s.proc.call<Mark>('mark');
+  const r = await gen.call<{ requests: number; perSec: number; p99Ms: number; redeemed: number; statuses: Record<string, number> }>('closed', { host: '127.0.0.1', port: s.port, method, path, body: '', connections: CFG.httpConnections, durationMs: CFG.httpMs, redeem });
+  const m1 = await s.proc.call<Mark>('mark');
+  const n = Math.max(1, r.requests);
+  const user = m1.userMicros - m0.userMicros;
+  const sys = m1.systemMicros - m0.systemMicros;
+  return { round, perSec: r.perSec, cpuMicrosPerRequest: (user + sys) / n, userMicrosPerRequest: user / n, systemMicrosPerRequest: sys / n, p99Ms: r.p99Ms, requests: r.requests, redeemed: r.redeemed, statuses: r.statuses };
+}
+
+const joinPath = (s: HttpServer) => `/api/v1/spaces/${s.spaceId}/join`;
+const detailsPath = (s: HttpServer) => `/api/v1/spaces/${s.spaceId}`;
+
+let joinCapacity = 0;
+
+async function partJoin(): Promise<void> {
+  const gen = spawnProc('loadgen', [], PIN.client);
+  const servers = [await httpServer('stampede'), await httpServer('bare-http'), await httpServer('validating-http')];
+  type Case = { key: string; server: HttpServer; method: 'GET' | 'POST'; path: string; redeem: boolean };
+  const cases: Case[] = [];
+  for (const s of servers) {
+    cases.push({ key: `join/${s.name}`, server: s, method: 'POST', path: joinPath(s), redeem: false });
+    cases.push({ key: `join+redeem/${s.name}`, server: s, method: 'POST', path: joinPath(s), redeem: true });
+    if (s.name !== 'validating-http') cases.push({ key: `details/${s.name}`, server: s, method: 'GET', path: detailsPath(s), redeem: false });
+  }
+  const rounds: Record<string, HttpRound[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
+  try {
+    log('join path: warming up every server');
+    for (const c of cases) await closedRound(gen, c.server, c.method, c.path, c.redeem, -1);
+    for (let r = 0; r < CFG.rounds; r++) {
+      for (const c of shuffled(cases, rng.next)) rounds[c.key]!.push(await closedRound(gen, c.server, c.method, c.path, c.redeem, r));
+      log(`  round ${r + 1}/${CFG.rounds}: ${cases.map((c) => `${c.key} ${Math.round(rounds[c.key]!.at(-1)!.perSec)}/s`).join(', ')}`);
+    }
+  } finally {
+    await gen.stop();
+    await Promise.all(servers.map((s) => s.proc.stop()));
+  }
+  raw.join = rounds;
+  const k = (key: string, f: keyof HttpRound) => rounds[key]!.map((r) => r[f] as number);
+  const bad = (key: string) => {
+    const rs = rounds[key]!;
+    const non2xx = rs.reduce((a, r) => a + r.requests - (r.statuses['200'] ?? 0), 0);
+    const unredeemed = key.startsWith('join+redeem') ? rs.reduce((a, r) => a + ((r.statuses['200'] ?? 0) - r.redeemed), 0) : 0;
+    return non2xx > 0 ? `${key}: ${non2xx} answers were not 200` : unredeemed > rs.length * CFG.httpConnections ? `${key}: ${unredeemed} tickets not redeemed` : undefined;
+  };
+  const why = (...keys: string[]) => keys.map(bad).filter(Boolean).join('; ') || undefined;
+  for (const [kind, label] of [['join', 'join (POST …/join)'], ['join+redeem', 'join and redeem the ticket']] as const) {
+    const st = `${kind}/stampede`;
+    for (const [base, baseLabel, rpsTarget, cpuTarget] of [
+      ['bare-http', 'bare node:http', 0.8, 1.25],
+      ['validating-http', 'node:http with the same parsing and validation', 0.95, undefined],
+    ] as const) {
+      const b = `${kind}/${base}`;
+      compare({ part: 'join', name: `${label}: requests/s vs ${baseLabel}`, unit: 'req/s', better: 'higher', a: k(st, 'perSec'), baselineName: base, b: k(b, 'perSec'), excluded: why(st, b), ...(kind === 'join' ? { target: { text: `≥ ${rpsTarget}×`, test: (r: Estimate) => r.median >= rpsTarget } } : {}) });
+      compare({ part: 'join', name: `${label}: server CPU per request vs ${baseLabel}`, unit: 'µs', better: 'lower', a: k(st, 'cpuMicrosPerRequest'), baselineName: base, b: k(b, 'cpuMicrosPerRequest'), excluded: why(st, b), ...(kind === 'join' && cpuTarget ? { target: { text: `≤ ${cpuTarget}×`, test: (r: Estimate) => r.median <= cpuTarget } } : {}) });
+    }
+  }
+  compare({ part: 'join', name: 'space details (GET …/:id): requests/s vs bare node:http', unit: 'req/s', better: 'higher', a: k('details/stampede', 'perSec'), baselineName: 'bare-http', b: k('details/bare-http', 'perSec'), excluded: why('details/stampede', 'details/bare-http'), target: { text: '≥ 0.9×', test: (r) => r.median >= 0.9 } });
+  compare({ part: 'join', name: 'space details: server CPU per request vs bare node:http', unit: 'µs', better: 'lower', a: k('details/stampede', 'cpuMicrosPerRequest'), baselineName: 'bare-http', b: k('details/bare-http', 'cpuMicrosPerRequest'), excluded: why('details/stampede', 'details/bare-http') });
+  joinCapacity = estimate(k('join/stampede', 'perSec')).median;
+}
+
+// ───────────────────────────── graceful overload ─────────────────────────────
+
+export interface OverloadPoint {
+  server: string;
+  factor: number;
+  offeredPerSec: number;
+  goodputPerSec: number;
+  p99Ms: number | null;
+  unanswered: number;
+  statuses: Record<string, number>;
+  round: number;
+}
+
+async function partOverload(): Promise<void> {
+  const gen = spawnProc('loadgen', [], PIN.client);
+  if (!joinCapacity) {
+    const s = await httpServer('stampede');
+    const rs: number[] = [];
+    for (let r = 0; r < 3; r++) rs.push((await closedRound(gen, s, 'POST', joinPath(s), false, r)).perSec);
+    await s.proc.stop();
+    joinCapacity = estimate(rs).median;
+  }
+  const capacity = Math.round(joinCapacity);
+  log(`graceful overload: capacity ${capacity} joins/s (Stampede's measured join rate); admission set to it`);
+  // Stampede with its admission on (token bucket at the capacity, shedding on event-loop lag) vs bare node:http with none
+  const servers = [await httpServer('stampede', [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 250 })]), await httpServer('bare-http')];
+  const points: OverloadPoint[] = [];
+  try {
+    for (let r = 0; r < CFG.overloadRounds; r++) {
+      for (const factor of shuffled(CFG.overloadFactors, rng.next)) {
+        for (const s of shuffled(servers, rng.next)) {
+          const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; unanswered: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
+          points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, statuses: o.statuses, round: r });
+          // let queues drain and the admission bucket refill before the next point
+          await wait(Math.min(1_000, CFG.overloadMs));
+        }
+      }
+      log(`  overload round ${r + 1}/${CFG.overloadRounds} done`);
+    }
+  } finally {
+    await gen.stop();
+    await Promise.all(servers.map((s) => s.proc.stop()));
+  }
+  raw.overload = { capacity, points };
+  const top = Math.max(...CFG.overloadFactors);
+  for (const s of servers) {
+    const at = points.filter((p) => p.server === s.name && p.factor === top);
+    const label = s.name === 'stampede' ? 'Stampede (admission on)' : 'bare node:http (no admission)';
+    against({ part: 'overload', name: `${label} at ${top}× capacity: goodput as a share of capacity`, unit: '× capacity', better: 'higher', a: at.map((p) => p.goodputPerSec / capacity), limit: 0.9, limitName: 'target 0.9× capacity' });
+    against({ part: 'overload', name: `${label} at ${top}× capacity: p99 of admitted joins (from due time)`, unit: 'ms', better: 'lower', a: at.map((p) => p.p99Ms), limit: 1000, limitName: 'target 1 s' });
+  }
+}
+
+// ───────────────────────────── /metrics ─────────────────────────────
 
 async function partMetrics(): Promise<void> {
-  const s = await startServer('stampede');
-  const swarm = new BenchSwarm();
+  const server = spawnProc('servers/stampede', [], PIN.server);
+  const scraper = spawnProc('loadgen', [], PIN.client);
+  const swarm = spawnProc('swarm', [], PIN.client);
   try {
-    const idle = await scrapeTimes(s.url);
-    await swarm.connect('stampede', s.url, METRICS_LISTENERS, s.spaceId);
-    await wait(WARMUP_MS);
-    const busy = await scrapeTimes(s.url);
-    console.log(`metrics scrape: idle ${JSON.stringify(idle)} with ${METRICS_LISTENERS} listeners ${JSON.stringify(busy)}`);
-    add({ part: 'metrics', name: `/metrics scrape p50 with ${METRICS_LISTENERS.toLocaleString('en-US')} listeners vs none`, figure: busy.p50, unit: 'ms', baselineName: '0 listeners', baseline: idle.p50, better: 'lower', detail: { p99ms: busy.p99, baselineP99ms: idle.p99 } });
+    const info = await server.call<{ port: number; spaceId: string }>('info');
+    const url = `http://127.0.0.1:${info.port}/metrics`;
+    await scraper.call('scrape', { url, samples: 20 });
+    const idle = await scraper.call<{ ms: number[]; bytes: number }>('scrape', { url, samples: CFG.metricsSamples });
+    const { connected } = await swarm.call<{ connected: number }>('connect', { flavor: 'stampede', url: `http://127.0.0.1:${info.port}`, n: CFG.metricsListeners, spaceId: info.spaceId, budgetMs: CFG.connectBudgetMs });
+    await server.call('audio', { on: true });
+    await wait(CFG.warmupMs);
+    const busy = await scraper.call<{ ms: number[]; bytes: number }>('scrape', { url, samples: CFG.metricsSamples });
+    await server.call('audio', { on: false });
+    raw.metrics = { idle, busy, connected };
+    const n = connected.toLocaleString('en-US');
+    compare({ part: 'metrics', name: `/metrics scrape time (median of ${CFG.metricsSamples} scrapes) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: busy.ms, baselineName: '0 listeners', b: idle.ms, excluded: connected < CFG.metricsListeners ? `connected ${connected} of ${CFG.metricsListeners}` : undefined, target: { text: '≤ 1.3×', test: (r) => r.median <= 1.3 } });
+    const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
+    log(`  /metrics p99: ${p99(busy.ms).toFixed(2)} ms busy vs ${p99(idle.ms).toFixed(2)} ms idle; ${busy.bytes} vs ${idle.bytes} bytes`);
   } finally {
-    swarm.close();
-    await s.stop();
+    await Promise.all([swarm.stop(), scraper.stop()]);
+    await server.stop();
   }
 }
 
-function table(): string {
-  const lines = ['| part | measure | Stampede | baseline | ratio |', '|---|---|---|---|---|'];
-  for (const e of entries) lines.push(`| ${e.part} | ${e.name} | ${e.figure.toLocaleString('en-US')} ${e.unit} | ${e.baseline.toLocaleString('en-US')} (${e.baselineName}) | ${e.ratio}× (${e.better} is better) |`);
-  return lines.join('\n');
+// ───────────────────────────── replay engine ─────────────────────────────
+
+async function partReplay(): Promise<void> {
+  const run = async (scale: number) => {
+    const p = spawnProc('replay-child', [], PIN.server);
+    try {
+      return await p.call<{ ms: number; maxRssMiB: number; peak: number }>('run', { scale });
+    } finally {
+      await p.stop();
+    }
+  };
+  const small: { ms: number; maxRssMiB: number; peak: number }[] = [];
+  const big: typeof small = [];
+  for (let r = 0; r < CFG.replayRounds; r++) {
+    small.push(await run(1));
+    big.push(await run(10));
+  }
+  raw.replay = { small, big };
+  const peak = (xs: typeof small) => `${(xs[0]!.peak / 1e6).toFixed(1)}M`;
+  compare({ part: 'replay', name: `--speed max, whole night, peak ${peak(big)} vs ${peak(small)} listeners: time`, unit: 'ms', better: 'lower', a: big.map((x) => x.ms), baselineName: `${peak(small)} crowd`, b: small.map((x) => x.ms) });
+  against({ part: 'replay', name: `--speed max, whole night at ${peak(small)} listeners: time`, unit: 'ms', better: 'lower', a: small.map((x) => x.ms), limit: 2000, limitName: 'target 2,000 ms' });
 }
 
+// ───────────────────────────── main ─────────────────────────────
+
 async function main(): Promise<void> {
-  const parts = (process.env.BENCH_PARTS ?? 'fanout,join,replay,metrics').split(',');
-  if (parts.includes('fanout')) await partFanout();
-  if (parts.includes('join')) await partJoin();
-  if (parts.includes('replay')) await partReplay();
-  if (parts.includes('metrics')) await partMetrics();
-  const dir = process.env.BENCH_OUT ? `${process.env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  pinSelf(PIN.client);
+  const load0 = loadavg();
+  const t0 = Date.now();
+  if (CFG.parts.includes('fanout')) await partFanout();
+  if (CFG.parts.includes('join')) await partJoin();
+  if (CFG.parts.includes('overload')) await partOverload();
+  if (CFG.parts.includes('metrics')) await partMetrics();
+  if (CFG.parts.includes('replay')) await partReplay();
+  const dir = env.BENCH_OUT ? `${env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
-  const meta = { date: new Date().toISOString(), parts, node: process.version, cpus: (await import('node:os')).cpus().length, measureMs: MEASURE_MS, fanoutRounds: FANOUT_ROUNDS, httpRounds: HTTP_ROUNDS };
-  await writeFile(`${dir}latest.json.tmp`, `${JSON.stringify({ ...meta, entries }, null, 2)}\n`);
-  await rename(`${dir}latest.json.tmp`, `${dir}latest.json`);
-  const md = `# Benchmark results\n\n${meta.date}, Node ${meta.node}, ${meta.cpus} CPUs, ${MEASURE_MS} ms fan-out windows, medians of ${FANOUT_ROUNDS} fan-out and ${HTTP_ROUNDS} HTTP rounds.\n\n${table()}\n`;
-  await writeFile(`${dir}latest.md.tmp`, md);
-  await rename(`${dir}latest.md.tmp`, `${dir}latest.md`);
-  console.log(`\n${table()}\n\nwritten: ${dir}latest.json, ${dir}latest.md`);
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', pinning: PIN, loadAverage: { before: load0, after: loadavg() }, minutes: Math.round((Date.now() - t0) / 600) / 100, config: CFG };
+  const write = async (name: string, text: string) => {
+    await writeFile(`${dir}${name}.tmp`, text);
+    await rename(`${dir}${name}.tmp`, `${dir}${name}`);
+  };
+  await write('latest.json', `${JSON.stringify({ ...meta, entries, raw }, null, 1)}\n`);
+  const md = renderMarkdown(meta, entries, raw);
+  await write('latest.md', md);
+  if (raw.overload) await write('overload.svg', overloadSvg(raw.overload as { capacity: number; points: OverloadPoint[] }));
+  log(`\n${md}\nwritten: ${dir}latest.json, latest.md${raw.overload ? ', overload.svg' : ''} (${meta.minutes} min)`);
 }
 
 main().catch((err) => {

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from './clock.js';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { createLogger } from './logging.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/index.js';
-import { LiveServer, type LoadSignal } from './server/index.js';
+import { LiveServer, type LoadSignal, type ReplayView } from './server/index.js';
 
 export interface AppOptions {
   server?: ServerConfigInput;
@@ -13,6 +13,8 @@ export interface AppOptions {
   random?: () => number;
   loadSignal?: LoadSignal;
   newId?: () => string;
+  /** A replay running over the server, which the server reads but never writes. */
+  replay?: ReplayView;
 }
 
 export interface App {
@@ -44,6 +46,7 @@ export function createApp(opts: AppOptions = {}): App {
     random: opts.random ?? Math.random,
     ...(opts.newId ? { newId: opts.newId } : {}),
     ...(opts.loadSignal ? { loadSignal: opts.loadSignal } : {}),
+    ...(opts.replay ? { replay: opts.replay } : {}),
   });
   let stopping: Promise<void> | null = null;
   return {

@@ -55,17 +55,15 @@ export function manualClock(startMs = 0): ManualClock {
     sleep: (ms, signal) => {
       if (ms <= 0 || signal?.aborted) return Promise.resolve();
       return new Promise<void>((resolve) => {
-        const entry = { at: now + ms, resolve };
+        const onAbort = (): void => {
+          const i = sleepers.indexOf(entry);
+          if (i >= 0) sleepers.splice(i, 1);
+          resolve();
+        };
+        // a sleeper woken by time lets go of the signal, so a long-lived signal collects no listeners
+        const entry = { at: now + ms, resolve: () => (signal?.removeEventListener('abort', onAbort), resolve()) };
         sleepers.push(entry);
-        signal?.addEventListener(
-          'abort',
-          () => {
-            const i = sleepers.indexOf(entry);
-            if (i >= 0) sleepers.splice(i, 1);
-            resolve();
-          },
-          { once: true },
-        );
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     },
     advance: async (ms) => {

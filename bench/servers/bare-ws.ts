@@ -1,19 +1,18 @@
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
-import { audioTicker, serveChild } from './child.js';
+import { serveChild } from './child.js';
 
-/** The baseline: a bare ws server broadcasting each chunk with client.send(), as ws's README shows. */
+/** Baseline: a bare ws server broadcasting each chunk with client.send(), as ws's README shows. */
 serveChild(async () => {
   const http = createServer();
-  const wss = new WebSocketServer({ server: http });
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  const stopAudio = audioTicker((buf) => {
-    for (const c of wss.clients) if (c.readyState === 1) c.send(buf);
-  });
   return {
     port: (http.address() as { port: number }).port,
+    broadcast: (buf) => {
+      for (const c of wss.clients) if (c.readyState === 1) c.send(buf);
+    },
     stop: async () => {
-      stopAudio();
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => http.close(() => r()));
     },

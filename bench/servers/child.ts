@@ -1,40 +1,111 @@
 import { encodeAudioChunk } from '../../src/protocol/index.js';
+import { answer, monoMs, settledRss } from '../lib/proc.js';
 
 /**
- * The parent ↔ server protocol for benchmark children: a child reports its port once listening, and
- * answers 'cpu' with its own CPU time so far (µs), so the client swarm in the parent does not blur it.
+ * What every bench server child does besides serving: start and stop the audio (so the servers of one
+ * size can stay connected while each is measured in turn), report its own CPU time split into user and
+ * system, its RSS, and how its ticks kept to their cadence.
  */
-export type ToChild = { type: 'cpu' } | { type: 'stop' };
-export type FromChild = { type: 'ready'; port: number; spaceId?: string } | { type: 'cpu'; micros: number };
-
-export function serveChild(start: () => Promise<{ port: number; spaceId?: string; stop: () => Promise<void> }>): void {
-  void start().then(({ port, spaceId, stop }) => {
-    process.send!({ type: 'ready', port, ...(spaceId ? { spaceId } : {}) } satisfies FromChild);
-    process.on('message', (m: ToChild) => {
-      if (m.type === 'cpu') {
-        const u = process.cpuUsage();
-        process.send!({ type: 'cpu', micros: u.user + u.system } satisfies FromChild);
-      } else if (m.type === 'stop') void stop().then(() => process.exit(0));
-    });
-  });
+export interface ServerHandle {
+  port: number;
+  spaceId?: string;
+  /** Sends one chunk to every listener; absent for servers with no audio (the HTTP baselines). */
+  broadcast?: (chunk: Buffer) => void;
+  stop(): Promise<void>;
 }
 
-/** The same 516-byte audio chunk every baseline sends: five 100-byte frames, 100 ms apart. */
-const FRAMES = Array.from({ length: 5 }, () => new Uint8Array(100).fill(7));
-const CHUNK_INTERVAL_MS = 100;
+export interface Mark {
+  userMicros: number;
+  systemMicros: number;
+  /** Ticks run since the previous mark, and how late the latest of them ran after its due time. */
+  ticks: number;
+  maxLateMs: number;
+}
+
+/** The same 516-byte audio chunk every contestant sends: five 100-byte frames, one chunk per 100 ms. */
+const FRAMES = Array.from({ length: 5 }, (_, i) => Uint8Array.from({ length: 100 }, (_, j) => (i * 31 + j * 7) & 0xff));
+export const CHUNK_INTERVAL_MS = 100;
+
+/** One binary WebSocket frame (RFC 6455 §5.2, unmasked, payload < 64 KiB) around `payload`: the floors build it by hand. */
+export function frameOnce(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : 4;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x82;
+  if (n < 126) frame[1] = n;
+  else {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  }
+  payload.copy(frame, head);
+  return frame;
+}
 
 /**
- * Calls `broadcast` with a fresh chunk every 100 ms, scheduled from the start so a slow tick does not
- * push the later ones back (as Stampede's synthetic host does). Returns a function that stops it.
+ * A chunk every 100 ms, scheduled from the start so a late tick does not push later ones back. Each
+ * chunk is stamped with its DUE time on the machine's monotonic clock, so a tick that runs late shows
+ * in the listeners' latency instead of hiding in it.
  */
-export function audioTicker(broadcast: (chunk: Buffer) => void): () => void {
-  let seq = 0;
-  const t0 = Date.now();
-  let timer: NodeJS.Timeout;
-  const tick = (): void => {
-    broadcast(encodeAudioChunk({ seq: seq++, captureMs: Date.now(), frames: FRAMES }));
-    timer = setTimeout(tick, t0 + seq * CHUNK_INTERVAL_MS - Date.now());
-  };
-  tick();
-  return () => clearTimeout(timer);
+class Ticker {
+  private timer: NodeJS.Timeout | null = null;
+  private seq = 0;
+  ticks = 0;
+  maxLateMs = 0;
+
+  constructor(private readonly broadcast: (chunk: Buffer) => void) {}
+
+  start(): void {
+    if (this.timer) return;
+    const t0 = monoMs();
+    let k = 0;
+    const tick = (): void => {
+      const due = t0 + k * CHUNK_INTERVAL_MS;
+      this.maxLateMs = Math.max(this.maxLateMs, monoMs() - due);
+      this.ticks++;
+      this.broadcast(encodeAudioChunk({ seq: this.seq++, captureMs: due, frames: FRAMES }));
+      k++;
+      this.timer = setTimeout(tick, Math.max(0, t0 + k * CHUNK_INTERVAL_MS - monoMs()));
+    };
+    tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+export function serveChild(start: () => Promise<ServerHandle>): void {
+  const started = start();
+  let ticker: Ticker | null = null;
+  answer(
+    {
+      info: async () => {
+        const h = await started;
+        return { port: h.port, ...(h.spaceId ? { spaceId: h.spaceId } : {}) };
+      },
+      audio: async (m) => {
+        const h = await started;
+        if (!h.broadcast) throw new Error('this server sends no audio');
+        ticker ??= new Ticker(h.broadcast);
+        if (m.on) ticker.start();
+        else ticker.stop();
+        return {};
+      },
+      mark: (): Mark => {
+        const u = process.cpuUsage();
+        const m = { userMicros: u.user, systemMicros: u.system, ticks: ticker?.ticks ?? 0, maxLateMs: ticker?.maxLateMs ?? 0 };
+        if (ticker) {
+          ticker.ticks = 0;
+          ticker.maxLateMs = 0;
+        }
+        return m;
+      },
+      mem: () => ({ rss: settledRss() }),
+    },
+    async () => {
+      ticker?.stop();
+      await (await started).stop();
+    },
+  );
 }

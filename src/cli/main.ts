@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCompare } from './compare.js';
+import { registerDashboards } from './dashboards.js';
 import { registerLoad } from './load.js';
 import { registerProbe } from './probe.js';
 import { registerReplay } from './replay.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerProbe(program);
   registerSoak(program);
+  registerDashboards(program);
   return program;
 }
 

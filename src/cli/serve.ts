@@ -55,8 +55,10 @@ export function registerServe(program: Command): void {
         },
       });
       const url = await app.start();
+      // listen for signals before saying we are up: a supervisor may send SIGTERM as soon as it reads this
+      const stopped = untilSignal(() => app.stop());
       process.stdout.write(`stampede server listening on ${url}\n  API      ${url}/api/v1/spaces\n  metrics  ${url}/metrics\n  page     ${url}/\nCtrl-C to stop.\n`);
-      await untilSignal(() => app.stop());
+      await stopped;
       process.stdout.write('stopped cleanly\n');
     });
 }

@@ -1,22 +1,86 @@
 /**
- * A deliberately small typed model of the Grafana dashboard JSON we emit (schemaVersion 39).
- * Only the fields Stampede's boards use are typed; Grafana fills in the rest on import.
+ * Stampede's dashboards, typed against Grafana's own published schema (@grafana/schema): the dashboard,
+ * row, variable, link, mapping and threshold types, and the time-series and stat panels' options and
+ * field config as the panel plugins declare them. An unknown or misspelt field is a compile error.
  */
+import {
+  AxisPlacement,
+  BigValueColorMode,
+  BigValueGraphMode,
+  BigValueJustifyMode,
+  BigValueTextMode,
+  GraphDrawStyle,
+  GraphThresholdsStyleMode,
+  LegendDisplayMode,
+  PercentChangeColorMode,
+  ScaleDistribution,
+  SortOrder,
+  StackingMode,
+  ThresholdsMode,
+  TooltipDisplayMode,
+  VariableHide,
+  VariableRefresh,
+  VisibilityMode,
+  VizOrientation,
+  type AnnotationQuery,
+  type Dashboard as GrafanaDashboard,
+  type DashboardLink,
+  type DataQuery,
+  type DataSourceRef,
+  type FieldConfig,
+  type MatcherConfig,
+  type RowPanel,
+  type ScaleDistributionConfig,
+  type Threshold,
+  type ValueMapping,
+  type VariableModel,
+} from '@grafana/schema';
+import type { Options as StatOptions } from '@grafana/schema/dist/esm/raw/composable/stat/panelcfg/x/StatPanelCfg_types.gen';
+import type { FieldConfig as TimeSeriesFieldConfig, Options as TimeSeriesOptions } from '@grafana/schema/dist/esm/raw/composable/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen';
+import type { Panel as GrafanaPanel } from '@grafana/schema';
 
-export const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
-export type DatasourceRef = typeof DATASOURCE;
+export const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const satisfies DataSourceRef;
 
-/** Who publishes a target's series: the server (and replay) or the load generator. */
-export type Source = 'server' | 'client' | 'rules';
-
-export interface Target {
-  refId: string;
+/**
+ * A Prometheus query as Grafana's Prometheus data source stores it. @grafana/schema only has the common
+ * part (DataQuery); the Prometheus fields live in @grafana/prometheus, a React package we do not pull in.
+ */
+export interface PromQuery extends DataQuery {
   expr: string;
   legendFormat: string;
-  datasource: DatasourceRef;
-  /** Not a Grafana field: Grafana ignores it; tests use it to know which process must run. */
-  stampedeSource: Source;
+  datasource: DataSourceRef;
+  range: boolean;
+  instant: boolean;
 }
+
+/** A Prometheus annotation: the fields Grafana's Prometheus annotation editor writes next to the common ones. */
+export interface PromAnnotation extends AnnotationQuery {
+  expr: string;
+  titleFormat: string;
+  textFormat: string;
+  step: string;
+  useValueForTime: boolean;
+}
+
+/** Field config whose `custom` block is exactly the panel plugin's (Grafana's own type adds an index signature). */
+interface TypedFieldConfig<C> {
+  defaults: Omit<FieldConfig, 'custom'> & { custom?: C };
+  overrides: { matcher: MatcherConfig; properties: { id: string; value?: unknown }[] }[];
+}
+
+type TypedPanel<T extends string, O, C> = Omit<GrafanaPanel, 'type' | 'options' | 'fieldConfig' | 'targets' | 'id' | 'gridPos' | 'title'> & {
+  id: number;
+  type: T;
+  title: string;
+  gridPos: GridPos;
+  options: O;
+  fieldConfig: TypedFieldConfig<C>;
+  targets: PromQuery[];
+};
+export type TimeSeriesPanel = TypedPanel<'timeseries', TimeSeriesOptions, TimeSeriesFieldConfig>;
+export type StatPanel = TypedPanel<'stat', StatOptions, Record<string, never>>;
+export type Row = Omit<RowPanel, 'gridPos' | 'title'> & { gridPos: GridPos; title: string };
+export type Panel = TimeSeriesPanel | StatPanel | Row;
 
 export interface GridPos {
   x: number;
@@ -25,67 +89,17 @@ export interface GridPos {
   h: number;
 }
 
-export type Unit = 'short' | 'percentunit' | 's' | 'reqps' | 'bytes' | 'dateTimeAsIso' | 'none' | 'ops';
-
-export interface Panel {
-  id: number;
-  type: 'timeseries' | 'stat' | 'row';
-  title: string;
-  description?: string;
-  gridPos: GridPos;
-  datasource?: DatasourceRef;
-  targets?: Target[];
-  fieldConfig?: { defaults: { unit: Unit; min?: number; max?: number; decimals?: number }; overrides: [] };
-  options?: Record<string, unknown>;
-  collapsed?: boolean;
-  panels?: [];
-}
-
-export interface Variable {
-  name: string;
-  label: string;
-  type: 'datasource' | 'query';
-  query: string | { query: string; refId: string };
-  datasource?: DatasourceRef;
-  current: Record<string, never>;
-  includeAll?: boolean;
-  allValue?: string;
-  multi?: boolean;
-  refresh?: 1 | 2;
-  hide: 0;
-  regex?: string;
-}
-
-export interface Annotation {
-  name: string;
-  datasource: DatasourceRef | { type: 'grafana'; uid: '-- Grafana --' };
-  enable: boolean;
-  iconColor: string;
-  expr?: string;
-  titleFormat?: string;
-  textFormat?: string;
-  step?: string;
-  builtIn?: 1;
-  hide?: boolean;
-  type?: 'dashboard';
-  stampedeSource?: Source;
-}
-
-export interface Dashboard {
+export type Dashboard = Omit<GrafanaDashboard, 'panels' | 'annotations' | 'templating' | 'links' | 'uid' | 'title'> & {
   uid: string;
   title: string;
-  description: string;
-  tags: string[];
-  editable: boolean;
-  schemaVersion: 39;
-  time: { from: string; to: string };
-  refresh: string;
-  timezone: 'browser';
-  templating: { list: Variable[] };
-  annotations: { list: Annotation[] };
   panels: Panel[];
-  links: [];
-}
+  annotations: { list: (AnnotationQuery | PromAnnotation)[] };
+  templating: { list: VariableModel[] };
+  links: DashboardLink[];
+};
+
+/** Grafana units Stampede's panels use. */
+export type Unit = 'short' | 'percentunit' | 's' | 'reqps' | 'bytes' | 'dateTimeAsIso' | 'none' | 'ops';
 
 /** The selector every server/client series is filtered by; metrics carry no space label by design. */
 export const SEL = 'job=~"$job",instance=~"$instance"';
@@ -93,7 +107,14 @@ export const SEL = 'job=~"$job",instance=~"$instance"';
 export interface TargetSpec {
   expr: string;
   legend: string;
-  source?: Source;
+}
+
+/** Series (by a regular expression over their legend) drawn on a second axis on the right. */
+export interface RightAxis {
+  match: string;
+  label: string;
+  unit?: Unit;
+  log?: boolean;
 }
 
 export interface PanelSpec {
@@ -107,7 +128,16 @@ export interface PanelSpec {
   h?: number;
   min?: number;
   max?: number;
+  /** Stack the series (Grafana reads this from the field config's `custom.stacking`). */
   stack?: boolean;
+  /** Label of the (left) axis. */
+  axisLabel?: string;
+  /** A logarithmic left axis (symmetric: linear below 1, so zeros still draw). */
+  log?: boolean;
+  right?: RightAxis;
+  /** Dashed threshold lines (time series) or value colours (stat), in ascending order. */
+  thresholds?: { value: number; color: string }[];
+  mappings?: ValueMapping[];
 }
 
 export interface RowSpec {
@@ -147,48 +177,94 @@ export function layout(rows: RowSpec[]): Panel[] {
   return out;
 }
 
-function panel(id: number, p: PanelSpec, gridPos: GridPos): Panel {
-  const kind = p.kind ?? 'timeseries';
-  const defaults: { unit: Unit; min?: number; max?: number } = { unit: p.unit };
-  if (p.min !== undefined) defaults.min = p.min;
-  if (p.max !== undefined) defaults.max = p.max;
+/** Symmetric log (linear below 1) so that zeros still draw on a logarithmic axis. */
+function scale(log: boolean | undefined): ScaleDistributionConfig {
+  return log ? { type: ScaleDistribution.Symlog, log: 10, linearThreshold: 1 } : { type: ScaleDistribution.Linear };
+}
+
+/** A field-config override property on the time-series plugin's `custom` block, typed by its key. */
+function custom<K extends keyof TimeSeriesFieldConfig>(key: K, value: TimeSeriesFieldConfig[K]): { id: string; value: unknown } {
+  return { id: `custom.${key}`, value };
+}
+
+function defaults(p: PanelSpec): Omit<FieldConfig, 'custom'> {
+  const steps: Threshold[] = [{ color: 'green', value: null }, ...(p.thresholds ?? [])];
   return {
-    id,
-    type: kind,
-    title: p.title,
-    description: p.description,
-    gridPos,
-    datasource: DATASOURCE,
-    targets: p.targets.map((t, i) => ({
-      refId: String.fromCharCode(65 + i),
-      expr: t.expr,
-      legendFormat: t.legend,
-      datasource: DATASOURCE,
-      stampedeSource: t.source ?? 'server',
-    })),
-    fieldConfig: { defaults, overrides: [] },
-    options:
-      kind === 'stat'
-        ? { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', textMode: 'auto' }
-        : { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'none' }, ...(p.stack ? { stacking: { mode: 'normal' } } : {}) },
+    unit: p.unit,
+    ...(p.min !== undefined ? { min: p.min } : {}),
+    ...(p.max !== undefined ? { max: p.max } : {}),
+    thresholds: { mode: ThresholdsMode.Absolute, steps },
+    mappings: p.mappings ?? [],
   };
 }
 
+function targets(p: PanelSpec, instant: boolean): PromQuery[] {
+  return p.targets.map((t, i) => ({ refId: String.fromCharCode(65 + i), expr: t.expr, legendFormat: t.legend, datasource: DATASOURCE, range: !instant, instant }));
+}
+
+function panel(id: number, p: PanelSpec, gridPos: GridPos): TimeSeriesPanel | StatPanel {
+  const common = { id, title: p.title, description: p.description, gridPos, datasource: DATASOURCE };
+  if (p.kind === 'stat') {
+    const options: StatOptions = {
+      reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+      orientation: VizOrientation.Auto,
+      colorMode: p.mappings || p.thresholds ? BigValueColorMode.Background : BigValueColorMode.Value,
+      graphMode: BigValueGraphMode.None,
+      justifyMode: BigValueJustifyMode.Auto,
+      textMode: BigValueTextMode.Value,
+      wideLayout: true,
+      showPercentChange: false,
+      percentChangeColorMode: PercentChangeColorMode.Standard,
+    };
+    return { ...common, type: 'stat', targets: targets(p, true), options, fieldConfig: { defaults: defaults(p), overrides: [] } };
+  }
+  const options: TimeSeriesOptions = {
+    legend: { displayMode: LegendDisplayMode.List, placement: 'bottom', showLegend: true, calcs: [] },
+    tooltip: { mode: TooltipDisplayMode.Multi, sort: SortOrder.None },
+  };
+  const fieldCustom: TimeSeriesFieldConfig = {
+    drawStyle: GraphDrawStyle.Line,
+    lineWidth: 1,
+    fillOpacity: p.stack ? 40 : 0,
+    showPoints: VisibilityMode.Never,
+    spanNulls: false,
+    axisPlacement: AxisPlacement.Auto,
+    axisLabel: p.axisLabel ?? '',
+    scaleDistribution: scale(p.log),
+    stacking: { mode: p.stack ? StackingMode.Normal : StackingMode.None, group: 'A' },
+    thresholdsStyle: { mode: p.thresholds ? GraphThresholdsStyleMode.Dashed : GraphThresholdsStyleMode.Off },
+  };
+  const overrides: TypedFieldConfig<TimeSeriesFieldConfig>['overrides'] = p.right
+    ? [
+        {
+          matcher: { id: 'byRegexp', options: p.right.match },
+          properties: [
+            custom('axisPlacement', AxisPlacement.Right),
+            custom('axisLabel', p.right.label),
+            custom('scaleDistribution', scale(p.right.log)),
+            ...(p.right.unit ? [{ id: 'unit', value: p.right.unit }] : []),
+          ],
+        },
+      ]
+    : [];
+  return { ...common, type: 'timeseries', targets: targets(p, false), options, fieldConfig: { defaults: { ...defaults(p), custom: fieldCustom }, overrides } };
+}
+
 /** `datasource`, `job` and `instance`: the board works against any Prometheus scraping any Stampede. */
-export function standardVariables(anchorMetric: string): Variable[] {
+export function standardVariables(anchorMetric: string): VariableModel[] {
   return [
-    { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', current: {}, hide: 0, regex: '' },
+    { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', hide: VariableHide.dontHide, regex: '' },
     queryVariable('job', 'Job', `label_values(${anchorMetric}, job)`),
     queryVariable('instance', 'Instance', `label_values(${anchorMetric}{job=~"$job"}, instance)`),
   ];
 }
 
 /** A multi-select query variable with "All" (= `.*`), refreshed when the time range changes. */
-export function queryVariable(name: string, label: string, query: string): Variable {
-  return { name, label, type: 'query', datasource: DATASOURCE, query: { query, refId: name }, current: {}, includeAll: true, allValue: '.*', multi: true, refresh: 2, hide: 0 };
+export function queryVariable(name: string, label: string, query: string): VariableModel {
+  return { name, label, type: 'query', datasource: DATASOURCE, query: { query, refId: name }, current: { selected: true, text: 'All', value: '$__all' }, includeAll: true, allValue: '.*', multi: true, refresh: VariableRefresh.onTimeRangeChanged, hide: VariableHide.dontHide };
 }
 
-export const BUILTIN_ANNOTATION: Annotation = {
+export const BUILTIN_ANNOTATION: AnnotationQuery = {
   name: 'Annotations & Alerts',
   datasource: { type: 'grafana', uid: '-- Grafana --' },
   enable: true,
@@ -198,19 +274,14 @@ export const BUILTIN_ANNOTATION: Annotation = {
   type: 'dashboard',
 };
 
-/** Marks each replay phase change: the phase whose gauge just became 1. */
-export function phaseAnnotation(): Annotation {
-  return {
-    name: 'Replay phase',
-    datasource: DATASOURCE,
-    enable: true,
-    iconColor: 'orange',
-    expr: `(stampede_sim_phase{${SEL}} == 1) and on (job, instance, phase) (changes(stampede_sim_phase{${SEL}}[$__rate_interval]) > 0)`,
-    titleFormat: 'phase: {{phase}}',
-    textFormat: '{{instance}} entered {{phase}}',
-    step: '1s',
-    stampedeSource: 'server',
-  };
+/** A Prometheus annotation: every returned sample marks a moment (consecutive ones a region). */
+export function promAnnotation(name: string, iconColor: string, expr: string, titleFormat: string, textFormat: string): PromAnnotation {
+  return { name, datasource: DATASOURCE, enable: true, iconColor, expr, titleFormat, textFormat, step: '1s', useValueForTime: false };
+}
+
+/** A link in the dashboard's header to another Stampede board, keeping the time range and variables. */
+export function boardLink(title: string, uid: string, tooltip: string): DashboardLink {
+  return { title, type: 'link', url: `/d/${uid}`, icon: 'dashboard', tooltip, tags: [], asDropdown: false, includeVars: true, keepTime: true, targetBlank: false };
 }
 
 export interface DashboardSpec {
@@ -219,7 +290,9 @@ export interface DashboardSpec {
   description: string;
   tags: string[];
   rows: RowSpec[];
-  annotations: Annotation[];
+  annotations: PromAnnotation[];
+  links: DashboardLink[];
+  variables?: VariableModel[];
 }
 
 export function dashboard(spec: DashboardSpec): Dashboard {
@@ -233,17 +306,26 @@ export function dashboard(spec: DashboardSpec): Dashboard {
     time: { from: 'now-30m', to: 'now' },
     refresh: '5s',
     timezone: 'browser',
-    templating: { list: standardVariables('stampede_listeners') },
+    templating: { list: [...standardVariables('stampede_listeners'), ...(spec.variables ?? [])] },
     annotations: { list: [BUILTIN_ANNOTATION, ...spec.annotations] },
     panels: layout(spec.rows),
-    links: [],
+    links: spec.links,
   };
+}
+
+/** Which process publishes the series an expression reads: the server (or replay), a load generator's client view, or the rules. */
+export type Source = 'server' | 'client' | 'rules';
+
+export function sourceOf(expr: string): Source {
+  if (/\bslo:|\bALERTS\b/.test(expr)) return 'rules';
+  if (expr.includes('stampede_client_')) return 'client';
+  return 'server';
 }
 
 /** Every PromQL expression of a dashboard (panel targets and annotations), with where it comes from. */
 export function expressions(d: Dashboard): { where: string; expr: string; source: Source }[] {
   const out: { where: string; expr: string; source: Source }[] = [];
-  for (const p of d.panels) for (const t of p.targets ?? []) out.push({ where: `${d.uid} / ${p.title} / ${t.refId}`, expr: t.expr, source: t.stampedeSource });
-  for (const a of d.annotations.list) if (a.expr) out.push({ where: `${d.uid} / annotation ${a.name}`, expr: a.expr, source: a.stampedeSource ?? 'server' });
+  for (const p of d.panels) if (p.type !== 'row') for (const t of p.targets) out.push({ where: `${d.uid} / ${p.title} / ${t.refId}`, expr: t.expr, source: sourceOf(t.expr) });
+  for (const a of d.annotations.list) if ('expr' in a) out.push({ where: `${d.uid} / annotation ${a.name}`, expr: a.expr, source: sourceOf(a.expr) });
   return out;
 }

@@ -12,22 +12,25 @@ export function generateDashboards(): { outage: Dashboard; server: Dashboard } {
   return { outage: outageDashboard(), server: serverDashboard() };
 }
 
-/** Every generated file, keyed by its path relative to the repository root. */
-export function generatedFiles(): Map<string, string> {
+/**
+ * Every generated file, keyed by its path relative to the repository root; `extraSpeeds` adds rule
+ * variants for other replay speeds (`rules-speed<N>/`).
+ */
+export function generatedFiles(extraSpeeds: readonly number[] = []): Map<string, string> {
   const d = generateDashboards();
   const files = new Map<string, string>([
     ['dashboards/stampede-outage.json', JSON.stringify(d.outage, null, 2) + '\n'],
     ['dashboards/stampede-server.json', JSON.stringify(d.server, null, 2) + '\n'],
     ['dashboards/prometheus/rules/stampede-slo.yml', renderRules(1)],
   ]);
-  for (const speed of RULE_VARIANT_SPEEDS) files.set(`dashboards/prometheus/rules-speed${speed}/stampede-slo.yml`, renderRules(speed));
+  for (const speed of new Set([...RULE_VARIANT_SPEEDS, ...extraSpeeds])) files.set(`dashboards/prometheus/rules-speed${speed}/stampede-slo.yml`, renderRules(speed));
   return files;
 }
 
 /** Writes every generated file under `root` (each via a temporary file and a rename). */
-export async function writeGenerated(root: string): Promise<string[]> {
+export async function writeGenerated(root: string, extraSpeeds: readonly number[] = []): Promise<string[]> {
   const written: string[] = [];
-  for (const [rel, text] of generatedFiles()) {
+  for (const [rel, text] of generatedFiles(extraSpeeds)) {
     const path = join(root, rel);
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.tmp`;

@@ -4,6 +4,12 @@ import { stringify } from 'yaml';
  * Sloth-compatible SLO recording rules and multi-window multi-burn-rate alerts (Google SRE workbook,
  * ch. 5), written out by generate.ts. Series names and sloth_* labels follow what Sloth emits, so
  * Sloth's Grafana SLO dashboards work on top of them.
+ *
+ * Two things differ from a plain Sloth file, both so that the budget is a number from the very first
+ * evaluation: a window with no events has an error ratio of 0 (no bad events), never 0/0 = NaN — one
+ * NaN sample would poison `sum_over_time` over the whole 30-day window — and each SLO's SLI and meta
+ * recordings sit in one group, evaluated in order, so the period series never reads an SLI that has not
+ * been recorded yet.
  */
 
 export interface Slo {
@@ -16,6 +22,9 @@ export interface Slo {
   total: string;
   alertName: string;
 }
+
+/** Where the alerts' runbook_url points: a page in this repository, one section per alert. */
+export const RUNBOOK = 'docs/runbook.md';
 
 export const SERVICE = 'stampede';
 export const PERIOD_DAYS = 30;
@@ -61,7 +70,7 @@ export function windowFor(minutes: number, speed: number): string {
   return `${seconds}s`;
 }
 
-interface Rule {
+export interface Rule {
   record?: string;
   alert?: string;
   expr: string;
@@ -96,7 +105,7 @@ export function sloRules(speed = 1): RuleFile {
   for (const slo of SLOS) {
     const sli: Rule[] = minutes.map((m) => ({
       record: `slo:sli_error:ratio_rate${name(m)}`,
-      expr: `(${slo.errors.replaceAll('$W', windowFor(m, speed))})\n/\n(${slo.total.replaceAll('$W', windowFor(m, speed))})\n`,
+      expr: errorRatio(slo, windowFor(m, speed)),
       labels: { ...ids(slo), sloth_window: name(m) },
     }));
     const budget = 1 - slo.objectivePercent / 100;
@@ -146,6 +155,7 @@ export function sloRules(speed = 1): RuleFile {
         annotations: {
           summary: `${slo.name}: error budget burning fast (14.4× over 1h and 5m, or 6× over 6h and 30m)`,
           title: `(page) ${SERVICE} ${slo.name} SLO error budget burn rate is too fast.`,
+          runbook_url: runbookUrl(`${slo.alertName}Page`),
         },
       },
       {
@@ -155,15 +165,30 @@ export function sloRules(speed = 1): RuleFile {
         annotations: {
           summary: `${slo.name}: error budget burning steadily (3× over 1d and 2h, or 1× over 3d and 6h)`,
           title: `(ticket) ${SERVICE} ${slo.name} SLO error budget burn rate is over expected.`,
+          runbook_url: runbookUrl(`${slo.alertName}Ticket`),
         },
       },
     ];
     const suffix = speed === 1 ? '' : `-speed${speed}`;
-    groups.push({ name: `sloth-slo-sli-recordings-${SERVICE}-${slo.name}${suffix}`, rules: sli });
-    groups.push({ name: `sloth-slo-meta-recordings-${SERVICE}-${slo.name}${suffix}`, rules: meta });
+    groups.push({ name: `sloth-slo-recordings-${SERVICE}-${slo.name}${suffix}`, rules: [...sli, ...meta] });
     groups.push({ name: `sloth-slo-alerts-${SERVICE}-${slo.name}${suffix}`, rules: alerts });
   }
   return { groups };
+}
+
+/**
+ * The bad-event share over one window: 0 when the window holds no events at all (nothing failed), so
+ * the series is a number from the first evaluation — before the first scrape, before the first join.
+ */
+function errorRatio(slo: Slo, window: string): string {
+  const errors = slo.errors.replaceAll('$W', window);
+  const total = slo.total.replaceAll('$W', window);
+  return `(\n  (${errors})\n  /\n  (${total} > 0)\n)\nor vector(0)\n`;
+}
+
+/** The runbook section for an alert (GitHub-style anchor of its heading). */
+export function runbookUrl(alert: string): string {
+  return `${RUNBOOK}#${alert.toLowerCase()}`;
 }
 
 function round(x: number): number {

@@ -1,14 +1,37 @@
-import { dashboard, phaseAnnotation, SEL, type Dashboard } from './builder.js';
+import { SERVER_DEFAULTS } from '../config.js';
+import { boardLink, dashboard, promAnnotation, SEL, type Dashboard, type PromAnnotation } from './builder.js';
 
+export const SERVER_UID = 'stampede-server';
+const OUTAGE_UID = 'stampede-outage';
 const R = '$__rate_interval';
+
+/**
+ * What both boards mark on every panel: each replay phase change, each event of the night the model
+ * reports (space opened, join path failing / recovered, mitigations, host started / ended), and the SLO
+ * alerts while they fire.
+ */
+export function boardAnnotations(): PromAnnotation[] {
+  return [
+    promAnnotation(
+      'Replay phase',
+      'orange',
+      `(stampede_sim_phase{${SEL}} == 1) and on (job, instance, phase) (changes(stampede_sim_phase{${SEL}}[$__rate_interval]) > 0)`,
+      'phase: {{phase}}',
+      '{{instance}} entered {{phase}}',
+    ),
+    promAnnotation('Replay events', 'purple', `changes(stampede_sim_events_total{${SEL}}[$__rate_interval]) > 0`, '{{event}}', '{{instance}}: {{event}}'),
+    promAnnotation('SLO alerts', 'red', 'ALERTS{alertstate="firing",sloth_service="stampede"}', '{{alertname}}', '{{severity}}: {{sloth_slo}} burning its error budget'),
+  ];
+}
 
 export function serverDashboard(): Dashboard {
   return dashboard({
-    uid: 'stampede-server',
+    uid: SERVER_UID,
     title: 'Stampede — server health',
     description: 'One Stampede process: connections, audio fan-out, backpressure, event loop, memory, heartbeats and HTTP by route.',
     tags: ['stampede'],
-    annotations: [phaseAnnotation()],
+    annotations: boardAnnotations(),
+    links: [boardLink('Outage overview', OUTAGE_UID, 'The replay, the crowd, joins from both sides and the error budget')],
     rows: [
       {
         row: 'Connections',
@@ -43,9 +66,10 @@ export function serverDashboard(): Dashboard {
         panels: [
           {
             title: 'Event-loop lag',
-            description: 'The p99 delay shedding decides on (shed threshold 250 ms by default), and prom-client\'s own view.',
+            description: `The p99 delay shedding decides on (dashed: the default shed threshold, ${SERVER_DEFAULTS.shedEventLoopLagMs} ms), and prom-client's own view.`,
             unit: 's',
             w: 8,
+            thresholds: [{ value: SERVER_DEFAULTS.shedEventLoopLagMs / 1000, color: 'red' }],
             targets: [
               { expr: `max(stampede_event_loop_lag_seconds{${SEL}})`, legend: 'shedding signal' },
               { expr: `max(nodejs_eventloop_lag_p99_seconds{${SEL}})`, legend: 'nodejs p99' },
@@ -53,9 +77,10 @@ export function serverDashboard(): Dashboard {
           },
           {
             title: 'Memory',
-            description: 'Resident set and V8 heap (shedding starts at 2 GiB of heap by default).',
+            description: 'Resident set and V8 heap (dashed: shedding starts at this much heap by default).',
             unit: 'bytes',
             w: 8,
+            thresholds: [{ value: SERVER_DEFAULTS.shedHeapBytes, color: 'red' }],
             targets: [
               { expr: `sum(process_resident_memory_bytes{${SEL}})`, legend: 'rss' },
               { expr: `sum(nodejs_heap_size_used_bytes{${SEL}})`, legend: 'heap used' },

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import type { HttpProfile, HttpRequestKind, Phase } from './profile.js';
+import { profileSeconds, type HttpProfile, type HttpRequestKind, type Phase } from './profile.js';
 import type { ClientKind, ClientMetrics, ClientOutcome, KindStats } from './results.js';
 
 export interface HttpTarget {
@@ -88,25 +88,28 @@ export async function runHttp(
   metrics: ClientMetrics,
   opts: { signal?: AbortSignal; onStep?: (done: number, total: number) => void; sleep: (ms: number, signal?: AbortSignal) => Promise<void> },
 ): Promise<void> {
-  const plan = steps(profile.phases);
+  // a closed model: vus connections, each sending its next request once the last is answered
+  const closed = profile.executor === 'constant-vus';
+  const plan = closed ? [{ seconds: profileSeconds(profile), rate: 0 }] : steps(profile.phases);
   const kind = profile.request as ClientKind;
   let elapsed = 0;
   const total = plan.reduce((a, s) => a + s.seconds, 0);
   for (const step of plan) {
     if (opts.signal?.aborted) return;
-    if (step.rate <= 0) {
+    if (step.rate <= 0 && !closed) {
       await opts.sleep(step.seconds * 1000, opts.signal);
     } else {
       let finished!: () => void;
       const done = new Promise<void>((resolve) => (finished = resolve));
-      const connections = Math.max(1, Math.min(profile.connections, Math.ceil(step.rate)));
-      // at the intended rate each connection sends one request every connections/rate seconds
-      const expectedIntervalMs = (1000 * connections) / step.rate;
+      const connections = closed ? profile.vus! : Math.max(1, Math.min(profile.connections, Math.ceil(step.rate)));
+      // at the intended rate each connection sends one request every connections/rate seconds; a closed
+      // model has no intended rate (it measures service time, as k6's constant-vus does)
+      const expectedIntervalMs = closed ? undefined : (1000 * connections) / step.rate;
       const instance = autocannon({
         url: target.base.origin,
         connections,
         duration: step.seconds,
-        overallRate: step.rate,
+        ...(closed ? {} : { overallRate: step.rate }),
         timeout: Math.ceil(profile.timeoutMs / 1000),
         requests: requestFor(profile.request, target.spaceId),
       } as autocannon.Options, () => finished());

@@ -3,3 +3,5 @@ export * from './profile.js';
 export * from './results.js';
 export * from './run.js';
 export * from './swarm.js';
+export * from './thresholds.js';
+export * from './env.js';

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { substituteEnv } from './env.js';
+import { parseThreshold, THRESHOLD_HELP } from './thresholds.js';
 
 /**
  * Load profiles (scenarios/load-*.yaml): HTTP profiles driven by autocannon, WebSocket profiles driven
@@ -17,24 +19,50 @@ const phase = z.union([
 ]);
 export type Phase = z.infer<typeof phase>;
 
-const threshold = z.string().regex(/^([a-z_]+\.)?(p50|p90|p99|p999|max|availability|errors|rps)\s*(<|<=|>|>=)\s*[0-9.]+$/, 'expected e.g. "p99<200", "availability>0.99" or "join.p99<500"');
+const validThreshold = (t: string): boolean => {
+  try {
+    parseThreshold(t);
+    return true;
+  } catch {
+    return false;
+  }
+};
+/** A threshold: its text, or k6's object form with abortOnFail (stop the run when it fails) and a grace delay. */
+export const thresholdSchema = z.union([
+  z.string().refine(validThreshold, THRESHOLD_HELP),
+  z.strictObject({ threshold: z.string().refine(validThreshold, THRESHOLD_HELP), abortOnFail: z.boolean().default(false), delayAbortEval: z.number().min(0).default(0) }),
+]);
+export type ThresholdEntry = z.infer<typeof thresholdSchema>;
+
+export const EXECUTORS = ['arrival-rate', 'constant-vus'] as const;
 
 const base = {
   name: z.string().min(1),
   description: z.string().default(''),
-  phases: z.array(phase).min(1).max(100),
-  thresholds: z.array(threshold).default([]),
+  /**
+   * arrival-rate (open model: arrivals follow `phases` whether or not earlier ones were answered) or
+   * constant-vus (closed model: `vus` clients, each sending again once answered, for `duration` s).
+   */
+  executor: z.enum(EXECUTORS).default('arrival-rate'),
+  phases: z.array(phase).min(1).max(100).optional(),
+  vus: z.number().int().min(1).max(20_000).optional(),
+  duration: z.number().positive().max(600).optional(),
+  /** Seconds after the run starts that this scenario starts (several scenarios in one file). */
+  startTime: z.number().min(0).max(600).default(0),
+  /** Free-form tags, carried into the JSON and NDJSON results (never into metric labels). */
+  tags: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string()).default({}),
+  thresholds: z.array(thresholdSchema).default([]),
   timeoutMs: z.number().int().positive().max(60_000).default(10_000),
 };
 
-export const httpProfileSchema = z.strictObject({
+const httpFields = {
   ...base,
   kind: z.literal('http'),
   request: z.enum(HTTP_REQUESTS),
   connections: z.number().int().min(1).max(1_000).default(50),
-});
+};
 
-export const wsProfileSchema = z.strictObject({
+const wsFields = {
   ...base,
   kind: z.literal('ws'),
   /** The most listeners alive at once; arrivals past it wait. */
@@ -48,12 +76,56 @@ export const wsProfileSchema = z.strictObject({
   reactionsPerMinute: z.number().min(0).max(600).default(0),
   /** Close every listener's socket after this many seconds, to cause a reconnect wave (0 = never). */
   dropAfterSeconds: z.number().min(0).default(0),
-});
+};
 
-export const loadProfileSchema = z.discriminatedUnion('kind', [httpProfileSchema, wsProfileSchema]);
+type Ctx = { addIssue: (i: { code: 'custom'; message: string; path: (string | number)[] }) => void };
+/** arrival-rate needs phases; constant-vus needs vus and duration (and no phases). */
+function checkExecutor(p: { executor: string; phases?: unknown; vus?: number; duration?: number }, ctx: Ctx): void {
+  if (p.executor === 'arrival-rate') {
+    if (!p.phases) ctx.addIssue({ code: 'custom', message: 'an arrival-rate scenario needs phases', path: ['phases'] });
+    if (p.vus !== undefined) ctx.addIssue({ code: 'custom', message: 'vus belongs to executor: constant-vus', path: ['vus'] });
+  } else {
+    if (p.vus === undefined) ctx.addIssue({ code: 'custom', message: 'a constant-vus scenario needs vus', path: ['vus'] });
+    if (p.duration === undefined) ctx.addIssue({ code: 'custom', message: 'a constant-vus scenario needs duration (seconds)', path: ['duration'] });
+    if (p.phases) ctx.addIssue({ code: 'custom', message: 'phases belong to executor: arrival-rate; constant-vus takes vus and duration', path: ['phases'] });
+  }
+}
+
+/** Every scenario ends up with phases: a closed-model scenario has one phase of its duration (no arrivals). */
+function withPhases<T extends { executor: string; phases?: Phase[] | undefined; duration?: number | undefined }>(p: T): T & { phases: Phase[] } {
+  return { ...p, phases: p.phases ?? [{ duration: p.duration ?? 1, arrivalRate: 0 }] };
+}
+
+export const httpProfileSchema = z.strictObject(httpFields).superRefine(checkExecutor).transform(withPhases);
+export const wsProfileSchema = z.strictObject(wsFields).superRefine(checkExecutor).transform(withPhases);
+
+export const loadProfileSchema = z.discriminatedUnion('kind', [z.strictObject(httpFields), z.strictObject(wsFields)]).superRefine(checkExecutor).transform(withPhases);
 export type HttpProfile = z.infer<typeof httpProfileSchema>;
 export type WsProfile = z.infer<typeof wsProfileSchema>;
 export type LoadProfile = z.infer<typeof loadProfileSchema>;
+
+const scenarioName = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'scenario names are lowercase letters, digits, - and _');
+
+/**
+ * A file of several named scenarios run at once (k6's `scenarios`): each one a profile of its own
+ * (executor, start time, tags, thresholds), plus thresholds over all of them together.
+ */
+export const loadPlanSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().default(''),
+  thresholds: z.array(thresholdSchema).default([]),
+  scenarios: z
+    .record(scenarioName, z.discriminatedUnion('kind', [z.strictObject({ ...httpFields, name: z.string().min(1).optional() }), z.strictObject({ ...wsFields, name: z.string().min(1).optional() })]).superRefine(checkExecutor).transform(withPhases))
+    .refine((r) => Object.keys(r).length > 0, 'at least one scenario'),
+});
+
+export interface LoadPlan {
+  name: string;
+  description: string;
+  /** Thresholds over every scenario's requests together. */
+  thresholds: ThresholdEntry[];
+  scenarios: LoadProfile[];
+}
 
 export class ProfileError extends Error {
   readonly code = 'PROFILE_INVALID';
@@ -66,32 +138,58 @@ export class ProfileError extends Error {
   }
 }
 
-export function parseProfile(text: string, file: string): LoadProfile {
-  let doc: unknown;
+function issuesOf(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || '(file)', message: i.message }));
+}
+
+function parseDoc(text: string, file: string, env: Readonly<Record<string, string | undefined>>): unknown {
+  const sub = substituteEnv(text, env);
+  if (sub.missing.length) throw new ProfileError(file, sub.missing.map((v) => ({ path: '(file)', message: `environment variable ${v} is not set (write \${${v}:-default} for a default)` })));
   try {
-    doc = parseYaml(text, { logLevel: 'error' });
+    return parseYaml(sub.text, { logLevel: 'error' });
   } catch (err) {
     throw new ProfileError(file, [{ path: '(file)', message: `not valid YAML: ${(err as Error).message.split('\n')[0]}` }]);
   }
-  const r = loadProfileSchema.safeParse(doc);
-  if (!r.success) {
-    throw new ProfileError(file, r.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || '(file)', message: i.message })));
-  }
+}
+
+/** One profile (a file with `kind:` at the top). */
+export function parseProfile(text: string, file: string, env: Readonly<Record<string, string | undefined>> = {}): LoadProfile {
+  const r = loadProfileSchema.safeParse(parseDoc(text, file, env));
+  if (!r.success) throw new ProfileError(file, issuesOf(r.error));
   return r.data;
 }
 
-export async function loadProfile(file: string): Promise<LoadProfile> {
-  let text: string;
+/** A load file: several named `scenarios:`, or a single profile (then one scenario and no overall thresholds of its own). */
+export function parsePlan(text: string, file: string, env: Readonly<Record<string, string | undefined>> = {}): LoadPlan {
+  const doc = parseDoc(text, file, env);
+  if (doc && typeof doc === 'object' && 'scenarios' in doc) {
+    const r = loadPlanSchema.safeParse(doc);
+    if (!r.success) throw new ProfileError(file, issuesOf(r.error));
+    return { name: r.data.name, description: r.data.description, thresholds: r.data.thresholds, scenarios: Object.entries(r.data.scenarios).map(([name, s]) => ({ ...s, name })) };
+  }
+  const r = loadProfileSchema.safeParse(doc);
+  if (!r.success) throw new ProfileError(file, issuesOf(r.error));
+  return { name: r.data.name, description: r.data.description, thresholds: [], scenarios: [r.data] };
+}
+
+async function readText(file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (err) {
     throw new ProfileError(file, [{ path: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
   }
-  return parseProfile(text, file);
+}
+
+export async function loadProfile(file: string, env: Readonly<Record<string, string | undefined>> = {}): Promise<LoadProfile> {
+  return parseProfile(await readText(file), file, env);
+}
+
+export async function loadPlan(file: string, env: Readonly<Record<string, string | undefined>> = {}): Promise<LoadPlan> {
+  return parsePlan(await readText(file), file, env);
 }
 
 /** Total duration of the phases, in seconds. */
-export function profileSeconds(p: LoadProfile): number {
+export function profileSeconds(p: { phases: readonly Phase[] }): number {
   return p.phases.reduce((s, x) => s + x.duration, 0);
 }
 

@@ -1,5 +1,6 @@
 import hdr from 'hdr-histogram-js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Measured } from './thresholds.js';
 
 /** Request kinds the load generator reports on (a closed set: they become metric labels). */
 export const CLIENT_KINDS = ['join', 'details', 'playlist', 'chunk', 'junk', 'metrics', 'ws_connect', 'audio'] as const;
@@ -32,9 +33,35 @@ export function createClientMetrics(registry = new Registry()): ClientMetrics {
   return m;
 }
 
-/** Per-kind tallies with an HDR histogram of latencies in microseconds. */
+const histogram = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);
+
+/** Latency at a percentile in ms from a µs histogram, kept inside [min, max] (HDR reports a bucket's upper edge). */
+function percentileMs(h: hdr.Histogram, p: number): number | null {
+  if (h.totalCount === 0) return null;
+  const us = Math.min(Math.max(h.getValueAtPercentile(p), h.minNonZeroValue), h.maxValue);
+  return us / 1000;
+}
+
+/** What one interval measured (for the per-interval stream). */
+export interface WindowSummary {
+  kind: ClientKind;
+  requests: number;
+  ok: number;
+  refused: number;
+  errors: number;
+  timeouts: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+/** Per-kind tallies with an HDR histogram of latencies in microseconds (and one for the current interval). */
 export class KindStats {
-  readonly latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  readonly latency = histogram();
+  private window = histogram();
+  private taken = { ok: 0, refused: 0, errors: 0, timeouts: 0 };
   ok = 0;
   refused: Record<string, number> = {};
   errors: Record<string, number> = {};
@@ -49,8 +76,10 @@ export class KindStats {
    */
   record(outcome: ClientOutcome, ms: number, code?: string, expectedIntervalMs?: number): void {
     const us = Math.max(1, Math.round(ms * 1000));
-    if (expectedIntervalMs && expectedIntervalMs > 0) this.latency.recordValueWithExpectedInterval(us, Math.max(1, Math.round(expectedIntervalMs * 1000)));
-    else this.latency.recordValue(us);
+    for (const h of [this.latency, this.window]) {
+      if (expectedIntervalMs && expectedIntervalMs > 0) h.recordValueWithExpectedInterval(us, Math.max(1, Math.round(expectedIntervalMs * 1000)));
+      else h.recordValue(us);
+    }
     if (outcome === 'ok') this.ok++;
     else if (outcome === 'timeout') this.timeouts++;
     else {
@@ -58,6 +87,65 @@ export class KindStats {
       const k = code ?? outcome;
       bag[k] = (bag[k] ?? 0) + 1;
     }
+  }
+
+  get requests(): number {
+    return this.ok + sum(this.refused) + sum(this.errors) + this.timeouts;
+  }
+
+  /** Latency in ms at percentile p, never above the largest value recorded; null without samples. */
+  percentile(p: number): number | null {
+    return percentileMs(this.latency, p);
+  }
+
+  /** The thresholds' view of these tallies over `seconds` of run time. */
+  measured(seconds: number): Measured {
+    const h = this.latency;
+    const some = h.totalCount > 0;
+    return {
+      kind: this.kind,
+      requests: this.requests,
+      ok: this.ok,
+      refused: sum(this.refused),
+      errors: sum(this.errors) + this.timeouts,
+      seconds,
+      percentile: (p) => percentileMs(h, p),
+      max: () => (some ? h.maxValue / 1000 : null),
+      min: () => (some ? h.minNonZeroValue / 1000 : null),
+      mean: () => (some ? h.mean / 1000 : null),
+    };
+  }
+
+  /** What was measured since the last call, then starts a new interval. */
+  takeWindow(): WindowSummary {
+    const now = { ok: this.ok, refused: sum(this.refused), errors: sum(this.errors), timeouts: this.timeouts };
+    const d = { ok: now.ok - this.taken.ok, refused: now.refused - this.taken.refused, errors: now.errors - this.taken.errors, timeouts: now.timeouts - this.taken.timeouts };
+    this.taken = now;
+    const w = this.window;
+    const out: WindowSummary = {
+      kind: this.kind,
+      requests: d.ok + d.refused + d.errors + d.timeouts,
+      ...d,
+      p50: percentileMs(w, 50),
+      p95: percentileMs(w, 95),
+      p99: percentileMs(w, 99),
+      max: w.totalCount > 0 ? w.maxValue / 1000 : null,
+    };
+    w.reset();
+    return out;
+  }
+
+  /** Exact union of several tallies of one kind (HDR histograms add; percentiles are never averaged). */
+  static merge(kind: ClientKind, parts: readonly KindStats[]): KindStats {
+    const m = new KindStats(kind);
+    for (const p of parts) {
+      m.latency.add(p.latency);
+      m.ok += p.ok;
+      m.timeouts += p.timeouts;
+      for (const [k, n] of Object.entries(p.refused)) m.refused[k] = (m.refused[k] ?? 0) + n;
+      for (const [k, n] of Object.entries(p.errors)) m.errors[k] = (m.errors[k] ?? 0) + n;
+    }
+    return m;
   }
 }
 
@@ -68,22 +156,23 @@ export interface KindSummary {
   refused: Record<string, number>;
   errors: Record<string, number>;
   timeouts: number;
-  availability: number;
+  /** ok / requests; null with no requests. */
+  availability: number | null;
   rps: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
+  /** Latencies in ms (HDR, 3 significant digits), each at most `max`; null without samples. */
+  p50: number | null;
+  p90: number | null;
+  p95: number | null;
+  p99: number | null;
+  p999: number | null;
+  max: number | null;
 }
 
-const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);
+const ms2 = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
 
 export function summarize(s: KindStats, seconds: number): KindSummary {
-  const refused = sum(s.refused);
-  const errors = sum(s.errors);
-  const requests = s.ok + refused + errors + s.timeouts;
-  const ms = (p: number): number => Math.round(s.latency.getValueAtPercentile(p) / 10) / 100;
+  const requests = s.requests;
+  const some = s.latency.totalCount > 0;
   return {
     kind: s.kind,
     requests,
@@ -91,46 +180,13 @@ export function summarize(s: KindStats, seconds: number): KindSummary {
     refused: s.refused,
     errors: s.errors,
     timeouts: s.timeouts,
-    availability: requests > 0 ? s.ok / requests : 1,
+    availability: requests > 0 ? s.ok / requests : null,
     rps: seconds > 0 ? Math.round((requests / seconds) * 10) / 10 : 0,
-    p50: ms(50),
-    p90: ms(90),
-    p99: ms(99),
-    p999: ms(99.9),
-    max: Math.round(s.latency.maxValue / 10) / 100,
+    p50: ms2(s.percentile(50)),
+    p90: ms2(s.percentile(90)),
+    p95: ms2(s.percentile(95)),
+    p99: ms2(s.percentile(99)),
+    p999: ms2(s.percentile(99.9)),
+    max: some ? ms2(s.latency.maxValue / 1000) : null,
   };
-}
-
-export interface Threshold {
-  text: string;
-  kind: string | null;
-  metric: 'p50' | 'p90' | 'p99' | 'p999' | 'max' | 'availability' | 'errors' | 'rps';
-  op: '<' | '<=' | '>' | '>=';
-  value: number;
-}
-
-export function parseThreshold(text: string): Threshold {
-  const m = /^(?:([a-z_]+)\.)?(p50|p90|p99|p999|max|availability|errors|rps)\s*(<=|>=|<|>)\s*([0-9]+(?:\.[0-9]+)?)$/.exec(text.trim());
-  if (!m) throw new Error(`bad threshold '${text}': expected e.g. "p99<200", "availability>0.99" or "join.p99<500"`);
-  return { text, kind: m[1] ?? null, metric: m[2] as Threshold['metric'], op: m[3] as Threshold['op'], value: Number(m[4]) };
-}
-
-export interface ThresholdResult {
-  threshold: string;
-  actual: number | null;
-  pass: boolean;
-}
-
-/** Checks thresholds against the kinds they name, or against every kind measured when unqualified. */
-export function evaluateThresholds(kinds: KindSummary[], thresholds: readonly string[]): ThresholdResult[] {
-  return thresholds.map((text) => {
-    const t = parseThreshold(text);
-    const targets = kinds.filter((k) => (t.kind ? k.kind === t.kind : k.kind !== 'audio' || t.metric.startsWith('p') || t.metric === 'max'));
-    if (targets.length === 0) return { threshold: text, actual: null, pass: false };
-    const values = targets.map((k) => (t.metric === 'errors' ? sum(k.errors) + k.timeouts : k[t.metric]));
-    // the worst value decides: the highest for "<" bounds, the lowest for ">" bounds
-    const actual = t.op.startsWith('<') ? Math.max(...values) : Math.min(...values);
-    const pass = t.op === '<' ? actual < t.value : t.op === '<=' ? actual <= t.value : t.op === '>' ? actual > t.value : actual >= t.value;
-    return { threshold: text, actual, pass };
-  });
 }

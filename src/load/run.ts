@@ -1,21 +1,28 @@
 import type { Clock } from '../clock.js';
 import { runHttp } from './http.js';
-import { assertLoopback, profileSeconds, truncatePhases, type LoadProfile } from './profile.js';
-import { createClientMetrics, evaluateThresholds, KindStats, summarize, type ClientKind, type ClientMetrics, type KindSummary, type ThresholdResult } from './results.js';
+import { assertLoopback, profileSeconds, truncatePhases, type LoadPlan, type LoadProfile, type ThresholdEntry } from './profile.js';
+import { createClientMetrics, KindStats, summarize, type ClientKind, type ClientMetrics, type KindSummary, type WindowSummary } from './results.js';
 import { arrivalTimes, Swarm } from './swarm.js';
+import { formatActual, judge, parseThreshold, type Threshold, type ThresholdResult } from './thresholds.js';
 
 export interface LoadOptions {
-  profile: LoadProfile;
+  /** What to run: several named scenarios (a plan), or one profile. */
+  plan?: LoadPlan;
+  profile?: LoadProfile;
   /** Base URL of the server under test (loopback only). */
   target: string;
   /** The space to load; default: the first live space the server lists. */
   spaceId?: string;
-  /** Cut the profile to at most this many seconds. */
+  /** Cut the whole run to at most this many seconds. */
   durationS?: number;
+  /** More thresholds over all scenarios together (the CLI's --threshold). */
+  thresholds?: readonly ThresholdEntry[];
   clock: Clock;
   random: () => number;
   metrics?: ClientMetrics;
   onProgress?: (p: LoadProgress) => void;
+  /** Called once a second with what each scenario measured in that second, per request kind. */
+  onInterval?: (lines: IntervalLine[]) => void;
   signal?: AbortSignal;
 }
 
@@ -27,104 +34,312 @@ export interface LoadProgress {
   connected?: number;
 }
 
-export interface LoadResult {
-  profile: string;
+/** One line of the per-interval stream: one scenario, one request kind, one interval. */
+export interface IntervalLine extends WindowSummary {
+  type: 'interval';
+  /** End of the interval (ISO time) and seconds since the run started. */
+  t: string;
+  elapsedS: number;
+  scenario: string;
+  tags: Record<string, string>;
+}
+
+export interface WsSummary {
+  closes: Record<string, number>;
+  chunks: number;
+  gaps: number;
+  peakConnected: number;
+  cutShort: number;
+  joinsAbandoned: number;
+}
+
+export interface ScenarioResult {
+  name: string;
   kind: LoadProfile['kind'];
-  target: string;
-  spaceId: string;
+  executor: LoadProfile['executor'];
+  startTime: number;
+  tags: Record<string, string>;
   seconds: number;
   kinds: KindSummary[];
-  /** WebSocket profiles: close codes seen, audio chunks received and missed. */
-  ws?: { closes: Record<string, number>; chunks: number; gaps: number; peakConnected: number; cutShort: number; joinsAbandoned: number };
+  /** WebSocket scenarios: close codes seen, audio chunks received and missed. */
+  ws?: WsSummary;
   thresholds: ThresholdResult[];
   pass: boolean;
 }
 
+export interface LoadResult {
+  /** The plan's (or single profile's) name. */
+  profile: string;
+  target: string;
+  spaceId: string;
+  seconds: number;
+  scenarios: ScenarioResult[];
+  /** Every scenario's requests together, per kind (HDR histograms merged exactly). */
+  kinds: KindSummary[];
+  /** The plan's own thresholds and --threshold ones, judged on everything together. */
+  thresholds: ThresholdResult[];
+  /** Set when a threshold with abortOnFail stopped the run. */
+  aborted: { threshold: string; scenario: string | null; atS: number } | null;
+  /** Every threshold, per scenario and overall, held (and nothing aborted the run). */
+  pass: boolean;
+}
+
+export class LoadError extends Error {
+  constructor(
+    readonly code: 'TARGET_UNREACHABLE' | 'TARGET_NOT_STAMPEDE' | 'NO_SPACE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LoadError';
+  }
+}
+
+/** The cause of a failed fetch, as a person can act on it: "connect ECONNREFUSED 127.0.0.1:9". */
+function causeOf(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.message ?? cause?.code ?? (err as Error).message;
+}
+
 /** Finds the space to load: the given id, or the first live (then scheduled) space the server lists. */
-export async function resolveSpace(base: URL, spaceId?: string): Promise<string> {
+export async function resolveSpace(base: URL, spaceId?: string, signal?: AbortSignal): Promise<string> {
   if (spaceId) return spaceId;
-  const res = await fetch(new URL('/api/v1/spaces', base));
-  if (!res.ok) throw new Error(`${base.origin}/api/v1/spaces answered ${res.status}; is it a Stampede server?`);
-  const { spaces } = (await res.json()) as { spaces: { id: string; state: string }[] };
+  const url = new URL('/api/v1/spaces', base).href;
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new LoadError('TARGET_UNREACHABLE', `cannot reach ${url}: ${causeOf(err)}`);
+  }
+  if (!res.ok) throw new LoadError('TARGET_NOT_STAMPEDE', `${url} answered ${res.status}; is it a Stampede server?`);
+  const { spaces } = (await res.json().catch(() => ({ spaces: [] }))) as { spaces: { id: string; state: string }[] };
   const s = spaces.find((x) => x.state === 'live') ?? spaces.find((x) => x.state === 'scheduled');
-  if (!s) throw new Error(`no live or scheduled space on ${base.origin}; create one or pass --space`);
+  if (!s) throw new LoadError('NO_SPACE', `no live or scheduled space on ${base.origin}; create one or pass --space`);
   return s.id;
 }
 
-/** Runs one load profile against a server and scores it against its thresholds. */
-export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const base = assertLoopback(o.target);
-  const profile = o.durationS ? { ...o.profile, phases: truncatePhases(o.profile.phases, o.durationS) } : o.profile;
-  const spaceId = await resolveSpace(base, o.spaceId);
-  const metrics = o.metrics ?? createClientMetrics();
-  const total = profileSeconds(profile);
-  const t0 = o.clock.now();
-  let kinds: KindSummary[];
-  let ws: LoadResult['ws'];
+/** One scenario while it runs: its tallies (live), and what it adds to the result. */
+class ScenarioRun {
+  readonly stats: KindStats[];
+  readonly thresholds: Threshold[];
+  swarm: Swarm | null = null;
+  peak = 0;
+  seconds = 0;
+
+  constructor(readonly profile: LoadProfile) {
+    this.stats = profile.kind === 'http' ? [new KindStats(profile.request as ClientKind)] : [new KindStats('join'), new KindStats('ws_connect'), new KindStats('audio')];
+    this.thresholds = profile.thresholds.map(parseThreshold);
+  }
+
+  /** Requests and successes so far (for the progress line). */
+  counts(): { requests: number; ok: number; connected: number } {
+    if (this.swarm) return { requests: this.swarm.attempts, ok: this.swarm.admitted, connected: this.swarm.connected };
+    const s = this.stats[0]!;
+    return { requests: s.requests, ok: s.ok, connected: 0 };
+  }
+
+  judge(elapsedS: number, only?: (t: Threshold) => boolean): ThresholdResult[] {
+    const seconds = this.seconds || elapsedS;
+    const measured = this.stats.map((s) => s.measured(seconds));
+    return this.thresholds.filter(only ?? (() => true)).map((t) => judge(t, measured));
+  }
+}
+
+async function runScenario(r: ScenarioRun, ctx: { base: URL; spaceId: string; clock: Clock; random: () => number; metrics: ClientMetrics; signal: AbortSignal; t0: number }): Promise<void> {
+  const { clock, signal } = ctx;
+  const profile = r.profile;
+  await clock.sleep(ctx.t0 + profile.startTime * 1000 - clock.now(), signal);
+  if (signal.aborted) return;
+  const started = clock.now();
   if (profile.kind === 'http') {
-    const stats = new KindStats(profile.request as ClientKind);
-    await runHttp(profile, { base, spaceId }, stats, metrics, {
-      sleep: (ms, signal) => o.clock.sleep(ms, signal),
-      ...(o.signal ? { signal: o.signal } : {}),
-      onStep: (elapsedS, totalS) => o.onProgress?.({ elapsedS, totalS, requests: stats.ok + Object.values(stats.refused).reduce((a, b) => a + b, 0), ok: stats.ok }),
-    });
-    kinds = [summarize(stats, (o.clock.now() - t0) / 1000)];
+    await runHttp(profile, { base: ctx.base, spaceId: ctx.spaceId }, r.stats[0]!, ctx.metrics, { signal, sleep: (ms, s) => clock.sleep(ms, s) });
   } else {
+    const total = profileSeconds(profile);
+    const closed = profile.executor === 'constant-vus';
+    // a closed model: vus listeners from the start (spread over the first second), each back as soon as its hold ends
+    const arrivalsMs = closed ? Array.from({ length: profile.vus! }, (_, i) => (i * 1000) / profile.vus!) : arrivalTimes(profile.phases, 100_000);
     const swarm = new Swarm({
-      base,
-      spaceId,
-      arrivalsMs: arrivalTimes(profile.phases, 100_000),
-      maxListeners: profile.maxListeners,
+      base: ctx.base,
+      spaceId: ctx.spaceId,
+      arrivalsMs,
+      maxListeners: closed ? profile.vus! : profile.maxListeners,
       holdMs: profile.holdSeconds * 1000,
+      loop: closed,
       reconnect: profile.reconnect,
       backoffBaseMs: profile.backoffBaseMs,
       backoffCapMs: profile.backoffCapMs,
       reactionsPerMinute: profile.reactionsPerMinute,
       dropAfterMs: profile.dropAfterSeconds * 1000,
       timeoutMs: profile.timeoutMs,
-      clock: o.clock,
-      random: o.random,
-      metrics,
+      clock,
+      random: ctx.random,
+      metrics: ctx.metrics,
+      stats: { join: r.stats[0]!, connect: r.stats[1]!, audio: r.stats[2]! },
     });
+    r.swarm = swarm;
     swarm.start();
-    let peak = 0;
-    const abort = new AbortController();
-    const onAbort = (): void => abort.abort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    for (let s = 1; s <= Math.ceil(total) && !abort.signal.aborted; s++) {
-      await o.clock.sleep(t0 + s * 1000 - o.clock.now(), abort.signal);
-      peak = Math.max(peak, swarm.connected);
-      o.onProgress?.({ elapsedS: s, totalS: total, requests: swarm.attempts, ok: swarm.admitted, connected: swarm.connected });
+    for (let s = 1; s <= Math.ceil(total) && !signal.aborted; s++) {
+      await clock.sleep(started + s * 1000 - clock.now(), signal);
+      r.peak = Math.max(r.peak, swarm.connected);
     }
-    o.signal?.removeEventListener('abort', onAbort);
     await swarm.stop();
-    const seconds = (o.clock.now() - t0) / 1000;
-    kinds = [summarize(swarm.join, seconds), summarize(swarm.connect, seconds), summarize(swarm.audio, seconds)];
-    ws = { closes: swarm.closes, chunks: swarm.chunks, gaps: swarm.gaps, peakConnected: peak, cutShort: swarm.cutShort, joinsAbandoned: swarm.joinsAbandoned };
   }
-  const thresholds = evaluateThresholds(kinds, profile.thresholds);
+  r.seconds = (clock.now() - started) / 1000;
+}
+
+/** The plan a caller asked for, cut to `durationS` of the whole run (a scenario starting later is cut to nothing). */
+function effectivePlan(o: LoadOptions): LoadPlan {
+  const plan = o.plan ?? (o.profile ? { name: o.profile.name, description: o.profile.description, thresholds: [], scenarios: [o.profile] } : null);
+  if (!plan) throw new Error('runLoad needs a plan or a profile');
+  if (!o.durationS) return plan;
+  const cap = o.durationS;
+  const scenarios = plan.scenarios.map((s) => {
+    const left = Math.max(0, cap - s.startTime);
+    return left > 0 ? { ...s, phases: truncatePhases(s.phases, left) } : { ...s, phases: [] };
+  });
+  return { ...plan, scenarios };
+}
+
+/**
+ * Runs every scenario of a plan at once against one server (each from its start time, with its own
+ * executor), judges each scenario's thresholds on its own requests and the plan's on all of them
+ * together, and stops everything early when a threshold marked abortOnFail fails.
+ */
+export async function runLoad(o: LoadOptions): Promise<LoadResult> {
+  const base = assertLoopback(o.target);
+  const plan = effectivePlan(o);
+  const spaceId = await resolveSpace(base, o.spaceId, o.signal);
+  const metrics = o.metrics ?? createClientMetrics();
+  const { clock } = o;
+  const runs = plan.scenarios.filter((s) => s.phases.length > 0).map((s) => new ScenarioRun(s));
+  const skipped = plan.scenarios.filter((s) => s.phases.length === 0).map((s) => new ScenarioRun(s));
+  const overallThresholds = [...plan.thresholds, ...(o.thresholds ?? [])].map(parseThreshold);
+  const totalS = Math.max(0, ...runs.map((r) => r.profile.startTime + profileSeconds(r.profile)));
+  const abort = new AbortController();
+  const onAbort = (): void => abort.abort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const t0 = clock.now();
+  let aborted: LoadResult['aborted'] = null;
+  const ctx = { base, spaceId, clock, random: o.random, metrics, signal: abort.signal, t0 };
+  let settled = false;
+  const all = Promise.all(runs.map((r) => runScenario(r, ctx))).finally(() => (settled = true));
+  const overall = (seconds: number): ReturnType<KindStats['measured']>[] => mergeKinds(runs).map((s) => s.measured(seconds));
+
+  const emitInterval = (elapsedS: number): void => {
+    if (!o.onInterval) return;
+    const t = new Date(clock.now()).toISOString();
+    const lines: IntervalLine[] = [];
+    for (const r of runs) for (const s of r.stats) lines.push({ type: 'interval', t, elapsedS: Math.round(elapsedS * 1000) / 1000, scenario: r.profile.name, tags: r.profile.tags, ...s.takeWindow() });
+    o.onInterval(lines.filter((l) => l.requests > 0 || l.p50 !== null));
+  };
+  // once a second: the per-interval stream, abortOnFail, the progress line
+  const tick = new AbortController();
+  void all.finally(() => tick.abort());
+  for (let n = 1; !settled; n++) {
+    await clock.sleep(t0 + n * 1000 - clock.now(), tick.signal);
+    if (settled) break;
+    const elapsedS = (clock.now() - t0) / 1000;
+    emitInterval(elapsedS);
+    if (!aborted) aborted = checkAbort(runs, overallThresholds, overall, elapsedS);
+    if (aborted) abort.abort();
+    const c = runs.map((r) => r.counts());
+    const connected = runs.some((r) => r.profile.kind === 'ws') ? c.reduce((a, x) => a + x.connected, 0) : undefined;
+    o.onProgress?.({ elapsedS, totalS, requests: c.reduce((a, x) => a + x.requests, 0), ok: c.reduce((a, x) => a + x.ok, 0), ...(connected !== undefined ? { connected } : {}) });
+  }
+  await all;
+  o.signal?.removeEventListener('abort', onAbort);
+  const seconds = (clock.now() - t0) / 1000;
+  emitInterval(seconds); // the last, partial interval
+
+  const scenarios: ScenarioResult[] = [...runs, ...skipped].map((r) => {
+    const thresholds = r.judge(seconds);
+    return {
+      name: r.profile.name,
+      kind: r.profile.kind,
+      executor: r.profile.executor,
+      startTime: r.profile.startTime,
+      tags: r.profile.tags,
+      seconds: Math.round(r.seconds * 10) / 10,
+      kinds: r.stats.map((s) => summarize(s, r.seconds)),
+      ...(r.swarm ? { ws: { closes: r.swarm.closes, chunks: r.swarm.chunks, gaps: r.swarm.gaps, peakConnected: r.peak, cutShort: r.swarm.cutShort, joinsAbandoned: r.swarm.joinsAbandoned } } : {}),
+      thresholds,
+      pass: thresholds.every((t) => t.pass),
+    };
+  });
+  const measured = overall(seconds);
+  const thresholds = overallThresholds.map((t) => judge(t, measured));
   return {
-    profile: profile.name,
-    kind: profile.kind,
+    profile: plan.name,
     target: base.origin,
     spaceId,
-    seconds: Math.round(((o.clock.now() - t0) / 1000) * 10) / 10,
-    kinds,
-    ...(ws ? { ws } : {}),
+    seconds: Math.round(seconds * 10) / 10,
+    scenarios,
+    kinds: mergeKinds(runs).map((s) => summarize(s, seconds)),
     thresholds,
-    pass: thresholds.every((t) => t.pass),
+    aborted,
+    pass: aborted === null && thresholds.every((t) => t.pass) && scenarios.every((s) => s.pass),
   };
 }
 
-export function formatSummary(r: LoadResult): string {
-  const lines = [`${r.profile} against ${r.target} for ${r.seconds} s`];
-  lines.push('  kind        requests   ok       avail    rps      p50 ms   p90 ms   p99 ms   p99.9 ms  max ms   refused / errors');
-  for (const k of r.kinds) {
-    if (k.requests === 0) continue;
-    const bad = [...Object.entries(k.refused).map(([c, n]) => `${c}×${n}`), ...Object.entries(k.errors).map(([c, n]) => `${c}×${n}`), ...(k.timeouts ? [`timeout×${k.timeouts}`] : [])].join(' ');
-    lines.push(`  ${k.kind.padEnd(11)} ${String(k.requests).padEnd(10)} ${String(k.ok).padEnd(8)} ${(k.availability * 100).toFixed(1).padStart(5)}%   ${String(k.rps).padEnd(8)} ${String(k.p50).padEnd(8)} ${String(k.p90).padEnd(8)} ${String(k.p99).padEnd(8)} ${String(k.p999).padEnd(9)} ${String(k.max).padEnd(8)} ${bad}`);
+/** Every scenario's tallies of one kind, merged, in the order kinds first appear. */
+function mergeKinds(runs: readonly ScenarioRun[]): KindStats[] {
+  const byKind = new Map<ClientKind, KindStats[]>();
+  for (const r of runs) for (const s of r.stats) byKind.set(s.kind, [...(byKind.get(s.kind) ?? []), s]);
+  return [...byKind].map(([kind, parts]) => (parts.length === 1 ? parts[0]! : KindStats.merge(kind, parts)));
+}
+
+function checkAbort(runs: readonly ScenarioRun[], overall: readonly Threshold[], measure: (s: number) => ReturnType<KindStats['measured']>[], elapsedS: number): LoadResult['aborted'] {
+  const due = (t: Threshold): boolean => t.abortOnFail && elapsedS >= t.delayAbortEvalS;
+  for (const r of runs)
+    for (const res of r.judge(elapsedS, due))
+      // "no data" yet is not a reason to abort while the run is still going
+      if (!res.pass && res.actual !== null) return { threshold: res.threshold, scenario: r.profile.name, atS: Math.round(elapsedS * 10) / 10 };
+  const live = overall.filter(due);
+  if (live.length) {
+    const m = measure(elapsedS);
+    for (const t of live) {
+      const res = judge(t, m);
+      if (!res.pass && res.actual !== null) return { threshold: t.text, scenario: null, atS: Math.round(elapsedS * 10) / 10 };
+    }
   }
-  if (r.ws) lines.push(`  listeners: peak ${r.ws.peakConnected} connected, ${r.ws.chunks} audio chunks, ${r.ws.gaps} missed; ${r.ws.cutShort} sockets and ${r.ws.joinsAbandoned} joins still open at the end; closes ${JSON.stringify(r.ws.closes)}`);
-  for (const t of r.thresholds) lines.push(`  ${t.pass ? 'PASS' : 'FAIL'}  ${t.threshold} (actual ${t.actual ?? 'no data'})`);
+  return null;
+}
+
+const cell = (v: number | null, width: number): string => (v === null ? '-' : String(v)).padEnd(width);
+
+function kindLines(kinds: readonly KindSummary[]): string[] {
+  const lines = ['    kind        requests   ok       avail    rps      p50 ms   p90 ms   p95 ms   p99 ms   p99.9 ms  max ms   refused / errors'];
+  for (const k of kinds) {
+    if (k.requests === 0 && k.max === null) continue;
+    const bad = [...Object.entries(k.refused).map(([c, n]) => `${c}×${n}`), ...Object.entries(k.errors).map(([c, n]) => `${c}×${n}`), ...(k.timeouts ? [`timeout×${k.timeouts}`] : [])].join(' ');
+    const avail = k.availability === null ? '    -' : `${(k.availability * 100).toFixed(1).padStart(5)}%`;
+    lines.push(`    ${k.kind.padEnd(11)} ${String(k.requests).padEnd(10)} ${String(k.ok).padEnd(8)} ${avail.padEnd(8)} ${String(k.rps).padEnd(8)} ${cell(k.p50, 8)} ${cell(k.p90, 8)} ${cell(k.p95, 8)} ${cell(k.p99, 8)} ${cell(k.p999, 9)} ${cell(k.max, 8)} ${bad}`);
+  }
+  return lines;
+}
+
+function thresholdLines(results: readonly ThresholdResult[]): string[] {
+  return results.map((t) => `    ${t.pass ? 'PASS' : 'FAIL'}  ${t.threshold}  (actual ${formatActual(parseThreshold(t.threshold), t.actual)})`);
+}
+
+/** The human summary: per scenario, then overall, then the verdict. */
+export function formatSummary(r: LoadResult): string {
+  const lines = [`${r.profile} against ${r.target} for ${r.seconds} s (${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'})`];
+  for (const s of r.scenarios) {
+    const tags = Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(',');
+    lines.push('', `  scenario ${s.name}: ${s.kind}, ${s.executor}, from ${s.startTime} s${tags ? `, tags ${tags}` : ''}`);
+    lines.push(...kindLines(s.kinds));
+    if (s.ws) lines.push(`    listeners: peak ${s.ws.peakConnected} connected, ${s.ws.chunks} audio chunks, ${s.ws.gaps} missed; ${s.ws.cutShort} sockets and ${s.ws.joinsAbandoned} joins still open at the end; closes ${JSON.stringify(s.ws.closes)}`);
+    lines.push(...thresholdLines(s.thresholds));
+  }
+  if (r.scenarios.length > 1 || r.thresholds.length > 0) {
+    lines.push('', '  overall (every scenario together)');
+    if (r.scenarios.length > 1) lines.push(...kindLines(r.kinds));
+    lines.push(...thresholdLines(r.thresholds));
+  }
+  const all = [...r.scenarios.flatMap((s) => s.thresholds), ...r.thresholds];
+  const failed = all.filter((t) => !t.pass).length;
+  lines.push('');
+  if (r.aborted) lines.push(`  ABORTED at ${r.aborted.atS} s: ${r.aborted.threshold}${r.aborted.scenario ? ` (scenario ${r.aborted.scenario})` : ''} failed and has abortOnFail`);
+  lines.push(`  thresholds: ${all.length - failed} passed, ${failed} failed${all.length === 0 ? ' (none set)' : ''} — ${r.pass ? 'PASS' : 'FAIL'}`);
   return lines.join('\n');
 }

@@ -15,6 +15,8 @@ export interface SwarmOptions {
   maxListeners: number;
   /** How long a listener stays once in (0 = until stop()). */
   holdMs: number;
+  /** A closed model: a listener whose hold ended joins again at once (default: it leaves). */
+  loop?: boolean;
   reconnect: 'jitter' | 'storm' | 'never';
   backoffBaseMs: number;
   backoffCapMs: number;
@@ -25,6 +27,8 @@ export interface SwarmOptions {
   clock: Clock;
   random: () => number;
   metrics?: ClientMetrics;
+  /** Where to tally joins, connects and audio (default: the swarm's own). */
+  stats?: { join: KindStats; connect: KindStats; audio: KindStats };
 }
 
 /** A reconnect delay: 0 for a storm, else full jitter — uniform over [0, min(cap, base·2^(n−1))). */
@@ -57,9 +61,9 @@ export function arrivalTimes(phases: readonly Phase[], max: number, resolutionMs
  * (no coordinated omission). stop() is idempotent.
  */
 export class Swarm {
-  readonly join = new KindStats('join');
-  readonly connect = new KindStats('ws_connect');
-  readonly audio = new KindStats('audio');
+  readonly join: KindStats;
+  readonly connect: KindStats;
+  readonly audio: KindStats;
   attempts = 0;
   admitted = 0;
   connected = 0;
@@ -79,6 +83,9 @@ export class Swarm {
   private t0 = 0;
 
   constructor(private readonly o: SwarmOptions) {
+    this.join = o.stats?.join ?? new KindStats('join');
+    this.connect = o.stats?.connect ?? new KindStats('ws_connect');
+    this.audio = o.stats?.audio ?? new KindStats('audio');
     setMaxListeners(o.arrivalsMs.length + 16, this.abort.signal);
   }
 
@@ -137,6 +144,11 @@ export class Swarm {
       const code = await this.listen(ticket, !dropped);
       this.release();
       dropped = true;
+      if (code === 'held' && this.o.loop && !signal.aborted) {
+        failures = 0;
+        intended = this.o.clock.now();
+        continue;
+      }
       if (code === 'held' || signal.aborted || this.o.reconnect === 'never' || !mayReconnect(code)) return;
       failures = code === 1000 ? 0 : failures + 1;
       intended = this.o.clock.now() + this.backoff(Math.max(1, failures));

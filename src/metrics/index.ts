@@ -43,6 +43,16 @@ export type Route = (typeof ROUTES)[number];
 export const DROP_REASONS = ['backpressure', 'slow_consumer_closed'] as const;
 export const SIM_PHASES = ['pre_open', 'open', 'failing', 'live', 'ended'] as const;
 export type SimPhase = (typeof SIM_PHASES)[number];
+/** Kinds of event the crowd model reports (a mitigation's own name is scenario text, never a label). */
+export const SIM_EVENTS = ['space_opened', 'join_path_failing', 'join_path_recovered', 'mitigation', 'host_started', 'host_ended'] as const;
+export type SimEvent = (typeof SIM_EVENTS)[number];
+
+/** The closed-set kind of one of the model's event texts ("space opened", "mitigation: admission cap", …). */
+export function simEventKind(text: string): SimEvent | null {
+  if (text.startsWith('mitigation')) return 'mitigation';
+  const kind = text.replaceAll(' ', '_');
+  return (SIM_EVENTS as readonly string[]).includes(kind) ? (kind as SimEvent) : null;
+}
 
 export const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export const FANOUT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
@@ -71,6 +81,7 @@ export interface ServerMetrics {
   simLatencyP99: Gauge;
   simLatencyP50: Gauge;
   simSpeed: Gauge;
+  simEvents: Counter<'event'>;
 }
 
 export interface MetricsOptions {
@@ -108,11 +119,13 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     simLatencyP99: new Gauge({ name: `${p}sim_join_latency_p99_seconds`, help: 'Modelled p99 latency of the join path', registers: r }),
     simLatencyP50: new Gauge({ name: `${p}sim_join_latency_p50_seconds`, help: 'Modelled p50 latency of the join path', registers: r }),
     simSpeed: new Gauge({ name: `${p}sim_speed_ratio`, help: 'Simulated seconds per wall-clock second (0 when no replay runs)', registers: r }),
+    simEvents: new Counter({ name: `${p}sim_events_total`, help: 'Events of the replayed night by kind (space opened, join path failing/recovered, mitigation, host started/ended)', labelNames: ['event'], registers: r }),
   };
   for (const kind of LISTENER_KINDS) m.listeners.set({ kind }, 0);
   for (const kind of LISTENER_KINDS) for (const outcome of JOIN_OUTCOMES) m.joinAttempts.inc({ kind, outcome }, 0);
   for (const reason of DROP_REASONS) m.audioChunksDropped.inc({ reason }, 0);
   for (const phase of SIM_PHASES) m.simPhase.set({ phase }, 0);
+  for (const event of SIM_EVENTS) m.simEvents.inc({ event }, 0);
   m.simSpeed.set(0);
   return m;
 }

@@ -16,6 +16,7 @@ import { DomainError, type Role, type Space } from '../space/index.js';
 import { LogThrottle } from '../logging.js';
 import { binaryFrame, sendFrame } from './preframed.js';
 import { Recording } from './recording.js';
+import type { ReplayView } from './replay-view.js';
 
 interface Conn {
   id: string;
@@ -65,7 +66,6 @@ export class Hub {
   private running = false;
   private stopLoops = new AbortController();
   private loops: Promise<void>[] = [];
-  simTime: string | null = null;
   private readonly throttle: LogThrottle;
 
   constructor(
@@ -74,6 +74,7 @@ export class Hub {
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
     private readonly recordingDir: () => string,
+    private readonly replay: ReplayView,
   ) {
     this.throttle = new LogThrottle(() => clock.now());
   }
@@ -170,7 +171,7 @@ export class Hub {
       this.metrics.wsCloses.inc({ code: closeCodeLabel(conn.violation || code) });
       this.detach(conn);
     });
-    this.send(conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot() });
+    this.send(conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
   }
 
   /** Cleanup for a connection; idempotent, because close and terminate paths may both run it. */
@@ -316,8 +317,10 @@ export class Hub {
   private sendCounts(room: Room, force = false): void {
     const s = room.space;
     const real = s.realListeners;
-    const msg: ServerMessage = { type: 'count', real, virtual: s.virtualListeners, total: real + s.virtualListeners, simTime: this.simTime };
-    const key = `${real}/${s.virtualListeners}/${this.simTime}`;
+    const virtual = this.replay.modelledListeners(s.id);
+    const simTime = this.replay.simTime();
+    const msg: ServerMessage = { type: 'count', real, virtual, total: real + virtual, simTime };
+    const key = `${real}/${virtual}/${simTime}`;
     if (!force && key === room.lastCount) return;
     room.lastCount = key;
     this.broadcastText(room, msg);
@@ -328,7 +331,7 @@ export class Hub {
     let virtual = 0;
     for (const room of this.rooms.values()) {
       if (room.space.state === 'ended') continue;
-      virtual += room.space.virtualListeners;
+      virtual += this.replay.modelledListeners(room.space.id);
       this.sendCounts(room);
       const reactions = room.space.takeReactions();
       if (reactions) this.broadcastText(room, { type: 'reactions', counts: reactions });

@@ -1,2 +1,3 @@
 export * from './admission.js';
 export * from './server.js';
+export * from './replay-view.js';

@@ -12,14 +12,16 @@ import { WebSocketServer } from 'ws';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
+import { writeMetrics } from '../metrics/endpoint.js';
 import { statusClass, type JoinOutcome, type Route, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import { DomainError, SpaceStore, type Space } from '../space/index.js';
-import { OPEN_GATE, Shedder, TokenBucket, type JoinGate, type LoadSignal } from './admission.js';
+import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { clientAddress, readJson, rejectUpgrade, sendError, sendJson } from './http-util.js';
 import { Hub } from './hub.js';
 import { EventLoopSignal } from './load-signal.js';
 import { LISTENER_PAGE } from './page.js';
+import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
 import { LogThrottle } from '../logging.js';
@@ -35,9 +37,11 @@ export interface LiveServerDeps {
   newId?: () => string;
   /** Readings for load shedding; defaults to the real event loop and heap. */
   loadSignal?: LoadSignal;
+  /** A replay running over this server, read-only; none by default. */
+  replay?: ReplayView;
 }
 
-/** Real traffic seen on the join path, for the replay's model. */
+/** Real traffic seen on the join path since the server started, for the replay's model. */
 export interface JoinCounters {
   attempts: number;
   admitted: number;
@@ -77,18 +81,18 @@ export class LiveServer {
   private readonly hosts = new Map<string, SyntheticHost>();
   private readonly log: Logger;
   private readonly throttle: LogThrottle;
-  private gate: JoinGate = OPEN_GATE;
-  private counters: JoinCounters = { attempts: 0, admitted: 0 };
+  private readonly replay: ReplayView;
+  private readonly counters: JoinCounters = { attempts: 0, admitted: 0 };
   private draining = false;
   private stopping: Promise<void> | null = null;
   private recordingDir = '';
   private nextRequestId = 1;
   private address: AddressInfo | null = null;
-  replayInfo: Record<string, unknown> | null = null;
 
   constructor(private readonly deps: LiveServerDeps) {
     const { config, clock, logger } = deps;
     this.log = logger.child({ module: 'server' });
+    this.replay = deps.replay ?? NO_REPLAY;
     this.throttle = new LogThrottle(() => clock.now());
     this.spaces = new SpaceStore(deps.newId ?? (() => randomBytes(8).toString('hex')));
     this.tickets = new TicketBook(config.ticketTtlMs);
@@ -99,7 +103,7 @@ export class LiveServer {
       if (reason) this.log.warn({ reason, ...at }, 'shedding load: new joins get 503 and new sockets 1013');
       else this.log.info(at, 'stopped shedding load');
     });
-    this.hub = new Hub(config, clock, deps.metrics, logger.child({ module: 'hub' }), () => this.recordingDir);
+    this.hub = new Hub(config, clock, deps.metrics, logger.child({ module: 'hub' }), () => this.recordingDir, this.replay);
     this.http = createServer({
       maxHeaderSize: config.maxHeaderSize,
       headersTimeout: config.headersTimeoutMs,
@@ -160,20 +164,9 @@ export class LiveServer {
     return this.url;
   }
 
-  /** Sets what the replay's model says about the join path (availability and latency). */
-  setJoinGate(gate: JoinGate): void {
-    this.gate = gate;
-  }
-
-  setSimTime(iso: string | null): void {
-    this.hub.simTime = iso;
-  }
-
-  /** Real join traffic since the last call. */
-  takeJoinCounters(): JoinCounters {
-    const c = this.counters;
-    this.counters = { attempts: 0, admitted: 0 };
-    return c;
+  /** Real join attempts and admissions since the server started (both only grow). */
+  joinTotals(): Readonly<JoinCounters> {
+    return { ...this.counters };
   }
 
   createSpace(input: { title: string; scheduledStart: number; hostName: string }): { space: Space; hostToken: string } {
@@ -254,9 +247,7 @@ export class LiveServer {
       if (path === '/metrics') {
         route = 'metrics';
         allow(['GET']);
-        const text = await this.deps.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': this.deps.metrics.registry.contentType });
-        return void res.end(text);
+        return writeMetrics(this.deps.metrics.registry, res);
       }
       if (path === '/') {
         route = 'page';
@@ -268,7 +259,7 @@ export class LiveServer {
         if (parts.length === 3 && parts[2] === 'replay') {
           route = 'replay';
           allow(['GET']);
-          return sendJson(res, 200, { v: 1, replay: this.replayInfo ?? { running: false } });
+          return sendJson(res, 200, { v: 1, replay: this.replay.status() });
         }
         if (parts[2] === 'spaces' && parts.length === 3) {
           if (method === 'POST') {
@@ -332,7 +323,7 @@ export class LiveServer {
   }
 
   private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null } {
-    return { ...space.snapshot(), simTime: this.hub.simTime };
+    return { ...space.snapshot(this.replay.modelledListeners(space.id)), simTime: this.replay.simTime() };
   }
 
   private async createSpaceRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -387,7 +378,7 @@ export class LiveServer {
     if (space.realListeners + this.tickets.pendingFor(space.id, clock.now()) >= config.maxListeners) {
       this.refuseJoin('capacity', new ApiError('CAPACITY', `the space is at its cap of ${config.maxListeners} listeners`, { retryAfterMs }));
     }
-    const gate = this.gate;
+    const gate = this.replay.joinGate();
     const delay = Math.min(gate.latencyMs, config.maxModelledJoinDelayMs);
     if (delay > 0) await clock.sleep(delay);
     if (gate.availability < 1 && this.deps.random() >= gate.availability) {

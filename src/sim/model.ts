@@ -1,9 +1,11 @@
-import type { SimPhase } from '../metrics/index.js';
-import type { RealLoad, ReplayStep } from './port.js';
+import type { RealLoad, ReplayStep, SimPhase } from './port.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
 type Condition = Scenario['assumptions']['hostStart']['when'];
+
+/** The events that move the space through its life; the runner drives the replay port from these alone. */
+export const SPACE_EVENTS = { opened: 'space opened', started: 'host started', ended: 'host ended' } as const;
 
 /** Piecewise-linear interpolation over keyframes; flat before the first and after the last. */
 export function interpolate(frames: readonly { t: number; v: number }[], t: number): number {
@@ -144,7 +146,8 @@ export class CrowdModel {
     this.demand = a.demand.keyframes.map((k) => ({ t: at(k.at), v: k.perSecond * a.demand.scale }));
     this.capacity = a.capacity.keyframes.map((k) => ({ t: at(k.at), v: k.joinsPerSecond }));
     this.attack = a.attack ? a.attack.keyframes.map((k) => ({ t: at(k.at), v: k.perSecond })) : null;
-    const ringSize = Math.ceil(a.clients.retry.capSeconds) + 4;
+    // the ring must reach the latest second any policy can schedule a retry for
+    const ringSize = Math.ceil(Math.max(a.clients.retry.capSeconds, a.clients.retry.immediateSeconds[1])) + 4;
     this.rings = Array.from({ length: a.clients.retry.maxAttempts }, () => new RetryRing(ringSize));
     this.state = { t: scenario.replayFromMs, listeners: 0, liveAt: null, endedAt: null, openedAt: null, gaveUp: 0, firstAttempts: 0 };
   }
@@ -167,14 +170,14 @@ export class CrowdModel {
     return this.rings.reduce((n, r) => n + r.pending(), 0);
   }
 
-  private retryWindow(attempt: number): [number, number] | null {
+  private retryWindow(attempt: number): readonly [number, number] | null {
     const r = this.a.clients.retry;
     const backoff = Math.min(r.capSeconds, r.baseSeconds * 2 ** Math.max(0, attempt - 1));
     switch (r.policy) {
       case 'none':
         return null;
       case 'immediate':
-        return [1, 3];
+        return r.immediateSeconds;
       case 'exponential':
         return [Math.max(1, Math.round(backoff)), Math.max(1, Math.round(backoff))];
       case 'jittered':
@@ -225,7 +228,7 @@ export class CrowdModel {
     const open = t >= this.scenario.opensAtMs && s.endedAt === null;
     if (open && s.openedAt === null) {
       s.openedAt = t;
-      events.push('space opened');
+      events.push(SPACE_EVENTS.opened);
     }
 
     // who tries this second: first attempts, retries coming due, and (once open) those who came early
@@ -256,7 +259,7 @@ export class CrowdModel {
     const rho = capacity > 0 ? offered / capacity : Infinity;
     let served: number;
     if (rho <= 1) served = offered;
-    else if (this.mit.shedding) served = capacity * 0.85;
+    else if (this.mit.shedding) served = capacity * a.capacity.sheddingGoodput;
     else served = capacity / (1 + a.capacity.collapse * (rho - 1));
     const pSuccess = offered > 0 ? Math.min(1, served / offered) : 1;
     let admitted = open ? legit * pSuccess : 0;
@@ -296,15 +299,15 @@ export class CrowdModel {
     this.applyMitigations(health);
     if (s.liveAt === null && open && t >= this.scenario.scheduledStartMs && this.holds(a.hostStart.when, health)) {
       s.liveAt = t;
-      events.push('host started');
+      events.push(SPACE_EVENTS.started);
     }
     if (s.liveAt !== null && s.endedAt === null && t - s.liveAt >= a.hostEnd.afterMinutesLive * 60_000) {
       s.endedAt = t;
-      events.push('host ended');
+      events.push(SPACE_EVENTS.ended);
     }
 
     const phase: SimPhase =
-      s.endedAt !== null ? 'ended' : s.liveAt !== null ? 'live' : !open ? 'pre_open' : this.failWindow.mean() < 0.5 ? 'failing' : 'open';
+      s.endedAt !== null ? 'ended' : s.liveAt !== null ? 'live' : !open ? 'pre_open' : this.failWindow.mean() < a.failingBelow ? 'failing' : 'open';
     if (phase !== this.lastPhase && phase === 'failing') events.push('join path failing');
     if (this.lastPhase === 'failing' && phase === 'open') events.push('join path recovered');
     this.lastPhase = phase;

@@ -1,9 +1,11 @@
-import type { SimPhase } from '../metrics/index.js';
-
 /**
  * The seam between the replay engine and a live server. The engine never imports the server:
- * app.ts implements this port over the running server and passes it in.
+ * `src/replay/live-port.ts` implements this port over the running server and `createReplay`
+ * (`src/replay/replay.ts`) passes it in.
  */
+
+/** The replay's phases, in the order a night goes through them (the `phase` label of `stampede_sim_phase`). */
+export type SimPhase = 'pre_open' | 'open' | 'failing' | 'live' | 'ended';
 
 /** What the model says about one simulated step (all rates per simulated second). */
 export interface ReplayStep {

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { createCrowdModel } from './model.js';
+import { createCrowdModel, SPACE_EVENTS } from './model.js';
 import type { RealLoad, ReplayPort, ReplayStep } from './port.js';
 import { createRng } from './rng.js';
 import type { Scenario } from './scenario.js';
@@ -63,9 +63,6 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
   let row: MinuteRow | null = null;
   let peakListeners = 0;
   let peakAt: number | null = null;
-  let opened = false;
-  let started = false;
-  let ended = false;
   const t0 = clock.now();
   let steps = 0;
   while (!model.done) {
@@ -73,16 +70,13 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
     const real = port ? port.takeRealLoad() : NO_REAL;
     const s = model.step(real);
     steps++;
-    const snap = model.snapshot;
     if (port) {
-      if (!opened && snap.openedAt !== null) await port.openSpace(s.t);
-      if (!started && snap.liveAt !== null) await port.startSpace(s.t);
-      if (!ended && snap.endedAt !== null) await port.endSpace(s.t);
+      // the space follows the model's events, each emitted once, in the step it happens
+      if (s.events.includes(SPACE_EVENTS.opened)) await port.openSpace(s.t);
+      if (s.events.includes(SPACE_EVENTS.started)) await port.startSpace(s.t);
+      if (s.events.includes(SPACE_EVENTS.ended)) await port.endSpace(s.t);
       port.publish(s);
     }
-    opened ||= snap.openedAt !== null;
-    started ||= snap.liveAt !== null;
-    ended ||= snap.endedAt !== null;
     for (const text of s.events) events.push({ t: s.t, text });
     if (s.listeners > peakListeners) {
       peakListeners = s.listeners;

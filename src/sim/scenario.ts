@@ -67,6 +67,8 @@ export const scenarioSchema = z.strictObject({
       baseLatencyMs: nonNeg.default(150),
       timeoutMs: z.number().positive().default(10_000),
       requestsPerJoin: z.number().positive().default(1),
+      /** With shedding on, the share of capacity the servers still serve (the rest goes on refusing the excess). */
+      sheddingGoodput: ratio.default(0.85),
     }),
     clients: z.strictObject({
       retry: z.strictObject({
@@ -74,6 +76,8 @@ export const scenarioSchema = z.strictObject({
         baseSeconds: z.number().positive().default(2),
         capSeconds: z.number().positive().default(60),
         maxAttempts: z.number().int().min(1).max(64).default(20),
+        /** Seconds after a failure over which an `immediate` retry falls, evenly: [first, last]. */
+        immediateSeconds: z.tuple([z.number().int().min(1), z.number().int().min(1)]).default([1, 3]),
       }),
       giveUpProbability: ratio.default(0.02),
       sessionMinutes: z.number().positive().default(120),
@@ -88,6 +92,8 @@ export const scenarioSchema = z.strictObject({
     mitigations: z.array(mitigation).default([]),
     hostStart: z.strictObject({ when: condition }),
     hostEnd: z.strictObject({ afterMinutesLive: z.number().positive() }),
+    /** The phase is `failing` while the availability of join attempts over the last 60 s is below this. */
+    failingBelow: ratio.default(0.5),
   }),
 });
 
@@ -181,6 +187,8 @@ function orderIssues(s: ScenarioFile, at: (c: string) => number): Issue[] {
       if (at(list[i]!.at) <= at(list[i - 1]!.at)) issues.push({ path: `${path}[${i}].at`, message: `expected a time after ${list[i - 1]!.at} (the previous keyframe)` });
     }
   }
+  const [lo, hi] = s.assumptions.clients.retry.immediateSeconds;
+  if (hi < lo) issues.push({ path: 'assumptions.clients.retry.immediateSeconds[1]', message: `expected at least ${lo} (the first second)` });
   s.assumptions.mitigations.forEach((m, i) => {
     if (!m.at && !m.when) issues.push({ path: `assumptions.mitigations[${i}]`, message: "needs 'at' (a time) or 'when' (a condition)" });
   });

@@ -40,8 +40,6 @@ export class Space {
   state: SpaceState = 'scheduled';
   startedAt: number | null = null;
   endedAt: number | null = null;
-  /** Listeners the replay's crowd model says are inside; never objects, just a count. */
-  virtualListeners = 0;
   /** Audio chunks accepted so far; the next expected sequence number. */
   chunks = 0;
   private readonly members = new Map<string, Member>();
@@ -146,7 +144,8 @@ export class Space {
     return out;
   }
 
-  snapshot(): SpaceSnapshot {
+  /** The space as the API shows it; `virtualListeners` are the replay model's crowd inside (a count, never objects). */
+  snapshot(virtualListeners = 0): SpaceSnapshot {
     const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
     return {
       id: this.id,
@@ -158,8 +157,8 @@ export class Space {
       host: { name: this.hostName },
       listeners: {
         real: this.realListenerCount,
-        virtual: this.virtualListeners,
-        total: this.realListenerCount + this.virtualListeners,
+        virtual: virtualListeners,
+        total: this.realListenerCount + virtualListeners,
       },
       speakers: this.speakers(),
       chunks: this.chunks,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
-import { api, createSpace, startApp, startSpace } from '../helpers/app.js';
+import { api, createSpace, settableGate, startApp, startSpace } from '../helpers/app.js';
 
 describe('listener page in a real browser', () => {
   let browser: BrowserContext;
@@ -32,14 +32,15 @@ describe('listener page in a real browser', () => {
   });
 
   it('shows "This Space is not available" when the join path fails, as listeners saw that night', async () => {
-    const s = await startApp({ demoSpace: true });
+    const gate = settableGate();
+    const s = await startApp({ demoSpace: true }, { replay: gate.view });
     try {
-      s.app.server.setJoinGate({ availability: 0, latencyMs: 0 });
+      gate.set({ availability: 0, latencyMs: 0 });
       const page = await browser.newPage();
       await page.goto(s.url + '/');
       await expect.poll(() => page.textContent('#status')).toContain('This Space is not available');
       expect(await page.getAttribute('#status', 'class')).toBe('bad');
-      s.app.server.setJoinGate({ availability: 1, latencyMs: 0 });
+      gate.set({ availability: 1, latencyMs: 0 });
       await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toBe('connected — listening');
       await page.close();
     } finally {

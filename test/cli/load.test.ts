@@ -1,8 +1,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { IntervalLine, LoadResult } from '../../src/load/index.js';
 import { runCli, runToEnd } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tmp.js';
+
+/** A percentile is never above the largest latency measured, in any kind of any scenario. */
+function expectPercentilesWithinMax(r: LoadResult): void {
+  for (const k of [...r.kinds, ...r.scenarios.flatMap((s) => s.kinds)])
+    if (k.max !== null) for (const p of [k.p50, k.p90, k.p95, k.p99, k.p999]) expect(p!, k.kind).toBeLessThanOrEqual(k.max);
+}
 
 describe('stampede load', () => {
   const tempDir = useTempDir('stampede-load-');
@@ -18,26 +25,124 @@ describe('stampede load', () => {
     await r.waitFor(/connected [1-9]/);
     const text = await (await fetch(url!)).text();
     expect(text).toMatch(/^stampede_client_ws_open [1-9]/m);
+    expect((await fetch(url!.replace('/metrics', '/other'))).status).toBe(404);
     expect((await r.exited).code, r.stderr()).toBe(0);
-    expect(r.stdout()).toMatch(/PASS {2}errors<1/);
-    const result = JSON.parse(await readFile(json, 'utf8')) as { pass: boolean; kinds: { kind: string; p50: number; p99: number; p999: number; max: number }[] };
+    expect(r.stdout()).toMatch(/PASS {2}errors<1 {2}\(actual 0\)/);
+    const result = JSON.parse(await readFile(json, 'utf8')) as LoadResult;
     expect(result.pass).toBe(true);
     expect(result.kinds.map((k) => k.kind)).toEqual(['join', 'ws_connect', 'audio']);
-    for (const k of result.kinds) expect(k.p50).toBeLessThanOrEqual(k.p999);
+    expectPercentilesWithinMax(result);
   });
 
-  it('exits non-zero when a threshold is breached', async () => {
+  it('a mixed run against a live `stampede serve`: several scenarios at once, thresholds per scenario and overall, exit 99 when one fails', async () => {
     const dir = tempDir();
-    const profile = join(dir, 'strict.yaml');
-    await writeFile(profile, 'name: strict\nkind: http\nrequest: details\nphases: [{duration: 1, arrivalRate: 100}]\nthresholds: ["p50<0.001"]\n');
-    const r = await runToEnd(['load', profile]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toMatch(/FAIL {2}p50<0\.001/);
+    const server = runCli(['serve', '--port', '0', '--log-level', 'warn']);
+    try {
+      const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const file = join(dir, 'mixed.yaml');
+      await writeFile(
+        file,
+        [
+          'name: mixed',
+          'thresholds: ["errors<1", "p(95)<0.001"]', // the second cannot hold: the overall verdict fails
+          'scenarios:',
+          '  joins: {kind: http, request: join, connections: 5, phases: [{duration: 2, arrivalRate: 30}], tags: {plane: join}, thresholds: ["join.errors<1", "join.requests>=10"]}',
+          '  polling: {kind: http, request: details, executor: constant-vus, vus: 2, duration: 2, startTime: 1, thresholds: ["details.p50<0.001"]}',
+          '  held: {kind: ws, executor: constant-vus, vus: 5, duration: 3, thresholds: ["ws_connect.errors<1"]}',
+        ].join('\n'),
+      );
+      const r = await runToEnd(['load', file, '--target', url!, '--json', '-']);
+      expect(r.code, r.stderr).toBe(99);
+      // --json -: stdout is the JSON alone; the summary went to stderr
+      const result = JSON.parse(r.stdout) as LoadResult;
+      expect(r.stderr).toContain('scenario polling: http, constant-vus, from 1 s');
+      expect(r.stderr).toContain('scenario joins: http, arrival-rate, from 0 s, tags plane=join');
+      expect(result.target).toBe(url);
+      expect(result.scenarios.map((s) => [s.name, s.executor, s.pass])).toEqual([
+        ['joins', 'arrival-rate', true],
+        ['polling', 'constant-vus', false],
+        ['held', 'constant-vus', true],
+      ]);
+      const [joins, polling, held] = result.scenarios;
+      expect(joins!.tags).toEqual({ plane: 'join' });
+      expect(joins!.kinds[0]!.requests).toBeGreaterThanOrEqual(10);
+      expect(polling!.kinds[0]!.requests).toBeGreaterThan(0);
+      expect(held!.ws!.peakConnected).toBeGreaterThan(0);
+      // the overall view merges every scenario's requests of a kind (joins from the HTTP storm and the listeners)
+      const overallJoin = result.kinds.find((k) => k.kind === 'join')!;
+      expect(overallJoin.requests).toBe(joins!.kinds[0]!.requests + held!.kinds.find((k) => k.kind === 'join')!.requests);
+      expect(result.thresholds).toEqual([
+        { threshold: 'errors<1', actual: 0, pass: true },
+        { threshold: 'p(95)<0.001', actual: expect.any(Number), pass: false },
+      ]);
+      expect(result.pass).toBe(false);
+      expectPercentilesWithinMax(result);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
   });
 
-  it('refuses a target off this machine', async () => {
-    const r = await runToEnd(['load', 'details-poll', '--target', 'http://10.1.2.3:8080']);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('load targets loopback only');
+  it('--threshold adds gates on any percentile, no data fails, --quiet keeps only the summary, --out streams NDJSON per second', async () => {
+    const dir = tempDir();
+    const nd = join(dir, 'out.ndjson');
+    const profile = join(dir, 'details.yaml');
+    await writeFile(profile, 'name: details\nkind: http\nrequest: details\nconnections: 2\nphases: [{duration: 2, arrivalRate: 20}]\n');
+    const r = await runToEnd(['load', profile, '--quiet', '--threshold', 'p(99.9)<60000', '--threshold', 'details.availability>0.5', '--threshold', 'audio.p99<250', '--out', `ndjson=${nd}`]);
+    expect(r.code, r.stderr).toBe(99);
+    expect(r.stdout).not.toContain('started a server');
+    expect(r.stdout).not.toMatch(/requests \d+ {2}ok/); // no progress line
+    expect(r.stdout).toMatch(/PASS {2}p\(99\.9\)<60000 {2}\(actual [\d.]+ ms\)/);
+    expect(r.stdout).toMatch(/PASS {2}details\.availability>0\.5 {2}\(actual [\d.]+% \(/);
+    // nothing measured it: a gate on silence fails
+    expect(r.stdout).toContain('FAIL  audio.p99<250  (actual no data)');
+    expect(r.stdout).toContain('thresholds: 2 passed, 1 failed — FAIL');
+    const lines = (await readFile(nd, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as IntervalLine | ({ type: 'summary' } & LoadResult));
+    const intervals = lines.filter((l): l is IntervalLine => l.type === 'interval');
+    expect(intervals.length).toBeGreaterThanOrEqual(2);
+    for (const l of intervals) expect(l).toMatchObject({ scenario: 'details', kind: 'details', tags: {} });
+    const summary = lines.at(-1) as { type: string } & LoadResult;
+    expect(summary.type).toBe('summary');
+    // the per-second lines add up to the run's totals
+    expect(intervals.reduce((a, l) => a + l.requests, 0)).toBe(summary.kinds[0]!.requests);
+  });
+
+  it('abortOnFail stops the whole run as soon as its threshold fails, with exit 99', async () => {
+    const dir = tempDir();
+    const profile = join(dir, 'abort.yaml');
+    await writeFile(profile, 'name: abort\nkind: http\nrequest: details\nconnections: 2\nphases: [{duration: 30, arrivalRate: 20}]\nthresholds: [{threshold: "p50<0.001", abortOnFail: true}]\n');
+    const t0 = Date.now();
+    const r = await runToEnd(['load', profile, '--quiet']);
+    expect(r.code, r.stderr).toBe(99);
+    expect(r.stdout).toMatch(/ABORTED at [\d.]+ s: p50<0\.001 \(scenario abort\) failed and has abortOnFail/);
+    expect(Date.now() - t0).toBeLessThan(20_000); // far short of the 30 s profile
+  });
+
+  it('substitutes the environment into a profile, and names a variable that is missing', async () => {
+    const dir = tempDir();
+    const profile = join(dir, 'env.yaml');
+    await writeFile(profile, 'name: env\nkind: http\nrequest: details\nconnections: 1\nphases: [{duration: 1, arrivalRate: ${RATE}}]\nthresholds: ["requests>=${MIN:-1}"]\n');
+    const ok = await runToEnd(['load', profile, '--quiet', '--json', '-'], { RATE: '5' });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((JSON.parse(ok.stdout) as LoadResult).thresholds).toEqual([]);
+    expect(ok.stderr).toContain('PASS  requests>=1');
+    const missing = await runToEnd(['load', profile], { RATE: '' });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('environment variable RATE is not set');
+  });
+
+  it('says what went wrong: the URL and the cause, the profiles there are, the threshold grammar', async () => {
+    const unreachable = await runToEnd(['load', 'details-poll', '--target', 'http://127.0.0.1:59999']);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toContain('cannot reach http://127.0.0.1:59999/api/v1/spaces: connect ECONNREFUSED 127.0.0.1:59999');
+    const unknown = await runToEnd(['load', 'no-such-profile']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no-such-profile: .*profiles: attack-flood, chunk-fetch, details-poll, join-storm, .*ws-reconnect-storm/);
+    const bad = await runToEnd(['load', 'details-poll', '--threshold', 'latency<5']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("bad threshold 'latency<5'");
+    const off = await runToEnd(['load', 'details-poll', '--target', 'http://10.1.2.3:8080']);
+    expect(off.code).toBe(1);
+    expect(off.stderr).toContain('load targets loopback only');
   });
 });

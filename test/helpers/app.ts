@@ -6,6 +6,7 @@ import { afterEach } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
 import type { ServerConfigInput } from '../../src/config.js';
+import { NO_REPLAY, OPEN_GATE, type JoinGate, type ReplayView } from '../../src/server/index.js';
 
 /** The operator token every test app runs with (creating spaces needs it). */
 export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
@@ -44,6 +45,12 @@ export function useApps(): typeof startApp {
     closers.push(s.close);
     return s;
   };
+}
+
+/** A replay view whose join gate the test sets, as a replay's model would: pass `view` as the app's `replay`. */
+export function settableGate(): { view: ReplayView; set(gate: JoinGate): void } {
+  let gate = OPEN_GATE;
+  return { view: { ...NO_REPLAY, joinGate: () => gate }, set: (g) => void (gate = g) };
 }
 
 export async function api<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {

@@ -3,6 +3,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { DEFAULT_SPEED } from '../../src/cli/replay.js';
+import { RULE_VARIANT_SPEEDS } from '../../src/dashboards/generate.js';
 
 const DIR = fileURLToPath(new URL('../../dashboards/', import.meta.url));
 
@@ -46,6 +48,19 @@ describe('dashboards/docker-compose.yml (no Docker engine here: parsed and check
     expect(compose.services.prometheus?.extra_hosts).toContain('host.docker.internal:host-gateway');
     const targets = prometheusYml.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
     expect(targets).toEqual(['host.docker.internal:8080', 'host.docker.internal:9465']);
+  });
+
+  it("loads the rules that match the replay's default speed, and mounts them where prometheus.yml looks", () => {
+    expect(RULE_VARIANT_SPEEDS).toContain(DEFAULT_SPEED);
+    expect(prometheusYml.rule_files).toEqual([`rules-speed${DEFAULT_SPEED}/*.yml`]);
+    const mounted = (compose.services.prometheus?.volumes ?? []).map((v) => v.split(':').slice(0, 2));
+    expect(mounted).toContainEqual([`./prometheus/rules-speed${DEFAULT_SPEED}`, `/etc/prometheus/rules-speed${DEFAULT_SPEED}`]);
+  });
+
+  it('the without-Docker recipe in docs/observability.md copies the same rules next to its config', async () => {
+    const doc = await readFile(`${DIR}../docs/observability.md`, 'utf8');
+    expect(doc).toContain(`cp -r dashboards/prometheus/rules-speed${DEFAULT_SPEED} /tmp/`);
+    expect(doc).toContain("sed 's/host.docker.internal/127.0.0.1/' dashboards/prometheus/prometheus.yml > /tmp/stampede-prom.yml");
   });
 
   it('grafana gets the provisioned datasource pointing at the prometheus service and both dashboards', async () => {

@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { expressions } from '../../src/dashboards/builder.js';
 import { generateDashboards } from '../../src/dashboards/generate.js';
 import type { SimPhase } from '../../src/metrics/index.js';
-import { LiveReplayPort } from '../../src/replay-port.js';
+import { LiveReplayPort, ReplayFeed } from '../../src/replay/index.js';
 import type { ReplayStep } from '../../src/sim/port.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,12 +22,12 @@ function substitute(expr: string): string {
 }
 
 /** A short, hand-made replay through the real replay port: the outage's phases in order. */
-const PHASES: { phase: SimPhase; availability: number; listeners: number; attack: number }[] = [
-  { phase: 'pre_open', availability: 1, listeners: 0, attack: 0 },
-  { phase: 'open', availability: 1, listeners: 5_000, attack: 10 },
-  { phase: 'failing', availability: 0.3, listeners: 20_000, attack: 4_000 },
-  { phase: 'live', availability: 1, listeners: 60_000, attack: 100 },
-  { phase: 'ended', availability: 1, listeners: 0, attack: 0 },
+const PHASES: { phase: SimPhase; availability: number; listeners: number; attack: number; events: string[] }[] = [
+  { phase: 'pre_open', availability: 1, listeners: 0, attack: 0, events: [] },
+  { phase: 'open', availability: 1, listeners: 5_000, attack: 10, events: ['space opened'] },
+  { phase: 'failing', availability: 0.3, listeners: 20_000, attack: 4_000, events: ['join path failing', 'mitigation: admission cap'] },
+  { phase: 'live', availability: 1, listeners: 60_000, attack: 100, events: ['host started'] },
+  { phase: 'ended', availability: 1, listeners: 0, attack: 0, events: ['host ended'] },
 ];
 
 function step(i: number, t0: number): ReplayStep {
@@ -46,7 +46,7 @@ function step(i: number, t0: number): ReplayStep {
     latencyP99Ms: p.availability < 1 ? 9_000 : 40,
     attempts,
     failures,
-    events: [],
+    events: p.events,
   };
 }
 
@@ -57,7 +57,9 @@ describe('every dashboard panel shows data from a real Prometheus scraping Stamp
   let loadServer: Server | null = null;
 
   beforeAll(async () => {
-    const started = await startApp({ chunkIntervalMs: 100 });
+    const t0 = Date.UTC(2024, 7, 12, 23, 0, 0);
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 600 });
+    const started = await startApp({ chunkIntervalMs: 100 }, { replay: feed });
     closeApp = started.close;
     const { app, url } = started;
     // the load generator's own view, scraped as its own job, as in dashboards/prometheus/prometheus.yml
@@ -75,8 +77,7 @@ describe('every dashboard panel shows data from a real Prometheus scraping Stamp
     await prom.waitFor('up{job="stampede"} == 1');
     await prom.waitFor('up{job="stampede-load"} == 1');
 
-    const t0 = Date.UTC(2024, 7, 12, 23, 0, 0);
-    const port = new LiveReplayPort({ server: app.server, metrics: app.metrics, title: 'replay', hostName: 'host', scheduledStartMs: t0, scenarioName: 'test', speed: 600 });
+    const port = new LiveReplayPort({ server: app.server, metrics: app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: t0, speed: 600 });
     for (let i = 0; i < PHASES.length; i++) {
       const s = step(i, t0);
       port.publish(s);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
-import { api, connect, createSpace, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
+import { api, connect, createSpace, joinAndConnect, metricValue, settableGate, useApps, startSpace } from '../helpers/app.js';
 
 type ErrBody = { error: { code: string; retryAfterMs?: number } };
 
@@ -69,15 +69,16 @@ describe('admission control and load shedding', () => {
   });
 
   it('fails real joins as the replay model says the join path fails (gate availability 0)', async () => {
-    const s = await startApp();
+    const gate = settableGate();
+    const s = await startApp({}, { replay: gate.view });
     const { id } = await createSpace(s.url);
-    s.app.server.setJoinGate({ availability: 0, latencyMs: 0 });
+    gate.set({ availability: 0, latencyMs: 0 });
     const r = await api<ErrBody & { error: { message: string } }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
     expect(r.status).toBe(503);
     expect(r.body.error).toMatchObject({ code: 'JOIN_FAILED', message: 'This Space is not available' });
-    s.app.server.setJoinGate({ availability: 1, latencyMs: 0 });
+    gate.set({ availability: 1, latencyMs: 0 });
     expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/join`)).status).toBe(200);
-    expect(s.app.server.takeJoinCounters()).toEqual({ attempts: 2, admitted: 1 });
+    expect(s.app.server.joinTotals()).toEqual({ attempts: 2, admitted: 1 });
   });
 
   it('caps connections per address before the upgrade with 429 TOO_MANY_CONNECTIONS', async () => {

@@ -141,7 +141,7 @@ describe('slow consumers, dead peers and bad input', () => {
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken, true);
     const listeners = await Promise.all([1, 2, 3].map(() => joinAndConnect(s.url, id)));
-    await listeners[0]!.until((c) => c.binaries.length >= 5, 'audio');
+    for (const l of listeners) await l.until((c) => c.binaries.length >= 5, 'audio');
     const stopping = s.app.stop();
     expect(s.app.stop()).toBe(stopping);
     const codes = await Promise.all(listeners.map((l) => l.closed.then((c) => c.code)));

@@ -49,6 +49,19 @@ describe('the crowd model', () => {
     expect(Math.abs(a.peakListeners - c.peakListeners) / a.peakListeners).toBeLessThan(0.02);
   });
 
+  it('takes its three behavioural constants from named assumptions, each of which changes the night', async () => {
+    const base = await replay(DEFAULT);
+    const failingMinutes = (r: typeof base): number => r.series.filter((x) => x.phase === 'failing').length;
+    // the bar for "failing": raised, more of the night counts as failing; lowered to 0, none of it does
+    expect(failingMinutes(await replay(DEFAULT, ['assumptions.failingBelow=0.99']))).toBeGreaterThan(failingMinutes(base));
+    expect(failingMinutes(await replay(DEFAULT, ['assumptions.failingBelow=0']))).toBe(0);
+    // shedding that serves the whole capacity lets more people in than the default 85 %
+    const sheddingAll = await replay(DEFAULT, ['assumptions.capacity.sheddingGoodput=1']);
+    expect(failureShare(sheddingAll, '2024-08-13T00:30:00Z', '2024-08-13T00:45:00Z')).toBeLessThan(failureShare(base, '2024-08-13T00:30:00Z', '2024-08-13T00:45:00Z'));
+    // refreshes spread over a longer window make a smaller peak of offered load
+    expect(peakOffered(await replay(DEFAULT, ['assumptions.clients.retry.immediateSeconds=[5, 30]']))).toBeLessThan(peakOffered(base));
+  });
+
   it('starts on time when the join path has enough capacity', async () => {
     const r = await replay(DEFAULT, ['assumptions.capacity.keyframes[0].joinsPerSecond=20000']);
     expect(r.liveAt).not.toBeNull();
@@ -120,14 +133,17 @@ describe('the crowd model', () => {
         };
         const model = createCrowdModel(s, createRng(p.seed));
         let step: ReplayStep;
+        // plain checks per step (100,000 steps in all): a broken invariant throws and fast-check shrinks it
+        const check = (ok: boolean, what: string): void => {
+          if (!ok) throw new Error(`${what} at ${new Date(step.t).toISOString()}: ${JSON.stringify(step)}`);
+        };
         for (let i = 0; i < 4000 && !model.done; i++) {
           step = model.step();
-          expect(step.listeners).toBeGreaterThanOrEqual(0);
-          expect(step.availability).toBeGreaterThanOrEqual(0);
-          expect(step.availability).toBeLessThanOrEqual(1);
-          expect(step.admitted).toBeLessThanOrEqual(step.attempts + 1e-6);
-          expect(step.failures).toBeGreaterThanOrEqual(0);
-          expect(Number.isFinite(step.latencyP99Ms)).toBe(true);
+          check(step.listeners >= 0, 'negative crowd');
+          check(step.availability >= 0 && step.availability <= 1, 'availability outside [0,1]');
+          check(step.admitted <= step.attempts + 1e-6, 'more admitted than tried');
+          check(step.failures >= 0, 'negative failures');
+          check(Number.isFinite(step.latencyP99Ms), 'latency not finite');
         }
       }),
       { numRuns: 25 },

@@ -47,6 +47,16 @@ describe('scenario files', () => {
     expect(issues).toEqual([{ path: 'assumptions.capacity', message: expect.stringContaining('colapse') }]);
   });
 
+  it('gives the model\'s named assumptions their documented defaults, and rejects an immediate-retry window backwards', async () => {
+    const s = await loadScenario(DEFAULT);
+    expect(s.assumptions.capacity.sheddingGoodput).toBe(0.85);
+    expect(s.assumptions.clients.retry.immediateSeconds).toEqual([1, 3]);
+    expect(s.assumptions.failingBelow).toBe(0.5);
+    expect(await issuesOf(loadScenario(DEFAULT, ['assumptions.clients.retry.immediateSeconds=[4, 2]']))).toEqual([
+      { path: 'assumptions.clients.retry.immediateSeconds[1]', message: 'expected at least 4 (the first second)' },
+    ]);
+  });
+
   it('rejects a wrong type, saying what was expected', async () => {
     const bad = text.replace('sessionMinutes: 240', 'sessionMinutes: "long"');
     const issues = await issuesOf(Promise.resolve().then(() => parseScenario(bad, 'x.yaml')));

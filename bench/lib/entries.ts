@@ -1,0 +1,109 @@
+import { estimate, ratio, verdict, type Estimate } from './stats.js';
+
+/** One line of the results: a figure, its baseline (or a fixed target), the ratio, each with its interval. */
+export interface Entry {
+  part: string;
+  name: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  figure: number;
+  figureCI: [number, number];
+  baselineName: string;
+  baseline: number;
+  baselineCI: [number, number];
+  /** figure ÷ baseline (medians), with its own interval; null when a side is flagged. */
+  ratio: number | null;
+  ratioCI: [number, number] | null;
+  /** 'higher'/'lower' when the ratio's whole interval lies on that side of 1. */
+  verdict: 'higher' | 'lower' | 'not distinguishable' | 'excluded';
+  rounds: number;
+  /** Why no ratio is given: a contestant did not connect every listener, missed its cadence, or answered errors. */
+  excluded?: string;
+  target?: { text: string; met: boolean | null };
+}
+
+export interface Comparison {
+  part: string;
+  name: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  /** Stampede's rounds and the baseline's, in the order they were taken. */
+  a: number[];
+  baselineName: string;
+  b: number[];
+  excluded?: string | undefined;
+  target?: { text: string; test: (r: Estimate) => boolean };
+}
+
+const precision = (x: number[] | null) => (x ? `[${x.map((v) => v.toPrecision(3)).join(', ')}]` : '');
+
+/** Collects the entries of a run; every figure and ratio gets its bootstrap interval here and only here. */
+export class Ledger {
+  readonly entries: Entry[] = [];
+
+  constructor(
+    private readonly seed: number,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {}
+
+  /** A figure against a baseline measured in the same run. A flagged comparison keeps its figures but gets no ratio. */
+  compare(e: Comparison): Entry {
+    const fa = estimate(e.a, this.seed);
+    const fb = estimate(e.b, this.seed);
+    let r = e.excluded ? null : ratio(e.a, e.b, this.seed);
+    if (r && ![r.median, r.lo, r.hi].every(Number.isFinite)) {
+      // a baseline round of 0 (a window too short to time) leaves no finite ratio to report
+      e = { ...e, excluded: `${e.baselineName} measured 0 in some rounds` };
+      r = null;
+    }
+    const entry: Entry = {
+      part: e.part,
+      name: e.name,
+      unit: e.unit,
+      better: e.better,
+      figure: fa.median,
+      figureCI: [fa.lo, fa.hi],
+      baselineName: e.baselineName,
+      baseline: fb.median,
+      baselineCI: [fb.lo, fb.hi],
+      ratio: r ? r.median : null,
+      ratioCI: r ? [r.lo, r.hi] : null,
+      verdict: r ? verdict(r) : 'excluded',
+      rounds: Math.min(e.a.length, e.b.length),
+      ...(e.excluded ? { excluded: e.excluded } : {}),
+      ...(e.target ? { target: { text: e.target.text, met: r ? e.target.test(r) : null } } : {}),
+    };
+    this.entries.push(entry);
+    this.log(`  ${e.name}: ${fa.median.toPrecision(4)} ${precision(entry.figureCI)} vs ${e.baselineName} ${fb.median.toPrecision(4)} ${precision(entry.baselineCI)} → ${entry.ratio?.toFixed(3) ?? e.excluded} ${precision(entry.ratioCI)}${entry.target ? ` target met: ${entry.target.met}` : ''}`);
+    return entry;
+  }
+
+  /** A figure against a fixed target; the target is met only when the figure's whole interval is on the right side. */
+  against(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; a: (number | null)[]; limit: number; limitName: string; excluded?: string | undefined }): Entry {
+    const values = e.a.filter((x): x is number => x !== null && Number.isFinite(x));
+    if (values.length < e.a.length) e = { ...e, excluded: `${e.a.length - values.length} of ${e.a.length} rounds had no value` };
+    const fa = estimate(values, this.seed);
+    const rel: Estimate = { median: fa.median / e.limit, lo: fa.lo / e.limit, hi: fa.hi / e.limit, n: values.length };
+    const within = e.better === 'lower' ? fa.hi <= e.limit : fa.lo >= e.limit;
+    const entry: Entry = {
+      part: e.part,
+      name: e.name,
+      unit: e.unit,
+      better: e.better,
+      figure: fa.median,
+      figureCI: [fa.lo, fa.hi],
+      baselineName: e.limitName,
+      baseline: e.limit,
+      baselineCI: [e.limit, e.limit],
+      ratio: e.excluded ? null : rel.median,
+      ratioCI: e.excluded ? null : [rel.lo, rel.hi],
+      verdict: e.excluded ? 'excluded' : verdict(rel),
+      rounds: values.length,
+      ...(e.excluded ? { excluded: e.excluded } : {}),
+      target: { text: `${e.better === 'lower' ? '≤' : '≥'} ${e.limit} ${e.unit} (whole interval)`, met: e.excluded ? null : within },
+    };
+    this.entries.push(entry);
+    this.log(`  ${e.name}: ${fa.median.toPrecision(4)} ${precision(entry.figureCI)} ${e.unit}; target ${entry.target!.text}: ${entry.target!.met}`);
+    return entry;
+  }
+}

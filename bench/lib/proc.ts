@@ -1,0 +1,127 @@
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Bench processes and the request/answer protocol between the bench and each of them. Every server
+ * runs alone on the server CPU set and every client (swarm, scraper, load generator) on the client
+ * set (`taskset`), so a server's CPU time is its own and the clients cannot steal its core.
+ */
+export interface Pinning {
+  server: string | null;
+  client: string | null;
+}
+
+/**
+ * BENCH_SERVER_CPUS / BENCH_CLIENT_CPUS, else core 0 for servers and the rest for clients; none on one
+ * core, without taskset, or with BENCH_PIN=0 (the shrunk run in the tests, which measures nothing).
+ */
+export function pinning(env: NodeJS.ProcessEnv): Pinning {
+  if (env.BENCH_PIN === '0') return { server: null, client: null };
+  let taskset = false;
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    taskset = true;
+  } catch {
+    taskset = false;
+  }
+  const n = cpus().length;
+  if (!taskset || n < 2) return { server: null, client: null };
+  return { server: env.BENCH_SERVER_CPUS ?? '0', client: env.BENCH_CLIENT_CPUS ?? (n === 2 ? '1' : `1-${n - 1}`) };
+}
+
+/** Moves this process onto a CPU set (the bench itself runs autocannon, so it sits with the clients). */
+export function pinSelf(cpuList: string | null): void {
+  if (cpuList) execFileSync('taskset', ['-a', '-cp', cpuList, String(process.pid)], { stdio: 'ignore' });
+}
+
+export interface Proc {
+  readonly pid: number;
+  /** Sends a request and resolves with the child's answer to it. */
+  call<T = Record<string, unknown>>(type: string, args?: Record<string, unknown>): Promise<T>;
+  /** Asks the child to stop, and kills it if it has not exited within 10 s. */
+  stop(): Promise<void>;
+}
+
+/** Forks `bench/<rel>.js` (compiled) pinned to `cpuList`, with gc exposed for memory readings. */
+export function spawnProc(rel: string, args: string[], cpuList: string | null, execArgv: string[] = []): Proc {
+  const file = fileURLToPath(new URL(`../${rel}.js`, import.meta.url));
+  // BENCH_CPU_PROF=dir: every server writes a V8 CPU profile there when it stops (bench/profile-top.ts reads them)
+  const prof = process.env.BENCH_CPU_PROF && rel.startsWith('servers/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${rel.slice(8)}-${Date.now()}.cpuprofile`] : [];
+  const argv = ['--expose-gc', ...prof, ...execArgv];
+  const child: ChildProcess = cpuList
+    ? fork(file, args, { execPath: 'taskset', execArgv: ['-c', cpuList, process.execPath, ...argv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    : fork(file, args, { execArgv: argv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map<number, { resolve: (v: never) => void; reject: (e: Error) => void }>();
+  let nextId = 1;
+  let exited = false;
+  child.on('message', (m: { id: number; error?: string }) => {
+    const w = waiting.get(m.id);
+    if (!w) return;
+    waiting.delete(m.id);
+    if (m.error) w.reject(new Error(`${rel}: ${m.error}`));
+    else w.resolve(m as never);
+  });
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code) => {
+      exited = true;
+      for (const w of waiting.values()) w.reject(new Error(`${rel} exited with ${code}`));
+      waiting.clear();
+      resolve();
+    }),
+  );
+  return {
+    pid: child.pid ?? 0,
+    call: (type, a = {}) =>
+      new Promise((resolve, reject) => {
+        if (exited) return reject(new Error(`${rel} has exited`));
+        const id = nextId++;
+        waiting.set(id, { resolve: resolve as (v: never) => void, reject });
+        child.send({ ...a, id, type });
+      }),
+    stop: async () => {
+      if (exited) return;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.send({ id: 0, type: 'exit' });
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+}
+
+type Handler = (msg: Record<string, unknown>) => unknown;
+
+/**
+ * The child's side: answers each request with its handler's result. `exit` runs `onExit` (if any)
+ * and ends the process. A handler's error is sent back, not thrown.
+ */
+export function answer(handlers: Record<string, Handler>, onExit?: () => Promise<void>): void {
+  // a bench that died must not leave its servers behind
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (m: { id: number; type: string } & Record<string, unknown>) => {
+    if (m.type === 'exit') {
+      // a server whose close waits on a peer gets two seconds, not the parent's ten
+      const grace = new Promise((r) => setTimeout(r, 2_000).unref());
+      void Promise.race([(onExit ?? (() => Promise.resolve()))(), grace]).finally(() => process.exit(0));
+      return;
+    }
+    const h = handlers[m.type];
+    void Promise.resolve()
+      .then(() => (h ? h(m) : Promise.reject(new Error(`no handler for ${m.type}`))))
+      .then(
+        (v) => process.send!({ ...(v as object), id: m.id }),
+        (err: unknown) => process.send!({ id: m.id, error: err instanceof Error ? err.message : String(err) }),
+      );
+  });
+}
+
+/** A monotonic clock shared by every process on the machine (CLOCK_MONOTONIC), in ms with ns resolution. */
+export const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** RSS after a full GC (the children run with --expose-gc), so a reading is not a collector's mood. */
+export function settledRss(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  return process.memoryUsage().rss;
+}

@@ -1,0 +1,128 @@
+import { median } from 'simple-statistics';
+import type { OverloadPoint } from '../run.js';
+import type { Entry } from './entries.js';
+
+/** latest.md and overload.svg, drawn from the same data that goes into latest.json. */
+
+const fmt = (x: number | null | undefined): string => {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '—';
+  const a = Math.abs(x);
+  return a >= 1000 ? Math.round(x).toLocaleString('en-US') : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : x.toFixed(3);
+};
+const ci = (x: [number, number] | null) => (x ? `[${fmt(x[0])}, ${fmt(x[1])}]` : '');
+
+interface CellRow {
+  contestant: string;
+  listeners: number;
+  connected: number;
+  serverRssPerListenerKiB: number;
+  swarmRssPerListenerKiB: number;
+  flags: string[];
+  rounds: { chunksPerCpuSec: number; userMicrosPerChunk: number; systemMicrosPerChunk: number; p50Ms: number; p99Ms: number; deliveredRatio: number }[];
+}
+
+export function renderMarkdown(meta: { date: string; node: string; cpus: number; pinning: { server: string | null; client: string | null }; loadAverage: { before: number[]; after: number[] }; minutes: number; config: { rounds: number; measureMs: number } }, entries: Entry[], raw: Record<string, unknown>): string {
+  const out: string[] = [];
+  const la = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' / ');
+  out.push('# Benchmark results', '');
+  out.push(`${meta.date}, Node ${meta.node}, ${meta.cpus} CPUs; servers pinned to CPU ${meta.pinning.server ?? '(not pinned)'}, clients to CPU ${meta.pinning.client ?? '(not pinned)'}. ${meta.config.rounds} rounds per cell in shuffled order, ${meta.config.measureMs} ms fan-out windows. Load average (1/5/15 min) before ${la(meta.loadAverage.before)}, after ${la(meta.loadAverage.after)}; ${meta.minutes} min.`, '');
+  out.push('Medians of the rounds with bootstrap 95% intervals. A ratio is **real** when its whole interval lies on one side of 1.', '');
+  out.push('| part | measure | Stampede | baseline | ratio | difference | target |', '|---|---|---|---|---|---|---|');
+  for (const e of entries) {
+    const target = e.target ? `${e.target.text}: ${e.target.met === null ? 'n/a' : e.target.met ? '**met**' : 'not met'}` : '';
+    const verdict = e.excluded ? `excluded (${e.excluded})` : e.verdict === 'not distinguishable' ? 'not distinguishable' : `real (${e.verdict})`;
+    out.push(`| ${e.part} | ${e.name} | ${fmt(e.figure)} ${e.unit} ${ci(e.figureCI)} | ${fmt(e.baseline)} ${ci(e.baselineCI)} (${e.baselineName}) | ${e.ratio === null ? '—' : `${fmt(e.ratio)}× ${ci(e.ratioCI)}`} | ${verdict} | ${target} |`);
+  }
+  const cells = raw.fanout as CellRow[] | undefined;
+  if (cells) {
+    out.push('', '## Fan-out cells', '', 'Per contestant and size: medians of the rounds (bootstrap intervals are in latest.json entries; every round is in `raw.fanout`).', '');
+    out.push('| listeners | contestant | connected | chunks per CPU-s | user µs/chunk | system µs/chunk | p50 / p99 ms | delivered | server KiB/listener | swarm KiB/listener | flags |', '|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const c of cells) {
+      const m = (k: keyof CellRow['rounds'][number]) => (c.rounds.length ? median(c.rounds.map((r) => r[k])) : NaN);
+      out.push(`| ${c.listeners.toLocaleString('en-US')} | ${c.contestant} | ${c.connected.toLocaleString('en-US')} | ${fmt(m('chunksPerCpuSec'))} | ${fmt(m('userMicrosPerChunk'))} | ${fmt(m('systemMicrosPerChunk'))} | ${fmt(m('p50Ms'))} / ${fmt(m('p99Ms'))} | ${(m('deliveredRatio') * 100).toFixed(1)}% | ${fmt(c.serverRssPerListenerKiB)} | ${fmt(c.swarmRssPerListenerKiB)} | ${c.flags.join('; ')} |`);
+    }
+  }
+  const ov = raw.overload as { capacity: number; points: OverloadPoint[] } | undefined;
+  if (ov) {
+    out.push('', '## Graceful overload', '', `Capacity ${ov.capacity.toLocaleString('en-US')} joins/s. Open-loop offered load; medians of the rounds.`, '');
+    out.push('| offered (× capacity) | server | offered joins/s | goodput (200/s) | goodput ÷ capacity | p99 of admitted, ms | refused | unanswered |', '|---|---|---|---|---|---|---|---|');
+    for (const row of overloadRows(ov)) {
+      out.push(`| ${row.factor}× | ${row.server} | ${fmt(row.offered)} | ${fmt(row.goodput)} | ${fmt(row.goodput / ov.capacity)} | ${fmt(row.p99)} | ${fmt(row.refused)} | ${fmt(row.unanswered)} |`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+interface OverloadRow {
+  factor: number;
+  server: string;
+  offered: number;
+  goodput: number;
+  p99: number;
+  refused: number;
+  unanswered: number;
+}
+
+export function overloadRows(ov: { points: OverloadPoint[] }): OverloadRow[] {
+  const rows: OverloadRow[] = [];
+  const factors = [...new Set(ov.points.map((p) => p.factor))].sort((a, b) => a - b);
+  for (const factor of factors) {
+    for (const server of [...new Set(ov.points.map((p) => p.server))]) {
+      const ps = ov.points.filter((p) => p.factor === factor && p.server === server);
+      if (!ps.length) continue;
+      const refused = ps.map((p) => Object.entries(p.statuses).reduce((a, [k, v]) => a + (k === '200' ? 0 : v), 0));
+      rows.push({
+        factor,
+        server,
+        offered: median(ps.map((p) => p.offeredPerSec)),
+        goodput: median(ps.map((p) => p.goodputPerSec)),
+        p99: median(ps.map((p) => p.p99Ms ?? Number.POSITIVE_INFINITY)),
+        refused: median(refused),
+        unanswered: median(ps.map((p) => p.unanswered)),
+      });
+    }
+  }
+  return rows;
+}
+
+/** Two panels: goodput ÷ capacity and p99 of admitted joins, against offered load (log x), one line per server. */
+export function overloadSvg(ov: { capacity: number; points: OverloadPoint[] }): string {
+  const rows = overloadRows(ov);
+  const servers = [...new Set(rows.map((r) => r.server))];
+  const colors = ['#c0392b', '#2471a3', '#7d3c98'];
+  const W = 360;
+  const H = 240;
+  const pad = { l: 56, r: 12, t: 28, b: 40 };
+  const factors = [...new Set(rows.map((r) => r.factor))];
+  const fx = (f: number) => pad.l + ((Math.log(f) - Math.log(Math.min(...factors))) / (Math.log(Math.max(...factors)) - Math.log(Math.min(...factors)) || 1)) * (W - pad.l - pad.r);
+  const panel = (ox: number, title: string, y: (r: OverloadRow) => number, yMax: number, yTicks: number[], yLabel: (v: number) => string, yPos: (v: number) => number) => {
+    const g: string[] = [`<g transform="translate(${ox},0)">`, `<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${title}</text>`];
+    g.push(`<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#444"/><line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#444"/>`);
+    for (const f of factors) g.push(`<text x="${fx(f)}" y="${H - pad.b + 14}" text-anchor="middle" font-size="10">${f}×</text>`);
+    g.push(`<text x="${(W + pad.l) / 2}" y="${H - 6}" text-anchor="middle" font-size="11">offered load (× capacity)</text>`);
+    for (const v of yTicks) g.push(`<text x="${pad.l - 4}" y="${yPos(v) + 3}" text-anchor="end" font-size="10">${yLabel(v)}</text><line x1="${pad.l}" y1="${yPos(v)}" x2="${W - pad.r}" y2="${yPos(v)}" stroke="#ddd"/>`);
+    servers.forEach((s, i) => {
+      const pts = rows.filter((r) => r.server === s).map((r) => `${fx(r.factor).toFixed(1)},${yPos(Math.min(yMax, y(r))).toFixed(1)}`);
+      g.push(`<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="2" points="${pts.join(' ')}"/>`);
+      for (const p of pts) g.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3" fill="${colors[i % colors.length]}"/>`);
+    });
+    g.push('</g>');
+    return g.join('');
+  };
+  const gMax = Math.max(1.2, ...rows.map((r) => r.goodput / ov.capacity));
+  const linY = (v: number) => H - pad.b - (v / gMax) * (H - pad.t - pad.b);
+  const gTicks = [0, 0.5, 0.9, 1, Math.round(gMax * 10) / 10].filter((v, i, a) => a.indexOf(v) === i && v <= gMax);
+  const lo = 1;
+  const hi = 10_000;
+  const logY = (v: number) => H - pad.b - ((Math.log10(Math.max(lo, v)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (H - pad.t - pad.b);
+  const legend = servers.map((s, i) => `<rect x="${20 + i * 220}" y="${H + 8}" width="12" height="4" fill="${colors[i % colors.length]}"/><text x="${36 + i * 220}" y="${H + 14}" font-size="11">${s === 'stampede' ? 'Stampede, admission on' : s === 'bare-http' ? 'bare node:http, no admission' : s}</text>`);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 24}" font-family="sans-serif">`,
+    '<rect width="100%" height="100%" fill="#fff"/>',
+    panel(0, 'goodput ÷ capacity (200 answers/s)', (r) => r.goodput / ov.capacity, gMax, gTicks, (v) => v.toFixed(1), linY),
+    panel(W, 'p99 of admitted joins, ms (log)', (r) => r.p99, hi, [1, 10, 100, 1000, 10000], (v) => String(v), logY),
+    ...legend,
+    '</svg>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,87 @@
+import { median, quantile } from 'simple-statistics';
+import { createRng } from '../../src/sim/rng.js';
+
+/** A figure as the bench reports it: the median of its rounds and a bootstrap 95% interval for that median. */
+export interface Estimate {
+  median: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
+
+const RESAMPLES = 4_000;
+
+/** One bootstrap resample of `n` indices, drawn with replacement. */
+function resample(n: number, next: () => number, into: Uint32Array): void {
+  for (let i = 0; i < n; i++) into[i] = Math.floor(next() * n);
+}
+
+function pick(xs: readonly number[], idx: Uint32Array, into: number[]): number[] {
+  for (let i = 0; i < idx.length; i++) into[i] = xs[idx[i]!]!;
+  return into;
+}
+
+function interval(stats: number[], point: number, n: number): Estimate {
+  return { median: point, lo: quantile(stats, 0.025), hi: quantile(stats, 0.975), n };
+}
+
+/**
+ * The median of the rounds with a percentile-bootstrap 95% interval (seeded, so a run's JSON is
+ * reproducible from its rounds). With fewer than two rounds the interval is the single value.
+ */
+export function estimate(xs: readonly number[], seed = 1): Estimate {
+  if (xs.length === 0) return { median: NaN, lo: NaN, hi: NaN, n: 0 };
+  const point = median([...xs]);
+  if (xs.length < 2) return { median: point, lo: point, hi: point, n: xs.length };
+  const next = createRng(seed).next;
+  const idx = new Uint32Array(xs.length);
+  const buf: number[] = new Array<number>(xs.length);
+  const stats: number[] = [];
+  for (let b = 0; b < RESAMPLES; b++) {
+    resample(xs.length, next, idx);
+    stats.push(median(pick(xs, idx, buf)));
+  }
+  return interval(stats, point, xs.length);
+}
+
+/**
+ * The ratio of two medians, median(a) / median(b), with a bootstrap 95% interval. Rounds of a and b
+ * taken side by side (same count, interleaved in time) are resampled as pairs, so drift on a shared
+ * machine that moves both sides of a round cancels; otherwise each side is resampled on its own.
+ */
+export function ratio(a: readonly number[], b: readonly number[], seed = 1): Estimate {
+  if (a.length === 0 || b.length === 0) return { median: NaN, lo: NaN, hi: NaN, n: 0 };
+  const point = median([...a]) / median([...b]);
+  const n = Math.min(a.length, b.length);
+  if (a.length < 2 || b.length < 2) return { median: point, lo: point, hi: point, n };
+  const next = createRng(seed).next;
+  const paired = a.length === b.length;
+  const ia = new Uint32Array(a.length);
+  const ib = paired ? ia : new Uint32Array(b.length);
+  const bufA: number[] = new Array<number>(a.length);
+  const bufB: number[] = new Array<number>(b.length);
+  const stats: number[] = [];
+  for (let k = 0; k < RESAMPLES; k++) {
+    resample(a.length, next, ia);
+    if (!paired) resample(b.length, next, ib);
+    stats.push(median(pick(a, ia, bufA)) / median(pick(b, ib, bufB)));
+  }
+  return interval(stats, point, n);
+}
+
+/** Whether an interval for a ratio lies wholly above or below 1: a difference the rounds support. */
+export function verdict(r: Estimate): 'higher' | 'lower' | 'not distinguishable' {
+  if (r.lo > 1) return 'higher';
+  if (r.hi < 1) return 'lower';
+  return 'not distinguishable';
+}
+
+/** A seeded shuffle (Fisher–Yates), for the order of contestants within a round. */
+export function shuffled<T>(xs: readonly T[], next: () => number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

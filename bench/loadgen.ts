@@ -1,0 +1,209 @@
+import { connect, type Socket } from 'node:net';
+import hdr from 'hdr-histogram-js';
+import { answer, monoMs } from './lib/proc.js';
+
+/**
+ * The HTTP load generator, in its own process on the client CPUs: raw keep-alive HTTP/1.1 over
+ * node:net, so the client spends a few µs per request and the server is what saturates.
+ *
+ * - closed: `connections` clients each send a request, wait for its answer and send the next; with
+ *   `redeem`, each join's ticket is then redeemed the way a listener does it, by an upgrade request on
+ *   a fresh connection that names the ticket (no WebSocket key, so no socket stays open).
+ * - scrape: one GET after another (the /metrics figure), each timed.
+ * - open: requests leave at a fixed `rate` whatever the answers (pipelined over `connections`), and
+ *   each answer's latency is measured from when its request was DUE, so queueing is not hidden.
+ */
+interface Target {
+  host: string;
+  port: number;
+  method: 'GET' | 'POST';
+  path: string;
+  body: string;
+}
+
+function requestBytes(t: Target): Buffer {
+  const body = t.method === 'POST' ? t.body : '';
+  const head = `${t.method} ${t.path} HTTP/1.1\r\nhost: ${t.host}:${t.port}\r\n${t.method === 'POST' ? `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n`;
+  return Buffer.from(head + body);
+}
+
+interface Answer {
+  status: number;
+  body: Buffer;
+}
+
+/** Splits a keep-alive byte stream into responses (status line, content-length, body). */
+class ResponseReader {
+  private pending: Buffer = Buffer.alloc(0);
+  constructor(private readonly onAnswer: (a: Answer) => void) {}
+
+  push(d: Buffer): void {
+    let buf = this.pending.length ? Buffer.concat([this.pending, d]) : d;
+    let o = 0;
+    for (;;) {
+      const end = buf.indexOf('\r\n\r\n', o);
+      if (end < 0) break;
+      const head = buf.toString('latin1', o, end);
+      const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+      const len = m ? Number(m[1]) : 0;
+      if (buf.length < end + 4 + len) break;
+      this.onAnswer({ status: Number(head.slice(9, 12)), body: buf.subarray(end + 4, end + 4 + len) });
+      o = end + 4 + len;
+    }
+    buf = o < buf.length ? buf.subarray(o) : Buffer.alloc(0);
+    this.pending = buf.length ? Buffer.from(buf) : buf;
+  }
+}
+
+function open(t: Target): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(t.port, t.host, () => resolve(s));
+    s.setNoDelay(true);
+    s.once('error', reject);
+  });
+}
+
+const TICKET = Buffer.from('"ticket":"');
+
+/** Redeems a ticket: an upgrade request naming it on a fresh connection; resolves when the server answers and closes. */
+function redeem(t: Target, body: Buffer): Promise<boolean> {
+  const at = body.indexOf(TICKET);
+  if (at < 0) return Promise.resolve(false);
+  const ticket = body.toString('latin1', at + TICKET.length, body.indexOf('"', at + TICKET.length));
+  return new Promise((resolve) => {
+    const s = connect(t.port, t.host, () => s.write(`GET /ws?ticket=${ticket} HTTP/1.1\r\nhost: ${t.host}:${t.port}\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n\r\n`));
+    let status = 0;
+    s.on('data', (d: Buffer) => (status ||= Number(d.toString('latin1', 9, 12))));
+    s.on('error', () => undefined);
+    s.on('close', () => resolve(status === 400));
+  });
+}
+
+const latency = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+
+async function closed(t: Target, connections: number, durationMs: number, redeemTickets: boolean) {
+  const lat = latency();
+  const statuses: Record<string, number> = {};
+  let done = 0;
+  let redeemed = 0;
+  let running = true;
+  const req = requestBytes(t);
+  const sockets: Socket[] = [];
+  const t0 = monoMs();
+  const worker = async (): Promise<void> => {
+    const s = await open(t);
+    sockets.push(s);
+    let waiting: ((a: Answer) => void) | null = null;
+    const reader = new ResponseReader((a) => waiting?.(a));
+    s.on('data', (d: Buffer) => reader.push(d));
+    while (running) {
+      const sent = monoMs();
+      const a = await new Promise<Answer>((resolve) => {
+        waiting = resolve;
+        s.write(req);
+      });
+      if (!running) break;
+      lat.recordValue(Math.max(1, Math.round((monoMs() - sent) * 1000)));
+      statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+      done++;
+      if (redeemTickets && a.status === 200 && (await redeem(t, a.body))) redeemed++;
+    }
+  };
+  const workers = Array.from({ length: connections }, worker);
+  await new Promise((r) => setTimeout(r, durationMs));
+  running = false;
+  const secs = (monoMs() - t0) / 1000;
+  for (const s of sockets) s.destroy();
+  await Promise.race([Promise.allSettled(workers), new Promise((r) => setTimeout(r, 100))]);
+  return { requests: done, perSec: done / secs, redeemed, statuses, p50Ms: lat.getValueAtPercentile(50) / 1000, p99Ms: lat.getValueAtPercentile(99) / 1000, seconds: secs };
+}
+
+async function openLoop(t: Target, rate: number, connections: number, durationMs: number, graceMs: number) {
+  const ok = latency();
+  const statuses: Record<string, number> = {};
+  const req = requestBytes(t);
+  const sockets = await Promise.all(Array.from({ length: connections }, () => open(t)));
+  const due: number[][] = sockets.map(() => []);
+  let sent = 0;
+  let answered = 0;
+  sockets.forEach((s, i) => {
+    const q = due[i]!;
+    let head = 0;
+    const reader = new ResponseReader((a) => {
+      const at = q[head++]!;
+      if (head > 4096) {
+        q.splice(0, head);
+        head = 0;
+      }
+      answered++;
+      statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+      if (a.status === 200) ok.recordValue(Math.max(1, Math.round((monoMs() - at) * 1000)));
+    });
+    s.on('data', (d: Buffer) => reader.push(d));
+    s.on('error', () => undefined);
+  });
+  const t0 = monoMs();
+  let next = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = monoMs();
+      const until = Math.min(now, t0 + durationMs);
+      const owed = Math.floor(((until - t0) / 1000) * rate) - sent;
+      if (owed > 0) {
+        // due times are spread evenly over the interval: request k was due at t0 + k / rate
+        const per: number[] = new Array<number>(sockets.length).fill(0);
+        for (let k = 0; k < owed; k++) {
+          const i = next++ % sockets.length;
+          per[i]!++;
+          due[i]!.push(t0 + ((sent + k) / rate) * 1000);
+        }
+        per.forEach((c, i) => c && sockets[i]!.write(c === 1 ? req : Buffer.concat(Array.from({ length: c }, () => req))));
+        sent += owed;
+      }
+      if (now >= t0 + durationMs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  const sendSecs = (monoMs() - t0) / 1000;
+  const graceEnd = monoMs() + graceMs;
+  while (answered < sent && monoMs() < graceEnd) await new Promise((r) => setTimeout(r, 20));
+  for (const s of sockets) s.destroy();
+  const good = statuses['200'] ?? 0;
+  return {
+    offeredPerSec: sent / sendSecs,
+    sent,
+    answered,
+    unanswered: sent - answered,
+    statuses,
+    goodputPerSec: good / sendSecs,
+    p50Ms: ok.getValueAtPercentile(50) / 1000,
+    p99Ms: good ? ok.getValueAtPercentile(99) / 1000 : null,
+  };
+}
+
+/** `samples` scrapes of a URL one after another; every scrape's time in ms, in order. */
+async function scrape(url: string, samples: number): Promise<{ ms: number[]; bytes: number }> {
+  const ms: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < samples; i++) {
+    const t0 = monoMs();
+    const text = await (await fetch(url)).text();
+    ms.push(monoMs() - t0);
+    bytes = text.length;
+  }
+  return { ms, bytes };
+}
+
+answer({
+  scrape: (m) => scrape(String(m.url), Number(m.samples)),
+  closed: (m) => {
+    const a = m as unknown as Target & { connections: number; durationMs: number; redeem: boolean };
+    return closed(a, a.connections, a.durationMs, a.redeem);
+  },
+  open: (m) => {
+    const a = m as unknown as Target & { rate: number; connections: number; durationMs: number; graceMs: number };
+    return openLoop(a, a.rate, a.connections, a.durationMs, a.graceMs);
+  },
+});

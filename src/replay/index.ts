@@ -1,0 +1,2 @@
+export * from './live-port.js';
+export * from './replay.js';

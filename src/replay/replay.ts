@@ -1,0 +1,153 @@
+import type { Logger } from 'pino';
+import { createApp, type App } from '../app.js';
+import type { Clock } from '../clock.js';
+import type { ServerConfig } from '../config.js';
+import { Swarm } from '../load/index.js';
+import type { LoadSignal } from '../server/index.js';
+import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
+import { LiveReplayPort, ReplayFeed } from './live-port.js';
+
+export interface ReplayOptions {
+  scenario: Scenario;
+  seed: number;
+  /** Simulated seconds per second of `clock`, or 'max' (never sleeps). */
+  speed: number | 'max';
+  clock: Clock;
+  logger: Logger;
+  /** Serve the replay live (HTTP API, WebSocket, /metrics) with these settings; omit to run the model alone. */
+  server?: Partial<ServerConfig>;
+  /** Load readings for the server's shedding; the real event loop by default. */
+  loadSignal?: LoadSignal;
+  /** Real WebSocket listeners that join through the live server, arriving as the modelled crowd does. */
+  listeners?: number;
+  /** Called after every simulated second. */
+  onStep?: (step: ReplayStep) => void;
+}
+
+export interface ReplayStarted {
+  /** The live server's base URL and the replay's space, or null when the model runs alone. */
+  url: string | null;
+  spaceId: string | null;
+  /** Real listeners that will join. */
+  listeners: number;
+}
+
+/** The real listeners so far, for a progress line. */
+export interface RealCrowd {
+  connected: number;
+  admitted: number;
+  attempts: number;
+}
+
+export interface Replay {
+  /** Starts the server (when serving), the real listeners and the model; resolves once all are running. */
+  start(): Promise<ReplayStarted>;
+  /** Resolves when the model has reached the scenario's end and everything has stopped; rejects if stop() came first. */
+  readonly finished: Promise<ReplayResult>;
+  /** The real listeners' counts, or null without them. */
+  realCrowd(): RealCrowd | null;
+  /** Stops the model, then the real listeners, then the server (in that order); idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The replay's composition root: the one place that wires the app, the replay port, the real
+ * listeners and the runner, and owns the order they stop in. Reads no process state.
+ */
+export function createReplay(o: ReplayOptions): Replay {
+  const { scenario, clock, speed } = o;
+  const rng = createRng(o.seed);
+  const abort = new AbortController();
+  let app: App | null = null;
+  let port: LiveReplayPort | null = null;
+  let crowd: Swarm | null = null;
+  let run: Promise<ReplayResult> | null = null;
+  let stopping: Promise<void> | null = null;
+  let resolveFinished!: (r: ReplayResult) => void;
+  let rejectFinished!: (err: unknown) => void;
+  const finished = new Promise<ReplayResult>((resolve, reject) => {
+    resolveFinished = resolve;
+    rejectFinished = reject;
+  });
+  // a caller that only stops (never awaits finished) must not see an unhandled rejection
+  finished.catch(() => undefined);
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      abort.abort();
+      await run?.catch(() => undefined);
+      await crowd?.stop();
+      port?.finish();
+      await app?.stop();
+    })();
+    return stopping;
+  };
+
+  const start = async (): Promise<ReplayStarted> => {
+    if (run) throw new Error('the replay has already started');
+    let started: ReplayStarted = { url: null, spaceId: null, listeners: 0 };
+    if (o.server) {
+      const feed = new ReplayFeed({ scenarioName: scenario.event.name, scheduledStartMs: scenario.scheduledStartMs, speed });
+      app = createApp({
+        logger: o.logger,
+        clock,
+        random: rng.fork('server').next,
+        server: { demoSpace: false, ...o.server },
+        replay: feed,
+        ...(o.loadSignal ? { loadSignal: o.loadSignal } : {}),
+      });
+      const url = await app.start();
+      port = new LiveReplayPort({
+        server: app.server,
+        metrics: app.metrics,
+        feed,
+        title: scenario.event.name,
+        hostName: scenario.event.host,
+        scheduledStartMs: scenario.scheduledStartMs,
+        speed,
+      });
+      const listeners = o.listeners ?? 0;
+      started = { url, spaceId: port.space.id, listeners };
+      if (listeners > 0) {
+        // real clients arrive as the modelled crowd does, mapped from simulated to wall time
+        const sp = speed === 'max' ? Infinity : speed;
+        const arrivalsMs = demandQuantiles(scenario, listeners).map((t) => (t - scenario.replayFromMs) / sp);
+        crowd = new Swarm({
+          base: new URL(url),
+          spaceId: port.space.id,
+          arrivalsMs,
+          maxListeners: listeners,
+          holdMs: 0,
+          reconnect: 'jitter',
+          backoffBaseMs: 250,
+          backoffCapMs: 5_000,
+          reactionsPerMinute: 1,
+          dropAfterMs: 0,
+          timeoutMs: 10_000,
+          clock,
+          random: rng.fork('crowd').next,
+        });
+        crowd.start();
+      }
+    }
+    run = runReplay({ scenario, seed: o.seed, speed, clock, ...(port ? { port } : {}), ...(o.onStep ? { onStep: o.onStep } : {}), signal: abort.signal });
+    run.then(
+      async (result) => {
+        await stop();
+        resolveFinished(result);
+      },
+      async (err: unknown) => {
+        await stop();
+        rejectFinished(err);
+      },
+    );
+    return started;
+  };
+
+  return {
+    start,
+    finished,
+    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts } : null),
+    stop,
+  };
+}

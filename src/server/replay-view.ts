@@ -1,0 +1,24 @@
+import { OPEN_GATE, type JoinGate } from './admission.js';
+
+/**
+ * What the server may read about a replay running over it. The replay hands this in at construction;
+ * nothing outside the server writes into it, and the server reads the model only through these calls.
+ */
+export interface ReplayView {
+  /** The model's verdict on the join path right now (availability and latency a real join should feel). */
+  joinGate(): JoinGate;
+  /** Simulated time, ISO 8601, or null while no replay step has run. */
+  simTime(): string | null;
+  /** Listeners the model says are inside this space (0 for a space it does not model). */
+  modelledListeners(spaceId: string): number;
+  /** The body of `GET /api/v1/replay`. */
+  status(): Record<string, unknown>;
+}
+
+/** The view of a server with no replay: joins are never failed by a model, nobody is modelled. */
+export const NO_REPLAY: ReplayView = {
+  joinGate: () => OPEN_GATE,
+  simTime: () => null,
+  modelledListeners: () => 0,
+  status: () => ({ running: false }),
+};
