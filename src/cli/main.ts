@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerCluster } from './cluster.js';
 import { registerCompare } from './compare.js';
 import { registerDashboards } from './dashboards.js';
 import { registerLoad } from './load.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerProbe(program);
   registerSoak(program);
+  registerCluster(program);
   registerDashboards(program);
   return program;
 }

@@ -82,7 +82,17 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
       progress.update(`${simClock(s.t, tz)} ET  ${s.phase.padEnd(8)} listeners ${fmt(s.listeners).padStart(9)}  join availability ${(s.availability * 100).toFixed(1).padStart(5)}%  offered ${fmt(s.offered).padStart(8)}/s${real}`, clock.now());
     },
   });
-  const started = await replay.start();
+  // the runner prints progress while start() is still bringing up listeners: a Ctrl-C then is held, not fatal
+  let early = false;
+  const hold = (): void => {
+    early = true;
+  };
+  process.on('SIGINT', hold);
+  process.on('SIGTERM', hold);
+  const started = await replay.start().finally(() => {
+    process.off('SIGINT', hold);
+    process.off('SIGTERM', hold);
+  });
   if (started.url) {
     const url = started.url;
     out.write(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n  page     ${url}/\n`);
@@ -90,7 +100,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   } else {
     out.write(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n`);
   }
-  const why = await untilSignal(() => replay.stop(), replay.finished);
+  const why = early ? (await replay.stop(), 'signal') : await untilSignal(() => replay.stop(), replay.finished);
   progress.done();
   if (why === 'signal') {
     out.write('interrupted: no report written\n');

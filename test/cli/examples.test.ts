@@ -34,12 +34,13 @@ export function helpExamples(command: string, help: string): string[][] {
   return out;
 }
 
-type Kind = 'to-end' | 'server' | 'live-replay';
+type Kind = 'to-end' | 'server' | 'live-replay' | 'cluster';
 
 /**
  * How the test runs an example as written, bounded for a 2-core test machine: ports become 0 (any free
  * port), outputs go to a temporary directory, servers bind loopback, load runs are cut to 1 s, a live
- * replay runs until its server is up and is then interrupted (Ctrl-C), a server is stopped with SIGTERM.
+ * replay runs until its server is up and is then interrupted (Ctrl-C), a server is stopped with SIGTERM,
+ * a cluster is interrupted (Ctrl-C) once it is up.
  */
 function plan(args: string[], tmp: string, target: string | null): { args: string[]; kind: Kind } {
   const a = args.map((w) => (w.startsWith('out/') ? join(tmp, w.slice(4)) : w));
@@ -59,6 +60,11 @@ function plan(args: string[], tmp: string, target: string | null): { args: strin
   if (cmd === 'replay' || cmd === 'compare') set('--out', tmp);
   if (cmd === 'dashboards') set('--root', tmp);
   if (cmd === 'serve') return { args: a, kind: 'server' };
+  if (cmd === 'cluster') {
+    set('--port', '0');
+    set('--dir', tmp);
+    return { args: a, kind: 'cluster' };
+  }
   if (cmd === 'replay' && !(a.includes('--speed') && a[a.indexOf('--speed') + 1] === 'max')) {
     if (!a.includes('--port')) a.push('--port', '0');
     return { args: a, kind: 'live-replay' };
@@ -104,6 +110,11 @@ describe('every example in the README and in each --help runs', async () => {
           const r = runCli(p.args);
           await r.waitFor(/listening on http:\/\/127\.0\.0\.1:\d+/);
           expect(await stopWith(r, 'SIGTERM'), r.stderr()).toBe(0);
+        } else if (p.kind === 'cluster') {
+          const r = runCli(p.args);
+          await r.waitFor(/Ctrl-C to stop everything/);
+          expect(await stopWith(r, 'SIGINT'), r.stderr()).toBe(0);
+          expect(r.stdout()).toContain('stopped cleanly');
         } else if (p.kind === 'live-replay') {
           const r = runCli(p.args);
           await r.waitFor(/server live on http:\/\/127\.0\.0\.1:\d+/);

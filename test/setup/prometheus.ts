@@ -1,10 +1,10 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { freePort } from '../../src/cluster/process.js';
 
 const run = promisify(execFile);
 
@@ -33,18 +33,6 @@ export async function ensurePrometheus(): Promise<void> {
   if ((await haveCommand('prometheus')) && (await haveCommand('promtool'))) return;
   await aptInstall(['prometheus']);
   if (!(await haveCommand('prometheus')) || !(await haveCommand('promtool'))) throw new Error('PROMETHEUS_MISSING: apt-get install prometheus did not provide prometheus and promtool');
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface PromOptions {

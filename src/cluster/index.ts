@@ -1,0 +1,5 @@
+export * from './cluster.js';
+export * from './haproxy.js';
+export * from './process.js';
+export * from './redis.js';
+export * from './targets.js';
