@@ -20,14 +20,18 @@ export class TokenBucket {
     this.last = now;
   }
 
+  /** Whether a token is there now, or how long until one is due (ms); takes nothing. */
+  peek(): { ok: true } | { ok: false; retryAfterMs: number } {
+    this.refill();
+    if (this.tokens >= 1) return { ok: true };
+    return { ok: false, retryAfterMs: Math.ceil(((1 - this.tokens) / this.rate) * 1000) };
+  }
+
   /** Takes a token, or returns how long until one is due (ms). */
   take(): { ok: true } | { ok: false; retryAfterMs: number } {
-    this.refill();
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return { ok: true };
-    }
-    return { ok: false, retryAfterMs: Math.ceil(((1 - this.tokens) / this.rate) * 1000) };
+    const r = this.peek();
+    if (r.ok) this.tokens -= 1;
+    return r;
   }
 }
 

@@ -40,8 +40,6 @@ export class Space {
   state: SpaceState = 'scheduled';
   startedAt: number | null = null;
   endedAt: number | null = null;
-  /** Audio chunks accepted so far; the next expected sequence number. */
-  chunks = 0;
   private readonly members = new Map<string, Member>();
   /** The host and speakers, in the order they came on stage: kept apart so reading them is not O(listeners). */
   private readonly stage = new Map<string, Member>();
@@ -49,6 +47,7 @@ export class Space {
   private readonly speakRequests = new Set<string>();
   private pendingReactions = new Map<Reaction, number>();
   private realListenerCount = 0;
+  private chunkCount = 0;
 
   constructor(
     readonly id: string,
@@ -61,6 +60,18 @@ export class Space {
 
   get realListeners(): number {
     return this.realListenerCount;
+  }
+
+  /** Audio chunks accepted so far: the sequence number the next chunk must carry. */
+  get chunks(): number {
+    return this.chunkCount;
+  }
+
+  /** Takes the next audio chunk of the sequence: true (and the sequence moves on) when `seq` is the one expected. */
+  acceptChunk(seq: number): boolean {
+    if (seq !== this.chunkCount) return false;
+    this.chunkCount++;
+    return true;
   }
 
   transition(to: SpaceState, at: number): void {

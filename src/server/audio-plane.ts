@@ -1,0 +1,126 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { ServerConfig } from '../config.js';
+import type { ServerMetrics } from '../metrics/index.js';
+import { validateAudioChunk } from '../protocol/index.js';
+import type { Space } from '../space/index.js';
+import type { Conn } from './connections.js';
+import { binaryFrame, sendFrame } from './preframed.js';
+import { Recording } from './recording.js';
+
+/** How many recent chunks HTTP listeners can fetch: 30 s at the synthetic host's 100 ms cadence. */
+export const LIVE_WINDOW_CHUNKS = 300;
+
+interface Track {
+  recording: Recording | null;
+  /** The live window for HTTP listeners (the CDN view): the most recent chunks, by sequence number. */
+  recent: Buffer[];
+}
+
+/**
+ * The audio plane: ingest (framing and order), the live window HTTP listeners fetch from, the recording,
+ * and the fan-out to WebSocket listeners with per-listener backpressure. The host socket and the synthetic
+ * host both come in through `ingest`.
+ */
+export class AudioPlane {
+  private readonly tracks = new Map<string, Track>();
+
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly clock: Clock,
+    private readonly metrics: ServerMetrics,
+    private readonly log: Logger,
+    private readonly recordingDir: () => string,
+  ) {}
+
+  private track(spaceId: string): Track {
+    let t = this.tracks.get(spaceId);
+    if (!t) {
+      t = { recording: null, recent: [] };
+      this.tracks.set(spaceId, t);
+    }
+    return t;
+  }
+
+  /** The live window: sequence numbers [first, last] an HTTP listener can fetch now (empty: first > last). */
+  liveWindow(space: Space): { first: number; last: number } {
+    const n = this.tracks.get(space.id)?.recent.length ?? 0;
+    return { first: space.chunks - n, last: space.chunks - 1 };
+  }
+
+  /** One chunk of the live window, or null when it is not sent yet or has left the window. */
+  chunk(space: Space, seq: number): Buffer | null {
+    const recent = this.tracks.get(space.id)?.recent;
+    if (!recent) return null;
+    const i = seq - (space.chunks - recent.length);
+    return i >= 0 && i < recent.length ? recent[i]! : null;
+  }
+
+  recordingOf(spaceId: string): Recording | null {
+    return this.tracks.get(spaceId)?.recording ?? null;
+  }
+
+  /** The space went live: its recording opens. */
+  async open(space: Space): Promise<void> {
+    const t = this.track(space.id);
+    if (!t.recording) {
+      t.recording = new Recording(this.recordingDir(), space.id, this.log);
+      await t.recording.open();
+    }
+  }
+
+  /** The space ended: its recording is published. */
+  async close(space: Space): Promise<void> {
+    await this.tracks.get(space.id)?.recording?.finish();
+  }
+
+  /**
+   * Accepts one audio chunk for a live space: checks framing and order, records it, fans it out to
+   * `listeners`. Returns an error text, or null when accepted.
+   */
+  ingest(space: Space, buf: Buffer, listeners: Iterable<Conn>): string | null {
+    if (space.state !== 'live') return `the space is ${space.state}, not live`;
+    const v = validateAudioChunk(buf);
+    if (!v.ok) return `malformed audio chunk: ${v.code}`;
+    if (!space.acceptChunk(v.seq)) return `out of order: expected sequence ${space.chunks}, got ${v.seq}`;
+    const t = this.track(space.id);
+    t.recording?.append(buf);
+    t.recent.push(buf);
+    if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
+    this.metrics.recordingBytes.inc(buf.length + 4);
+    this.fanOut(listeners, buf);
+    return null;
+  }
+
+  /** The hot path: one frame built once, written to every listener; nothing allocated per listener. */
+  private fanOut(listeners: Iterable<Conn>, buf: Buffer): void {
+    const t0 = performance.now();
+    const frame = binaryFrame(buf);
+    const skip = this.config.skipBufferedBytes;
+    let sent = 0;
+    let dropped = 0;
+    let now = 0;
+    for (const c of listeners) {
+      const ws = c.ws;
+      if (ws.readyState !== 1) continue;
+      if (ws.bufferedAmount > skip) {
+        dropped++;
+        now ||= this.clock.now();
+        if (c.behindSince === 0) c.behindSince = now;
+        else if (now - c.behindSince > this.config.slowConsumerMs) {
+          this.metrics.audioChunksDropped.inc({ reason: 'slow_consumer_closed' });
+          // a listener this far behind cannot take a close frame either
+          ws.terminate();
+        }
+        continue;
+      }
+      c.behindSince = 0;
+      if (!sendFrame(ws, frame)) ws.send(buf);
+      sent++;
+    }
+    if (sent) this.metrics.audioChunksSent.inc(sent);
+    if (dropped) this.metrics.audioChunksDropped.inc({ reason: 'backpressure' }, dropped);
+    this.metrics.fanoutDuration.observe((performance.now() - t0) / 1000);
+  }
+}

@@ -1,0 +1,160 @@
+import type { WebSocket } from 'ws';
+import type { Clock } from '../clock.js';
+import type { ServerConfig } from '../config.js';
+import type { ServerMetrics } from '../metrics/index.js';
+import type { Role, Space } from '../space/index.js';
+
+/** One open WebSocket and what the server knows about it. */
+export interface Conn {
+  id: string;
+  ws: WebSocket;
+  space: Space;
+  role: Role;
+  ip: string;
+  alive: boolean;
+  /** When this listener's buffer first went over the skip threshold; 0 while it keeps up. */
+  behindSince: number;
+  badMessages: number;
+  closed: boolean;
+  /** The close code the server sent for a protocol violation; the peer's socket often just drops (1006). */
+  violation: number;
+}
+
+interface Room {
+  listeners: Set<Conn>;
+  host: Conn | null;
+}
+
+const NO_LISTENERS: ReadonlySet<Conn> = new Set();
+
+/**
+ * Every open connection: the registry (by space: the host and the listeners), counts per client address,
+ * heartbeats and closing them all at shutdown. Sockets come in and leave here; what they say is dispatch's
+ * business and what they hear is the audio plane's.
+ */
+export class Connections {
+  private readonly conns = new Set<Conn>();
+  private readonly rooms = new Map<string, Room>();
+  private readonly perAddress = new Map<string, number>();
+  private nextConnId = 1;
+
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly clock: Clock,
+    private readonly metrics: ServerMetrics,
+  ) {}
+
+  get count(): number {
+    return this.conns.size;
+  }
+
+  from(ip: string): number {
+    return this.perAddress.get(ip) ?? 0;
+  }
+
+  listenersOf(spaceId: string): ReadonlySet<Conn> {
+    return this.rooms.get(spaceId)?.listeners ?? NO_LISTENERS;
+  }
+
+  hostOf(spaceId: string): Conn | null {
+    return this.rooms.get(spaceId)?.host ?? null;
+  }
+
+  private room(spaceId: string): Room {
+    let r = this.rooms.get(spaceId);
+    if (!r) {
+      r = { listeners: new Set(), host: null };
+      this.rooms.set(spaceId, r);
+    }
+    return r;
+  }
+
+  /** Registers a socket (not yet in a room: `enter` puts it there once the space has taken it in). */
+  add(ws: WebSocket, space: Space, role: Role, ip: string): Conn {
+    const conn: Conn = { id: `c${this.nextConnId++}`, ws, space, role, ip, alive: true, behindSince: 0, badMessages: 0, closed: false, violation: 0 };
+    this.conns.add(conn);
+    this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
+    this.metrics.wsConnections.set(this.conns.size);
+    return conn;
+  }
+
+  /** Puts a registered socket in its space's room; a new host connection replaces the old one (4002). */
+  enter(conn: Conn, replaced: (old: Conn) => void): void {
+    const room = this.room(conn.space.id);
+    if (conn.role === 'host') {
+      if (room.host) replaced(room.host);
+      room.host = conn;
+    } else {
+      room.listeners.add(conn);
+      this.metrics.listeners.inc({ kind: 'real' });
+    }
+  }
+
+  /** Cleanup for a connection; idempotent, because close and terminate paths may both run it. */
+  remove(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.conns.delete(conn);
+    const n = (this.perAddress.get(conn.ip) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(conn.ip);
+    else this.perAddress.set(conn.ip, n);
+    const room = this.rooms.get(conn.space.id);
+    if (room?.listeners.delete(conn)) this.metrics.listeners.dec({ kind: 'real' });
+    if (room?.host === conn) room.host = null;
+    conn.space.leave(conn.id);
+    this.metrics.wsConnections.set(this.conns.size);
+  }
+
+  /** Sends a text message to everyone in a space (and its host unless told not to). */
+  broadcast(spaceId: string, text: string, includeHost = true): void {
+    const room = this.rooms.get(spaceId);
+    if (!room) return;
+    for (const c of room.listeners) if (c.ws.readyState === c.ws.OPEN) c.ws.send(text);
+    if (includeHost && room.host && room.host.ws.readyState === room.host.ws.OPEN) room.host.ws.send(text);
+  }
+
+  /** Closes a space's listeners and host with `code`, e.g. when it ends. */
+  closeSpace(spaceId: string, code: number, listenerReason: string, hostReason: string): void {
+    const room = this.rooms.get(spaceId);
+    if (!room) return;
+    for (const c of [...room.listeners]) c.ws.close(code, listenerReason);
+    room.host?.ws.close(code, hostReason);
+  }
+
+  /** Pings everyone; a peer that did not answer the previous ping is terminated. */
+  heartbeat(): void {
+    for (const c of this.conns) {
+      if (!c.alive) {
+        this.metrics.heartbeatTerminations.inc();
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      try {
+        c.ws.ping();
+      } catch {
+        // the socket closed between the check and the ping; close handles cleanup
+      }
+    }
+  }
+
+  /** Closes every connection with `code` in batches, then terminates what is left at the deadline. */
+  async closeAll(code: number, reason: string, deadlineMs: number): Promise<void> {
+    const deadline = this.clock.now() + deadlineMs;
+    const all = [...this.conns];
+    for (let i = 0; i < all.length; i += this.config.closeBatchSize) {
+      for (const c of all.slice(i, i + this.config.closeBatchSize)) c.ws.close(code, reason);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    while (this.conns.size > 0 && this.clock.now() < deadline) {
+      await Promise.race([
+        Promise.all([...this.conns].map((c) => new Promise<void>((r) => (c.ws.readyState === c.ws.CLOSED ? r() : c.ws.once('close', () => r()))))),
+        this.clock.sleep(Math.min(250, deadline - this.clock.now())),
+      ]);
+    }
+    for (const c of [...this.conns]) {
+      c.ws.terminate();
+      this.remove(c);
+    }
+  }
+}

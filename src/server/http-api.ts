@@ -1,0 +1,239 @@
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { ServerConfig } from '../config.js';
+import { LogThrottle } from '../logging.js';
+import { writeMetrics } from '../metrics/endpoint.js';
+import { statusClass, type JoinOutcome, type Route, type ServerMetrics } from '../metrics/index.js';
+import { ApiError, createSpaceBody, hostActionBody, joinBody, parseBody } from '../protocol/index.js';
+import { DomainError, type Space, type SpaceStore } from '../space/index.js';
+import type { Shedder, TokenBucket } from './admission.js';
+import type { HostKeys } from './host-auth.js';
+import { readJson, sendError, sendJson } from './http-util.js';
+import type { Hub } from './hub.js';
+import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
+import { LISTENER_PAGE } from './page.js';
+import type { ReplayView } from './replay-view.js';
+import { RouteTable, type RouteDef } from './routes.js';
+import type { TicketBook } from './tickets.js';
+
+/** Real traffic seen on the join path since the server started, for the replay's model. */
+export interface JoinCounters {
+  attempts: number;
+  admitted: number;
+}
+
+/** What the HTTP API works with; the server builds these and owns their lifecycle. */
+export interface HttpApiDeps {
+  config: ServerConfig;
+  clock: Clock;
+  metrics: ServerMetrics;
+  log: Logger;
+  random: () => number;
+  spaces: SpaceStore;
+  hub: Hub;
+  tickets: TicketBook;
+  bucket: TokenBucket;
+  shedder: Shedder;
+  hostKeys: HostKeys;
+  replay: ReplayView;
+  draining(): boolean;
+  /** The host:port a join's wsUrl names when the request has no usable Host header. */
+  listenAddress(): string;
+  createSpace(input: { title: string; scheduledStart: number; hostName: string }): { space: Space; hostToken: string };
+  startSpace(space: Space, opts: { syntheticHost?: boolean }): Promise<void>;
+  endSpace(space: Space): Promise<void>;
+}
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/**
+ * The HTTP API: a declarative route table, its handlers, and the request envelope (request id, metrics,
+ * request log line, error mapping). Join admission decides in `join-admission.ts`; host actions are
+ * authenticated by `HostKeys`; bodies are validated with the protocol's zod schemas.
+ */
+export class HttpApi {
+  private readonly counters: JoinCounters = { attempts: 0, admitted: 0 };
+  private readonly throttle: LogThrottle;
+  private nextRequestId = 1;
+  private readonly table: RouteTable<Ctx>;
+
+  constructor(private readonly d: HttpApiDeps) {
+    this.throttle = new LogThrottle(() => d.clock.now());
+    const space = (fn: (ctx: Ctx, space: Space, params: Record<string, string>) => Promise<void> | void) => (ctx: Ctx, params: Record<string, string>) =>
+      fn(ctx, this.spaceOf(params.id!), params);
+    const routes: RouteDef<Ctx>[] = [
+      { method: 'GET', head: true, path: '/healthz', route: 'healthz', handle: ({ res }) => sendJson(res, 200, { status: 'ok' }) },
+      { method: 'GET', head: true, path: '/readyz', route: 'readyz', handle: ({ res }) => this.readyz(res) },
+      { method: 'GET', path: '/metrics', route: 'metrics', handle: ({ res }) => this.metricsText(res) },
+      { method: 'GET', path: '/', route: 'page', handle: ({ res }) => this.page(res) },
+      { method: 'GET', path: '/api/v1/replay', route: 'replay', handle: ({ res }) => sendJson(res, 200, { v: 1, replay: d.replay.status() }) },
+      { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: ({ res }) => sendJson(res, 200, { v: 1, spaces: d.spaces.list().map((s) => this.view(s)) }) },
+      { method: 'POST', path: '/api/v1/spaces', route: 'create_space', handle: (ctx) => this.createSpace(ctx) },
+      { method: 'GET', path: '/api/v1/spaces/:id', route: 'get_space', handle: space(({ res }, s) => sendJson(res, 200, { v: 1, space: this.view(s) })) },
+      { method: 'POST', path: '/api/v1/spaces/:id/start', route: 'start_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'start')) },
+      { method: 'POST', path: '/api/v1/spaces/:id/end', route: 'end_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'end')) },
+      { method: 'POST', path: '/api/v1/spaces/:id/join', route: 'join', handle: (ctx, p) => this.join(ctx, p.id!) },
+      { method: 'GET', path: '/api/v1/spaces/:id/recording', route: 'recording', handle: space(({ res }, s) => this.recording(res, s)) },
+      { method: 'GET', path: '/api/v1/spaces/:id/playlist', route: 'playlist', handle: space(({ res }, s) => this.playlist(res, s)) },
+      { method: 'GET', path: '/api/v1/spaces/:id/chunks/:seq', route: 'chunk', handle: space(({ res }, s, p) => this.chunk(res, s, p.seq!)) },
+    ];
+    this.table = new RouteTable(routes);
+  }
+
+  /** Real join attempts and admissions since the server started (both only grow). */
+  joinTotals(): Readonly<JoinCounters> {
+    return { ...this.counters };
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    const given = req.headers['x-request-id'];
+    const reqId = typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : `r${this.nextRequestId++}`;
+    res.setHeader('x-request-id', reqId);
+    let route: Route = 'not_found';
+    res.once('finish', () => {
+      const seconds = (performance.now() - t0) / 1000;
+      this.d.metrics.httpDuration.observe({ route, status_class: statusClass(res.statusCode) }, seconds);
+      // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
+      const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
+      if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+    });
+    try {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const method = req.method ?? 'GET';
+      const m = this.table.match(method, path);
+      if (m.kind === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
+      if (m.kind === 'method_not_allowed') {
+        route = m.route;
+        throw new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path.slice(0, 200)}`, { allow: m.allow });
+      }
+      route = m.def.route;
+      return await m.def.handle({ req, res }, m.params);
+    } catch (err) {
+      if (err instanceof ApiError) return sendError(res, err);
+      if (err instanceof DomainError) {
+        const code = err.code === 'SPACE_ENDED' ? 'SPACE_ENDED' : 'INVALID_TRANSITION';
+        return sendError(res, new ApiError(code, err.message));
+      }
+      const suppressed = this.throttle.allow('request failed');
+      if (suppressed !== null) this.d.log.error({ err, reqId, suppressed }, 'request failed');
+      return sendError(res, new ApiError('INTERNAL'));
+    }
+  }
+
+  private spaceOf(id: string): Space {
+    const space = this.d.spaces.get(id);
+    if (!space) throw new ApiError('SPACE_NOT_FOUND', `no space with id '${id.slice(0, 64)}'`);
+    return space;
+  }
+
+  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null } {
+    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime() };
+  }
+
+  private readyz(res: ServerResponse): void {
+    const why = this.d.draining() ? 'draining' : this.d.shedder.reason();
+    sendJson(res, why ? 503 : 200, { ready: !why, reason: why });
+  }
+
+  private metricsText(res: ServerResponse): Promise<void> {
+    return writeMetrics(this.d.metrics.registry, res);
+  }
+
+  private page(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(LISTENER_PAGE);
+  }
+
+  private async createSpace({ req, res }: Ctx): Promise<void> {
+    const body = parseBody(createSpaceBody, await readJson(req, this.d.config.maxBodyBytes), 'the space needs a title and an ISO 8601 scheduledStart');
+    const { space, hostToken } = this.d.createSpace({ title: body.title, scheduledStart: Date.parse(body.scheduledStart), hostName: body.host?.name ?? 'host' });
+    sendJson(res, 201, { v: 1, space: this.view(space), hostToken });
+  }
+
+  private async hostAction({ req, res }: Ctx, space: Space, action: 'start' | 'end'): Promise<void> {
+    this.d.hostKeys.checkBearer(space.id, req.headers.authorization);
+    const body = parseBody(hostActionBody, await readJson(req, this.d.config.maxBodyBytes), 'a host action body may only hold syntheticHost (true or false)');
+    if (action === 'start') await this.d.startSpace(space, { syntheticHost: body.syntheticHost === true });
+    else await this.d.endSpace(space);
+    sendJson(res, 200, { v: 1, space: this.view(space) });
+  }
+
+  /** Counts a finished join attempt; attempts and admissions are counted together, when the outcome is known. */
+  private countJoin(outcome: JoinOutcome): void {
+    this.d.metrics.joinAttempts.inc({ kind: 'real', outcome });
+    if (outcome === 'rejected') return;
+    this.counters.attempts++;
+    if (outcome === 'admitted') this.counters.admitted++;
+  }
+
+  private refuse(outcome: JoinOutcome, err: ApiError): never {
+    this.countJoin(outcome);
+    throw err;
+  }
+
+  private async join({ req, res }: Ctx, spaceId: string): Promise<void> {
+    const { config, clock } = this.d;
+    const space = this.d.spaces.get(spaceId);
+    if (!space) return this.refuse('rejected', new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`));
+    let body: { name?: string | undefined };
+    try {
+      body = parseBody(joinBody, await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
+    } catch (err) {
+      this.countJoin('rejected');
+      throw err;
+    }
+    const decision = decideJoin({
+      spaceState: space.state,
+      draining: this.d.draining(),
+      shedding: space.state === 'ended' || this.d.draining() ? null : this.d.shedder.reason(),
+      token: this.d.bucket.peek(),
+      listenersAndPending: space.realListeners + this.d.tickets.pendingFor(space.id, clock.now()),
+      maxListeners: config.maxListeners,
+      retryAfterMs: config.retryAfterMs,
+    });
+    if (decision.takesToken) this.d.bucket.take();
+    if (!decision.admit) return this.refuse(decision.outcome, new ApiError(decision.code, decision.message, decision.retryAfterMs === undefined ? {} : { retryAfterMs: decision.retryAfterMs }));
+    const gate = this.d.replay.joinGate();
+    const delay = modelledDelayMs(gate, config.maxModelledJoinDelayMs);
+    if (delay > 0) await clock.sleep(delay);
+    if (failsUnderModel(gate, this.d.random)) return this.refuse('failed', new ApiError('JOIN_FAILED', undefined, { retryAfterMs: config.retryAfterMs }));
+    const name = body.name ?? 'listener';
+    const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now());
+    this.countJoin('admitted');
+    const host = req.headers.host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(req.headers.host) ? req.headers.host : this.d.listenAddress();
+    sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });
+  }
+
+  private recording(res: ServerResponse, space: Space): void {
+    const rec = this.d.hub.audio.recordingOf(space.id);
+    if (space.state !== 'ended' || !rec?.ready) throw new ApiError('RECORDING_NOT_READY');
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(rec.bytes),
+      'x-stampede-chunks': String(rec.chunks),
+      'content-disposition': `attachment; filename="${space.id}.rec"`,
+    });
+    createReadStream(rec.path).on('error', () => res.destroy()).pipe(res);
+  }
+
+  private playlist(res: ServerResponse, space: Space): void {
+    const w = this.d.hub.audio.liveWindow(space);
+    sendJson(res, 200, { v: 1, state: space.state, first: w.first, last: w.last, chunkMs: this.d.config.chunkIntervalMs }, { 'cache-control': 'max-age=1' });
+  }
+
+  private chunk(res: ServerResponse, space: Space, seqText: string): void {
+    const seq = /^\d{1,10}$/.test(seqText) ? Number(seqText) : NaN;
+    if (!Number.isSafeInteger(seq)) throw new ApiError('BAD_REQUEST', 'a chunk sequence number is a whole number');
+    const buf = this.d.hub.audio.chunk(space, seq);
+    if (!buf) throw new ApiError('CHUNK_NOT_FOUND', `no chunk ${seq} in the live window`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(buf.length), 'cache-control': 'public, max-age=30, immutable' });
+    res.end(buf);
+  }
+}

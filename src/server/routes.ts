@@ -1,0 +1,54 @@
+import type { Route } from '../metrics/index.js';
+
+/** One row of the route table: a path pattern (`:name` matches one segment), a method and its handler. */
+export interface RouteDef<C> {
+  method: 'GET' | 'POST';
+  /** Also answers HEAD (the body is dropped by node:http). */
+  head?: boolean;
+  path: string;
+  /** The `route` label of the request metrics. */
+  route: Route;
+  handle(ctx: C, params: Record<string, string>): Promise<void> | void;
+}
+
+export type RouteMatch<C> =
+  | { kind: 'found'; def: RouteDef<C>; params: Record<string, string> }
+  | { kind: 'method_not_allowed'; route: Route; allow: string[] }
+  | { kind: 'not_found' };
+
+/**
+ * A declarative route table, matched by path segments (empty segments are ignored, as in `/api//v1`).
+ * A path that matches with another method gives the methods it allows, for a 405 with `Allow`.
+ */
+export class RouteTable<C> {
+  private readonly rows: { def: RouteDef<C>; segments: string[] }[];
+
+  constructor(defs: readonly RouteDef<C>[]) {
+    this.rows = defs.map((def) => ({ def, segments: def.path.split('/').filter(Boolean) }));
+  }
+
+  match(method: string, path: string): RouteMatch<C> {
+    const parts = path.split('/').filter(Boolean);
+    let sameRoute: Route | null = null;
+    const allow: string[] = [];
+    for (const { def, segments } of this.rows) {
+      const params = matchSegments(segments, parts);
+      if (!params) continue;
+      if (def.method === method || (def.head && method === 'HEAD')) return { kind: 'found', def, params };
+      sameRoute ??= def.route;
+      allow.push(def.method, ...(def.head ? ['HEAD'] : []));
+    }
+    return sameRoute ? { kind: 'method_not_allowed', route: sameRoute, allow } : { kind: 'not_found' };
+  }
+}
+
+function matchSegments(pattern: readonly string[], parts: readonly string[]): Record<string, string> | null {
+  if (pattern.length !== parts.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p.startsWith(':')) params[p.slice(1)] = parts[i]!;
+    else if (p !== parts[i]) return null;
+  }
+  return params;
+}

@@ -1,0 +1,107 @@
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import type { Clock } from '../clock.js';
+import type { ServerConfig } from '../config.js';
+import { statusClass, type ServerMetrics } from '../metrics/index.js';
+import { ApiError, CLOSE } from '../protocol/index.js';
+import type { Role, Space, SpaceStore } from '../space/index.js';
+import type { Shedder } from './admission.js';
+import type { Connections } from './connections.js';
+import type { HostKeys } from './host-auth.js';
+import { clientAddress, rejectUpgrade } from './http-util.js';
+import type { TicketBook } from './tickets.js';
+
+export interface UpgradeDeps {
+  config: ServerConfig;
+  clock: Clock;
+  metrics: ServerMetrics;
+  spaces: SpaceStore;
+  tickets: TicketBook;
+  hostKeys: HostKeys;
+  connections: Connections;
+  shedder: Shedder;
+  wss: WebSocketServer;
+  draining(): boolean;
+  attach(ws: import('ws').WebSocket, space: Space, role: Role, name: string, ip: string): void;
+}
+
+/** Who a WebSocket upgrade is for, once admitted. */
+interface Admitted {
+  space: Space;
+  role: 'host' | 'listener';
+  name: string;
+}
+
+/**
+ * WebSocket upgrade admission, before the handshake: the `/ws` path, draining, the global and per-address
+ * connection caps, then either a join ticket (a listener) or the space id and host token (the host). A
+ * refusal is a plain HTTP response; shedding after the handshake is a 1013 close a browser can read.
+ */
+export class Upgrades {
+  constructor(private readonly d: UpgradeDeps) {}
+
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const t0 = performance.now();
+    const { config, metrics } = this.d;
+    let admitted: Admitted;
+    const ip = clientAddress(req, config.trustedProxies);
+    try {
+      admitted = this.admit(req, ip);
+    } catch (err) {
+      const e = err instanceof ApiError ? err : new ApiError('INTERNAL');
+      metrics.httpDuration.observe({ route: 'upgrade', status_class: statusClass(e.status) }, (performance.now() - t0) / 1000);
+      return rejectUpgrade(socket, e);
+    }
+    this.d.wss.handleUpgrade(req, socket, head, (ws) => {
+      metrics.httpDuration.observe({ route: 'upgrade', status_class: '1xx' }, (performance.now() - t0) / 1000);
+      const shed = this.d.shedder.reason();
+      if (shed) {
+        // browsers cannot read an HTTP status from a failed upgrade; 1013 with a hint they can read
+        ws.close(CLOSE.TRY_AGAIN_LATER, `retry-after=${Math.ceil(config.retryAfterMs / 1000)}`);
+        metrics.wsCloses.inc({ code: String(CLOSE.TRY_AGAIN_LATER) });
+        return;
+      }
+      this.d.attach(ws, admitted.space, admitted.role, admitted.name, ip);
+    });
+  }
+
+  private admit(req: IncomingMessage, ip: string): Admitted {
+    const { config, clock, connections } = this.d;
+    const retryAfterMs = config.retryAfterMs;
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      throw new ApiError('BAD_REQUEST', 'the upgrade URL is malformed');
+    }
+    if (url.pathname !== '/ws') throw new ApiError('NOT_FOUND', `no WebSocket endpoint at ${url.pathname.slice(0, 100)}`);
+    if (this.d.draining()) throw new ApiError('DRAINING', undefined, { retryAfterMs });
+    if (connections.count >= config.maxConnections) throw new ApiError('OVERLOADED', 'the server is at its connection cap', { retryAfterMs });
+    if (connections.from(ip) >= config.maxConnectionsPerAddress) throw new ApiError('TOO_MANY_CONNECTIONS', undefined, { retryAfterMs });
+    let space: Space | undefined;
+    let role: 'host' | 'listener' = 'listener';
+    let name = 'listener';
+    const ticketText = url.searchParams.get('ticket');
+    const spaceId = url.searchParams.get('space');
+    if (ticketText !== null) {
+      const ticket = this.d.tickets.take(ticketText, clock.now());
+      if (!ticket) throw new ApiError('TICKET_INVALID');
+      space = this.d.spaces.get(ticket.spaceId);
+      name = ticket.name;
+    } else if (spaceId !== null) {
+      space = this.d.spaces.get(spaceId);
+      if (!space) throw new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`);
+      this.d.hostKeys.check(space.id, url.searchParams.get('hostToken') ?? '');
+      role = 'host';
+      name = space.hostName;
+    } else {
+      throw new ApiError('TICKET_INVALID', 'connect with ?ticket=<ticket from a join>');
+    }
+    if (!space) throw new ApiError('SPACE_NOT_FOUND');
+    if (space.state === 'ended') throw new ApiError('SPACE_ENDED');
+    return { space, role, name };
+  }
+}
