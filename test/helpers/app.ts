@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterEach } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
-import type { ServerConfigInput } from '../../src/config.js';
+import { ONE_ADDRESS_CROWD, type ServerConfigInput } from '../../src/config.js';
 import { NO_REPLAY, OPEN_GATE, type JoinGate, type ReplayView } from '../../src/server/index.js';
 
 /** The operator token every test app runs with (creating spaces needs it). */
@@ -21,7 +21,8 @@ export async function startApp(server: ServerConfigInput = {}, opts: Omit<AppOpt
   // the real event-loop signal would shed load whenever the test machine is busy; tests that are
   // about shedding pass their own signal
   const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
-  const app = createApp({ logger: pino({ level: 'silent' }), loadSignal: calm, ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, operatorToken: OPERATOR_TOKEN, ...server } });
+  // test clients are many people on one loopback address; tests of the per-address limits set their own
+  const app = createApp({ logger: pino({ level: 'silent' }), loadSignal: calm, ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, operatorToken: OPERATOR_TOKEN, ...ONE_ADDRESS_CROWD, ...server } });
   const url = await app.start();
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
