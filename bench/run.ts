@@ -29,7 +29,7 @@ const CFG = {
   httpMs: num('BENCH_HTTP_MS', 2_000),
   httpConnections: num('BENCH_HTTP_CONNECTIONS', 32),
   overloadMs: num('BENCH_OVERLOAD_MS', 3_000),
-  overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 3),
+  overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 2),
   overloadFactors: (env.BENCH_OVERLOAD_FACTORS ?? '0.5,1,2,5,10').split(',').map(Number),
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),

@@ -105,10 +105,10 @@ export const SERVER_DEFAULTS = {
   allowedOrigins: [] as string[],
   /** A demo space with a synthetic host is created at start (npm start, stampede serve). */
   demoSpace: true,
-  /** Synthetic host cadence: five 20 ms Opus-sized frames of 100 bytes every 100 ms. */
+  /** Synthetic host cadence: a chunk every 100 ms, holding that much audio as 20 ms Opus frames. */
   chunkIntervalMs: 100,
-  framesPerChunk: 5,
-  frameBytes: 100,
+  /** The synthetic voice's Opus bitrate: speech is clear at 24 kbps (about 60 bytes a frame). */
+  syntheticBitrate: 24_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
 
@@ -169,8 +169,7 @@ export const serverConfigSchema = z.strictObject({
   allowedOrigins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })])),
   demoSpace: z.boolean(),
   chunkIntervalMs: positive,
-  framesPerChunk: positive.max(50),
-  frameBytes: positive.max(1275),
+  syntheticBitrate: z.number().int().min(6_000).max(510_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 })
   .refine((c) => c.requestTimeoutMs >= c.headersTimeoutMs, {

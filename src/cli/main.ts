@@ -6,13 +6,17 @@ import { registerLoad } from './load.js';
 import { registerProbe } from './probe.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
+<<<<<<< HEAD
 import { registerSoak } from './soak.js';
+=======
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+>>>>>>> main
 
 /** Builds the `stampede` command tree. Every command has --help. */
 export function buildProgram(): Command {
-  const program = new Command('stampede')
+  const program = new Command(TOOL_NAME)
     .description('Replay the X Spaces outage of 12 August 2024 on a laptop, and load-test a live-audio server')
-    .version('0.1.0')
+    .version(TOOL_VERSION)
     .showHelpAfterError()
     .exitOverride();
   registerReplay(program);

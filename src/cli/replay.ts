@@ -3,10 +3,11 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
 import { createReplay } from '../replay/index.js';
-import { buildReport, writeReport } from '../report/index.js';
+import { buildReport, createRunDir, fileSha256, pointLatest, runDirName, writeReport } from '../report/index.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { loadScenario, type ReplayStep } from '../sim/index.js';
 import { collect, parsePort, parsePositiveInt, untilSignal } from './common.js';
-import { ProgressLine } from './progress.js';
+import { ReplayProgress } from './replay-progress.js';
 
 export const DEFAULT_SCENARIO = 'scenarios/x-spaces-2024-08-12.yaml';
 /** 60×: the 185-minute night in a little over three minutes, and the shipped speed-60 SLO rules fit. */
@@ -23,7 +24,11 @@ interface ReplayOpts {
   speed?: number | 'max';
   seed: number;
   set: string[];
-  out: string;
+  /** Exactly where the report goes; without it, a fresh folder under out/ (and out/latest points at it). */
+  out?: string;
+  quiet: boolean;
+  /** Keep serving after the night (default: when a person is at the terminal). */
+  stay?: boolean;
   port?: number;
   host: string;
   listeners: number;
@@ -36,8 +41,11 @@ function simClock(ms: number, timeZone: string): string {
   return new Date(ms).toLocaleTimeString('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false });
 }
 
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+/** The folder a run's report goes to: exactly `--out`, or a new one under out/ that out/latest then points at. */
+async function reportDir(o: ReplayOpts, scenarioFile: string, startedAt: Date): Promise<{ dir: string; root: string | null }> {
+  if (o.out !== undefined) return { dir: resolve(o.out), root: null };
+  const root = resolve('out');
+  return { dir: await createRunDir(root, runDirName(startedAt, scenarioFile, o.set)), root };
 }
 
 export function registerReplay(program: Command): void {
@@ -48,12 +56,15 @@ export function registerReplay(program: Command): void {
     .option('--speed <n|max>', "simulated seconds per wall second, or 'max' (no server unless --port is given)", parseSpeed)
     .option('--seed <n>', 'seed for the crowd model and the real clients', parsePositiveInt, 1)
     .option('--set <path=value>', 'override a scenario parameter (repeatable), e.g. --set assumptions.capacity.keyframes[0].joinsPerSecond=20000', collect, [])
-    .option('--out <dir>', 'where report.json and report.md go', 'out')
+    .option('--out <dir>', 'write the report exactly here (default: a new folder per run under out/, with out/latest pointing at the newest)')
     .option('-p, --port <n>', 'server port (0 = any free port)', parsePort)
     .option('-H, --host <addr>', 'address to bind', '127.0.0.1')
     .option('--listeners <n>', 'real listeners that join through the live server', parsePositiveInt, 200)
     .option('--no-server', 'run the model alone (the default with --speed max)')
     .option('--log-level <level>', 'server log level', 'warn')
+    .option('-q, --quiet', 'no progress line: print only the summary and where the report went', false)
+    .option('--stay', 'keep the server up after the night, for the dashboard and the recording, until Ctrl-C (the default at a terminal)')
+    .option('--no-stay', 'stop the server when the night is over (the default when output is not a terminal)')
     .action(async (scenarioFile: string, o: ReplayOpts) => {
       process.exitCode = await replayCommand(scenarioFile, o);
     });
@@ -61,13 +72,17 @@ export function registerReplay(program: Command): void {
 
 /** argv → options → createReplay → exit code. */
 async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<number> {
+  const startedAt = new Date();
   const speed = o.speed ?? DEFAULT_SPEED;
   const withServer = o.server && (speed !== 'max' || o.port !== undefined);
+  const stay = withServer && (o.stay ?? process.stdout.isTTY === true);
   const scenario = await loadScenario(scenarioFile, o.set);
+  const scenarioSha256 = await fileSha256(scenarioFile);
   const clock = systemClock();
   const out = process.stdout;
-  const progress = new ProgressLine(out);
+  const progress = new ReplayProgress(out, { quiet: o.quiet });
   const tz = scenario.event.timeZone;
+  const span = scenario.replayUntilMs - scenario.replayFromMs;
   const logLevel = o.logLevel as 'warn';
   const replay = createReplay({
     scenario,
@@ -75,13 +90,27 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     speed,
     clock,
     logger: createLogger({ level: logLevel, pretty: process.stderr.isTTY }),
-    ...(withServer ? { server: { port: o.port ?? 8080, host: o.host, logLevel }, listeners: o.listeners } : {}),
+    ...(withServer ? { server: { port: o.port ?? 8080, host: o.host, logLevel }, listeners: o.listeners, keepServing: stay } : {}),
     onStep: (s: ReplayStep) => {
       const c = replay.realCrowd();
-      const real = c ? ` · real ${c.connected}/${o.listeners} in, ${c.admitted}/${c.attempts} joins ok` : '';
-      progress.update(`${simClock(s.t, tz)} ET  ${s.phase.padEnd(8)} listeners ${fmt(s.listeners).padStart(9)}  join availability ${(s.availability * 100).toFixed(1).padStart(5)}%  offered ${fmt(s.offered).padStart(8)}/s${real}`, clock.now());
+      progress.update(
+        {
+          clock: `${simClock(s.t, tz)} ET`,
+          done: (s.t - scenario.replayFromMs) / span,
+          phase: s.phase,
+          listeners: s.listeners,
+          availability: s.availability,
+          offered: s.offered,
+          ...(c ? { real: { in: c.connected, of: o.listeners, admitted: c.admitted, attempts: c.attempts } } : {}),
+        },
+        s.t,
+        clock.now(),
+      );
     },
   });
+  const say = (text: string): void => {
+    if (!o.quiet) out.write(text);
+  };
   // the runner prints progress while start() is still bringing up listeners: a Ctrl-C then is held, not fatal
   let early = false;
   const hold = (): void => {
@@ -93,21 +122,43 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     process.off('SIGINT', hold);
     process.off('SIGTERM', hold);
   });
+  const whatIf = o.set.length ? `  what-if  ${o.set.map((x) => `--set ${x}`).join(' ')}\n` : '';
+  // and listen for Ctrl-C / SIGTERM before announcing the server: a signal right after the banner stops it cleanly;
+  // staying, the end of the night stops the model and the real listeners but not the server
+  const stopped = early ? null : untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
   if (started.url) {
     const url = started.url;
-    out.write(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n  page     ${url}/\n`);
-    if (started.listeners > 0) out.write(`  ${started.listeners} real listeners join through the same join path\n`);
+    say(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n${whatIf}  dashboard ${url}/dashboard\n  page     ${url}/\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n`);
+    if (started.listeners > 0) say(`  ${started.listeners} real listeners join through the same join path\n`);
   } else {
-    out.write(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n`);
+    say(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n${whatIf}`);
   }
-  const why = early ? (await replay.stop(), 'signal') : await untilSignal(() => replay.stop(), replay.finished);
+  progress.begin();
+  const why = stopped ? await stopped : (await replay.stop(), 'signal');
   progress.done();
   if (why === 'signal') {
+    await replay.stop();
     out.write('interrupted: no report written\n');
     return 130;
   }
-  const report = buildReport(await replay.finished);
-  const { jsonPath, mdPath } = await writeReport(resolve(o.out), report);
-  out.write(`\n${report.summary}\n\nreport: ${jsonPath}\n        ${mdPath}\n`);
+  const result = await replay.finished;
+  const report = buildReport(result, {
+    scenarioFile,
+    scenarioSha256,
+    overrides: o.set,
+    seed: o.seed,
+    speed,
+    tool: `${TOOL_NAME} ${TOOL_VERSION}`,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+  });
+  const { dir, root } = await reportDir(o, scenarioFile, startedAt);
+  const { htmlPath, mdPath, jsonPath } = await writeReport(dir, report);
+  if (root) await pointLatest(root, dir);
+  out.write(`\n${report.summary}\n${o.set.length ? `  what-if: ${o.set.join(' ')}\n` : ''}\nreport: ${htmlPath}\n        ${mdPath}\n        ${jsonPath}\n${root ? `        (${root}/latest points here)\n` : ''}`);
+  if (stay && started.url) {
+    out.write(`\nThe night is over; the server stays up: the dashboard at ${started.url}/dashboard, the recording at ${started.url}/ — Ctrl-C to stop.\n`);
+    await untilSignal(() => replay.stop());
+  }
   return 0;
 }

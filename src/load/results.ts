@@ -9,8 +9,9 @@ export const CLIENT_OUTCOMES = ['ok', 'refused', 'error', 'timeout'] as const;
 export type ClientOutcome = (typeof CLIENT_OUTCOMES)[number];
 
 /**
- * The load generator's own view, exported to Prometheus so Grafana can show the client side next to
- * the server's. One registry per run, created by the caller.
+ * The clients' own view, exported to Prometheus so Grafana can show the client side next to the
+ * server's: a load generator's (on its own registry and port), or a replay's real listeners (on the
+ * replay server's registry, same names and labels). One registry per run, created by the caller.
  */
 export interface ClientMetrics {
   registry: Registry;
@@ -24,10 +25,10 @@ export function createClientMetrics(registry = new Registry()): ClientMetrics {
   const r = [registry];
   const m: ClientMetrics = {
     registry,
-    requests: new Counter({ name: 'stampede_client_requests_total', help: 'Requests the load generator made, by kind and outcome', labelNames: ['kind', 'outcome'], registers: r }),
-    duration: new Histogram({ name: 'stampede_client_request_duration_seconds', help: 'Request latency seen by the load generator (from the intended send time)', labelNames: ['kind'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r }),
-    audioDelay: new Histogram({ name: 'stampede_client_audio_delay_seconds', help: 'Audio delay from capture to receipt at the load generator', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
-    wsOpen: new Gauge({ name: 'stampede_client_ws_open', help: 'WebSocket listeners the load generator holds open', registers: r }),
+    requests: new Counter({ name: 'stampede_client_requests_total', help: 'Requests clients made (a load generator, or a replay\'s real listeners), by kind and outcome', labelNames: ['kind', 'outcome'], registers: r }),
+    duration: new Histogram({ name: 'stampede_client_request_duration_seconds', help: 'Request latency seen by clients (from the intended send time)', labelNames: ['kind'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: r }),
+    audioDelay: new Histogram({ name: 'stampede_client_audio_delay_seconds', help: 'Audio delay from capture to receipt at clients', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
+    wsOpen: new Gauge({ name: 'stampede_client_ws_open', help: 'WebSocket listeners clients hold open', registers: r }),
   };
   for (const kind of CLIENT_KINDS) if (kind !== 'audio') for (const outcome of CLIENT_OUTCOMES) m.requests.inc({ kind, outcome }, 0);
   return m;

@@ -35,6 +35,9 @@ export const ROUTES = [
   'readyz',
   'metrics',
   'page',
+  'dashboard',
+  'asset',
+  'replay_timeline',
   'upgrade',
   'not_found',
 ] as const;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { checkOggOpus } from '../audio/index.js';
 import { SIM_PHASES, simEventKind, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
-import { OPEN_GATE, type JoinCounters, type JoinGate, type LiveServer, type ReplayView } from '../server/index.js';
+import { OPEN_GATE, ReplayTimeline, type JoinCounters, type JoinGate, type LiveServer, type ReplayView, type TimelineBody, type TimelineMeta } from '../server/index.js';
 import type { ReplayPort, ReplayStep, RealLoad, SimPhase } from '../sim/index.js';
 import type { Space } from '../space/index.js';
 
@@ -13,7 +14,30 @@ export interface ReplayFeedOptions {
   scenarioName: string;
   scheduledStartMs: number;
   speed: number | 'max';
+  /** What the dashboard's charts span and the facts they draw; no timeline without it. */
+  timeline?: TimelineMeta;
+  /** Capture → receipt delay of audio at the real clients since the last call (ms), or null with none. */
+  realAudioDelay?: () => { p50: number; p99: number } | null;
+  /** Simulated time per dashboard sample; 10 s by default (1,140 samples for the night). */
+  sampleMs?: number;
 }
+
+/** One dashboard sample being summed up over its simulated seconds. */
+interface Sample {
+  from: number;
+  steps: number;
+  attempts: number;
+  failures: number;
+  offered: number;
+  admitted: number;
+  attack: number;
+  p50: number;
+  p99: number;
+  realAttempts: number;
+  realAdmitted: number;
+}
+
+const emptySample = (from: number): Sample => ({ from, steps: 0, attempts: 0, failures: 0, offered: 0, admitted: 0, attack: 0, p50: 0, p99: 0, realAttempts: 0, realAdmitted: 0 });
 
 /**
  * What the server reads about the replay (its `ReplayView`): the model's last step and the space it
@@ -23,8 +47,12 @@ export class ReplayFeed implements ReplayView {
   private last: ReplayStep | null = null;
   private space: Space | null = null;
   private ended = false;
+  private readonly timelineData: ReplayTimeline | null;
+  private sample: Sample | null = null;
 
-  constructor(private readonly o: ReplayFeedOptions) {}
+  constructor(private readonly o: ReplayFeedOptions) {
+    this.timelineData = o.timeline ? new ReplayTimeline(o.timeline) : null;
+  }
 
   /** The space the replay plays in; set once, when the port has created it. */
   playIn(space: Space): void {
@@ -33,6 +61,46 @@ export class ReplayFeed implements ReplayView {
 
   record(step: ReplayStep): void {
     this.last = step;
+    const tl = this.timelineData;
+    if (!tl) return;
+    for (const text of step.events) tl.event(step.t, text);
+    const x = (this.sample ??= emptySample(step.t - 1000));
+    x.steps++;
+    x.attempts += step.attempts;
+    x.failures += step.failures;
+    x.offered += step.offered;
+    x.admitted += step.admitted;
+    x.attack += step.attack;
+    x.p50 = Math.max(x.p50, step.latencyP50Ms);
+    x.p99 = Math.max(x.p99, step.latencyP99Ms);
+    if (step.t - x.from < (this.o.sampleMs ?? 10_000)) return;
+    const audio = this.o.realAudioDelay?.() ?? null;
+    tl.add({
+      t: step.t,
+      listeners: Math.round(step.listeners),
+      real: this.space?.realListeners ?? 0,
+      availability: x.attempts > 0 ? 1 - x.failures / x.attempts : 1,
+      realAvailability: x.realAttempts > 0 ? x.realAdmitted / x.realAttempts : null,
+      offered: x.offered / x.steps,
+      admitted: x.admitted / x.steps,
+      attack: x.attack / x.steps,
+      p50: x.p50,
+      p99: x.p99,
+      audioP50: audio ? audio.p50 : null,
+      audioP99: audio ? audio.p99 : null,
+    });
+    this.sample = emptySample(step.t);
+  }
+
+  /** Real clients' joins since the last call, for the dashboard's real availability. */
+  recordReal(load: RealLoad): void {
+    const x = (this.sample ??= emptySample(this.last?.t ?? 0));
+    x.realAttempts += load.attempts;
+    x.realAdmitted += load.admitted;
+  }
+
+  timeline(since: number): TimelineBody | null {
+    return this.timelineData?.since(since) ?? null;
   }
 
   finish(): void {
@@ -147,21 +215,17 @@ export class LiveReplayPort implements ReplayPort {
     const now = this.o.server.joinTotals();
     const load = { attempts: now.attempts - this.seen.attempts, admitted: now.admitted - this.seen.admitted, listeners: this.space.realListeners };
     this.seen = now;
+    this.o.feed.recordReal(load);
     return load;
   }
 
   /** The recording is published and holds every chunk the space accepted, in order. */
+  /** The recording is a valid Ogg Opus file holding one page for every chunk the space accepted. */
   async recordingAvailable(): Promise<boolean> {
     const path = this.o.server.recordingPath(this.space.id);
     if (!path) return false;
-    const file = await readFile(path);
-    let n = 0;
-    for (let o = 0; o + 4 <= file.length; n++) {
-      const len = file.readUInt32BE(o);
-      if (file.readUInt32BE(o + 8) !== n) return false; // the chunk's sequence number: 4 (length prefix) + 4 (header offset)
-      o += 4 + len;
-    }
-    return n === this.space.chunks && n > 0;
+    const c = checkOggOpus(await readFile(path));
+    return c.ok && c.pages - 2 === this.space.chunks && this.space.chunks > 0;
   }
 
   finish(): void {

@@ -2,9 +2,10 @@ import type { Logger } from 'pino';
 import { createApp, type App } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
-import { Swarm } from '../load/index.js';
+import { createClientMetrics, Swarm } from '../load/index.js';
 import type { LoadSignal } from '../server/index.js';
 import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
+import { delayWindow, timelineMeta } from './dashboard-feed.js';
 import { LiveReplayPort, ReplayFeed } from './live-port.js';
 
 export interface ReplayOptions {
@@ -22,6 +23,11 @@ export interface ReplayOptions {
   listeners?: number;
   /** Called after every simulated second. */
   onStep?: (step: ReplayStep) => void;
+  /**
+   * Keep the server up once the night is over (the model and the real listeners stop), so the
+   * dashboard stays readable and the recording can be played, until stop().
+   */
+  keepServing?: boolean;
 }
 
 export interface ReplayStarted {
@@ -72,12 +78,20 @@ export function createReplay(o: ReplayOptions): Replay {
   // a caller that only stops (never awaits finished) must not see an unhandled rejection
   finished.catch(() => undefined);
 
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
+  let quieting: Promise<void> | null = null;
+  /** The model and the real listeners stop; the server keeps serving. */
+  const quiet = (): Promise<void> => {
+    quieting ??= (async () => {
       abort.abort();
       await run?.catch(() => undefined);
       await crowd?.stop();
       port?.finish();
+    })();
+    return quieting;
+  };
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await quiet();
       await app?.stop();
     })();
     return stopping;
@@ -87,7 +101,13 @@ export function createReplay(o: ReplayOptions): Replay {
     if (run) throw new Error('the replay has already started');
     let started: ReplayStarted = { url: null, spaceId: null, listeners: 0 };
     if (o.server) {
-      const feed = new ReplayFeed({ scenarioName: scenario.event.name, scheduledStartMs: scenario.scheduledStartMs, speed });
+      const feed = new ReplayFeed({
+        scenarioName: scenario.event.name,
+        scheduledStartMs: scenario.scheduledStartMs,
+        speed,
+        timeline: timelineMeta(scenario, speed),
+        realAudioDelay: delayWindow(() => crowd?.audio.latency ?? null),
+      });
       app = createApp({
         logger: o.logger,
         clock,
@@ -126,6 +146,9 @@ export function createReplay(o: ReplayOptions): Replay {
           timeoutMs: 10_000,
           clock,
           random: rng.fork('crowd').next,
+          // what the real listeners see, on the server's /metrics under the load generator's names and
+          // labels: the dashboards' client-view panels have data during a replay with nothing else running
+          metrics: createClientMetrics(app.metrics.registry),
         });
         crowd.start();
       }
@@ -133,7 +156,7 @@ export function createReplay(o: ReplayOptions): Replay {
     run = runReplay({ scenario, seed: o.seed, speed, clock, ...(port ? { port } : {}), ...(o.onStep ? { onStep: o.onStep } : {}), signal: abort.signal });
     run.then(
       async (result) => {
-        await stop();
+        await (o.keepServing ? quiet() : stop());
         resolveFinished(result);
       },
       async (err: unknown) => {

@@ -1,5 +1,3 @@
-import { mkdir, rename, writeFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { MinuteRow, ReplayResult } from '../sim/index.js';
 
 export interface Expectation {
@@ -10,12 +8,38 @@ export interface Expectation {
   /** How far the replay is from the fact: 0 on target, 1 at the edge of the accepted range, more outside. */
   error: number;
   source: string;
+  /** What the fact says in numbers, so charts can draw it as a point or a band (absent for facts with nothing to draw). */
+  target?: FactTarget;
+}
+
+/** A fact as something to hit on a chart. Times are ISO strings. */
+export type FactTarget =
+  | { kind: 'liveAt'; from: string; to: string }
+  | { kind: 'listenersAt'; at: string; min: number }
+  | { kind: 'peakListeners'; min: number; max: number }
+  | { kind: 'failureShare'; from: string; to: string; min: number };
+
+/** Where a run came from, so what-ifs can be told apart and repeated. */
+export interface RunMeta {
+  /** The scenario file as given, and the SHA-256 of its bytes. */
+  scenarioFile: string;
+  scenarioSha256: string;
+  /** The --set overrides, in order. */
+  overrides: string[];
+  seed: number;
+  speed: number | 'max';
+  /** The tool and its version, e.g. "stampede 0.1.0". */
+  tool: string;
+  startedAt: string;
+  finishedAt: string;
 }
 
 /** A minute of the replay as written to report.json: the runner's row with an ISO time and no raw counts. */
 export type SeriesRow = Omit<MinuteRow, 't' | 'attempts' | 'failures' | 'realAttempts' | 'realAdmitted'> & { t: string };
 
 export interface Report {
+  /** Present on runs written by the CLI; absent on reports built in code. */
+  run?: RunMeta;
   scenario: string;
   file: string;
   account: string;
@@ -40,7 +64,8 @@ export interface Report {
   summary: string;
 }
 
-const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+const isoOf = (t: number): string => new Date(t).toISOString();
+const iso = (t: number | null): string | null => (t === null ? null : isoOf(t));
 
 export function localClock(t: number, timeZone: string): string {
   return new Date(t).toLocaleTimeString('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false });
@@ -66,13 +91,13 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
         const [a, b] = x.between.map(at) as [number, number];
         const pass = r.liveAt !== null && r.liveAt >= a && r.liveAt <= b;
         const error = r.liveAt === null ? 10 : Math.abs(r.liveAt - (a + b) / 2) / Math.max(1, (b - a) / 2);
-        return { name: x.name, expected: `${x.between[0]}–${x.between[1]}`, actual: r.liveAt === null ? 'never started' : localClock(r.liveAt, tz), pass, error: round(error, 3), source: x.source };
+        return { name: x.name, expected: `${x.between[0]}–${x.between[1]}`, actual: r.liveAt === null ? 'never started' : localClock(r.liveAt, tz), pass, error: round(error, 3), source: x.source, target: { kind: 'liveAt', from: isoOf(a), to: isoOf(b) } };
       }
       case 'listenersAt': {
         const t = at(x.at);
         const row = r.series.find((s) => s.t >= t);
         const n = row?.listeners ?? 0;
-        return { name: x.name, expected: `≥ ${millions(x.min)} at ${x.at}`, actual: millions(n), pass: n >= x.min, error: n >= x.min ? 0 : round((x.min - n) / Math.max(1, x.min), 3), source: x.source };
+        return { name: x.name, expected: `≥ ${millions(x.min)} at ${x.at}`, actual: millions(n), pass: n >= x.min, error: n >= x.min ? 0 : round((x.min - n) / Math.max(1, x.min), 3), source: x.source, target: { kind: 'listenersAt', at: isoOf(t), min: x.min } };
       }
       case 'peakListeners':
         return {
@@ -82,6 +107,7 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
           pass: r.peakListeners >= x.min && r.peakListeners <= x.max,
           error: round(Math.abs(r.peakListeners - (x.min + x.max) / 2) / Math.max(1, (x.max - x.min) / 2), 3),
           source: x.source,
+          target: { kind: 'peakListeners', min: x.min, max: x.max },
         };
       case 'failureShare': {
         const from = at(x.from);
@@ -95,7 +121,15 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
           }
         }
         const share = attempts > 0 ? failures / attempts : 0;
-        return { name: x.name, expected: `> ${Math.round(x.min * 100)}% of attempts fail`, actual: `${(share * 100).toFixed(1)}% failed`, pass: share > x.min, error: share > x.min ? 0 : round((x.min - share) / Math.max(1e-9, x.min), 3), source: x.source };
+        return {
+          name: x.name,
+          expected: `> ${Math.round(x.min * 100)}% of attempts fail`,
+          actual: `${(share * 100).toFixed(1)}% failed`,
+          pass: share > x.min,
+          error: share > x.min ? 0 : round((x.min - share) / Math.max(1e-9, x.min), 3),
+          source: x.source,
+          target: { kind: 'failureShare', from: isoOf(from), to: isoOf(to), min: x.min },
+        };
       }
       case 'recordingAvailable': {
         const actual = r.recordingAvailable === null ? (r.endedAt !== null ? 'space ended normally (model only; no server to check the file)' : 'not ended') : r.recordingAvailable ? 'published and complete' : 'missing or incomplete';
@@ -106,7 +140,7 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
   });
 }
 
-export function buildReport(r: ReplayResult): Report {
+export function buildReport(r: ReplayResult, run?: RunMeta): Report {
   const sc = r.scenario;
   const tz = sc.event.timeZone;
   const expectations = scoreExpectations(r);
@@ -121,6 +155,7 @@ export function buildReport(r: ReplayResult): Report {
     ...expectations.map((e) => `  ${e.pass ? 'PASS' : 'FAIL'}  ${e.name}: ${e.actual}`),
   ];
   return {
+    ...(run ? { run } : {}),
     scenario: sc.event.name,
     file: sc.file,
     account: sc.event.account,
@@ -148,6 +183,7 @@ export function buildReport(r: ReplayResult): Report {
       offered: round(s.offered, 1),
       admitted: round(s.admitted, 1),
       attack: round(s.attack, 1),
+      latencyP50Ms: round(s.latencyP50Ms),
       latencyP99Ms: round(s.latencyP99Ms),
     })),
     summary: lines.join('\n'),
@@ -161,16 +197,37 @@ export function compareAccounts(reports: Report[]): { best: Report; ranking: { s
   return { best: ranked[0]!, ranking: ranked.map((r) => ({ scenario: r.scenario, account: r.account, fidelity: r.fidelity, meanError: r.meanError, liveAt: r.liveAt })) };
 }
 
-export function renderMarkdown(r: Report): string {
+/** The run's provenance as label/value pairs, shared by report.md, report.html and compare. */
+export function runFacts(r: Report): [string, string][] {
+  const rows: [string, string][] = [];
+  const run = r.run;
+  rows.push(['scenario', run ? `${run.scenarioFile} (sha256 ${run.scenarioSha256.slice(0, 12)})` : r.file]);
+  rows.push(['overrides', run && run.overrides.length ? run.overrides.join('  ') : 'none']);
+  rows.push(['seed', String(r.seed)]);
+  rows.push(['speed', r.speed === 'max' ? 'max' : `${r.speed}×`]);
+  rows.push(['mode', r.withServer ? 'server live with real clients' : 'model only']);
+  if (run) {
+    rows.push(['tool', run.tool]);
+    rows.push(['run', `${run.startedAt} → ${run.finishedAt}`]);
+  }
+  return rows;
+}
+
+/** report.md: the run, links to the chart SVGs written beside it, facts, events and a 5-minute timeline. */
+export function renderMarkdown(r: Report, chartFiles: { file: string; title: string }[] = []): string {
   const tz = r.timeZone;
   const clock = (t: string | null): string => (t === null ? '—' : localClock(Date.parse(t), tz));
   const pct = (x: number | null): string => (x === null ? '—' : `${(x * 100).toFixed(1)}%`);
   const out: string[] = [];
   out.push(`# Replay: ${r.scenario}`, '');
-  out.push(`Account: ${r.account}. Scenario file \`${r.file}\`, seed ${r.seed}, speed ${r.speed === 'max' ? 'max' : `${r.speed}×`}, ${r.withServer ? 'server live with real clients' : 'model only'}.`, '');
+  out.push(...runFacts(r).map(([k, v]) => `- ${k}: ${k === 'overrides' && v !== 'none' ? `\`${v}\`` : v}`), `- account: ${r.account}`, '');
   out.push(`- Scheduled: **${clock(r.scheduledAt)}** · on air: **${clock(r.liveAt)}**${r.startDelayMinutes !== null ? ` (${r.startDelayMinutes} min late)` : ''} · ended: ${clock(r.endedAt)}`);
   out.push(`- Peak: **${r.peakListeners.toLocaleString('en-US')}** listeners at ${clock(r.peakAt)}`);
   out.push(`- Fidelity: **${r.expectations.filter((e) => e.pass).length}/${r.expectations.length}** facts met (score ${r.fidelity}, mean distance from the facts ${r.meanError})`, '');
+  if (chartFiles.length) {
+    out.push('## Charts', '');
+    for (const c of chartFiles) out.push(`![${c.title}](${c.file})`, '');
+  }
   out.push('## Facts', '', '| fact | expected | replay | | source |', '|---|---|---|---|---|');
   for (const e of r.expectations) out.push(`| ${e.name} | ${e.expected} | ${e.actual} | ${e.pass ? '✅ pass' : '❌ fail'} | ${e.source} |`);
   out.push('', '## Events', '', '| time | event |', '|---|---|');
@@ -182,26 +239,4 @@ export function renderMarkdown(r: Report): string {
   }
   out.push('');
   return out.join('\n');
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/** Writes report.json and report.md into `dir`, each through a temporary file and a rename. */
-export async function writeReport(dir: string, report: Report): Promise<{ jsonPath: string; mdPath: string }> {
-  await mkdir(dir, { recursive: true });
-  const jsonPath = join(dir, 'report.json');
-  const mdPath = join(dir, 'report.md');
-  const { summary: _summary, ...json } = report;
-  await writeAtomic(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
-  await writeAtomic(mdPath, renderMarkdown(report));
-  return { jsonPath, mdPath };
 }

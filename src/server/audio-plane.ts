@@ -65,7 +65,7 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log);
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title);
       await t.recording.open();
     }
   }
@@ -85,10 +85,9 @@ export class AudioPlane {
     if (!v.ok) return `malformed audio chunk: ${v.code}`;
     if (!space.acceptChunk(v.seq)) return `out of order: expected sequence ${space.chunks}, got ${v.seq}`;
     const t = this.track(space.id);
-    t.recording?.append(buf);
+    this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
-    this.metrics.recordingBytes.inc(buf.length + 4);
     this.fanOut(listeners, buf);
     return null;
   }

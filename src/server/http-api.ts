@@ -15,6 +15,7 @@ import type { KeyedBuckets } from '../guard/index.js';
 import { ClientAborted, clientAddress, readJson, sendError, sendJson } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
+import { ASSET_TYPES, DASHBOARD_PAGE, loadDashboardAssets, type DashboardAssets } from './dashboard.js';
 import { LISTENER_PAGE } from './page.js';
 import type { ReplayView } from './replay-view.js';
 import { RouteTable, type RouteDef } from './routes.js';
@@ -75,14 +76,17 @@ export class HttpApi {
       { method: 'GET', head: true, path: '/readyz', route: 'readyz', handle: ({ res }) => this.readyz(res) },
       { method: 'GET', path: '/metrics', route: 'metrics', handle: ({ res }) => this.metricsText(res) },
       { method: 'GET', path: '/', route: 'page', handle: ({ res }) => this.page(res) },
+      { method: 'GET', path: '/dashboard', route: 'dashboard', handle: ({ res }) => this.html(res, DASHBOARD_PAGE) },
+      { method: 'GET', path: '/assets/:name', route: 'asset', handle: ({ res }, p) => this.asset(res, p.name!) },
       { method: 'GET', path: '/api/v1/replay', route: 'replay', handle: ({ res }) => sendJson(res, 200, { v: 1, replay: d.replay.status() }) },
+      { method: 'GET', path: '/api/v1/replay/timeline', route: 'replay_timeline', handle: ({ req, res }) => this.timeline(req, res) },
       { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: ({ res }) => sendJson(res, 200, { v: 1, spaces: d.spaces.list().map((s) => this.view(s)) }) },
       { method: 'POST', path: '/api/v1/spaces', route: 'create_space', handle: (ctx) => this.createSpace(ctx) },
       { method: 'GET', path: '/api/v1/spaces/:id', route: 'get_space', handle: space(({ res }, s) => sendJson(res, 200, { v: 1, space: this.view(s) })) },
       { method: 'POST', path: '/api/v1/spaces/:id/start', route: 'start_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'start')) },
       { method: 'POST', path: '/api/v1/spaces/:id/end', route: 'end_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'end')) },
       { method: 'POST', path: '/api/v1/spaces/:id/join', route: 'join', handle: (ctx, p) => this.join(ctx, p.id!) },
-      { method: 'GET', path: '/api/v1/spaces/:id/recording', route: 'recording', handle: space(({ res }, s) => this.recording(res, s)) },
+      { method: 'GET', head: true, path: '/api/v1/spaces/:id/recording', route: 'recording', handle: space(({ req, res }, s) => this.recording(req, res, s)) },
       { method: 'GET', path: '/api/v1/spaces/:id/playlist', route: 'playlist', handle: space(({ res }, s) => this.playlist(res, s)) },
       { method: 'GET', path: '/api/v1/spaces/:id/chunks/:seq', route: 'chunk', handle: space(({ res }, s, p) => this.chunk(res, s, p.seq!)) },
     ];
@@ -147,8 +151,32 @@ export class HttpApi {
     return space;
   }
 
-  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null } {
-    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime() };
+  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean } {
+    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: this.d.hub.audio.recordingOf(space.id)?.ready ?? false };
+  }
+
+  private html(res: ServerResponse, page: string): void {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(page);
+  }
+
+  private assets: Promise<DashboardAssets> | null = null;
+
+  /** uPlot from the installed package, read once on first use (the machines are offline: no CDN). */
+  private async asset(res: ServerResponse, name: string): Promise<void> {
+    if (!Object.hasOwn(ASSET_TYPES, name)) throw new ApiError('NOT_FOUND', `no asset '${name.slice(0, 64)}'`);
+    const assets = await (this.assets ??= loadDashboardAssets());
+    const key = name as keyof DashboardAssets;
+    res.writeHead(200, { 'content-type': ASSET_TYPES[key], 'cache-control': 'max-age=3600' });
+    res.end(assets[key]);
+  }
+
+  private timeline(req: IncomingMessage, res: ServerResponse): void {
+    const raw = new URL(req.url ?? '/', 'http://x').searchParams.get('since') ?? '0';
+    if (!/^\d{1,9}$/.test(raw)) throw new ApiError('BAD_REQUEST', `since must be a whole number ≥ 0, not '${raw.slice(0, 20)}'`);
+    const body = this.d.replay.timeline(Number(raw));
+    if (!body) throw new ApiError('NOT_FOUND', 'no replay runs on this server (start one with stampede replay)');
+    sendJson(res, 200, { v: 1, ...body, replay: this.d.replay.status() });
   }
 
   private readyz(res: ServerResponse): void {
@@ -161,8 +189,7 @@ export class HttpApi {
   }
 
   private page(res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(LISTENER_PAGE);
+    this.html(res, LISTENER_PAGE);
   }
 
   private async createSpace({ req, res }: Ctx): Promise<void> {
@@ -232,16 +259,31 @@ export class HttpApi {
     sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });
   }
 
-  private recording(res: ServerResponse, space: Space): void {
+  /** The recording as Ogg Opus; byte ranges are served so a player can read the duration and seek. */
+  private recording(req: IncomingMessage, res: ServerResponse, space: Space): void {
     const rec = this.d.hub.audio.recordingOf(space.id);
     if (space.state !== 'ended' || !rec?.ready) throw new ApiError('RECORDING_NOT_READY');
-    res.writeHead(200, {
-      'content-type': 'application/octet-stream',
-      'content-length': String(rec.bytes),
+    const size = rec.bytes;
+    const headers: Record<string, string> = {
+      'content-type': 'audio/ogg; codecs=opus',
+      'accept-ranges': 'bytes',
       'x-stampede-chunks': String(rec.chunks),
-      'content-disposition': `attachment; filename="${space.id}.rec"`,
-    });
-    createReadStream(rec.path).on('error', () => res.destroy()).pipe(res);
+      'content-disposition': `inline; filename="${space.id}.opus"`,
+    };
+    const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''));
+    let start = 0;
+    let end = size - 1;
+    if (range && (range[1] || range[2])) {
+      start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+      end = range[1] && range[2] ? Math.min(size - 1, Number(range[2])) : size - 1;
+      if (start > end || start >= size) {
+        res.writeHead(416, { 'content-range': `bytes */${size}` });
+        return void res.end();
+      }
+      res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(end - start + 1) });
+    } else res.writeHead(200, { ...headers, 'content-length': String(size) });
+    if (req.method === 'HEAD') return void res.end();
+    createReadStream(rec.path, { start, end }).on('error', () => res.destroy()).pipe(res);
   }
 
   private playlist(res: ServerResponse, space: Space): void {

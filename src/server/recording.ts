@@ -1,17 +1,22 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { OggOpusWriter } from '../audio/index.js';
+import { decodeAudioChunk } from '../protocol/index.js';
 
 /**
- * A space's recording: every accepted chunk, in order, each prefixed with its u32 BE length. Written
- * to `<id>.rec.partial` while live and renamed to `<id>.rec` when finished, so a reader never sees
+ * A space's recording as a standard Ogg Opus file (RFC 7845) that browsers and players open: every
+ * accepted chunk becomes one Ogg page holding its Opus frames, in order. Written to
+ * `<id>.opus.partial` while live and renamed to `<id>.opus` when finished, so a reader never sees
  * half a file. finish() is idempotent and returns the same promise.
  */
 export class Recording {
   private stream: WriteStream | null = null;
   private finishing: Promise<void> | null = null;
   private failed: Error | null = null;
+  private readonly ogg: OggOpusWriter;
   chunks = 0;
   bytes = 0;
   ready = false;
@@ -20,10 +25,15 @@ export class Recording {
     private readonly dir: string,
     readonly spaceId: string,
     private readonly log: Logger,
-  ) {}
+    title = 'Stampede space',
+  ) {
+    // a stream serial number of its own per space, stable for the space
+    const serial = createHash('sha256').update(spaceId).digest().readUInt32LE(0);
+    this.ogg = new OggOpusWriter({ serial, vendor: 'stampede', tags: { TITLE: title } });
+  }
 
   get path(): string {
-    return join(this.dir, `${this.spaceId}.rec`);
+    return join(this.dir, `${this.spaceId}.opus`);
   }
 
   private get partialPath(): string {
@@ -37,21 +47,29 @@ export class Recording {
       this.failed = err;
       this.log.error({ err, spaceId: this.spaceId }, 'recording write failed');
     });
+    this.write(this.ogg.headers());
   }
 
-  append(chunk: Uint8Array): void {
-    if (!this.stream || this.finishing || this.failed) return;
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(chunk.length, 0);
-    this.stream.write(len);
-    this.stream.write(chunk);
+  private write(bytes: Buffer): number {
+    if (bytes.length === 0) return 0;
+    this.stream!.write(bytes);
+    this.bytes += bytes.length;
+    return bytes.length;
+  }
+
+  /** Appends a chunk (already validated by the hub); returns the bytes written to the file. */
+  append(chunk: Uint8Array): number {
+    if (!this.stream || this.finishing || this.failed) return 0;
+    const c = decodeAudioChunk(chunk);
+    if (!c.ok) return 0;
     this.chunks++;
-    this.bytes += 4 + chunk.length;
+    return this.write(this.ogg.audio(c.chunk.frames));
   }
 
   finish(): Promise<void> {
     this.finishing ??= (async () => {
       const s = this.stream;
+      if (s && !this.failed) this.write(this.ogg.end());
       if (s) await new Promise<void>((resolve) => s.end(resolve));
       if (this.failed) {
         await rm(this.partialPath, { force: true });

@@ -1,4 +1,5 @@
 import { OPEN_GATE, type JoinGate } from './admission.js';
+import type { TimelineBody } from './timeline.js';
 
 /**
  * What the server may read about a replay running over it. The replay hands this in at construction;
@@ -13,6 +14,8 @@ export interface ReplayView {
   modelledListeners(spaceId: string): number;
   /** The body of `GET /api/v1/replay`. */
   status(): Record<string, unknown>;
+  /** What the live dashboard draws: samples from sequence number `since` on, events and facts; null with no replay. */
+  timeline(since: number): TimelineBody | null;
 }
 
 /** The view of a server with no replay: joins are never failed by a model, nobody is modelled. */
@@ -21,4 +24,5 @@ export const NO_REPLAY: ReplayView = {
   simTime: () => null,
   modelledListeners: () => 0,
   status: () => ({ running: false }),
+  timeline: () => null,
 };

@@ -188,7 +188,7 @@ export class LiveServer {
     this.publishSpaceStates();
     await this.hub.spaceLive(space);
     if (opts.syntheticHost) {
-      const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config);
+      const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config, this.deps.random);
       this.hosts.set(space.id, h);
       h.start();
     }

@@ -1,16 +1,18 @@
+import { OpusVoice } from '../audio/index.js';
 import type { Clock } from '../clock.js';
 import { encodeAudioChunk } from '../protocol/index.js';
 import type { Space } from '../space/index.js';
 
 export interface SyntheticHostOptions {
   chunkIntervalMs: number;
-  framesPerChunk: number;
-  frameBytes: number;
+  /** Opus bitrate of the synthetic voice, bits/s. */
+  syntheticBitrate: number;
 }
 
 /**
- * A built-in host that "speaks": Opus-sized frames at real cadence, so a space has audio without a
- * microphone. It goes through the same ingest path as a host socket. stop() is idempotent.
+ * A built-in host that speaks: a voice-like signal encoded as real Opus (20 ms frames, libopus in
+ * WebAssembly), sent at real cadence, so a space has audio to hear without a microphone. It goes
+ * through the same ingest path as a host socket. stop() is idempotent.
  */
 export class SyntheticHost {
   private abort: AbortController | null = null;
@@ -21,21 +23,25 @@ export class SyntheticHost {
     private readonly space: Space,
     private readonly ingest: (space: Space, chunk: Buffer) => string | null,
     private readonly opts: SyntheticHostOptions,
+    private readonly random: () => number,
   ) {}
 
   start(): void {
     if (this.abort) return;
     const abort = (this.abort = new AbortController());
-    // deterministic filler bytes; real Opus would be incompressible, so are these (a byte ramp)
-    const frames = Array.from({ length: this.opts.framesPerChunk }, (_, i) =>
-      Uint8Array.from({ length: this.opts.frameBytes }, (_, j) => (i * 31 + j * 7) & 0xff),
-    );
+    const voice = new OpusVoice(this.random, { bitrate: this.opts.syntheticBitrate });
+    // each chunk carries its own span of audio, so the recording lasts as long as the space was live
+    const framesPerChunk = Math.max(1, Math.round(this.opts.chunkIntervalMs / 20));
     this.loop = (async () => {
-      const t0 = this.clock.now();
-      for (let k = 0; !abort.signal.aborted && this.space.state === 'live'; k++) {
-        const chunk = encodeAudioChunk({ seq: this.space.chunks, captureMs: this.clock.now(), frames });
-        this.ingest(this.space, chunk);
-        await this.clock.sleep(t0 + (k + 1) * this.opts.chunkIntervalMs - this.clock.now(), abort.signal);
+      try {
+        const t0 = this.clock.now();
+        for (let k = 0; !abort.signal.aborted && this.space.state === 'live'; k++) {
+          const frames = Array.from({ length: framesPerChunk }, () => voice.nextPacket());
+          this.ingest(this.space, encodeAudioChunk({ seq: this.space.chunks, captureMs: this.clock.now(), frames }));
+          await this.clock.sleep(t0 + (k + 1) * this.opts.chunkIntervalMs - this.clock.now(), abort.signal);
+        }
+      } finally {
+        voice.delete();
       }
     })();
   }

@@ -13,6 +13,8 @@ export interface MinuteRow {
   offered: number;
   admitted: number;
   attack: number;
+  /** The worst median and p99 join latency of the minute. */
+  latencyP50Ms: number;
   latencyP99Ms: number;
   attempts: number;
   failures: number;
@@ -85,13 +87,14 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
     const minute = Math.floor((s.t - 1) / 60_000) * 60_000 + 60_000;
     if (!row || row.t !== minute) {
       if (row) series.push(finishRow(row));
-      row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase };
+      row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP50Ms: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase };
     }
     row.listeners = s.listeners;
     row.realListeners = real.listeners;
     row.offered += s.offered;
     row.admitted += s.admitted;
     row.attack += s.attack;
+    row.latencyP50Ms = Math.max(row.latencyP50Ms, s.latencyP50Ms);
     row.latencyP99Ms = Math.max(row.latencyP99Ms, s.latencyP99Ms);
     row.attempts += s.attempts;
     row.failures += s.failures;

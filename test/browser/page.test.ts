@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext } from 'playwright-core';
+import { artifactPath } from '../helpers/artifacts.js';
 import { launchChromium } from '../helpers/browser.js';
 import { api, createSpace, settableGate, startApp, startSpace } from '../helpers/app.js';
 
@@ -39,6 +40,8 @@ describe('listener page in a real browser', () => {
       const page = await browser.newPage();
       await page.goto(s.url + '/');
       await expect.poll(() => page.textContent('#status')).toContain('This Space is not available');
+      // while failing, the page says which attempt failed and when the next one goes
+      await expect.poll(() => page.textContent('#retry')).toMatch(/^attempt \d+ failed · next try in \d+\.\d s$|^attempt \d+…$/);
       expect(await page.getAttribute('#status', 'class')).toBe('bad');
       gate.set({ availability: 1, latencyMs: 0 });
       await expect.poll(() => page.textContent('#status'), { timeout: 15_000 }).toBe('connected — listening');
@@ -65,4 +68,37 @@ describe('listener page in a real browser', () => {
       await s.close();
     }
   });
+
+  it('plays the live Opus audio, then says the Space ended and plays the recording, as long as the Space was live', async () => {
+    const s = await startApp({ demoSpace: true });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      await page.goto(s.url + '/');
+      await expect.poll(() => page.textContent('#status')).toBe('connected — listening');
+      await page.click('#listen');
+      expect(await page.getAttribute('#listen', 'aria-pressed')).toBe('true');
+      // WebCodecs decodes the synthetic host's Opus frames, 20 ms each
+      await expect.poll(() => page.textContent('#audio-state'), { timeout: 15_000 }).toMatch(/^playing · ([5-9]\d|\d{3,}) frames decoded$/);
+      await page.screenshot({ path: await artifactPath('listener-live.png'), fullPage: true });
+      const space = s.app.server.spaces.list()[0]!;
+      await expect.poll(() => Date.now() - space.startedAt!, { timeout: 20_000, interval: 200 }).toBeGreaterThan(12_000);
+      await s.app.server.endSpace(space);
+      const liveSeconds = (space.endedAt! - space.startedAt!) / 1000;
+      await expect.poll(() => page.textContent('#status')).toBe('the Space ended');
+      expect(await page.isVisible('#ended')).toBe(true);
+      expect(await page.isVisible('#listen')).toBe(false);
+      // the recording plays in an <audio> element: an Ogg Opus file whose duration is the time on air
+      await expect.poll(() => page.evaluate("document.getElementById('recording').readyState"), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+      const duration = (await page.evaluate("document.getElementById('recording').duration")) as number;
+      expect(Math.abs(duration - liveSeconds) / liveSeconds).toBeLessThan(0.02);
+      await page.screenshot({ path: await artifactPath('listener-ended.png'), fullPage: true });
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  }, 60_000);
 });

@@ -17,9 +17,9 @@ describe('stampede load', () => {
   it('runs a profile against its own server, prints a summary, writes JSON and exports its own metrics', async () => {
     const dir = tempDir();
     const json = join(dir, 'r.json');
-    // thresholds that hold however busy the test machine is (a shedding server refuses, it does not err)
+    // a threshold that holds however busy the test machine is (on a starved one even a join can time out)
     const profile = join(dir, 'listeners.yaml');
-    await writeFile(profile, 'name: listeners\nkind: ws\nphases: [{duration: 3, arrivalRate: 50}]\nthresholds: ["errors<1"]\n');
+    await writeFile(profile, 'name: listeners\nkind: ws\nphases: [{duration: 3, arrivalRate: 50}]\nthresholds: ["join.requests>=1"]\n');
     const r = runCli(['load', profile, '--json', json, '--metrics-port', '0']);
     const [, url] = await r.waitFor(/load generator metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
     await r.waitFor(/connected [1-9]/);
@@ -27,7 +27,7 @@ describe('stampede load', () => {
     expect(text).toMatch(/^stampede_client_ws_open [1-9]/m);
     expect((await fetch(url!.replace('/metrics', '/other'))).status).toBe(404);
     expect((await r.exited).code, r.stderr()).toBe(0);
-    expect(r.stdout()).toMatch(/PASS {2}errors<1 {2}\(actual 0\)/);
+    expect(r.stdout()).toMatch(/PASS {2}join\.requests>=1 {2}\(actual [1-9]\d*\)/);
     const result = JSON.parse(await readFile(json, 'utf8')) as LoadResult;
     expect(result.pass).toBe(true);
     expect(result.kinds.map((k) => k.kind)).toEqual(['join', 'ws_connect', 'audio']);

@@ -47,7 +47,7 @@ describe('stampede replay', () => {
     const out = outDir();
     const r = await runToEnd(['compare', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Best fit: /);
+    expect(r.stdout).toMatch(/Best fit to the facts: /);
     const c = JSON.parse(await readFile(join(out, 'compare.json'), 'utf8')) as { ranking: { fidelity: number; meanError: number }[] };
     expect(c.ranking).toHaveLength(2);
     expect(c.ranking[0]!.fidelity).toBeGreaterThanOrEqual(c.ranking[1]!.fidelity);

@@ -13,8 +13,8 @@ export interface Running {
 }
 
 /** Runs the built CLI (npm test builds first) as a user would. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Running {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
@@ -48,8 +48,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   };
 }
 
-export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = runCli(args, env);
+export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = runCli(args, env, cwd);
   const { code } = await r.exited;
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }

@@ -1,135 +1,103 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as realDelay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { manualClock } from '../../src/clock.js';
 import { expressions } from '../../src/dashboards/builder.js';
 import { generateDashboards } from '../../src/dashboards/generate.js';
-import type { SimPhase } from '../../src/metrics/index.js';
-import { LiveReplayPort, ReplayFeed } from '../../src/replay/index.js';
-import type { ReplayStep } from '../../src/sim/port.js';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { systemClock } from '../../src/clock.js';
-import { createClientMetrics, parseProfile, runLoad } from '../../src/load/index.js';
-import { createRng } from '../../src/sim/index.js';
-import { api, startApp } from '../helpers/app.js';
+import { createReplay, type Replay } from '../../src/replay/index.js';
+import { loadScenario } from '../../src/sim/index.js';
 import { startPrometheus, type RunningPrometheus } from '../setup/prometheus.js';
 
 const RULES = fileURLToPath(new URL('../../dashboards/prometheus/rules/stampede-slo.yml', import.meta.url));
+const SCENARIO = fileURLToPath(new URL('../../scenarios/x-spaces-2024-08-12.yaml', import.meta.url));
+/** 300×: one simulated minute per 200 ms of the replay's (manual) clock. */
+const SPEED = 300;
 
 /** What Grafana would substitute for the template variables when "All" is selected. */
 function substitute(expr: string): string {
   return expr.replaceAll('$__rate_interval', '1m').replaceAll('$load_job', '.*').replaceAll('$job', '.*').replaceAll('$instance', '.*');
 }
 
-/** A short, hand-made replay through the real replay port: the outage's phases in order. */
-const PHASES: { phase: SimPhase; availability: number; listeners: number; attack: number; events: string[] }[] = [
-  { phase: 'pre_open', availability: 1, listeners: 0, attack: 0, events: [] },
-  { phase: 'open', availability: 1, listeners: 5_000, attack: 10, events: ['space opened'] },
-  { phase: 'failing', availability: 0.3, listeners: 20_000, attack: 4_000, events: ['join path failing', 'mitigation: admission cap'] },
-  { phase: 'live', availability: 1, listeners: 60_000, attack: 100, events: ['host started'] },
-  { phase: 'ended', availability: 1, listeners: 0, attack: 0, events: ['host ended'] },
-];
-
-function step(i: number, t0: number): ReplayStep {
-  const p = PHASES[i]!;
-  const attempts = 1_000;
-  const failures = Math.round(attempts * (1 - p.availability));
-  return {
-    t: t0 + i * 600_000,
-    phase: p.phase,
-    listeners: p.listeners,
-    offered: attempts + p.attack,
-    admitted: attempts - failures,
-    attack: p.attack,
-    availability: p.availability,
-    latencyP50Ms: 2,
-    latencyP99Ms: p.availability < 1 ? 9_000 : 40,
-    attempts,
-    failures,
-    events: p.events,
-  };
-}
-
-describe('every dashboard panel shows data from a real Prometheus scraping Stampede', () => {
+/**
+ * A real replay (the default scenario, its night shortened: 15 minutes on air), scraped by a real
+ * Prometheus with the project's SLO rules and nothing else running: no load generator, no hand-made
+ * series. Its clock is a manual one the test moves a simulated minute at a time, waiting for Prometheus
+ * to see every phase before the next; real listeners join, fail, get in and hear audio in real time.
+ */
+describe('every dashboard panel shows data from a real Prometheus scraping a replay, with nothing else running', () => {
   let prom: RunningPrometheus;
-  let closeApp: () => Promise<void> = async () => {};
-  let ws: WebSocket | null = null;
-  let loadServer: Server | null = null;
+  let replay: Replay | null = null;
+  let recordings = '';
+  const phases: string[] = [];
 
   beforeAll(async () => {
-    const t0 = Date.UTC(2024, 7, 12, 23, 0, 0);
-    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 600 });
-    const started = await startApp({ chunkIntervalMs: 100 }, { replay: feed });
-    closeApp = started.close;
-    const { app, url } = started;
-    // the load generator's own view, scraped as its own job, as in dashboards/prometheus/prometheus.yml
-    const clientMetrics = createClientMetrics();
-    loadServer = createServer((_req, res) => void clientMetrics.registry.metrics().then((t) => res.writeHead(200, { 'content-type': clientMetrics.registry.contentType }).end(t)));
-    await new Promise<void>((r) => loadServer!.listen(0, '127.0.0.1', r));
-    const loadTarget = `127.0.0.1:${(loadServer.address() as AddressInfo).port}`;
-    prom = await startPrometheus({
-      scrapeConfigs: [
-        { job_name: 'stampede', static_configs: [{ targets: [new URL(url).host] }] },
-        { job_name: 'stampede-load', static_configs: [{ targets: [loadTarget] }] },
-      ],
-      ruleFiles: [RULES],
+    recordings = await mkdtemp(join(tmpdir(), 'stampede-prom-rec-'));
+    const scenario = await loadScenario(SCENARIO, ['event.replayUntil=23:00', 'assumptions.hostEnd.afterMinutesLive=15']);
+    const clock = manualClock(Date.now());
+    let phase = '';
+    replay = createReplay({
+      scenario,
+      seed: 1,
+      speed: SPEED,
+      clock,
+      logger: pino({ level: 'silent' }),
+      server: { port: 0, host: '127.0.0.1', recordingDir: recordings },
+      // the real event loop would shed joins whenever the test machine is busy
+      loadSignal: { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 },
+      listeners: 40,
+      onStep: (s) => void (phase = s.phase),
     });
+    const { url } = await replay.start();
+    prom = await startPrometheus({ scrapeConfigs: [{ job_name: 'stampede', static_configs: [{ targets: [new URL(url!).host] }] }], ruleFiles: [RULES] });
     await prom.waitFor('up{job="stampede"} == 1');
-    await prom.waitFor('up{job="stampede-load"} == 1');
 
-    const port = new LiveReplayPort({ server: app.server, metrics: app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: t0, speed: 600 });
-    for (let i = 0; i < PHASES.length; i++) {
-      const s = step(i, t0);
-      port.publish(s);
-      if (s.phase === 'live') {
-        await port.startSpace();
-        // one real listener: a join through HTTP and a WebSocket that receives audio
-        const join = await api<{ wsUrl: string; ticket: string }>(url, 'POST', `/api/v1/spaces/${port.space.id}/join`, { name: 'prom test' });
-        expect(join.status, JSON.stringify(join.body)).toBe(200);
-        const wsUrl = new URL(join.body.wsUrl, url.replace(/^http/, 'ws'));
-        if (!wsUrl.searchParams.has('ticket')) wsUrl.searchParams.set('ticket', join.body.ticket);
-        ws = new WebSocket(wsUrl);
-        await new Promise<void>((resolve, reject) => {
-          ws!.on('message', (_d, binary) => binary && resolve());
-          ws!.once('error', reject);
-        });
-        await prom.waitFor('rate(stampede_audio_chunks_sent_total[1m]) > 0');
-        // the join route's histogram series is born with the first join: a second join after
-        // Prometheus has seen it gives rate() two different samples
-        await prom.waitFor('stampede_http_request_duration_seconds_count{route="join"}');
-        expect((await api(url, 'POST', `/api/v1/spaces/${port.space.id}/join`, { name: 'second' })).status).toBe(200);
-        await prom.waitFor('rate(stampede_http_request_duration_seconds_count{route="join"}[1m]) > 0');
-        // a short, bounded load: WebSocket listeners through the join path, and a junk flood
-        const load = (yaml: string) => runLoad({ profile: parseProfile(yaml, 'inline.yaml'), target: url, spaceId: port.space.id, clock: systemClock(), random: createRng(1).next, metrics: clientMetrics });
-        await Promise.all([
-          load('name: listeners\nkind: ws\nholdSeconds: 2\nphases: [{duration: 3, arrivalRate: 10}, {duration: 2, arrivalRate: 0}]'),
-          load('name: junk\nkind: http\nrequest: junk\nconnections: 5\nphases: [{duration: 4, arrivalRate: 50}]'),
-        ]);
-        await prom.waitFor('rate(stampede_client_requests_total{kind="join"}[1m]) > 0');
-        await prom.waitFor('rate(stampede_client_requests_total{kind="junk"}[1m]) > 0');
-        await prom.waitFor('rate(stampede_client_audio_delay_seconds_count[1m]) > 0');
+    /** Moves the replay a simulated minute at a time until `done`, never past a phase Prometheus has not seen. */
+    const advanceUntil = async (what: string, done: () => boolean | Promise<boolean>, maxMinutes: number): Promise<void> => {
+      for (let i = 0; i < maxMinutes; i++) {
+        if (phase && phase !== phases.at(-1)) {
+          await prom.waitFor(`stampede_sim_phase{phase="${phase}"} == 1`);
+          phases.push(phase);
+        }
+        if (await done()) return;
+        await clock.advance(60_000 / SPEED);
+        await realDelay(25); // real time for the sockets: joins, upgrades, audio
       }
-      // the next phase only starts once Prometheus has seen this one, so every phase is on record
-      await prom.waitFor(`stampede_sim_phase{phase="${s.phase}"} == 1`);
-    }
-    for (const slo of ['join-availability', 'join-latency']) await prom.waitFor(`slo:period_error_budget_remaining:ratio{sloth_slo="${slo}"}`);
-  }, 120_000);
+      throw new Error(`the replay did not get to: ${what} (phases seen: ${phases.join(', ')})`);
+    };
+    const promHas = (expr: string) => async (): Promise<boolean> => ((await prom.query(expr)).data?.result.length ?? 0) > 0;
+    await advanceUntil('live', () => phases.includes('live'), 180);
+    // on air: real listeners hear the audio, as the client-view panels show
+    await advanceUntil('audio at the real listeners', promHas('rate(stampede_client_audio_delay_seconds_count{job="stampede"}[1m]) > 0'), 15);
+    await advanceUntil('the end of the conversation', () => phases.includes('ended'), 30);
+    // the replay stays up (its clock no longer moves) while the panels are read
+    for (const expr of [
+      'rate(stampede_client_requests_total{job="stampede",kind="join"}[1m]) > 0',
+      'rate(stampede_http_request_duration_seconds_count{route="join"}[1m]) > 0',
+      'rate(stampede_fanout_duration_seconds_count[1m]) > 0',
+      'ALERTS{alertstate="firing",alertname="StampedeJoinAvailabilityPage"}',
+    ])
+      await prom.waitFor(expr);
+  }, 180_000);
 
   afterAll(async () => {
-    ws?.terminate();
+    await replay?.stop();
     await prom?.stop();
-    await new Promise<void>((r) => (loadServer ? loadServer.close(() => r()) : r()));
-    await closeApp();
+    if (recordings) await rm(recordings, { recursive: true, force: true });
   });
 
   const all = Object.values(generateDashboards()).flatMap((d) => expressions(d));
 
-  it('covers both boards', () => {
+  it('covers both boards, client-view panels included', () => {
     expect(all.length).toBeGreaterThan(30);
+    expect(all.filter((e) => e.source === 'client').length).toBeGreaterThanOrEqual(5);
   });
 
   for (const e of all) {
-    it(`${e.where}: returns data (${e.source === 'client' ? 'load generator' : 'server'} series)`, async () => {
+    it(`${e.where}: a number (${e.source} series)`, async () => {
       const r = await prom.query(substitute(e.expr));
       expect(r.status, `${e.expr}\n${r.error ?? ''}`).toBe('success');
       expect(r.data?.result.length ?? 0, `no data for ${e.expr}`).toBeGreaterThan(0);
@@ -139,10 +107,30 @@ describe('every dashboard panel shows data from a real Prometheus scraping Stamp
     });
   }
 
-  it('the replay is visible as it happened: the failing phase burned the join-availability budget', async () => {
-    const r = await prom.query('max_over_time(slo:sli_error:ratio_rate5m{sloth_slo="join-availability"}[5m])');
+  it('the client-view series come from the replay itself (job stampede): its real listeners', async () => {
+    const r = await prom.query('sum by (job) (stampede_client_requests_total{kind="join"})');
+    expect(r.data?.result.map((s) => s.metric.job)).toEqual(['stampede']);
     expect(Number(r.data?.result[0]?.value?.[1])).toBeGreaterThan(0);
-    const phases = await prom.query('max by (phase) (max_over_time(stampede_sim_phase[5m])) == 1');
-    expect(phases.data?.result.map((s) => s.metric.phase).sort()).toEqual(['ended', 'failing', 'live', 'open', 'pre_open']);
+  });
+
+  it('the error budget is a number at every evaluation, from the first one', async () => {
+    for (const slo of ['join-availability', 'join-latency']) {
+      // raw samples: the objective is recorded at every evaluation of the group from the very first
+      const budget = (await prom.query(`slo:period_error_budget_remaining:ratio{sloth_slo="${slo}"}[15m]`)).data?.result[0]?.values ?? [];
+      const objective = (await prom.query(`slo:objective:ratio{sloth_slo="${slo}"}[15m]`)).data?.result[0]?.values ?? [];
+      expect(objective.length, slo).toBeGreaterThan(10);
+      expect(budget.map(([t]) => t), `${slo}: an evaluation without a budget sample`).toEqual(objective.map(([t]) => t).slice(0, budget.length));
+      expect(budget.length, slo).toBeGreaterThanOrEqual(objective.length - 1);
+      for (const [t, v] of budget) expect(Number.isFinite(Number(v)), `${slo} at ${t}: ${v}`).toBe(true);
+    }
+  });
+
+  it('the replay is visible as it happened: the phases in order, and the failing phase burned the budget', async () => {
+    expect(phases).toEqual(expect.arrayContaining(['failing', 'live', 'ended']));
+    expect(phases.indexOf('failing')).toBeLessThan(phases.indexOf('live'));
+    const r = await prom.query('max_over_time(slo:sli_error:ratio_rate5m{sloth_slo="join-availability"}[15m])');
+    expect(Number(r.data?.result[0]?.value?.[1])).toBeGreaterThan(0.5);
+    const budget = await prom.query('slo:period_error_budget_remaining:ratio{sloth_slo="join-availability"}');
+    expect(Number(budget.data?.result[0]?.value?.[1])).toBeLessThan(0);
   });
 });

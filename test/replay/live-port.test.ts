@@ -24,7 +24,6 @@ describe('the replay port', () => {
       const failed = await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'virtual', outcome: 'failed' });
       const admitted = await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'virtual', outcome: 'admitted' });
       expect(Number.isInteger(failed) && Number.isInteger(admitted)).toBe(true);
-      // never more than a join behind the model
       // never more than a join behind the model, never ahead of it (up to float rounding)
       expect(failures - failed).toBeGreaterThan(-1e-6);
       expect(failures - failed).toBeLessThan(1 + 1e-6);

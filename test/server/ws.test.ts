@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
+import { checkOggOpus, readOggPages } from '../../src/audio/index.js';
+import { decodeAudioChunk, encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
 import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
 
 function chunk(seq: number, fill = seq & 0xff): Buffer {
@@ -128,16 +129,24 @@ describe('WebSocket control channel and audio', () => {
     expect((await listener.closed).code).toBe(4500);
     const res = await fetch(`${s.url}/api/v1/spaces/${id}/recording`);
     expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('audio/ogg; codecs=opus');
     expect(res.headers.get('x-stampede-chunks')).toBe('50');
     const body = Buffer.from(await res.arrayBuffer());
-    const chunks: Buffer[] = [];
-    for (let o = 0; o < body.length; ) {
-      const len = body.readUInt32BE(o);
-      chunks.push(body.subarray(o + 4, o + 4 + len));
-      o += 4 + len;
-    }
-    expect(chunks.map((c) => peekAudioHeader(c)?.seq)).toEqual(sent.map((_, i) => i));
-    expect(Buffer.concat(chunks).equals(Buffer.concat(sent))).toBe(true);
+    // an Ogg Opus file: one page per chunk, holding that chunk's frames as they were sent, in order
+    const check = checkOggOpus(body);
+    expect(check.problems).toEqual([]);
+    const pages = readOggPages(body).slice(2);
+    expect(pages.map((p) => p.packets.map((f) => Buffer.from(f).toString('hex')))).toEqual(
+      sent.map((c) => (decodeAudioChunk(c) as { ok: true; chunk: { frames: Uint8Array[] } }).chunk.frames.map((f) => Buffer.from(f).toString('hex'))),
+    );
+    // a player may ask for a byte range (to read the duration, to seek)
+    const tail = await fetch(`${s.url}/api/v1/spaces/${id}/recording`, { headers: { range: 'bytes=-100' } });
+    expect(tail.status).toBe(206);
+    expect(tail.headers.get('content-range')).toBe(`bytes ${body.length - 100}-${body.length - 1}/${body.length}`);
+    expect(Buffer.from(await tail.arrayBuffer()).equals(body.subarray(body.length - 100))).toBe(true);
+    const head = await fetch(`${s.url}/api/v1/spaces/${id}/recording`, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(body.length));
+    expect((await fetch(`${s.url}/api/v1/spaces/${id}/recording`, { headers: { range: `bytes=${body.length}-` } })).status).toBe(416);
   });
 
   it('refuses upgrades without a valid ticket before the WebSocket opens, with a JSON reason', async () => {

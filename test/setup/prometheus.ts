@@ -49,7 +49,8 @@ export interface PromOptions {
 export interface QueryResult {
   status: string;
   error?: string;
-  data?: { resultType: string; result: { metric: Record<string, string>; value?: [number, string] }[] };
+  /** `value` for an instant vector; `values` (raw samples) for a range-vector selector (`metric[5m]`). */
+  data?: { resultType: string; result: { metric: Record<string, string>; value?: [number, string]; values?: [number, string][] }[] };
 }
 
 export interface RunningPrometheus {

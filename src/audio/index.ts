@@ -1,0 +1,3 @@
+export * from './ogg.js';
+export * from './opus.js';
+export * from './voice.js';
