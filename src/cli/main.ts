@@ -6,11 +6,8 @@ import { registerLoad } from './load.js';
 import { registerProbe } from './probe.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
-<<<<<<< HEAD
 import { registerSoak } from './soak.js';
-=======
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
->>>>>>> main
 
 /** Builds the `stampede` command tree. Every command has --help. */
 export function buildProgram(): Command {
