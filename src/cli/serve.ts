@@ -36,7 +36,7 @@ export function registerServe(program: Command): void {
     .option('--max-listeners <n>', 'cap on concurrent real listeners per space', (v) => Number(v))
     .option('--join-rate <n>', 'join calls admitted per second (token bucket)', (v) => Number(v))
     .option('--recording-dir <dir>', 'where recordings are written (default: a temporary directory)')
-    .option('--set <key=value>', 'any server setting from docs/reliability.md, e.g. --set maxOutboundBytes=262144 (repeatable)', collect, [])
+    .option('--set <key=value>', 'any server setting from docs/reliability.md, e.g. --set maxOutboundBytes=524288 (repeatable)', collect, [])
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--json-logs', 'JSON log lines even at a terminal')
     .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; set: string[]; logLevel: string; jsonLogs?: boolean }) => {
