@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { zodIssues } from './protocol/issues.js';
 
 /**
- * Every server default in one table (reliability.md: "measure, then set them in one defaults table").
+ * Every server default in one table; docs/architecture.md ("Server defaults") says why each is what it is.
  * The CLI reads flags and env into a partial object; parseServerConfig merges and validates it once.
  */
 export const SERVER_DEFAULTS = {
@@ -206,7 +207,7 @@ export function parseServerConfig(partial: ServerConfigInput = {}): ServerConfig
   const rates = isObject(partial.messageRates) ? { ...SERVER_DEFAULTS.messageRates, ...partial.messageRates } : (partial.messageRates ?? SERVER_DEFAULTS.messageRates);
   const r = serverConfigSchema.safeParse({ ...SERVER_DEFAULTS, ...partial, messageRates: rates });
   if (!r.success) {
-    throw new ConfigError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+    throw new ConfigError(zodIssues(r.error, '(root)'));
   }
   return r.data;
 }

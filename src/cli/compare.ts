@@ -5,7 +5,7 @@ import { manualClock } from '../clock.js';
 import { buildReport, compareAccounts, compareText, fileSha256, labelRuns, readRun, writeCompare, type Report } from '../report/index.js';
 import { loadScenario, runReplay } from '../sim/index.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
-import { collect, parsePositiveInt } from './common.js';
+import { collect, parseWholeNumber } from './common.js';
 
 export const ACCOUNTS = ['scenarios/x-spaces-2024-08-12.yaml', 'scenarios/x-spaces-2024-08-12-ddos.yaml'];
 
@@ -33,7 +33,7 @@ export function registerCompare(program: Command): void {
     .command('compare')
     .description('show runs side by side: run folders (out/…) are read, scenario files are replayed (model only, full speed); overlay charts and what changed')
     .argument('[runs-or-scenarios...]', 'run folders, report.json files or scenario files (default: both accounts of the night)')
-    .option('--seed <n>', 'seed for every scenario replayed here', parsePositiveInt, 1)
+    .option('--seed <n>', 'seed for every scenario replayed here', parseWholeNumber, 1)
     .option('--set <path=value>', 'override applied to every scenario file given (repeatable)', collect, [])
     .option('--what-if <overrides>', "one more run of the first scenario with these overrides (space-separated path=value; repeatable), e.g. --what-if 'assumptions.clients.retry.policy=jittered'", collect, [])
     .option('--out <dir>', 'where compare.json, compare.md, compare.html and the charts go', 'out/compare')

@@ -9,7 +9,7 @@ import { createLogger } from '../logging.js';
 import { createClientMetrics, formatSummary, loadPlan, parseThreshold, ProfileError, runLoad, type IntervalLine, type LoadResult } from '../load/index.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
 import { createRng } from '../sim/index.js';
-import { parsePort, parsePositiveInt, untilSignal } from './common.js';
+import { parsePort, parsePositiveInt, parseWholeNumber, untilSignal } from './common.js';
 import { ProgressLine } from './progress.js';
 
 /** Exit status when a threshold fails (or aborts the run), as k6 uses. */
@@ -84,7 +84,7 @@ export function registerLoad(program: Command): void {
     .option('--json <file>', "write the results as JSON ('-' for stdout; the summary then goes to stderr)")
     .option('--out <ndjson=file>', 'stream one JSON line per scenario, request kind and second to a file (repeatable)', parseOut, [])
     .option('--metrics-port <n>', "serve the load generator's own metrics on 127.0.0.1:<n>/metrics", parsePort)
-    .option('--seed <n>', 'seed for backoff jitter and reactions', parsePositiveInt, 1)
+    .option('--seed <n>', 'seed for backoff jitter and reactions', parseWholeNumber, 1)
     .option('-q, --quiet', 'no progress line and no banner; only the summary (and the JSON)')
     .addHelpText(
       'after',

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCluster } from './cluster.js';
 import { registerCompare } from './compare.js';
 import { registerDashboards } from './dashboards.js';
+import { registerFit } from './fit.js';
 import { registerLoad } from './load.js';
 import { registerProbe } from './probe.js';
 import { registerReplay } from './replay.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerReplay(program);
   registerCompare(program);
+  registerFit(program);
   registerLoad(program);
   registerServe(program);
   registerProbe(program);

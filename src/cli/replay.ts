@@ -6,7 +6,7 @@ import { createReplay } from '../replay/index.js';
 import { buildReport, createRunDir, fileSha256, pointLatest, runDirName, writeReport } from '../report/index.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { loadScenario, type ReplayStep } from '../sim/index.js';
-import { collect, parsePort, parsePositiveInt, untilSignal } from './common.js';
+import { collect, parsePort, parseWholeNumber, untilSignal } from './common.js';
 import { ReplayProgress } from './replay-progress.js';
 
 export const DEFAULT_SCENARIO = 'scenarios/x-spaces-2024-08-12.yaml';
@@ -54,12 +54,12 @@ export function registerReplay(program: Command): void {
     .description('replay a scenario (default: the X Spaces night of 12 Aug 2024) with the server live, and write a report')
     .argument('[scenario]', 'scenario file (YAML or JSON)', DEFAULT_SCENARIO)
     .option('--speed <n|max>', "simulated seconds per wall second, or 'max' (no server unless --port is given)", parseSpeed)
-    .option('--seed <n>', 'seed for the crowd model and the real clients', parsePositiveInt, 1)
+    .option('--seed <n>', 'seed for the crowd model and the real clients', parseWholeNumber, 1)
     .option('--set <path=value>', 'override a scenario parameter (repeatable), e.g. --set assumptions.capacity.keyframes[0].joinsPerSecond=20000', collect, [])
     .option('--out <dir>', 'write the report exactly here (default: a new folder per run under out/, with out/latest pointing at the newest)')
     .option('-p, --port <n>', 'server port (0 = any free port)', parsePort)
     .option('-H, --host <addr>', 'address to bind', '127.0.0.1')
-    .option('--listeners <n>', 'real listeners that join through the live server', parsePositiveInt, 200)
+    .option('--listeners <n>', 'real listeners that join through the live server', parseWholeNumber, 200)
     .option('--no-server', 'run the model alone (the default with --speed max)')
     .option('--log-level <level>', 'server log level', 'warn')
     .option('-q, --quiet', 'no progress line: print only the summary and where the report went', false)

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { createApp } from '../app.js';
 import type { ServerConfigInput } from '../config.js';
+import { FaultRunner, loadFaultPlan } from '../faults/index.js';
 import { createLogger } from '../logging.js';
 import { collect, parsePort, untilSignal } from './common.js';
 
@@ -39,7 +40,9 @@ export function registerServe(program: Command): void {
     .option('--set <key=value>', 'any server setting from docs/reliability.md, e.g. --set maxOutboundBytes=524288 (repeatable)', collect, [])
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--json-logs', 'JSON log lines even at a terminal')
-    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; set: string[]; logLevel: string; jsonLogs?: boolean }) => {
+    .option('--faults <file>', 'play a fault plan against the server (crash a space, reopen it elsewhere); off unless given')
+    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; set: string[]; logLevel: string; jsonLogs?: boolean; faults?: string }) => {
+      const plan = o.faults ? await loadFaultPlan(o.faults) : null;
       const logger = createLogger({ level: o.logLevel as 'info', pretty: !o.jsonLogs && process.stderr.isTTY });
       const app = createApp({
         logger,
@@ -55,9 +58,17 @@ export function registerServe(program: Command): void {
         },
       });
       const url = await app.start();
+      const faults = plan ? new FaultRunner({ plan, server: app.server, clock: app.clock, log: (text) => process.stdout.write(`fault: ${text}\n`) }) : null;
       // listen for signals before saying we are up: a supervisor may send SIGTERM as soon as it reads this
-      const stopped = untilSignal(() => app.stop());
+      const stopped = untilSignal(async () => {
+        await faults?.stop();
+        await app.stop();
+      });
       process.stdout.write(`stampede server listening on ${url}\n  API      ${url}/api/v1/spaces\n  metrics  ${url}/metrics\n  page     ${url}/\nCtrl-C to stop.\n`);
+      if (faults) {
+        faults.start();
+        process.stdout.write(`  faults   ${plan!.faults.length} from ${o.faults}\n`);
+      }
       await stopped;
       process.stdout.write('stopped cleanly\n');
     });

@@ -27,6 +27,12 @@ export interface SwarmOptions {
   clock: Clock;
   random: () => number;
   metrics?: ClientMetrics;
+  /**
+   * Where the conversation is now, asked when a join finds the space over (after a crash, say): the
+   * space to try next, or null for none yet. Without it, a listener stops at an ended space. With it,
+   * listeners keep trying with backoff — the dead link first, the new room once there is one.
+   */
+  follow?: () => Promise<string | null>;
   /** Where to tally joins, connects and audio (default: the swarm's own). */
   stats?: { join: KindStats; connect: KindStats; audio: KindStats };
 }
@@ -81,8 +87,11 @@ export class Swarm {
   private tasks: Promise<void>[] = [];
   private stopping: Promise<void> | null = null;
   private t0 = 0;
+  /** The space listeners join: the one given, or where `follow` last said the conversation went. */
+  spaceId: string;
 
   constructor(private readonly o: SwarmOptions) {
+    this.spaceId = o.spaceId;
     this.join = o.stats?.join ?? new KindStats('join');
     this.connect = o.stats?.connect ?? new KindStats('ws_connect');
     this.audio = o.stats?.audio ?? new KindStats('audio');
@@ -126,9 +135,18 @@ export class Swarm {
     while (!signal.aborted) {
       await this.slot();
       if (signal.aborted) return this.release();
-      const ticket = await this.joinOnce(i, intended);
-      if (ticket === 'gone') return this.release();
-      if (ticket === null) {
+      const wsUrl = await this.joinOnce(i, intended);
+      if (wsUrl === 'gone' && this.o.follow && !signal.aborted && this.o.reconnect !== 'never') {
+        this.release();
+        failures++;
+        const next = await this.o.follow().catch(() => null);
+        if (next) this.spaceId = next;
+        intended = this.o.clock.now() + this.backoff(failures);
+        await this.sleepUntil(intended);
+        continue;
+      }
+      if (wsUrl === 'gone') return this.release();
+      if (wsUrl === null) {
         this.release();
         failures++;
         if (this.o.reconnect === 'never') return;
@@ -141,7 +159,7 @@ export class Swarm {
         this.cutShort++;
         return this.release();
       }
-      const code = await this.listen(ticket, !dropped);
+      const code = await this.listen(wsUrl, !dropped);
       this.release();
       dropped = true;
       if (code === 'held' && this.o.loop && !signal.aborted) {
@@ -167,7 +185,7 @@ export class Swarm {
       metrics?.duration.observe({ kind: 'join' }, ms / 1000);
     };
     try {
-      const res = await fetch(new URL(`/api/v1/spaces/${this.o.spaceId}/join`, this.o.base), {
+      const res = await fetch(new URL(`/api/v1/spaces/${this.spaceId}/join`, this.o.base), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ name: `swarm-${i}` }),

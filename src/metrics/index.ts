@@ -49,12 +49,18 @@ export const RATE_LIMITED_KINDS = ['any', 'ping', 'react', 'request_speak', 'gra
 export const SIM_PHASES = ['pre_open', 'open', 'failing', 'live', 'ended'] as const;
 export type SimPhase = (typeof SIM_PHASES)[number];
 /** Kinds of event the crowd model reports (a mitigation's own name is scenario text, never a label). */
-export const SIM_EVENTS = ['space_opened', 'join_path_failing', 'join_path_recovered', 'mitigation', 'host_started', 'host_ended'] as const;
+export const SIM_EVENTS = ['space_opened', 'join_path_failing', 'join_path_recovered', 'mitigation', 'host_started', 'host_ended', 'room_opened', 'room_crashed', 'room_ended'] as const;
 export type SimEvent = (typeof SIM_EVENTS)[number];
 
 /** The closed-set kind of one of the model's event texts ("space opened", "mitigation: admission cap", …). */
 export function simEventKind(text: string): SimEvent | null {
   if (text.startsWith('mitigation')) return 'mitigation';
+  // a timeline's later rooms and crashes: "room b opened (…)", "room a crashed: …", "room a ended: crashed", "room b: host ended", "room b: host X started"
+  if (text.startsWith('room ')) {
+    if (/^room \S+ opened/.test(text)) return 'room_opened';
+    if (/^room \S+ crashed/.test(text)) return 'room_crashed';
+    if (/^room \S+(:| ended)/.test(text)) return / started$/.test(text) ? 'host_started' : 'room_ended';
+  }
   const kind = text.replaceAll(' ', '_');
   return (SIM_EVENTS as readonly string[]).includes(kind) ? (kind as SimEvent) : null;
 }

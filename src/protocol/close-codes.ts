@@ -12,6 +12,8 @@ export const CLOSE = {
   TRY_AGAIN_LATER: 1013,
   SLOW_CONSUMER: 4001,
   REPLACED: 4002,
+  /** The space crashed under its listeners (a replay's crash): reconnect, to the room that reopens in its place if there is one. */
+  SPACE_CRASHED: 4003,
   SPACE_ENDED: 4500,
   KICKED: 4501,
 } as const;
@@ -27,5 +29,6 @@ export function closeCodeLabel(code: number): string {
 
 export function mayReconnect(code: number): boolean {
   if (code >= 4500 && code <= 4999) return false;
-  return code !== CLOSE.POLICY && code !== CLOSE.TOO_BIG && code !== CLOSE.INVALID_PAYLOAD;
+  // a replaced connection must not come back and replace its replacement
+  return code !== CLOSE.POLICY && code !== CLOSE.TOO_BIG && code !== CLOSE.INVALID_PAYLOAD && code !== CLOSE.REPLACED;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { issuePath } from './issues.js';
 import { REACTIONS, type SpaceSnapshot, type SpaceState, type Role } from '../space/index.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -43,7 +44,7 @@ export function decodeClientMessage(text: string): ClientDecodeResult {
   const parsed = clientMessage.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    const where = first && first.path.length ? first.path.join('.') : 'message';
+    const where = first ? issuePath(first.path, 'message') : 'message';
     return { ok: false, code: 'BAD_MESSAGE', message: `${type}: ${where}: ${first?.message ?? 'invalid'}` };
   }
   return { ok: true, msg: parsed.data };

@@ -7,15 +7,17 @@ const millions = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(n % 1e6
 /** What the dashboard spans and the scenario's facts as points and bands (the model never reads them). */
 export function timelineMeta(scenario: Scenario, speed: number | 'max'): TimelineMeta {
   const facts: TimelineFact[] = scenario.expect.flatMap((x): TimelineFact[] => {
+    // the dashboard draws the whole space's series: only facts of the first room (no `room`) in the shapes it can draw
+    if (x.kind !== 'recordingAvailable' && x.room !== undefined) return [];
     switch (x.kind) {
       case 'liveAt':
         return [{ kind: 'liveAt', label: `on air ${x.between[0]}–${x.between[1]}`, from: scenario.at(x.between[0]), to: scenario.at(x.between[1]) }];
       case 'listenersAt':
-        return [{ kind: 'listenersAt', label: `≥ ${millions(x.min)} by ${x.at}`, at: scenario.at(x.at), min: x.min }];
+        return x.min !== undefined && x.max === undefined ? [{ kind: 'listenersAt', label: `≥ ${millions(x.min)} by ${x.at}`, at: scenario.at(x.at), min: x.min }] : [];
       case 'peakListeners':
-        return [{ kind: 'peakListeners', label: `peak ${millions(x.min)}–${millions(x.max)}`, min: x.min, max: x.max }];
+        return x.min !== undefined && x.max !== undefined && x.from === undefined && x.to === undefined ? [{ kind: 'peakListeners', label: `peak ${millions(x.min)}–${millions(x.max)}`, min: x.min, max: x.max }] : [];
       case 'failureShare':
-        return [{ kind: 'failureShare', label: `> ${Math.round(x.min * 100)}% fail ${x.from}–${x.to}`, from: scenario.at(x.from), to: scenario.at(x.to), min: x.min }];
+        return x.min !== undefined && x.max === undefined && x.from !== undefined && x.to !== undefined ? [{ kind: 'failureShare', label: `> ${Math.round(x.min * 100)}% fail ${x.from}–${x.to}`, from: scenario.at(x.from), to: scenario.at(x.to), min: x.min }] : [];
       default:
         return [];
     }

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { checkOggOpus } from '../audio/index.js';
 import { SIM_PHASES, simEventKind, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
 import { OPEN_GATE, ReplayTimeline, type JoinCounters, type JoinGate, type LiveServer, type ReplayView, type TimelineBody, type TimelineMeta } from '../server/index.js';
-import type { ReplayPort, ReplayStep, RealLoad, SimPhase } from '../sim/index.js';
+import { CLOSE } from '../protocol/index.js';
+import type { ReplayPort, ReplayStep, RealLoad, RoomChange, SimPhase } from '../sim/index.js';
 import type { Space } from '../space/index.js';
 
 // the model's phases and the gauge's closed label set are one list: this stops compiling if they drift
@@ -47,6 +48,8 @@ export class ReplayFeed implements ReplayView {
   private last: ReplayStep | null = null;
   private space: Space | null = null;
   private ended = false;
+  /** Which room of the timeline each space plays (scenarios with several rooms). */
+  private readonly roomOf = new Map<string, string>();
   private readonly timelineData: ReplayTimeline | null;
   private sample: Sample | null = null;
 
@@ -54,9 +57,15 @@ export class ReplayFeed implements ReplayView {
     this.timelineData = o.timeline ? new ReplayTimeline(o.timeline) : null;
   }
 
-  /** The space the replay plays in; set once, when the port has created it. */
-  playIn(space: Space): void {
+  /** The space the replay plays in now: set when the port has created it, and again when a room reopens elsewhere. */
+  playIn(space: Space, room?: string): void {
     this.space = space;
+    if (room !== undefined) this.roomOf.set(space.id, room);
+  }
+
+  /** The space the conversation is in now (where a listener thrown out by a crash should go). */
+  currentSpaceId(): string | null {
+    return this.space?.id ?? null;
   }
 
   record(step: ReplayStep): void {
@@ -117,7 +126,11 @@ export class ReplayFeed implements ReplayView {
   }
 
   modelledListeners(spaceId: string): number {
-    return this.last && this.space?.id === spaceId ? Math.round(this.last.listeners) : 0;
+    const s = this.last;
+    if (!s) return 0;
+    const room = this.roomOf.get(spaceId);
+    if (s.rooms && room !== undefined) return Math.round(s.rooms.find((r) => r.name === room)?.listeners ?? 0);
+    return this.space?.id === spaceId ? Math.round(s.listeners) : 0;
   }
 
   status(): Record<string, unknown> {
@@ -150,6 +163,8 @@ export interface LivePortOptions {
   hostName: string;
   scheduledStartMs: number;
   speed: number | 'max';
+  /** The first room's name (scenarios with several rooms name their rooms). */
+  room?: string;
 }
 
 /**
@@ -164,9 +179,14 @@ export class LiveReplayPort implements ReplayPort {
   /** The server's join totals at the last call of takeRealLoad. */
   private seen: JoinCounters;
 
+  /** Every room's space, the first one's included; a room that reopens elsewhere is a new space. */
+  private readonly rooms = new Map<string, Space>();
+  private readonly wentLive = new Set<Space>();
+
   constructor(private readonly o: LivePortOptions) {
     this.space = o.server.createSpace({ title: o.title, hostName: o.hostName, scheduledStart: o.scheduledStartMs }).space;
-    o.feed.playIn(this.space);
+    this.rooms.set(o.room ?? 'main', this.space);
+    o.feed.playIn(this.space, o.room);
     o.metrics.simSpeed.set(o.speed === 'max' ? 0 : o.speed);
     this.seen = o.server.joinTotals();
   }
@@ -177,6 +197,39 @@ export class LiveReplayPort implements ReplayPort {
 
   async startSpace(): Promise<void> {
     if (this.space.state === 'scheduled') await this.o.server.startSpace(this.space, { syntheticHost: true });
+    this.wentLive.add(this.space);
+  }
+
+  /**
+   * The timeline reaches the server: a later room is a new space (its host, its account in the title)
+   * that the replay then plays in; a crash ends a room's space with 4003, so its listeners reconnect —
+   * to the new room once there is one — and its recording stops where the room did.
+   */
+  async roomChanged(c: RoomChange, simMs: number): Promise<void> {
+    const { server, feed } = this.o;
+    let space = this.rooms.get(c.room);
+    if (c.change === 'opened' && !space) {
+      space = server.createSpace({ title: `${this.o.title} — ${c.account}`, hostName: c.host, scheduledStart: simMs }).space;
+      this.rooms.set(c.room, space);
+      feed.playIn(space, c.room);
+      return;
+    }
+    if (!space) return;
+    if (c.change === 'started' && space.state === 'scheduled') {
+      await server.startSpace(space, { syntheticHost: true });
+      this.wentLive.add(space);
+    }
+    if ((c.change === 'ended' || c.change === 'crashed') && space.state !== 'ended') await server.endSpace(space, c.change === 'crashed' ? CLOSE.SPACE_CRASHED : CLOSE.SPACE_ENDED);
+  }
+
+  /** The space the conversation is in now. */
+  currentSpaceId(): string {
+    return this.o.feed.currentSpaceId() ?? this.space.id;
+  }
+
+  /** Each room's space, by room name. */
+  spaces(): ReadonlyMap<string, Space> {
+    return this.rooms;
   }
 
   async endSpace(): Promise<void> {
@@ -213,19 +266,29 @@ export class LiveReplayPort implements ReplayPort {
 
   takeRealLoad(): RealLoad {
     const now = this.o.server.joinTotals();
-    const load = { attempts: now.attempts - this.seen.attempts, admitted: now.admitted - this.seen.admitted, listeners: this.space.realListeners };
+    let listeners = 0;
+    for (const space of this.rooms.values()) listeners += space.realListeners;
+    const load = { attempts: now.attempts - this.seen.attempts, admitted: now.admitted - this.seen.admitted, listeners };
     this.seen = now;
     this.o.feed.recordReal(load);
     return load;
   }
 
-  /** The recording is published and holds every chunk the space accepted, in order. */
-  /** The recording is a valid Ogg Opus file holding one page for every chunk the space accepted. */
+  /** Every room that went on air has its recording published: a valid Ogg Opus file with one page for every chunk its space accepted. */
   async recordingAvailable(): Promise<boolean> {
-    const path = this.o.server.recordingPath(this.space.id);
+    const spaces = this.rooms.size > 1 ? [...this.wentLive] : [this.space];
+    if (spaces.length === 0) return false;
+    for (const space of spaces) if (!(await this.recordingComplete(space))) return false;
+    return true;
+  }
+
+  /** One space's recording: published, a valid Ogg Opus file (pages in sequence, CRCs right), one page per chunk the space accepted. */
+  async recordingComplete(space: Space): Promise<boolean> {
+    const path = this.o.server.recordingPath(space.id);
     if (!path) return false;
     const c = checkOggOpus(await readFile(path));
-    return c.ok && c.pages - 2 === this.space.chunks && this.space.chunks > 0;
+    // an Ogg Opus recording is two header pages (OpusHead, OpusTags) and then one page per accepted chunk
+    return c.ok && c.pages - 2 === space.chunks && space.chunks > 0;
   }
 
   finish(): void {

@@ -43,6 +43,8 @@ export interface RealCrowd {
   connected: number;
   admitted: number;
   attempts: number;
+  /** How their sockets were closed, by close code (e.g. 4003 when a room crashed under them). */
+  closes: Readonly<Record<string, number>>;
 }
 
 export interface Replay {
@@ -125,7 +127,9 @@ export function createReplay(o: ReplayOptions): Replay {
         hostName: scenario.event.host,
         scheduledStartMs: scenario.scheduledStartMs,
         speed,
+        room: scenario.event.room,
       });
+      const livePort = port;
       const listeners = o.listeners ?? 0;
       started = { url, spaceId: port.space.id, listeners };
       if (listeners > 0) {
@@ -146,6 +150,8 @@ export function createReplay(o: ReplayOptions): Replay {
           timeoutMs: 10_000,
           clock,
           random: rng.fork('crowd').next,
+          // thrown out by a crash, they come back to wherever the conversation is now
+          follow: async () => livePort.currentSpaceId(),
           // what the real listeners see, on the server's /metrics under the load generator's names and
           // labels: the dashboards' client-view panels have data during a replay with nothing else running
           metrics: createClientMetrics(app.metrics.registry),
@@ -170,7 +176,7 @@ export function createReplay(o: ReplayOptions): Replay {
   return {
     start,
     finished,
-    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts } : null),
+    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts, closes: crowd.closes } : null),
     stop,
   };
 }

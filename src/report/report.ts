@@ -8,6 +8,8 @@ export interface Expectation {
   /** How far the replay is from the fact: 0 on target, 1 at the edge of the accepted range, more outside. */
   error: number;
   source: string;
+  /** Not used for fitting, only for checking (absent when false). */
+  holdOut?: true;
   /** What the fact says in numbers, so charts can draw it as a point or a band (absent for facts with nothing to draw). */
   target?: FactTarget;
 }
@@ -35,13 +37,31 @@ export interface RunMeta {
 }
 
 /** A minute of the replay as written to report.json: the runner's row with an ISO time and no raw counts. */
-export type SeriesRow = Omit<MinuteRow, 't' | 'attempts' | 'failures' | 'realAttempts' | 'realAdmitted'> & { t: string };
+export type SeriesRow = Omit<MinuteRow, 't' | 'attempts' | 'failures' | 'realAttempts' | 'realAdmitted' | 'maxListeners' | 'liveListenerSeconds' | 'gapListenerSeconds' | 'rooms'> & {
+  t: string;
+  rooms?: { name: string; phase: MinuteRow['phase']; listeners: number; audioGapShare: number }[];
+};
+
+/** A room of the timeline as written to report.json (only for scenarios with rooms, crashes, room load or audio faults). */
+export interface RoomReport {
+  name: string;
+  host: string;
+  account: string;
+  openedAt: string | null;
+  liveAt: string | null;
+  endedAt: string | null;
+  crashed: boolean;
+  peakListeners: number;
+  peakAt: string | null;
+}
 
 export interface Report {
   /** Present on runs written by the CLI; absent on reports built in code. */
   run?: RunMeta;
   scenario: string;
   file: string;
+  /** The overrides the run was made with (absent when none). */
+  overrides?: string[];
   account: string;
   seed: number;
   speed: number | 'max';
@@ -60,6 +80,10 @@ export interface Report {
   meanError: number;
   events: { t: string; text: string }[];
   series: SeriesRow[];
+  /** Every room of the timeline, and the fitted/held-out split (only when the scenario uses them). */
+  rooms?: RoomReport[];
+  fittedError?: number;
+  heldOutError?: number;
   /** A few lines for a terminal. */
   summary: string;
 }
@@ -80,64 +104,143 @@ function millions(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(Math.round(n));
 }
 
+type Fact = ReplayResult['scenario']['expect'][number];
+
+/** Pass and distance for a value against a min and/or max: inside a two-sided range, 0 at its centre and 1 at its edges. */
+function scoreRange(v: number, min: number | undefined, max: number | undefined, floor: number, strictMin = false): { pass: boolean; error: number } {
+  if (min !== undefined && max !== undefined) return { pass: v >= min && v <= max, error: round(Math.abs(v - (min + max) / 2) / Math.max(floor, (max - min) / 2), 3) };
+  if (min !== undefined) {
+    const pass = strictMin ? v > min : v >= min;
+    return { pass, error: pass ? 0 : round((min - v) / Math.max(floor, min), 3) };
+  }
+  const pass = v <= max!;
+  return { pass, error: pass ? 0 : round((v - max!) / Math.max(floor, max!), 3) };
+}
+
+function rangeText(min: number | undefined, max: number | undefined, f: (n: number) => string): string {
+  if (min !== undefined && max !== undefined) return `${f(min)}–${f(max)}`;
+  return min !== undefined ? `≥ ${f(min)}` : `≤ ${f(max!)}`;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+
 /** Scores each sourced fact of the scenario against what the replay produced. */
 export function scoreExpectations(r: ReplayResult): Expectation[] {
   const sc = r.scenario;
   const tz = sc.event.timeZone;
   const at = sc.at;
+  const roomIndex = (x: Fact): number => (x.room === undefined ? -1 : r.rooms.findIndex((m) => m.name === x.room));
+  const roomOf = (x: Fact) => r.rooms[Math.max(0, roomIndex(x))]!;
+  const inWindow = (x: { from?: string | undefined; to?: string | undefined }) => {
+    const from = x.from === undefined ? -Infinity : at(x.from);
+    const to = x.to === undefined ? Infinity : at(x.to);
+    return r.series.filter((s) => s.t > from && s.t <= to);
+  };
+  const between = (x: Fact & { between: [string, string] }, t: number | null, never: string) => {
+    const [a, b] = x.between.map(at) as [number, number];
+    const pass = t !== null && t >= a && t <= b;
+    const error = t === null ? 10 : Math.abs(t - (a + b) / 2) / Math.max(1, (b - a) / 2);
+    return { expected: `${x.between[0]}–${x.between[1]}`, actual: t === null ? never : localClock(t, tz), pass, error: round(error, 3) };
+  };
   return sc.expect.map((x): Expectation => {
+    const tail: { source: string; holdOut?: true } = x.holdOut ? { source: x.source, holdOut: true } : { source: x.source };
     switch (x.kind) {
       case 'liveAt': {
+        const room = roomOf(x);
         const [a, b] = x.between.map(at) as [number, number];
-        const pass = r.liveAt !== null && r.liveAt >= a && r.liveAt <= b;
-        const error = r.liveAt === null ? 10 : Math.abs(r.liveAt - (a + b) / 2) / Math.max(1, (b - a) / 2);
-        return { name: x.name, expected: `${x.between[0]}–${x.between[1]}`, actual: r.liveAt === null ? 'never started' : localClock(r.liveAt, tz), pass, error: round(error, 3), source: x.source, target: { kind: 'liveAt', from: isoOf(a), to: isoOf(b) } };
+        // charts draw the whole space's series: only a fact about the first room (no `room`) has a target on them
+        return { name: x.name, ...between(x, room.liveAt, 'never started'), ...tail, ...(x.room === undefined ? { target: { kind: 'liveAt', from: isoOf(a), to: isoOf(b) } as const } : {}) };
+      }
+      case 'openedAt':
+        return { name: x.name, ...between(x, roomOf(x).openedAt, 'never opened'), ...tail };
+      case 'endedAt': {
+        const room = roomOf(x);
+        const b = between(x, room.endedAt, 'never ended');
+        const how = room.endedAt === null ? '' : room.crashed ? ' (crashed)' : ' (host ended it)';
+        const pass = b.pass && (x.crashed === undefined || x.crashed === room.crashed);
+        return { name: x.name, ...b, expected: `${b.expected}${x.crashed === undefined ? '' : x.crashed ? ', crashed' : ', ended by the host'}`, actual: `${b.actual}${how}`, pass, error: pass || !b.pass ? b.error : Math.max(1, b.error), ...tail };
       }
       case 'listenersAt': {
         const t = at(x.at);
         const row = r.series.find((s) => s.t >= t);
-        const n = row?.listeners ?? 0;
-        return { name: x.name, expected: `≥ ${millions(x.min)} at ${x.at}`, actual: millions(n), pass: n >= x.min, error: n >= x.min ? 0 : round((x.min - n) / Math.max(1, x.min), 3), source: x.source, target: { kind: 'listenersAt', at: isoOf(t), min: x.min } };
+        const i = roomIndex(x);
+        const n = (i >= 0 ? row?.rooms?.[i]?.listeners : row?.listeners) ?? 0;
+        const score = scoreRange(n, x.min, x.max, 1);
+        const target = i < 0 && x.min !== undefined && x.max === undefined ? { target: { kind: 'listenersAt', at: isoOf(t), min: x.min } as const } : {};
+        return { name: x.name, expected: `${rangeText(x.min, x.max, millions)} at ${x.at}`, actual: millions(n), ...score, ...tail, ...target };
       }
-      case 'peakListeners':
-        return {
-          name: x.name,
-          expected: `${millions(x.min)}–${millions(x.max)}`,
-          actual: `${millions(r.peakListeners)}${r.peakAt ? ` at ${localClock(r.peakAt, tz)}` : ''}`,
-          pass: r.peakListeners >= x.min && r.peakListeners <= x.max,
-          error: round(Math.abs(r.peakListeners - (x.min + x.max) / 2) / Math.max(1, (x.max - x.min) / 2), 3),
-          source: x.source,
-          target: { kind: 'peakListeners', min: x.min, max: x.max },
-        };
-      case 'failureShare': {
-        const from = at(x.from);
-        const to = at(x.to);
-        let attempts = 0;
-        let failures = 0;
-        for (const s of r.series) {
-          if (s.t > from && s.t <= to) {
-            attempts += s.attempts;
-            failures += s.failures;
+      case 'peakListeners': {
+        const i = roomIndex(x);
+        let peak = r.peakListeners;
+        let peakAt = r.peakAt;
+        if (x.from !== undefined || x.to !== undefined || i >= 0) {
+          peak = 0;
+          peakAt = null;
+          for (const s of inWindow(x)) {
+            const n = i >= 0 ? (s.rooms?.[i]?.maxListeners ?? 0) : s.maxListeners;
+            if (n > peak) [peak, peakAt] = [n, s.t];
           }
         }
-        const share = attempts > 0 ? failures / attempts : 0;
+        const window = x.from !== undefined || x.to !== undefined ? ` between ${x.from ?? 'the start'} and ${x.to ?? 'the end'}` : '';
         return {
           name: x.name,
-          expected: `> ${Math.round(x.min * 100)}% of attempts fail`,
-          actual: `${(share * 100).toFixed(1)}% failed`,
-          pass: share > x.min,
-          error: share > x.min ? 0 : round((x.min - share) / Math.max(1e-9, x.min), 3),
-          source: x.source,
-          target: { kind: 'failureShare', from: isoOf(from), to: isoOf(to), min: x.min },
+          expected: `${rangeText(x.min, x.max, millions)}${window}`,
+          actual: `${millions(peak)}${peakAt ? ` at ${localClock(peakAt, tz)}` : ''}`,
+          ...scoreRange(peak, x.min, x.max, 1),
+          ...tail,
+          ...(i < 0 && window === '' && x.min !== undefined && x.max !== undefined ? { target: { kind: 'peakListeners', min: x.min, max: x.max } as const } : {}),
         };
+      }
+      case 'failureShare': {
+        let attempts = 0;
+        let failures = 0;
+        for (const s of inWindow(x)) {
+          attempts += s.attempts;
+          failures += s.failures;
+        }
+        const share = attempts > 0 ? failures / attempts : 0;
+        const expected = x.max === undefined ? `> ${Math.round(x.min! * 100)}% of attempts fail` : `${rangeText(x.min, x.max, (v) => `${Math.round(v * 100)}%`)} of attempts fail`;
+        const target = x.room === undefined && x.from !== undefined && x.to !== undefined && x.min !== undefined && x.max === undefined ? { target: { kind: 'failureShare', from: isoOf(at(x.from)), to: isoOf(at(x.to)), min: x.min } as const } : {};
+        return { name: x.name, expected, actual: `${(share * 100).toFixed(1)}% failed`, ...scoreRange(share, x.min, x.max, 1e-9, true), ...tail, ...target };
+      }
+      case 'audioGapShare': {
+        const i = roomIndex(x);
+        let live = 0;
+        let gap = 0;
+        for (const s of inWindow(x)) {
+          const m = i >= 0 ? s.rooms?.[i] : s;
+          live += m?.liveListenerSeconds ?? 0;
+          gap += m?.gapListenerSeconds ?? 0;
+        }
+        const share = live > 0 ? gap / live : 0;
+        return { name: x.name, expected: `${rangeText(x.min, x.max, pct)} of the audio lost, stalled or echoed`, actual: live > 0 ? `${pct(share)} gapped` : 'nobody listening live', ...scoreRange(share, x.min, x.max, 1e-9), ...tail };
+      }
+      case 'realAvailability': {
+        let attempts = 0;
+        let admitted = 0;
+        for (const s of inWindow(x)) {
+          attempts += s.realAttempts;
+          admitted += s.realAdmitted;
+        }
+        const expected = `${rangeText(x.min, x.max, pct)} of real clients' joins succeed`;
+        if (attempts === 0) return { name: x.name, expected, actual: r.withServer ? 'no real join attempts in the window' : 'not measured (model only: no real clients)', pass: false, error: 1, ...tail };
+        const share = admitted / attempts;
+        return { name: x.name, expected, actual: `${pct(share)} of ${attempts} joins`, ...scoreRange(share, x.min, x.max, 1e-9), ...tail };
       }
       case 'recordingAvailable': {
         const actual = r.recordingAvailable === null ? (r.endedAt !== null ? 'space ended normally (model only; no server to check the file)' : 'not ended') : r.recordingAvailable ? 'published and complete' : 'missing or incomplete';
         const pass = r.recordingAvailable === true || (r.recordingAvailable === null && r.endedAt !== null);
-        return { name: x.name, expected: 'downloadable and complete after the end', actual, pass, error: pass ? 0 : 1, source: x.source };
+        return { name: x.name, expected: 'downloadable and complete after the end', actual, pass, error: pass ? 0 : 1, ...tail };
       }
     }
   });
+}
+
+/** Mean distance over the facts a fit may use, and over those held out (null when none are). */
+export function splitErrors(expectations: Expectation[]): { fitted: number; heldOut: number | null } {
+  const mean = (xs: Expectation[]): number => (xs.length ? round(xs.reduce((a, e) => a + e.error, 0) / xs.length, 3) : 0);
+  const held = expectations.filter((e) => e.holdOut);
+  return { fitted: mean(expectations.filter((e) => !e.holdOut)), heldOut: held.length ? mean(held) : null };
 }
 
 export function buildReport(r: ReplayResult, run?: RunMeta): Report {
@@ -152,12 +255,17 @@ export function buildReport(r: ReplayResult, run?: RunMeta): Report {
     `${sc.event.name}`,
     `  scheduled ${localClock(sc.scheduledStartMs, tz)}, live ${r.liveAt === null ? 'never' : `${localClock(r.liveAt, tz)} (${delay} min late)`}, peak ${millions(r.peakListeners)}${r.peakAt ? ` at ${localClock(r.peakAt, tz)}` : ''}`,
     `  fidelity ${passed}/${expectations.length} facts met`,
-    ...expectations.map((e) => `  ${e.pass ? 'PASS' : 'FAIL'}  ${e.name}: ${e.actual}`),
+    ...(r.timeline
+      ? r.rooms.map((m) => `  room ${m.name} (${m.host}): opened ${m.openedAt === null ? 'never' : localClock(m.openedAt, tz)}, live ${m.liveAt === null ? 'never' : localClock(m.liveAt, tz)}, ${m.endedAt === null ? 'not ended' : `${m.crashed ? 'crashed' : 'ended'} ${localClock(m.endedAt, tz)}`}, peak ${millions(m.peakListeners)}`)
+      : []),
+    ...expectations.map((e) => `  ${e.pass ? 'PASS' : 'FAIL'}  ${e.holdOut ? '(held out) ' : ''}${e.name}: ${e.actual}`),
   ];
+  const split = splitErrors(expectations);
   return {
     ...(run ? { run } : {}),
     scenario: sc.event.name,
     file: sc.file,
+    ...(sc.overrides.length ? { overrides: sc.overrides } : {}),
     account: sc.event.account,
     seed: r.seed,
     speed: r.speed,
@@ -185,7 +293,19 @@ export function buildReport(r: ReplayResult, run?: RunMeta): Report {
       attack: round(s.attack, 1),
       latencyP50Ms: round(s.latencyP50Ms),
       latencyP99Ms: round(s.latencyP99Ms),
+      ...(s.rooms
+        ? {
+            audioGapShare: round(s.audioGapShare ?? 0, 4),
+            rooms: s.rooms.map((m) => ({ name: m.name, phase: m.phase, listeners: Math.round(m.listeners), audioGapShare: round(m.audioGapShare, 4) })),
+          }
+        : {}),
     })),
+    ...(r.timeline
+      ? {
+          rooms: r.rooms.map((m) => ({ name: m.name, host: m.host, account: m.account, openedAt: iso(m.openedAt), liveAt: iso(m.liveAt), endedAt: iso(m.endedAt), crashed: m.crashed, peakListeners: Math.round(m.peakListeners), peakAt: iso(m.peakAt) })),
+        }
+      : {}),
+    ...(split.heldOut !== null ? { fittedError: split.fitted, heldOutError: split.heldOut } : {}),
     summary: lines.join('\n'),
   };
 }
@@ -224,19 +344,27 @@ export function renderMarkdown(r: Report, chartFiles: { file: string; title: str
   out.push(`- Scheduled: **${clock(r.scheduledAt)}** · on air: **${clock(r.liveAt)}**${r.startDelayMinutes !== null ? ` (${r.startDelayMinutes} min late)` : ''} · ended: ${clock(r.endedAt)}`);
   out.push(`- Peak: **${r.peakListeners.toLocaleString('en-US')}** listeners at ${clock(r.peakAt)}`);
   out.push(`- Fidelity: **${r.expectations.filter((e) => e.pass).length}/${r.expectations.length}** facts met (score ${r.fidelity}, mean distance from the facts ${r.meanError})`, '');
+  if (r.heldOutError !== undefined) out.push(`- Mean distance on the facts a fit may use: ${r.fittedError}; on the held-out facts: ${r.heldOutError}`, '');
+  if (r.rooms) {
+    out.push('## Rooms', '', '| room | host | account | opened | live | ended | peak |', '|---|---|---|---|---|---|---|');
+    for (const m of r.rooms) out.push(`| ${m.name} | ${m.host} | ${m.account} | ${clock(m.openedAt)} | ${clock(m.liveAt)} | ${m.endedAt === null ? '—' : `${clock(m.endedAt)}${m.crashed ? ' (crashed)' : ''}`} | ${m.peakListeners.toLocaleString('en-US')} |`);
+    out.push('');
+  }
   if (chartFiles.length) {
     out.push('## Charts', '');
     for (const c of chartFiles) out.push(`![${c.title}](${c.file})`, '');
   }
   out.push('## Facts', '', '| fact | expected | replay | | source |', '|---|---|---|---|---|');
-  for (const e of r.expectations) out.push(`| ${e.name} | ${e.expected} | ${e.actual} | ${e.pass ? '✅ pass' : '❌ fail'} | ${e.source} |`);
+  for (const e of r.expectations) out.push(`| ${e.holdOut ? '(held out) ' : ''}${e.name} | ${e.expected} | ${e.actual} | ${e.pass ? '✅ pass' : '❌ fail'} | ${e.source} |`);
   out.push('', '## Events', '', '| time | event |', '|---|---|');
   for (const e of r.events) out.push(`| ${clock(e.t)} | ${e.text} |`);
-  out.push('', '## Timeline (every 5 simulated minutes)', '', '| time | phase | listeners | real | join availability | real clients\' availability | offered/s | admitted/s | attack/s | p99 ms |', '|---|---|---|---|---|---|---|---|---|---|');
+  const rooms = r.rooms !== undefined;
+  out.push('', '## Timeline (every 5 simulated minutes)', '', `| time | phase | listeners | real | join availability | real clients' availability | offered/s | admitted/s | attack/s | p99 ms |${rooms ? ' rooms: listeners, phase, audio gap |' : ''}`, `|---|---|---|---|---|---|---|---|---|---|${rooms ? '---|' : ''}`);
   for (const s of r.series) {
     if (new Date(s.t).getUTCMinutes() % 5 !== 0) continue;
-    out.push(`| ${clock(s.t)} | ${s.phase} | ${s.listeners.toLocaleString('en-US')} | ${s.realListeners} | ${pct(s.availability)} | ${pct(s.realAvailability)} | ${Math.round(s.offered).toLocaleString('en-US')} | ${Math.round(s.admitted).toLocaleString('en-US')} | ${Math.round(s.attack).toLocaleString('en-US')} | ${s.latencyP99Ms} |`);
+    out.push(`| ${clock(s.t)} | ${s.phase} | ${s.listeners.toLocaleString('en-US')} | ${s.realListeners} | ${pct(s.availability)} | ${pct(s.realAvailability)} | ${Math.round(s.offered).toLocaleString('en-US')} | ${Math.round(s.admitted).toLocaleString('en-US')} | ${Math.round(s.attack).toLocaleString('en-US')} | ${s.latencyP99Ms} |${s.rooms ? ` ${s.rooms.map((m) => `${m.name} ${m.listeners.toLocaleString('en-US')} ${m.phase}${m.audioGapShare > 0 ? ` ${pct(m.audioGapShare)}` : ''}`).join(' · ')} |` : ''}`);
   }
   out.push('');
   return out.join('\n');
 }
+

@@ -1,4 +1,4 @@
-import type { RealLoad, ReplayStep, SimPhase } from './port.js';
+import type { RealLoad, ReplayStep, RoomChange, SimPhase } from './port.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
@@ -109,7 +109,9 @@ class Window {
 
 export interface ModelState {
   t: number;
+  /** Virtual listeners in every room. */
   listeners: number;
+  /** The first room's life (the event's own room). */
   liveAt: number | null;
   endedAt: number | null;
   openedAt: number | null;
@@ -117,10 +119,45 @@ export interface ModelState {
   firstAttempts: number;
 }
 
+/** One room on the timeline, as the model sees it after a step. */
+export interface RoomSnapshot {
+  name: string;
+  host: string;
+  account: string;
+  phase: SimPhase;
+  listeners: number;
+  openedAt: number | null;
+  liveAt: number | null;
+  endedAt: number | null;
+  crashed: boolean;
+  /** Share of the audio a listener in this room could not use in the last step (lost, stalled or echoed chunks). */
+  audioGap: number;
+}
+
+interface Room extends RoomSnapshot {
+  index: number;
+  rings: RetryRing[];
+  /** When the host goes on air (rooms after the first): minutes after opening. */
+  startAfterMs: number;
+  endAfterMs: number;
+  /** Followers from an earlier room: arrive at `rate` per second in [from, until). */
+  follow: { pending: number; rate: number; from: number; until: number } | null;
+  /** The audience the room had when it ended, for rooms that migrate from it. */
+  audienceAtEnd: number;
+}
+
+type RoomSpec = Scenario['assumptions']['rooms'][number];
+
 /**
  * The crowd as a cohort/flow model stepped one simulated second at a time. State is a handful of
- * numbers plus fixed-size retry rings (one per attempt number): memory and time per step do not
- * depend on how many people are in the crowd.
+ * numbers plus fixed-size retry rings (one per attempt number and room): memory and time per step do
+ * not depend on how many people are in the crowd.
+ *
+ * An incident is a timeline of rooms. The first is the event's own (`event.opensAt`, host start by
+ * the `hostStart` rule); later rooms open at a time or after another room ends, and part of the
+ * audience follows (`migration`). Every room shares the one join path. A crash throws listeners out:
+ * they come back as first retries under the retry policy, into the same room, or into a room that
+ * has ended, where every attempt fails ("This Space has ended") until they give up.
  */
 export class CrowdModel {
   readonly stepMs = 1000;
@@ -128,14 +165,22 @@ export class CrowdModel {
   private readonly demand: { t: number; v: number }[];
   private readonly capacity: { t: number; v: number }[];
   private readonly attack: { t: number; v: number }[] | null;
-  private readonly rings: RetryRing[];
+  private readonly rooms: Room[];
+  private readonly specs: (RoomSpec | null)[];
+  private readonly crashed = new Set<number>();
+  private readonly appliedMitigations = new Set<Scenario['assumptions']['mitigations'][number]>();
   private readonly mit: ActiveMitigations = { shedding: false, capacityFactor: 1, admissionCap: null, attackFiltered: null, applied: new Set() };
   private readonly since = new Map<Condition, number>();
   private readonly failWindow = new Window(60);
   private readonly state: ModelState;
+  private readonly timeline: boolean;
+  private readonly audioFaults: { room: string | undefined; from: number; to: number; keep: number }[];
+  /** Per-room numbers reused every step, so a step allocates nothing per room. */
+  private readonly scratch: { firsts: Float64Array; legits: Float64Array; admits: Float64Array; dues: Float64Array[] };
   private waitingForOpen = 0;
   private lastPhase: SimPhase = 'pre_open';
   private pendingEvents: string[] = [];
+  private changes: RoomChange[] = [];
 
   constructor(
     private readonly scenario: Scenario,
@@ -146,9 +191,24 @@ export class CrowdModel {
     this.demand = a.demand.keyframes.map((k) => ({ t: at(k.at), v: k.perSecond * a.demand.scale }));
     this.capacity = a.capacity.keyframes.map((k) => ({ t: at(k.at), v: k.joinsPerSecond }));
     this.attack = a.attack ? a.attack.keyframes.map((k) => ({ t: at(k.at), v: k.perSecond })) : null;
+    this.timeline = usesTimeline(scenario);
     // the ring must reach the latest second any policy can schedule a retry for
     const ringSize = Math.ceil(Math.max(a.clients.retry.capSeconds, a.clients.retry.immediateSeconds[1])) + 4;
-    this.rings = Array.from({ length: a.clients.retry.maxAttempts }, () => new RetryRing(ringSize));
+    const room = (index: number, name: string, host: string, account: string, startAfterMs: number, endAfterMs: number): Room => ({
+      index, name, host, account, startAfterMs, endAfterMs,
+      phase: 'pre_open', listeners: 0, openedAt: null, liveAt: null, endedAt: null, crashed: false, audioGap: 0,
+      rings: Array.from({ length: a.clients.retry.maxAttempts }, () => new RetryRing(ringSize)),
+      follow: null, audienceAtEnd: 0,
+    });
+    const e = scenario.event;
+    this.rooms = [
+      room(0, e.room, e.host, e.account, 0, a.hostEnd.afterMinutesLive * 60_000),
+      ...a.rooms.map((r, i) => room(i + 1, r.name, r.host, r.account ?? e.account, r.startAfterMinutes * 60_000, r.endAfterMinutesLive * 60_000)),
+    ];
+    this.specs = [null, ...a.rooms];
+    const n = this.rooms.length;
+    this.scratch = { firsts: new Float64Array(n), legits: new Float64Array(n), admits: new Float64Array(n), dues: this.rooms.map(() => new Float64Array(a.clients.retry.maxAttempts)) };
+    this.audioFaults = a.audio.faults.map((f) => ({ room: f.room, from: at(f.from), to: at(f.to), keep: (1 - f.chunkLoss) * (1 - f.stall) * (1 - f.duplicate) }));
     this.state = { t: scenario.replayFromMs, listeners: 0, liveAt: null, endedAt: null, openedAt: null, gaveUp: 0, firstAttempts: 0 };
   }
 
@@ -160,14 +220,19 @@ export class CrowdModel {
     return this.state;
   }
 
+  /** Every room on the timeline, the event's own first. */
+  get roomSnapshots(): readonly Readonly<RoomSnapshot>[] {
+    return this.rooms;
+  }
+
   /** The model's size in numbers held, for tests that check it does not grow with the crowd. */
   get footprint(): number {
-    return this.rings.reduce((n, r) => n + r.size, 0);
+    return this.rooms.reduce((n, room) => n + room.rings.reduce((m, r) => m + r.size, 0), 0);
   }
 
   /** Everyone still trying to get in (waiting for a retry), for conservation checks. */
   get retrying(): number {
-    return this.rings.reduce((n, r) => n + r.pending(), 0);
+    return this.rooms.reduce((n, room) => n + room.rings.reduce((m, r) => m + r.pending(), 0), 0);
   }
 
   private retryWindow(attempt: number): readonly [number, number] | null {
@@ -204,18 +269,129 @@ export class CrowdModel {
     return t - from >= c.forMinutes * 60_000;
   }
 
+  /** Applies mitigations that come due and undoes those whose `until` has passed; effects recomputed in the order applied. */
   private applyMitigations(m: { availability: number; latencyP99Ms: number }): void {
+    let changed = false;
     for (const x of this.a.mitigations) {
+      if (this.appliedMitigations.has(x)) {
+        if (x.until && this.state.t >= this.scenario.at(x.until)) {
+          this.appliedMitigations.delete(x);
+          this.mit.applied.delete(x.name);
+          this.pendingEvents.push(`mitigation undone: ${x.name}`);
+          changed = true;
+        }
+        continue;
+      }
       if (this.mit.applied.has(x.name)) continue;
+      if (x.until && this.state.t >= this.scenario.at(x.until)) continue;
       const due = x.at ? this.state.t >= this.scenario.at(x.at) : this.holds(x.when!, m);
       if (!due) continue;
+      this.appliedMitigations.add(x);
       this.mit.applied.add(x.name);
+      this.pendingEvents.push(`mitigation: ${x.name}`);
+      changed = true;
+    }
+    if (!changed) return;
+    this.mit.shedding = false;
+    this.mit.capacityFactor = 1;
+    this.mit.admissionCap = null;
+    this.mit.attackFiltered = null;
+    for (const x of this.appliedMitigations) {
       if (x.shedding) this.mit.shedding = true;
       this.mit.capacityFactor *= x.capacityFactor;
       if (x.admissionCap !== null) this.mit.admissionCap = x.admissionCap;
       if (x.attackFiltered !== undefined) this.mit.attackFiltered = x.attackFiltered;
-      this.pendingEvents.push(`mitigation: ${x.name}`);
     }
+  }
+
+  /** Opens rooms that come due; the first room by `event.opensAt`, later ones by time or another room's end. */
+  private openRooms(t: number, events: string[]): void {
+    for (const r of this.rooms) {
+      if (r.openedAt !== null || r.endedAt !== null) continue;
+      const spec = this.specs[r.index];
+      let due: boolean;
+      if (!spec) due = t >= this.scenario.opensAtMs;
+      else if (spec.opensAt) due = t >= this.scenario.at(spec.opensAt);
+      else {
+        const after = this.rooms.find((x) => x.name === spec.opensAfter!.roomEnds)!;
+        due = after.endedAt !== null && t >= after.endedAt + spec.opensAfter!.minutes * 60_000;
+      }
+      if (!due) continue;
+      r.openedAt = t;
+      this.change(r, 'opened');
+      events.push(r.index === 0 ? SPACE_EVENTS.opened : `room ${r.name} opened (host ${r.host}, ${r.account})`);
+    }
+    for (const r of this.rooms) {
+      const m = this.specs[r.index]?.migration;
+      if (!m || r.follow || r.openedAt === null) continue;
+      const from = this.rooms.find((x) => x.name === m.from)!;
+      if (from.endedAt === null) continue;
+      const start = Math.max(r.openedAt, from.endedAt) + m.delayMinutes * 60_000;
+      const count = from.audienceAtEnd * m.share;
+      const spreadMs = m.spreadMinutes * 60_000;
+      r.follow = { pending: count, rate: count / (spreadMs / 1000), from: start, until: start + spreadMs };
+    }
+  }
+
+  /** The room new arrivals go to: the newest one open and not ended. */
+  private current(): Room | null {
+    for (let i = this.rooms.length - 1; i >= 0; i--) {
+      const r = this.rooms[i]!;
+      if (r.openedAt !== null && r.endedAt === null) return r;
+    }
+    return null;
+  }
+
+  /** Will any room still open (so arrivals wait for it rather than go away)? */
+  private roomsAhead(): boolean {
+    return this.rooms.some((r) => r.openedAt === null && r.endedAt === null);
+  }
+
+  private change(r: Room, change: RoomChange['change']): void {
+    if (this.timeline) this.changes.push({ room: r.name, index: r.index, change, host: r.host, account: r.account });
+  }
+
+  private endRoom(r: Room, t: number, events: string[], crashed: boolean): void {
+    r.audienceAtEnd = r.listeners;
+    r.listeners = 0;
+    r.endedAt = t;
+    r.crashed = crashed;
+    if (r.index === 0) this.state.endedAt = t;
+    this.change(r, crashed ? 'crashed' : 'ended');
+    events.push(crashed ? `room ${r.name} ended: crashed` : r.index === 0 ? SPACE_EVENTS.ended : `room ${r.name}: host ended`);
+  }
+
+  private crashRooms(t: number, health: { availability: number; latencyP99Ms: number }, events: string[]): void {
+    this.a.crashes.forEach((c, i) => {
+      if (this.crashed.has(i)) return;
+      const r = this.rooms.find((x) => x.name === c.room)!;
+      if (r.openedAt === null || r.endedAt !== null) return;
+      const due = c.at ? t >= this.scenario.at(c.at) : this.holds(c.when!, health);
+      if (!due) return;
+      this.crashed.add(i);
+      const ejected = r.listeners * c.eject;
+      events.push(`room ${r.name} crashed: ${Math.round(ejected)} listeners thrown out`);
+      this.eject(r, ejected);
+      if (c.ends) {
+        r.listeners += ejected; // the audience at the end counts everyone who was inside
+        this.endRoom(r, t, events, true);
+      }
+    });
+  }
+
+  /** Throws n listeners out of a room: each comes back as a first retry under the retry policy. */
+  private eject(r: Room, n: number): void {
+    r.listeners -= n;
+    const win = this.retryWindow(1);
+    if (!win || r.rings.length < 2) this.state.gaveUp += n;
+    else r.rings[1]!.schedule(n, win[0], win[1]);
+  }
+
+  private audioGap(r: Room, t: number, availability: number): number {
+    if (r.liveAt === null || r.endedAt !== null) return 0;
+    let keep = 1 - this.a.audio.overloadCoupling * (1 - availability);
+    for (const f of this.audioFaults) if (t >= f.from && t < f.to && (f.room === undefined || f.room === r.name)) keep *= f.keep;
+    return 1 - keep;
   }
 
   step(real: RealLoad = { attempts: 0, admitted: 0, listeners: 0 }): ReplayStep {
@@ -225,33 +401,53 @@ export class CrowdModel {
     const t = s.t;
     const events = this.pendingEvents;
     this.pendingEvents = [];
-    const open = t >= this.scenario.opensAtMs && s.endedAt === null;
-    if (open && s.openedAt === null) {
-      s.openedAt = t;
-      events.push(SPACE_EVENTS.opened);
-    }
+    this.openRooms(t, events);
+    const main = this.rooms[0]!;
+    s.openedAt = main.openedAt;
+    const target = this.current();
 
     // who tries this second: first attempts, retries coming due, and (once open) those who came early
     const noise = 1 + a.demand.noise * (2 * this.rng.next() - 1);
-    const arrivals = s.endedAt === null ? Math.max(0, interpolate(this.demand, t) * noise) : 0;
-    const due = this.rings.map((r) => r.advance());
-    let first = arrivals;
-    if (!open) {
-      this.waitingForOpen += arrivals;
-      first = 0;
-    } else if (this.waitingForOpen > 0) {
-      first += this.waitingForOpen;
-      this.waitingForOpen = 0;
+    const arrivals = target || this.roomsAhead() ? Math.max(0, interpolate(this.demand, t) * noise) : 0;
+    const { firsts, legits, admits, dues } = this.scratch;
+    firsts.fill(0);
+    if (!target) this.waitingForOpen += arrivals;
+    else {
+      firsts[target.index] = arrivals;
+      if (this.waitingForOpen > 0) {
+        firsts[target.index]! += this.waitingForOpen;
+        this.waitingForOpen = 0;
+      }
     }
-    if (s.endedAt !== null) for (let k = 0; k < due.length; k++) due[k] = 0;
-    const retries = due.reduce((x, y) => x + y, 0);
+    for (const r of this.rooms) {
+      const f = r.follow;
+      if (!f || f.pending <= 0 || t < f.from || r.endedAt !== null) continue;
+      const n = Math.min(f.pending, f.rate);
+      f.pending -= n;
+      firsts[r.index]! += n;
+    }
+    let legit = 0;
+    for (const r of this.rooms) {
+      const due = dues[r.index]!;
+      // a host's normal end sends everyone home; after a crash the room is dead but people keep trying
+      const stopped = r.endedAt !== null && !r.crashed;
+      let retries = 0;
+      for (let k = 0; k < r.rings.length; k++) {
+        due[k] = stopped ? (r.rings[k]!.advance(), 0) : r.rings[k]!.advance();
+        retries += due[k]!;
+      }
+      legits[r.index] = firsts[r.index]! + retries;
+      s.firstAttempts += firsts[r.index]!;
+      legit = r.index === 0 ? legits[0]! : legit + legits[r.index]!;
+    }
     // the modelled crowd's attempts; real clients' attempts add to the load but are counted by the server
-    const legit = first + retries;
-    s.firstAttempts += first;
 
     const filtered = this.mit.attackFiltered ?? a.attack?.filtered ?? 1;
     const attack = this.attack ? interpolate(this.attack, t) * (1 - filtered) : 0;
-    const offered = (legit + real.attempts) * a.capacity.requestsPerJoin + attack;
+    let offered = (legit + real.attempts) * a.capacity.requestsPerJoin + attack;
+    // the crowd already inside is load too: count polls, heartbeats, reactions
+    const perListener = a.roomLoad.requestsPerListenerPerSecond;
+    if (perListener > 0) offered += (s.listeners + real.listeners) * perListener;
     const capacity = interpolate(this.capacity, t) * this.mit.capacityFactor;
 
     // goodput: below capacity everything is served; above it, work wasted on requests that time out
@@ -262,8 +458,14 @@ export class CrowdModel {
     else if (this.mit.shedding) served = capacity * a.capacity.sheddingGoodput;
     else served = capacity / (1 + a.capacity.collapse * (rho - 1));
     const pSuccess = offered > 0 ? Math.min(1, served / offered) : 1;
-    let admitted = open ? legit * pSuccess : 0;
-    if (this.mit.admissionCap !== null) admitted = Math.min(admitted, Math.max(0, this.mit.admissionCap - s.listeners));
+    let admitted = 0;
+    for (const r of this.rooms) {
+      const open = r.openedAt !== null && r.endedAt === null;
+      let a = open ? legits[r.index]! * pSuccess : 0;
+      if (r === target && this.mit.admissionCap !== null) a = Math.min(a, Math.max(0, this.mit.admissionCap - r.listeners));
+      admits[r.index] = a;
+      admitted = r.index === 0 ? a : admitted + a;
+    }
     const availability = legit > 0 ? admitted / legit : 1;
     const failures = Math.max(0, legit - admitted);
 
@@ -274,45 +476,70 @@ export class CrowdModel {
     const latencyP50Ms = Math.min(a.capacity.timeoutMs, meanMs * Math.LN2);
     const latencyP99Ms = Math.min(a.capacity.timeoutMs, meanMs * Math.log(100));
 
-    // failures by attempt number: each retries per policy or gives up
+    // failures by attempt number, per room: each retries per policy or gives up
     const g = a.clients.giveUpProbability;
-    const classes = [first, ...due];
-    for (let k = 0; k < classes.length && k < this.rings.length; k++) {
-      const fk = legit > 0 ? (failures * classes[k]!) / legit : 0;
-      if (fk <= 0) continue;
-      const win = k + 1 < this.rings.length ? this.retryWindow(k + 1) : null;
-      if (!win || s.endedAt !== null) {
-        s.gaveUp += fk;
-        continue;
+    for (const r of this.rooms) {
+      const legitR = legits[r.index]!;
+      const failuresR = this.rooms.length === 1 ? failures : Math.max(0, legitR - admits[r.index]!);
+      const due = dues[r.index]!;
+      const stopped = r.endedAt !== null && !r.crashed;
+      // attempt classes: first attempts, then the retries of each ring
+      for (let k = 0; k < r.rings.length; k++) {
+        const fk = legitR > 0 ? (failuresR * (k === 0 ? firsts[r.index]! : due[k - 1]!)) / legitR : 0;
+        if (fk <= 0) continue;
+        const win = k + 1 < r.rings.length ? this.retryWindow(k + 1) : null;
+        if (!win || stopped) {
+          s.gaveUp += fk;
+          continue;
+        }
+        s.gaveUp += fk * g;
+        r.rings[k + 1]!.schedule(fk * (1 - g), win[0], win[1]);
       }
-      s.gaveUp += fk * g;
-      this.rings[k + 1]!.schedule(fk * (1 - g), win[0], win[1]);
+      s.gaveUp += failuresR * (due[r.rings.length - 1]! / Math.max(legitR, 1));
     }
-    if (classes.length > this.rings.length) s.gaveUp += failures * (classes.at(-1)! / Math.max(legit, 1));
 
-    const leaving = s.listeners * (1 - Math.exp(-1 / (a.clients.sessionMinutes * 60)));
-    s.listeners = Math.max(0, s.listeners + admitted - leaving);
-    if (s.endedAt !== null) s.listeners = 0;
+    const leaveShare = 1 - Math.exp(-1 / (a.clients.sessionMinutes * 60));
+    let listeners = 0;
+    for (const r of this.rooms) {
+      const leaving = r.listeners * leaveShare;
+      r.listeners = Math.max(0, r.listeners + admits[r.index]! - leaving);
+      if (r.endedAt !== null) r.listeners = 0;
+      listeners = r.index === 0 ? r.listeners : listeners + r.listeners;
+    }
+    s.listeners = listeners;
 
     this.failWindow.push(availability, legit);
     const health = { availability, latencyP99Ms };
     this.applyMitigations(health);
-    if (s.liveAt === null && open && t >= this.scenario.scheduledStartMs && this.holds(a.hostStart.when, health)) {
-      s.liveAt = t;
+    if (this.timeline) this.crashRooms(t, health, events);
+    if (main.liveAt === null && main.openedAt !== null && main.endedAt === null && t >= this.scenario.scheduledStartMs && this.holds(a.hostStart.when, health)) {
+      main.liveAt = s.liveAt = t;
+      this.change(main, 'started');
       events.push(SPACE_EVENTS.started);
     }
-    if (s.liveAt !== null && s.endedAt === null && t - s.liveAt >= a.hostEnd.afterMinutesLive * 60_000) {
-      s.endedAt = t;
-      events.push(SPACE_EVENTS.ended);
+    for (const r of this.rooms) {
+      if (r.index > 0 && r.liveAt === null && r.openedAt !== null && r.endedAt === null && t - r.openedAt >= r.startAfterMs) {
+        r.liveAt = t;
+        this.change(r, 'started');
+        events.push(`room ${r.name}: host ${r.host} started`);
+      }
+      if (r.liveAt !== null && r.endedAt === null && t - r.liveAt >= r.endAfterMs) this.endRoom(r, t, events, false);
     }
+    if (this.timeline) s.listeners = this.rooms.reduce((n, r) => n + r.listeners, 0);
 
-    const phase: SimPhase =
-      s.endedAt !== null ? 'ended' : s.liveAt !== null ? 'live' : !open ? 'pre_open' : this.failWindow.mean() < a.failingBelow ? 'failing' : 'open';
+    const failing = this.failWindow.mean() < a.failingBelow;
+    for (const r of this.rooms) {
+      r.phase = r.endedAt !== null ? 'ended' : r.liveAt !== null ? 'live' : r.openedAt === null ? 'pre_open' : failing ? 'failing' : 'open';
+      r.audioGap = this.audioGap(r, t, availability);
+    }
+    // the phase is the room people are trying to reach: the open one, else the next to open, else the last
+    const focus = this.current() ?? this.rooms.find((r) => r.openedAt === null && r.endedAt === null) ?? this.rooms.at(-1)!;
+    const phase = focus.phase;
     if (phase !== this.lastPhase && phase === 'failing') events.push('join path failing');
     if (this.lastPhase === 'failing' && phase === 'open') events.push('join path recovered');
     this.lastPhase = phase;
 
-    return {
+    const step: ReplayStep = {
       t,
       phase,
       listeners: s.listeners,
@@ -326,7 +553,27 @@ export class CrowdModel {
       failures,
       events,
     };
+    if (this.timeline) {
+      let weighted = 0;
+      let inside = 0;
+      for (const r of this.rooms) {
+        if (r.liveAt === null || r.endedAt !== null) continue;
+        weighted += r.audioGap * r.listeners;
+        inside += r.listeners;
+      }
+      step.audioGapShare = inside > 0 ? weighted / inside : 0;
+      step.rooms = this.rooms.map((r) => ({ name: r.name, phase: r.phase, listeners: r.listeners, audioGap: r.audioGap }));
+      step.roomChanges = this.changes;
+    }
+    this.changes = [];
+    return step;
   }
+}
+
+/** Does the scenario use anything beyond one room with joins only? (Reports show rooms and audio only then.) */
+export function usesTimeline(s: Scenario): boolean {
+  const a = s.assumptions;
+  return a.rooms.length > 0 || a.crashes.length > 0 || a.roomLoad.requestsPerListenerPerSecond > 0 || a.audio.faults.length > 0 || a.audio.overloadCoupling > 0;
 }
 
 /**

@@ -27,8 +27,32 @@ export interface ReplayStep {
   /** Legitimate join attempts in this step (a count, not a rate), and how many of them failed. */
   attempts: number;
   failures: number;
+  /** Listener-weighted share of audio lost, stalled or echoed in live rooms (only when the scenario has a timeline). */
+  audioGapShare?: number;
+  /** Every room on the timeline (only when the scenario has one). */
+  rooms?: RoomStep[];
+  /** What happened to rooms in this step (only when the scenario has a timeline). */
+  roomChanges?: RoomChange[];
   /** Events that happened in this step, e.g. "space opened", "mitigation: admission cap", "host started". */
   events: string[];
+}
+
+export interface RoomStep {
+  name: string;
+  phase: SimPhase;
+  listeners: number;
+  /** Share of this room's audio a listener could not use in this step, 0..1. */
+  audioGap: number;
+}
+
+/** A room opening, going on air, ending, or crashing (which ends it: "This Space has ended"). */
+export interface RoomChange {
+  room: string;
+  /** 0 for the event's own room, then in the scenario's order. */
+  index: number;
+  change: 'opened' | 'started' | 'ended' | 'crashed';
+  host: string;
+  account: string;
 }
 
 /** Real clients' traffic since the previous call, as the live server saw it. */
@@ -50,6 +74,11 @@ export interface ReplayPort {
   publish(step: ReplayStep): void;
   /** Real traffic since the last call; the model adds it to its offered load. */
   takeRealLoad(): RealLoad;
+  /**
+   * A room of the timeline changed (optional; only for scenarios with one). The first room's opening,
+   * start and normal end still come through openSpace/startSpace/endSpace; its crash comes here.
+   */
+  roomChanged?(change: RoomChange, simMs: number): void | Promise<void>;
   /** After the end: is the recording downloadable and complete? */
   recordingAvailable(): Promise<boolean>;
 }

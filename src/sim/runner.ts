@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { createCrowdModel, SPACE_EVENTS } from './model.js';
+import { createCrowdModel, SPACE_EVENTS, usesTimeline, type CrowdModel, type RoomSnapshot } from './model.js';
 import type { RealLoad, ReplayPort, ReplayStep } from './port.js';
 import { createRng } from './rng.js';
 import type { Scenario } from './scenario.js';
@@ -21,6 +21,37 @@ export interface MinuteRow {
   realAttempts: number;
   realAdmitted: number;
   phase: ReplayStep['phase'];
+  /** The highest listener count of any step in the minute (the row's `listeners` is the last). */
+  maxListeners: number;
+  /** Audio gaps, listener-weighted over the live seconds of the minute (only when the scenario has a timeline). */
+  audioGapShare?: number;
+  /** Listener-seconds in live rooms and the gapped part of them, for shares over any window. */
+  liveListenerSeconds?: number;
+  gapListenerSeconds?: number;
+  rooms?: RoomMinute[];
+}
+
+export interface RoomMinute {
+  name: string;
+  phase: ReplayStep['phase'];
+  listeners: number;
+  maxListeners: number;
+  audioGapShare: number;
+  liveListenerSeconds: number;
+  gapListenerSeconds: number;
+}
+
+/** A room's life over the whole replay. */
+export interface RoomResult {
+  name: string;
+  host: string;
+  account: string;
+  openedAt: number | null;
+  liveAt: number | null;
+  endedAt: number | null;
+  crashed: boolean;
+  peakListeners: number;
+  peakAt: number | null;
 }
 
 export interface ReplayResult {
@@ -38,6 +69,10 @@ export interface ReplayResult {
   withServer: boolean;
   steps: number;
   footprint: number;
+  /** Every room on the timeline, the event's own first. */
+  rooms: RoomResult[];
+  /** Did the scenario use rooms, crashes, room load or audio faults? (Reports add rooms and audio only then.) */
+  timeline: boolean;
 }
 
 export interface RunReplayOptions {
@@ -52,42 +87,61 @@ export interface RunReplayOptions {
 
 const NO_REAL: RealLoad = { attempts: 0, admitted: 0, listeners: 0 };
 
-/**
- * Steps the crowd model from the scenario's start to its end. At speed N one simulated second takes
- * 1000/N ms of the injected clock, scheduled from the start so a slow step is caught up, not carried;
- * at 'max' it never sleeps but yields to the event loop now and then so a live server stays responsive.
- */
-export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
-  const { scenario, clock, port } = o;
-  const model = createCrowdModel(scenario, createRng(o.seed).fork('crowd'));
-  const series: MinuteRow[] = [];
-  const events: { t: number; text: string }[] = [];
-  let row: MinuteRow | null = null;
-  let peakListeners = 0;
-  let peakAt: number | null = null;
-  const t0 = clock.now();
-  let steps = 0;
-  while (!model.done) {
-    if (o.signal?.aborted) throw new Error('replay aborted');
-    const real = port ? port.takeRealLoad() : NO_REAL;
-    const s = model.step(real);
-    steps++;
-    if (port) {
-      // the space follows the model's events, each emitted once, in the step it happens
-      if (s.events.includes(SPACE_EVENTS.opened)) await port.openSpace(s.t);
-      if (s.events.includes(SPACE_EVENTS.started)) await port.startSpace(s.t);
-      if (s.events.includes(SPACE_EVENTS.ended)) await port.endSpace(s.t);
-      port.publish(s);
+/** Collects a replay's steps into minute rows, events and peaks; shared by the live and the pure runner. */
+class Recorder {
+  readonly series: MinuteRow[] = [];
+  readonly events: { t: number; text: string }[] = [];
+  private row: MinuteRow | null = null;
+  private peakListeners = 0;
+  private peakAt: number | null = null;
+  private readonly timeline: boolean;
+  private readonly peaks: { n: number; at: number | null }[];
+  steps = 0;
+
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly model: CrowdModel,
+  ) {
+    this.timeline = usesTimeline(scenario);
+    this.peaks = model.roomSnapshots.map(() => ({ n: 0, at: null }));
+  }
+
+  record(s: ReplayStep, real: RealLoad): void {
+    this.steps++;
+    for (const text of s.events) this.events.push({ t: s.t, text });
+    if (s.listeners > this.peakListeners) {
+      this.peakListeners = s.listeners;
+      this.peakAt = s.t;
     }
-    for (const text of s.events) events.push({ t: s.t, text });
-    if (s.listeners > peakListeners) {
-      peakListeners = s.listeners;
-      peakAt = s.t;
-    }
+    s.rooms?.forEach((r, i) => {
+      if (r.listeners > this.peaks[i]!.n) this.peaks[i] = { n: r.listeners, at: s.t };
+    });
     const minute = Math.floor((s.t - 1) / 60_000) * 60_000 + 60_000;
+    let row = this.row;
     if (!row || row.t !== minute) {
-      if (row) series.push(finishRow(row));
-      row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP50Ms: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase };
+      if (row) this.series.push(finishRow(row));
+      row = this.row = { t: minute, listeners: 0, realListeners: 0, availability: 1, realAvailability: null, offered: 0, admitted: 0, attack: 0, latencyP50Ms: 0, latencyP99Ms: 0, attempts: 0, failures: 0, realAttempts: 0, realAdmitted: 0, phase: s.phase, maxListeners: 0 };
+      if (this.timeline) {
+        row.liveListenerSeconds = 0;
+        row.gapListenerSeconds = 0;
+        row.rooms = this.model.roomSnapshots.map((r) => ({ name: r.name, phase: r.phase, listeners: 0, maxListeners: 0, audioGapShare: 0, liveListenerSeconds: 0, gapListenerSeconds: 0 }));
+      }
+    }
+    row.maxListeners = Math.max(row.maxListeners, s.listeners);
+    if (row.rooms && s.rooms) {
+      for (let i = 0; i < s.rooms.length; i++) {
+        const r = s.rooms[i]!;
+        const m = row.rooms[i]!;
+        m.phase = r.phase;
+        m.listeners = r.listeners;
+        m.maxListeners = Math.max(m.maxListeners, r.listeners);
+        if (r.phase === 'live') {
+          m.liveListenerSeconds += r.listeners;
+          m.gapListenerSeconds += r.listeners * r.audioGap;
+          row.liveListenerSeconds! += r.listeners;
+          row.gapListenerSeconds! += r.listeners * r.audioGap;
+        }
+      }
     }
     row.listeners = s.listeners;
     row.realListeners = real.listeners;
@@ -101,40 +155,102 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
     row.realAttempts += real.attempts;
     row.realAdmitted += real.admitted;
     row.phase = s.phase;
+  }
+
+  result(o: { seed: number; speed: number | 'max'; recordingAvailable: boolean | null; withServer: boolean }): ReplayResult {
+    if (this.row) this.series.push(finishRow(this.row));
+    this.row = null;
+    const snap = this.model.snapshot;
+    const timeline = this.timeline;
+    return {
+      scenario: this.scenario,
+      seed: o.seed,
+      speed: o.speed,
+      liveAt: snap.liveAt,
+      endedAt: snap.endedAt,
+      openedAt: snap.openedAt,
+      peakListeners: this.peakListeners,
+      peakAt: this.peakAt,
+      series: this.series,
+      events: this.events,
+      recordingAvailable: o.recordingAvailable,
+      withServer: o.withServer,
+      steps: this.steps,
+      footprint: this.model.footprint,
+      rooms: this.model.roomSnapshots.map((r: RoomSnapshot, i) => ({
+        name: r.name,
+        host: r.host,
+        account: r.account,
+        openedAt: r.openedAt,
+        liveAt: r.liveAt,
+        endedAt: r.endedAt,
+        crashed: r.crashed,
+        // one room and no timeline: the room's peak is the replay's
+        peakListeners: timeline ? this.peaks[i]!.n : this.peakListeners,
+        peakAt: timeline ? this.peaks[i]!.at : this.peakAt,
+      })),
+      timeline,
+    };
+  }
+}
+
+/** The model alone, start to end, synchronously: what `fit` calls hundreds of times. Same result as `runReplay` at 'max' without a port. */
+export function replayModel(scenario: Scenario, seed: number): ReplayResult {
+  const model = createCrowdModel(scenario, createRng(seed).fork('crowd'));
+  const rec = new Recorder(scenario, model);
+  while (!model.done) rec.record(model.step(NO_REAL), NO_REAL);
+  return rec.result({ seed, speed: 'max', recordingAvailable: null, withServer: false });
+}
+
+/**
+ * Steps the crowd model from the scenario's start to its end. At speed N one simulated second takes
+ * 1000/N ms of the injected clock, scheduled from the start so a slow step is caught up, not carried;
+ * at 'max' it never sleeps but yields to the event loop now and then so a live server stays responsive.
+ */
+export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
+  const { scenario, clock, port } = o;
+  const model = createCrowdModel(scenario, createRng(o.seed).fork('crowd'));
+  const rec = new Recorder(scenario, model);
+  const t0 = clock.now();
+  while (!model.done) {
+    if (o.signal?.aborted) throw new Error('replay aborted');
+    const real = port ? port.takeRealLoad() : NO_REAL;
+    const s = model.step(real);
+    if (port) {
+      // the space follows the model's events, each emitted once, in the step it happens
+      if (s.events.includes(SPACE_EVENTS.opened)) await port.openSpace(s.t);
+      if (s.events.includes(SPACE_EVENTS.started)) await port.startSpace(s.t);
+      if (s.events.includes(SPACE_EVENTS.ended)) await port.endSpace(s.t);
+      // later rooms open, start and end, and any room may crash: the first room's life is above
+      for (const c of s.roomChanges ?? []) if (c.index > 0 || c.change === 'crashed') await port.roomChanged?.(c, s.t);
+      port.publish(s);
+    }
+    rec.record(s, real);
     o.onStep?.(s);
     if (o.speed === 'max') {
-      if (steps % 500 === 0) await new Promise<void>((r) => setImmediate(r));
+      if (rec.steps % 500 === 0) await new Promise<void>((r) => setImmediate(r));
     } else {
-      await clock.sleep(t0 + (steps * 1000) / o.speed - clock.now(), o.signal);
+      await clock.sleep(t0 + (rec.steps * 1000) / o.speed - clock.now(), o.signal);
     }
   }
-  if (row) series.push(finishRow(row));
-  const snap = model.snapshot;
   let recordingAvailable: boolean | null = null;
   // without a server there is no file to check: null says "not checked", the report says so
-  if (port) recordingAvailable = snap.endedAt !== null ? await port.recordingAvailable() : false;
-  return {
-    scenario,
-    seed: o.seed,
-    speed: o.speed,
-    liveAt: snap.liveAt,
-    endedAt: snap.endedAt,
-    openedAt: snap.openedAt,
-    peakListeners,
-    peakAt,
-    series,
-    events,
-    recordingAvailable,
-    withServer: !!port,
-    steps,
-    footprint: model.footprint,
-  };
+  if (port) recordingAvailable = model.snapshot.endedAt !== null ? await port.recordingAvailable() : false;
+  return rec.result({ seed: o.seed, speed: o.speed, recordingAvailable, withServer: !!port });
 }
 
 function finishRow(r: MinuteRow): MinuteRow {
   const seconds = 60;
+  const share = (gap: number, live: number): number => (live > 0 ? gap / live : 0);
+  const audio = r.rooms
+    ? {
+        audioGapShare: share(r.gapListenerSeconds!, r.liveListenerSeconds!),
+        rooms: r.rooms.map((m) => ({ ...m, audioGapShare: share(m.gapListenerSeconds, m.liveListenerSeconds) })),
+      }
+    : {};
   return {
     ...r,
+    ...audio,
     availability: r.attempts > 0 ? (r.attempts - r.failures) / r.attempts : 1,
     realAvailability: r.realAttempts > 0 ? r.realAdmitted / r.realAttempts : null,
     offered: r.offered / seconds,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { zodIssues, type Issue } from '../protocol/issues.js';
 
 /**
  * Scenario files: `event` (when), `expect` (the sourced facts a replay is scored against) and
@@ -32,19 +33,71 @@ const mitigation = z.strictObject({
   capacityFactor: z.number().positive().default(1),
   admissionCap: nonNeg.nullable().default(null),
   attackFiltered: ratio.optional(),
+  /** The mitigation is undone at this time (capacity given back, shedding switched off). */
+  until: clock.optional(),
 });
 
+/**
+ * Every fact may name a room (default: the event's first room, or all rooms for listener counts),
+ * take a `min` and/or a `max`, and be held out: scored and reported, never used by `stampede fit`.
+ */
+const factBase = { name: z.string(), source: z.string().min(1), holdOut: z.boolean().optional(), room: z.string().min(1).optional() };
+const bounds = { min: nonNeg.optional(), max: nonNeg.optional() };
+const shareBounds = { min: ratio.optional(), max: ratio.optional() };
+const window = { from: clock.optional(), to: clock.optional() };
+
 const expectation = z.discriminatedUnion('kind', [
-  z.strictObject({ name: z.string(), kind: z.literal('liveAt'), between: z.tuple([clock, clock]), source: z.string().min(1) }),
-  z.strictObject({ name: z.string(), kind: z.literal('listenersAt'), at: clock, min: nonNeg, source: z.string().min(1) }),
-  z.strictObject({ name: z.string(), kind: z.literal('peakListeners'), min: nonNeg, max: nonNeg, source: z.string().min(1) }),
-  z.strictObject({ name: z.string(), kind: z.literal('failureShare'), from: clock, to: clock, min: ratio, source: z.string().min(1) }),
-  z.strictObject({ name: z.string(), kind: z.literal('recordingAvailable'), source: z.string().min(1) }),
+  z.strictObject({ ...factBase, kind: z.literal('liveAt'), between: z.tuple([clock, clock]) }),
+  z.strictObject({ ...factBase, kind: z.literal('listenersAt'), at: clock, ...bounds }),
+  z.strictObject({ ...factBase, kind: z.literal('peakListeners'), ...bounds, ...window }),
+  z.strictObject({ ...factBase, kind: z.literal('failureShare'), from: clock, to: clock, ...shareBounds }),
+  z.strictObject({ ...factBase, kind: z.literal('recordingAvailable') }),
+  z.strictObject({ ...factBase, kind: z.literal('endedAt'), between: z.tuple([clock, clock]), crashed: z.boolean().optional() }),
+  z.strictObject({ ...factBase, kind: z.literal('openedAt'), between: z.tuple([clock, clock]) }),
+  z.strictObject({ ...factBase, kind: z.literal('audioGapShare'), ...window, ...shareBounds }),
+  z.strictObject({ ...factBase, kind: z.literal('realAvailability'), ...window, ...shareBounds }),
 ]);
+
+/** A further room on the timeline: the host starts again elsewhere, and part of the audience follows. */
+const room = z.strictObject({
+  name: z.string().min(1),
+  host: z.string().min(1),
+  account: z.string().min(1).optional(),
+  /** Opens at a time, or some minutes after another room ends (then the reopening is an outcome). */
+  opensAt: clock.optional(),
+  opensAfter: z.strictObject({ roomEnds: z.string().min(1), minutes: nonNeg }).optional(),
+  startAfterMinutes: nonNeg.default(0),
+  endAfterMinutesLive: z.number().positive(),
+  /** Share of `from`'s audience at its end who come here, starting `delayMinutes` after this room opens, spread over `spreadMinutes`. */
+  migration: z
+    .strictObject({ from: z.string().min(1), share: ratio, delayMinutes: nonNeg.default(0), spreadMinutes: z.number().positive().default(1) })
+    .optional(),
+});
+
+/** A room falls over: `eject` of its listeners are thrown out; `ends` shows "This Space has ended". */
+const crash = z.strictObject({
+  room: z.string().min(1),
+  at: clock.optional(),
+  when: condition.optional(),
+  eject: ratio.default(1),
+  ends: z.boolean().default(false),
+});
+
+/** Audio-plane faults while joins may work: shares of chunks lost, stalled in fan-out, or duplicated (echo). */
+const audioFault = z.strictObject({
+  room: z.string().min(1).optional(),
+  from: clock,
+  to: clock,
+  chunkLoss: ratio.default(0),
+  stall: ratio.default(0),
+  duplicate: ratio.default(0),
+});
 
 export const scenarioSchema = z.strictObject({
   event: z.strictObject({
     name: z.string().min(1),
+    /** The first room's name, for facts and crashes that name a room. */
+    room: z.string().min(1).default('main'),
     host: z.string().min(1).default('host'),
     account: z.string().min(1).default('default'),
     date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date like 2024-08-12'),
@@ -92,18 +145,37 @@ export const scenarioSchema = z.strictObject({
     mitigations: z.array(mitigation).default([]),
     hostStart: z.strictObject({ when: condition }),
     hostEnd: z.strictObject({ afterMinutesLive: z.number().positive() }),
+    /** The event's first room is `event`; these open later on the timeline. */
+    rooms: z.array(room).default([]),
+    crashes: z.array(crash).default([]),
+    /** Requests per second each listener inside a room sends to the failing path (counts, heartbeats, reactions). */
+    roomLoad: z.strictObject({ requestsPerListenerPerSecond: nonNeg.default(0) }).default({ requestsPerListenerPerSecond: 0 }),
+    audio: z
+      .strictObject({
+        faults: z.array(audioFault).default([]),
+        /** Share of the join path's failure share that also shows as audio gaps (a shared, overloaded backend). */
+        overloadCoupling: ratio.default(0),
+      })
+      .default({ faults: [], overloadCoupling: 0 }),
     /** The phase is `failing` while the availability of join attempts over the last 60 s is below this. */
     failingBelow: ratio.default(0.5),
   }),
+  /** Written by `stampede fit`: what was varied, in which range, and how well the result fits. */
+  fitted: z
+    .strictObject({
+      seed: z.number().int(),
+      vary: z.array(z.strictObject({ path: z.string(), lo: z.number(), hi: z.number(), value: z.number() })),
+      fittedError: z.number(),
+      heldOutError: z.number().nullable(),
+      factsMet: z.string(),
+    })
+    .optional(),
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 export type ScenarioFile = z.output<typeof scenarioSchema>;
 
-export interface Issue {
-  path: string;
-  message: string;
-}
+export type { Issue };
 
 export class ScenarioError extends Error {
   readonly code = 'SCENARIO_INVALID';
@@ -157,6 +229,8 @@ function applyOverride(doc: Record<string, unknown>, path: string, raw: string):
 
 export interface Scenario extends ScenarioFile {
   file: string;
+  /** The `path=value` overrides applied at load, in order (names a run beside its file). */
+  overrides: string[];
   /** Every clock string resolved to Unix ms. */
   at(clockTime: string): number;
   replayFromMs: number;
@@ -192,10 +266,36 @@ function orderIssues(s: ScenarioFile, at: (c: string) => number): Issue[] {
   s.assumptions.mitigations.forEach((m, i) => {
     if (!m.at && !m.when) issues.push({ path: `assumptions.mitigations[${i}]`, message: "needs 'at' (a time) or 'when' (a condition)" });
   });
+  const rooms = [s.event.room, ...s.assumptions.rooms.map((r) => r.name)];
+  const knownRoom = (name: string | undefined, path: string, before = rooms.length): void => {
+    if (name !== undefined && !rooms.slice(0, before).includes(name)) issues.push({ path, message: `no room '${name}' ${before < rooms.length ? 'before this one' : 'in this scenario'} (rooms: ${rooms.slice(0, before).join(', ')})` });
+  };
+  rooms.forEach((r, i) => {
+    if (rooms.indexOf(r) !== i) issues.push({ path: `assumptions.rooms[${i - 1}].name`, message: `room '${r}' is named twice` });
+  });
+  s.assumptions.rooms.forEach((r, i) => {
+    const path = `assumptions.rooms[${i}]`;
+    if (!r.opensAt === !r.opensAfter) issues.push({ path, message: "needs either 'opensAt' (a time) or 'opensAfter' (another room's end)" });
+    knownRoom(r.opensAfter?.roomEnds, `${path}.opensAfter.roomEnds`, i + 1);
+    knownRoom(r.migration?.from, `${path}.migration.from`, i + 1);
+  });
+  s.assumptions.crashes.forEach((c, i) => {
+    if (!c.at && !c.when) issues.push({ path: `assumptions.crashes[${i}]`, message: "needs 'at' (a time) or 'when' (a condition)" });
+    knownRoom(c.room, `assumptions.crashes[${i}].room`);
+  });
+  s.assumptions.audio.faults.forEach((f, i) => {
+    if (at(f.to) <= at(f.from)) issues.push({ path: `assumptions.audio.faults[${i}].to`, message: `expected a time after ${f.from}` });
+    knownRoom(f.room, `assumptions.audio.faults[${i}].room`);
+  });
   s.expect.forEach((x, i) => {
-    if (x.kind === 'liveAt' && at(x.between[1]) < at(x.between[0])) issues.push({ path: `expect[${i}].between[1]`, message: `expected a time at or after ${x.between[0]}` });
-    if (x.kind === 'failureShare' && at(x.to) <= at(x.from)) issues.push({ path: `expect[${i}].to`, message: `expected a time after ${x.from}` });
-    if (x.kind === 'peakListeners' && x.max < x.min) issues.push({ path: `expect[${i}].max`, message: `expected at least min (${x.min})` });
+    knownRoom(x.room, `expect[${i}].room`);
+    if ((x.kind === 'liveAt' || x.kind === 'endedAt' || x.kind === 'openedAt') && at(x.between[1]) < at(x.between[0])) issues.push({ path: `expect[${i}].between[1]`, message: `expected a time at or after ${x.between[0]}` });
+    if ('from' in x && x.from !== undefined && x.to !== undefined && at(x.to) <= at(x.from)) issues.push({ path: `expect[${i}].to`, message: `expected a time after ${x.from}` });
+    if ('min' in x || 'max' in x || x.kind === 'listenersAt' || x.kind === 'peakListeners' || x.kind === 'failureShare' || x.kind === 'audioGapShare' || x.kind === 'realAvailability') {
+      const b = x as { min?: number; max?: number };
+      if (b.min === undefined && b.max === undefined) issues.push({ path: `expect[${i}]`, message: "needs 'min' and/or 'max'" });
+      if (b.min !== undefined && b.max !== undefined && b.max < b.min) issues.push({ path: `expect[${i}].max`, message: `expected at least min (${b.min})` });
+    }
   });
   return issues;
 }
@@ -224,10 +324,7 @@ export function parseScenario(text: string, file: string, overrides: string[] = 
   if (!r.success) {
     throw new ScenarioError(
       file,
-      r.error.issues.map((i) => ({
-        path: i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '['),
-        message: i.message,
-      })),
+      zodIssues(r.error, '(file)'),
     );
   }
   const s = r.data;
@@ -247,6 +344,7 @@ export function parseScenario(text: string, file: string, overrides: string[] = 
   return {
     ...s,
     file,
+    overrides: [...overrides],
     at,
     replayFromMs: at(s.event.replayFrom),
     opensAtMs: at(s.event.opensAt),

@@ -43,9 +43,9 @@ describe('stampede replay', () => {
     expect(await readdir(out)).toEqual([]);
   });
 
-  it('compare says which account fits the facts better', async () => {
+  it('compare says which account fits the facts better, naming each run by its file and overrides', async () => {
     const out = outDir();
-    const r = await runToEnd(['compare', '--out', out]);
+    const r = await runToEnd(['compare', '--out', out, '--set', 'assumptions.demand.noise=0.01']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Best fit to the facts: /);
     const c = JSON.parse(await readFile(join(out, 'compare.json'), 'utf8')) as { ranking: { fidelity: number; meanError: number }[] };

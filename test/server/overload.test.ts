@@ -48,7 +48,7 @@ describe('admission control and load shedding', () => {
     const s = await startApp({}, { loadSignal: { eventLoopLagMs: () => lagMs, heapUsedBytes: () => 0 } });
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
-    const ticket = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
+    const joined = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
     const inside = await joinAndConnect(s.url, id);
 
     lagMs = 1_000;
@@ -57,7 +57,7 @@ describe('admission control and load shedding', () => {
     expect(shed.body.error.code).toBe('OVERLOADED');
     expect(shed.headers.get('retry-after')).toBe('2');
     expect((await api(s.url, 'GET', '/readyz')).status).toBe(503);
-    const late = await connect(ticket.body.wsUrl);
+    const late = await connect(joined.body.wsUrl);
     expect(await late.closed).toEqual({ code: 1013, reason: 'retry-after=2' });
     // those already inside are not disturbed
     expect(inside.ws.readyState).toBe(inside.ws.OPEN);

@@ -172,7 +172,7 @@ describe('WebSocket control channel and audio', () => {
     // a ticket works once
     const j = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
     const c = await connect(j.body.wsUrl);
-    expect(c.texts.length).toBeGreaterThanOrEqual(0);
+    await c.until((x) => x.texts.some((m) => m.type === 'welcome'), 'welcome');
     expect((await refused(j.body.wsUrl)).status).toBe(401);
   });
 });

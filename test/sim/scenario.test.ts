@@ -90,4 +90,13 @@ describe('scenario files', () => {
     await writeFile(broken, 'event: [unclosed');
     expect((await issuesOf(loadScenario(broken)))[0]!.message).toMatch(/^not valid YAML/);
   });
+
+  it('loads the second incident: two rooms, a crash that ends the first, facts with sources and held-out ones', async () => {
+    const s = await loadScenario('scenarios/twitter-spaces-2023-05-24-desantis.yaml');
+    expect([s.event.room, ...s.assumptions.rooms.map((r) => r.name)]).toEqual(['musk', 'sacks']);
+    expect(s.assumptions.crashes[0]).toMatchObject({ room: 'musk', ends: true });
+    expect(s.expect.every((x) => x.source.length > 10)).toBe(true);
+    expect(s.expect.filter((x) => x.holdOut).length).toBeGreaterThan(0);
+    expect(s.expect.filter((x) => !x.holdOut).length).toBeGreaterThan(s.expect.filter((x) => x.holdOut).length);
+  });
 });

@@ -1,0 +1,103 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as realDelay } from 'node:timers/promises';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { checkOggOpus, readOggPages } from '../../src/audio/index.js';
+import { manualClock } from '../../src/clock.js';
+import { CLOSE } from '../../src/protocol/index.js';
+import { createReplay } from '../../src/replay/index.js';
+import { parseScenario, type ReplayResult } from '../../src/sim/index.js';
+import { useTempDir } from '../helpers/tmp.js';
+
+const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
+
+/** Room a goes on air at 10:01 and crashes at 10:08; room b opens a minute later on another account and half the audience follows. */
+const scenario = parseScenario(
+  JSON.stringify({
+    event: { name: 'crash and reopen', room: 'a', host: 'Host A', account: '@a', date: '2025-03-01', timeZone: 'UTC', replayFrom: '10:00', opensAt: '10:00', scheduledStart: '10:01', replayUntil: '10:19' },
+    assumptions: {
+      demand: { keyframes: [{ at: '10:00', perSecond: 100 }, { at: '10:03', perSecond: 0 }], noise: 0 },
+      capacity: { keyframes: [{ at: '10:00', joinsPerSecond: 1e6 }] },
+      clients: { retry: { policy: 'jittered', baseSeconds: 2, capSeconds: 20, maxAttempts: 10 }, giveUpProbability: 0.05, sessionMinutes: 600 },
+      hostStart: { when: { forMinutes: 0 } },
+      hostEnd: { afterMinutesLive: 60 },
+      crashes: [{ room: 'a', at: '10:08', eject: 1, ends: true }],
+      rooms: [{ name: 'b', host: 'Host B', account: '@b', opensAfter: { roomEnds: 'a', minutes: 1 }, endAfterMinutesLive: 8, migration: { from: 'a', share: 0.5, spreadMinutes: 2 } }],
+    },
+  }),
+  'crash.json',
+);
+
+/**
+ * Polls the server while the replay runs. The replay stops its server as soon as the night ends,
+ * which can be between the loop's check and the request: a refused or reset poll reads as no data
+ * (the assertions below still demand that both rooms were seen).
+ */
+async function getJson(url: string): Promise<unknown> {
+  try {
+    const res = await fetch(url);
+    return await res.json();
+  } catch {
+    return {};
+  }
+}
+
+/** A recording's audio pages: an Ogg Opus file is two header pages (OpusHead, OpusTags), then one page per chunk. */
+function audioPages(file: Buffer): number {
+  return readOggPages(file).length - 2;
+}
+
+describe('a replayed crash reaches the real server', () => {
+  const recordings = useTempDir('stampede-crash-rec-');
+
+  it('closes real listeners with 4003, they reconnect to the reopened room, and each room keeps a complete recording', async () => {
+    const speed = 300; // 19 simulated minutes in 3.8 s of the manual clock
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const replay = createReplay({ scenario, seed: 1, speed, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: recordings() }, loadSignal: calm, listeners: 12 });
+    const started = await replay.start();
+    let result: ReplayResult | null = null;
+    void replay.finished.then((r) => (result = r));
+    const seen = new Map<string, number>(); // space → the most real listeners it had at once
+    for (let i = 0; result === null && i < 2_000; i++) {
+      await clock.advance(20);
+      await realDelay(2);
+      if (i % 10 === 0 && result === null) {
+        const status = (await getJson(`${started.url}/api/v1/replay`)) as { replay?: { spaceId: string } };
+        const id = status.replay?.spaceId;
+        if (!id) continue;
+        const space = (await getJson(`${started.url}/api/v1/spaces/${id}`)) as { space?: { listeners: { real: number } } };
+        seen.set(id, Math.max(seen.get(id) ?? 0, space.space?.listeners.real ?? 0));
+      }
+    }
+    expect(result, 'the replay reached its end').not.toBeNull();
+    const r = result as unknown as ReplayResult;
+    expect(r.rooms.map((m) => [m.name, m.crashed])).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
+    // the crash closed every real listener in room a with the documented, reconnectable code
+    const crowd = replay.realCrowd()!;
+    expect(crowd.closes[String(CLOSE.SPACE_CRASHED)]).toBeGreaterThan(0);
+    // /api/v1/replay named a second space once the room reopened, and real listeners got into it
+    const spaces = [...seen.keys()];
+    expect(spaces[0]).toBe(started.spaceId);
+    expect(spaces).toHaveLength(2);
+    expect(seen.get(spaces[0]!)).toBeGreaterThan(0);
+    expect(seen.get(spaces[1]!)).toBeGreaterThan(0);
+    // each room's recording: published, a valid Ogg Opus file (pages in order, CRCs right), as long as the room was live
+    expect(r.recordingAvailable).toBe(true);
+    const files = (await readdir(recordings())).filter((f) => f.endsWith('.opus')).sort();
+    expect(files.sort()).toEqual(spaces.map((id) => `${id}.opus`).sort());
+    for (const [i, room] of r.rooms.entries()) {
+      const file = await readFile(join(recordings(), `${spaces[i]}.opus`));
+      const check = checkOggOpus(file);
+      expect(check.problems).toEqual([]);
+      const pages = audioPages(file);
+      // the synthetic host sends a chunk every 100 ms of the clock: a room live for L simulated ms has about L/speed/100 of them
+      const expected = (room.endedAt! - room.liveAt!) / speed / 100;
+      expect(pages).toBeGreaterThanOrEqual(Math.floor(expected * 0.8));
+      expect(pages).toBeLessThanOrEqual(Math.ceil(expected * 1.2) + 1);
+    }
+  });
+});
