@@ -3,6 +3,7 @@ import { systemClock, type Clock } from './clock.js';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { createLogger } from './logging.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/index.js';
+import { RedisBus } from './cluster/redis-bus.js';
 import { LiveServer, type LoadSignal, type ReplayView } from './server/index.js';
 
 export interface AppOptions {
@@ -38,6 +39,22 @@ export function createApp(opts: AppOptions = {}): App {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const clock = opts.clock ?? systemClock();
   const metrics = createServerMetrics();
+  // one process alone keeps the embedded bus; with Redis, instances share spaces, audio, counts and tickets
+  const bus = config.redisUrl
+    ? new RedisBus({
+        url: config.redisUrl,
+        instanceId: config.instanceId,
+        logger,
+        clock,
+        events: {
+          onUp: (again) => {
+            metrics.clusterRedisUp.set(1);
+            if (again) metrics.clusterRedisReconnects.inc();
+          },
+          onDown: () => metrics.clusterRedisUp.set(0),
+        },
+      })
+    : undefined;
   const server = new LiveServer({
     config,
     logger,
@@ -47,6 +64,7 @@ export function createApp(opts: AppOptions = {}): App {
     ...(opts.newId ? { newId: opts.newId } : {}),
     ...(opts.loadSignal ? { loadSignal: opts.loadSignal } : {}),
     ...(opts.replay ? { replay: opts.replay } : {}),
+    ...(bus ? { bus } : {}),
   });
   let stopping: Promise<void> | null = null;
   return {

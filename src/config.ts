@@ -110,6 +110,12 @@ export const SERVER_DEFAULTS = {
   chunkIntervalMs: 100,
   /** The synthetic voice's Opus bitrate: speech is clear at 24 kbps (about 60 bytes a frame). */
   syntheticBitrate: 24_000,
+  /** Redis shared by several instances (`redis://host:port`); null = one process, nothing shared (the embedded default). */
+  redisUrl: null as string | null,
+  /** This instance's id in a cluster: its metrics target label, its entry in /api/v1/cluster. */
+  instanceId: 'local',
+  /** How often an instance tells the others its counts, spaces and status; a peer silent for 3 intervals is gone. */
+  peerIntervalMs: 1_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 };
 
@@ -171,6 +177,9 @@ export const serverConfigSchema = z.strictObject({
   demoSpace: z.boolean(),
   chunkIntervalMs: positive,
   syntheticBitrate: z.number().int().min(6_000).max(510_000),
+  redisUrl: z.string().regex(/^rediss?:\/\/[^\s]{1,250}$/, 'expected redis://host:port').nullable(),
+  instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'),
+  peerIntervalMs: positive,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 })
   .refine((c) => c.requestTimeoutMs >= c.headersTimeoutMs, {
@@ -197,6 +206,8 @@ export class ConfigError extends Error {
  * address: the replay's real listeners, and the load, probe and soak commands' own servers.
  */
 export const ONE_ADDRESS_CROWD = { joinRatePerAddress: 1e6, joinBurstPerAddress: 1_000_000, maxTicketsPerAddress: 1_000_000 } as const;
+/** The same as `stampede serve --set key=value` arguments (for servers started as child processes). */
+export const ONE_ADDRESS_CROWD_SETS = Object.entries(ONE_ADDRESS_CROWD).map(([k, v]) => `${k}=${v}`);
 
 /** Server settings as a caller gives them: any subset, and any subset of the message rates. */
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'messageRates'>> & { messageRates?: Partial<ServerConfig['messageRates']> };

@@ -37,11 +37,13 @@ export function registerServe(program: Command): void {
     .option('--max-listeners <n>', 'cap on concurrent real listeners per space', (v) => Number(v))
     .option('--join-rate <n>', 'join calls admitted per second (token bucket)', (v) => Number(v))
     .option('--recording-dir <dir>', 'where recordings are written (default: a temporary directory)')
+    .option('--redis <url>', 'share spaces with other instances through this Redis (redis://host:port)')
+    .option('--instance <id>', "this instance's id in a cluster (default: local)")
     .option('--set <key=value>', 'any server setting from docs/reliability.md, e.g. --set maxOutboundBytes=524288 (repeatable)', collect, [])
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--json-logs', 'JSON log lines even at a terminal')
     .option('--faults <file>', 'play a fault plan against the server (crash a space, reopen it elsewhere); off unless given')
-    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; set: string[]; logLevel: string; jsonLogs?: boolean; faults?: string }) => {
+    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; redis?: string; instance?: string; set: string[]; logLevel: string; jsonLogs?: boolean; faults?: string }) => {
       const plan = o.faults ? await loadFaultPlan(o.faults) : null;
       const logger = createLogger({ level: o.logLevel as 'info', pretty: !o.jsonLogs && process.stderr.isTTY });
       const app = createApp({
@@ -55,6 +57,8 @@ export function registerServe(program: Command): void {
           ...(o.maxListeners !== undefined ? { maxListeners: o.maxListeners } : {}),
           ...(o.joinRate !== undefined ? { joinRatePerSecond: o.joinRate } : {}),
           ...(o.recordingDir ? { recordingDir: o.recordingDir } : {}),
+          ...(o.redis ? { redisUrl: o.redis } : {}),
+          ...(o.instance ? { instanceId: o.instance } : {}),
         },
       });
       const url = await app.start();

@@ -1,13 +1,10 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { ONE_ADDRESS_CROWD } from '../config.js';
+import { ONE_ADDRESS_CROWD_SETS } from '../config.js';
 import { formatSoak, runSoak, SOAK_DEFAULTS } from '../load/soak.js';
 import { createRng } from '../sim/index.js';
 import { BIN, serveChild } from './child.js';
 import { collect, parsePositiveInt, writeJsonFile } from './common.js';
-
-/** The server the soak starts for itself expects its crowd on one loopback address. */
-export const ONE_ADDRESS_CROWD_SETS = Object.entries(ONE_ADDRESS_CROWD).map(([k, v]) => `${k}=${v}`);
 
 export function registerSoak(program: Command): void {
   program
@@ -23,6 +20,7 @@ export function registerSoak(program: Command): void {
     .option('--seed <n>', 'seed for backoff jitter and reactions', parsePositiveInt, 1)
     .option('--json <file>', 'write the result as JSON')
     .action(async (o: { target?: string; token?: string; seconds: number; steady: number; churn: number; storm: number; set: string[]; seed: number; json?: string }) => {
+      // the server started here sees its whole crowd on one loopback address
       const server = o.target ? null : await serveChild(BIN, [...ONE_ADDRESS_CROWD_SETS, ...o.set]);
       const out = process.stdout;
       try {

@@ -22,7 +22,7 @@ export interface HaproxyConfigOptions {
   checkIntervalMs?: number;
   /** Frontend connection cap (default 20,000, the instances' own default; haproxy's file limit may cap it lower). */
   maxConnections?: number;
-  /** Resolve server hostnames at start-up and tolerate ones not resolvable yet (docker-compose). */
+  /** Server addresses are hostnames (docker-compose): resolved through Docker's DNS, again when a container comes back. */
   hostnames?: boolean;
 }
 
@@ -70,9 +70,12 @@ export function haproxyConfig(o: HaproxyConfigOptions): string {
     '  option httpchk',
     '  http-check send meth GET uri /readyz',
     '  http-check expect status 200',
-    `  default-server check inter ${inter}ms fall 2 rise 2${o.hostnames ? ' init-addr last,libc,none' : ''}`,
+    `  default-server check inter ${inter}ms fall 2 rise 2${o.hostnames ? ' resolvers docker init-addr last,libc,none' : ''}`,
     ...o.servers.map((s) => `  server ${s.name} ${s.address}`),
   ];
+  if (o.hostnames) {
+    lines.push('', 'resolvers docker', '  nameserver dns 127.0.0.11:53', '  hold valid 1s');
+  }
   if (o.statsBind) {
     lines.push(
       '',

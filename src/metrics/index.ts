@@ -31,6 +31,7 @@ export const ROUTES = [
   'playlist',
   'chunk',
   'replay',
+  'cluster',
   'healthz',
   'readyz',
   'metrics',
@@ -43,7 +44,7 @@ export const ROUTES = [
 ] as const;
 export type Route = (typeof ROUTES)[number];
 
-export const DROP_REASONS = ['backpressure', 'slow_consumer_closed'] as const;
+export const DROP_REASONS = ['backpressure', 'slow_consumer_closed', 'duplicate'] as const;
 /** Client message kinds a connection's rate limits drop (docs/reliability.md #21); `any` is the pre-decode limit. */
 export const RATE_LIMITED_KINDS = ['any', 'ping', 'react', 'request_speak', 'grant_speak'] as const;
 export const SIM_PHASES = ['pre_open', 'open', 'failing', 'live', 'ended'] as const;
@@ -95,6 +96,9 @@ export interface ServerMetrics {
   simLatencyP50: Gauge;
   simSpeed: Gauge;
   simEvents: Counter<'event'>;
+  clusterPeers: Gauge;
+  clusterRedisUp: Gauge;
+  clusterRedisReconnects: Counter;
 }
 
 export interface MetricsOptions {
@@ -135,6 +139,9 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     simLatencyP50: new Gauge({ name: `${p}sim_join_latency_p50_seconds`, help: 'Modelled p50 latency of the join path', registers: r }),
     simSpeed: new Gauge({ name: `${p}sim_speed_ratio`, help: 'Simulated seconds per wall-clock second (0 when no replay runs)', registers: r }),
     simEvents: new Counter({ name: `${p}sim_events_total`, help: 'Events of the replayed night by kind (space opened, join path failing/recovered, mitigation, host started/ended)', labelNames: ['event'], registers: r }),
+    clusterPeers: new Gauge({ name: `${p}cluster_peers`, help: 'Other instances heard from within the last three intervals (0 without Redis)', registers: r }),
+    clusterRedisUp: new Gauge({ name: `${p}cluster_redis_up`, help: '1 while the instance has Redis, 0 while it reconnects (absent meaning: no Redis configured, stays 0)', registers: r }),
+    clusterRedisReconnects: new Counter({ name: `${p}cluster_redis_reconnects_total`, help: 'Times the instance got Redis back and resubscribed after losing it', registers: r }),
   };
   for (const kind of LISTENER_KINDS) m.listeners.set({ kind }, 0);
   for (const kind of LISTENER_KINDS) for (const outcome of JOIN_OUTCOMES) m.joinAttempts.inc({ kind, outcome }, 0);

@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './messages.js';
 export * from './api.js';
 export * from './issues.js';
+export * from './cluster.js';

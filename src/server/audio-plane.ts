@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
-import { validateAudioChunk } from '../protocol/index.js';
+import { peekAudioHeader, validateAudioChunk } from '../protocol/index.js';
 import type { Space } from '../space/index.js';
 import type { Conn } from './connections.js';
 import { binaryFrame, sendFrame } from './preframed.js';
@@ -61,7 +61,7 @@ export class AudioPlane {
     return this.tracks.get(spaceId)?.recording ?? null;
   }
 
-  /** The space went live: its recording opens. */
+  /** The space went live: its recording opens (on the one instance that writes it). */
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
@@ -76,20 +76,36 @@ export class AudioPlane {
   }
 
   /**
-   * Accepts one audio chunk for a live space: checks framing and order, records it, fans it out to
-   * `listeners`. Returns an error text, or null when accepted.
+   * Checks one audio chunk from this instance's host for a live space: framing and order. Returns an error
+   * text, or null when it may be published (then `deliver` takes it, on every instance).
    */
-  ingest(space: Space, buf: Buffer, listeners: Iterable<Conn>): string | null {
+  check(space: Space, buf: Buffer): string | null {
     if (space.state !== 'live') return `the space is ${space.state}, not live`;
     const v = validateAudioChunk(buf);
     if (!v.ok) return `malformed audio chunk: ${v.code}`;
-    if (!space.acceptChunk(v.seq)) return `out of order: expected sequence ${space.chunks}, got ${v.seq}`;
+    if (v.seq !== space.chunks) return `out of order: expected sequence ${space.chunks}, got ${v.seq}`;
+    return null;
+  }
+
+  /**
+   * A chunk to send to this instance's `listeners`, from this instance or another: each goes out once and
+   * in order (an older one is skipped; one past a gap, chunks lost while Redis was away, starts the live
+   * window afresh), into the recording where this instance writes it, and into the live window.
+   */
+  deliver(space: Space, buf: Buffer, listeners: Iterable<Conn>): void {
+    const h = peekAudioHeader(buf);
+    if (!h || space.state !== 'live') return;
+    const gap = h.seq > space.chunks;
+    if (!space.acceptDelivered(h.seq)) {
+      this.metrics.audioChunksDropped.inc({ reason: 'duplicate' });
+      return;
+    }
     const t = this.track(space.id);
+    if (gap) t.recent = [];
     this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
     this.fanOut(listeners, buf);
-    return null;
   }
 
   /** The hot path: one frame built once, written to every listener; nothing allocated per listener. */

@@ -1,30 +1,39 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ApiError } from '../protocol/index.js';
 
-function tokenMatches(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 /**
  * Host authentication, in one place: each space's host token (24 random bytes, base64url), issued when
  * the space is created and checked in constant time on host actions (`Authorization: Bearer`) and on the
- * host's WebSocket (`?hostToken=`).
+ * host's WebSocket (`?hostToken=`). Only its SHA-256 is kept, which is also what the other instances of a
+ * cluster learn: a host is recognised on any instance, and the token itself never travels.
  */
 export class HostKeys {
-  private readonly tokens = new Map<string, string>();
+  private readonly hashes = new Map<string, string>();
 
   issue(spaceId: string): string {
     const token = randomBytes(24).toString('base64url');
-    this.tokens.set(spaceId, token);
+    this.hashes.set(spaceId, hashToken(token));
     return token;
+  }
+
+  /** The hash of a space's host token (hex), for the other instances. */
+  hashOf(spaceId: string): string | undefined {
+    return this.hashes.get(spaceId);
+  }
+
+  /** A space another instance created: its host token's hash. */
+  learn(spaceId: string, hash: string): void {
+    this.hashes.set(spaceId, hash);
   }
 
   /** Throws FORBIDDEN unless `token` is the space's host token. */
   check(spaceId: string, token: string): void {
-    const expected = this.tokens.get(spaceId);
-    if (!expected || !tokenMatches(token, expected)) throw new ApiError('FORBIDDEN');
+    const expected = this.hashes.get(spaceId);
+    if (!expected || !timingSafeEqual(Buffer.from(hashToken(token)), Buffer.from(expected))) throw new ApiError('FORBIDDEN');
   }
 
   /** Throws UNAUTHORIZED without a well-formed `Bearer` header, FORBIDDEN with the wrong token. */

@@ -43,6 +43,10 @@ export interface HttpApiDeps {
   shedder: Shedder;
   hostKeys: HostKeys;
   replay: ReplayView;
+  /** Puts a ticket where every instance can redeem it (nothing with the embedded bus). */
+  shareTicket: (ticket: string, t: { spaceId: string; name: string }, ttlMs: number) => Promise<void>;
+  /** GET /api/v1/cluster: this instance's id and every instance's status. */
+  cluster: () => Promise<Record<string, unknown>>;
   draining(): boolean;
   /** The host:port a join's wsUrl names when the request has no usable Host header. */
   listenAddress(): string;
@@ -79,6 +83,7 @@ export class HttpApi {
       { method: 'GET', path: '/dashboard', route: 'dashboard', handle: ({ res }) => this.html(res, DASHBOARD_PAGE) },
       { method: 'GET', path: '/assets/:name', route: 'asset', handle: ({ res }, p) => this.asset(res, p.name!) },
       { method: 'GET', path: '/api/v1/replay', route: 'replay', handle: ({ res }) => sendJson(res, 200, { v: 1, replay: d.replay.status() }) },
+      { method: 'GET', path: '/api/v1/cluster', route: 'cluster', handle: async ({ res }) => sendJson(res, 200, { v: 1, ...(await d.cluster()) }) },
       { method: 'GET', path: '/api/v1/replay/timeline', route: 'replay_timeline', handle: ({ req, res }) => this.timeline(req, res) },
       { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: ({ res }) => sendJson(res, 200, { v: 1, spaces: d.spaces.list().map((s) => this.view(s)) }) },
       { method: 'POST', path: '/api/v1/spaces', route: 'create_space', handle: (ctx) => this.createSpace(ctx) },
@@ -254,6 +259,8 @@ export class HttpApi {
     if (failsUnderModel(gate, this.d.random)) return this.refuse('failed', new ApiError('JOIN_FAILED', undefined, { retryAfterMs: config.retryAfterMs }));
     const name = body.name ?? 'listener';
     const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now(), ip);
+    // in a cluster: good on any instance once Redis has it (while Redis is away, on this one only)
+    await this.d.shareTicket(ticket, { spaceId: space.id, name }, config.ticketTtlMs);
     this.countJoin('admitted');
     const host = req.headers.host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(req.headers.host) ? req.headers.host : this.d.listenAddress();
     sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });

@@ -31,6 +31,8 @@ export class Hub {
   /** The last count message sent per space, so an unchanged count is not sent again. */
   private readonly lastCount = new Map<string, string>();
   private readonly spaces = new Map<string, Space>();
+  /** Reactions from listeners on other instances, per space, sent with this instance's own at the next tick. */
+  private readonly peerReactions = new Map<string, Map<string, number>>();
   private running = false;
   private stopLoops = new AbortController();
   private loops: Promise<void>[] = [];
@@ -43,6 +45,13 @@ export class Hub {
     private readonly log: Logger,
     recordingDir: () => string,
     private readonly replay: ReplayView,
+    /** Where an accepted chunk goes to be fanned out by every instance, this one included (the bus). */
+    private readonly publish: (spaceId: string, chunk: Buffer) => void = (id, chunk) => {
+      const space = this.spaces.get(id);
+      if (space) this.deliverAudio(space, chunk);
+    },
+    /** Reactions taken on this instance, for the other instances' listeners. */
+    private readonly shareReactions: (space: Space, counts: Partial<Record<string, number>>) => void = () => undefined,
   ) {
     this.throttle = new LogThrottle(() => clock.now());
     this.connections = new Connections(config, clock, metrics);
@@ -100,18 +109,36 @@ export class Hub {
     sendTo(this.connections, conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
   }
 
-  /** One audio chunk from the host socket or the synthetic host; an error text, or null when accepted. */
+  /**
+   * One audio chunk from the host socket or the synthetic host; an error text, or null when accepted.
+   * Accepted, it is published once: every instance (this one at once, in this call) fans it out.
+   */
   ingestAudio(space: Space, buf: Buffer): string | null {
-    return this.audio.ingest(space, buf, this.connections.listenersOf(space.id));
+    const err = this.audio.check(space, buf);
+    if (err === null) this.publish(space.id, buf);
+    return err;
+  }
+
+  /** A chunk to fan out to this instance's listeners, from this instance or another. */
+  deliverAudio(space: Space, buf: Buffer): void {
+    this.audio.deliver(space, buf, this.connections.listenersOf(space.id));
+  }
+
+  /** Reactions sent on another instance, merged into this instance's next tick. */
+  addPeerReactions(space: Space, counts: Partial<Record<string, number>>): void {
+    let pending = this.peerReactions.get(space.id);
+    if (!pending) this.peerReactions.set(space.id, (pending = new Map()));
+    for (const [emoji, n] of Object.entries(counts)) if (n) pending.set(emoji, (pending.get(emoji) ?? 0) + n);
   }
 
   private broadcast(space: Space, msg: ServerMessage): void {
     this.connections.broadcast(space.id, encodeServerMessage(msg));
   }
 
-  async spaceLive(space: Space): Promise<void> {
+  /** The space went live; `record` on the one instance that writes its recording. */
+  async spaceLive(space: Space, record = true): Promise<void> {
     this.spaces.set(space.id, space);
-    await this.audio.open(space);
+    if (record) await this.audio.open(space);
     this.broadcast(space, { type: 'state', state: 'live', at: new Date(space.startedAt ?? this.clock.now()).toISOString() });
   }
 
@@ -125,13 +152,12 @@ export class Hub {
   }
 
   private sendCounts(space: Space, force = false): void {
-    const real = space.realListeners;
-    const virtual = this.replay.modelledListeners(space.id);
+    const { real, virtual, total } = space.listenerCounts(this.replay.modelledListeners(space.id));
     const simTime = this.replay.simTime();
     const key = `${real}/${virtual}/${simTime}`;
     if (!force && key === this.lastCount.get(space.id)) return;
     this.lastCount.set(space.id, key);
-    this.broadcast(space, { type: 'count', real, virtual, total: real + virtual, simTime });
+    this.broadcast(space, { type: 'count', real, virtual, total, simTime });
   }
 
   /** Coalesced counts and reactions: at most one of each per space per tick. */
@@ -142,7 +168,14 @@ export class Hub {
       virtual += this.replay.modelledListeners(space.id);
       this.sendCounts(space);
       const reactions = space.takeReactions();
-      if (reactions) this.broadcast(space, { type: 'reactions', counts: reactions });
+      if (reactions) this.shareReactions(space, reactions);
+      const peer = this.peerReactions.get(space.id);
+      if (peer?.size) {
+        const all: Record<string, number> = { ...reactions };
+        for (const [emoji, n] of peer) all[emoji] = (all[emoji] ?? 0) + n;
+        peer.clear();
+        this.broadcast(space, { type: 'reactions', counts: all });
+      } else if (reactions) this.broadcast(space, { type: 'reactions', counts: reactions });
     }
     this.metrics.listeners.set({ kind: 'virtual' }, virtual);
   }

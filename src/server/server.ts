@@ -21,6 +21,8 @@ import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
 import { Upgrades } from './upgrade.js';
+import { LocalBus, type SpaceBus } from './bus.js';
+import { SpaceSync } from './space-sync.js';
 
 export type { JoinCounters } from './http-api.js';
 
@@ -37,6 +39,8 @@ export interface LiveServerDeps {
   loadSignal?: LoadSignal;
   /** A replay running over this server, read-only; none by default. */
   replay?: ReplayView;
+  /** What instances share (audio, spaces, counts, tickets); defaults to the embedded LocalBus: nothing shared. */
+  bus?: SpaceBus;
 }
 
 /**
@@ -54,6 +58,8 @@ export class LiveServer {
   private readonly hostKeys = new HostKeys();
   private readonly monitor: LoadMonitor | null;
   private readonly hosts = new Map<string, SyntheticHost>();
+  private readonly bus: SpaceBus;
+  private readonly sync: SpaceSync;
   private readonly log: Logger;
   private draining = false;
   private stopping: Promise<void> | null = null;
@@ -62,7 +68,16 @@ export class LiveServer {
 
   constructor(private readonly deps: LiveServerDeps) {
     const { config, clock, logger, metrics } = deps;
-    const replay = deps.replay ?? NO_REPLAY;
+    const local = deps.replay ?? NO_REPLAY;
+    // an instance running no replay shows the simulated time another instance's replay reports
+    const replay: ReplayView = {
+      joinGate: () => local.joinGate(),
+      simTime: () => local.simTime() ?? this.sync.peerSimTime(),
+      modelledListeners: (id) => local.modelledListeners(id),
+      status: () => local.status(),
+      timeline: (since) => local.timeline(since),
+    };
+    this.bus = deps.bus ?? new LocalBus(config.instanceId);
     this.log = logger.child({ module: 'server' });
     this.spaces = new SpaceStore(deps.newId ?? (() => randomBytes(8).toString('hex')));
     const tickets = new TicketBook(config.ticketTtlMs);
@@ -76,7 +91,50 @@ export class LiveServer {
       if (reason) this.log.warn({ reason, ...at }, 'shedding load: new joins get 503 and new sockets 1013');
       else this.log.info(at, 'stopped shedding load');
     });
-    this.hub = new Hub(config, clock, metrics, logger.child({ module: 'hub' }), () => this.recordingDir, replay);
+    this.hub = new Hub(
+      config,
+      clock,
+      metrics,
+      logger.child({ module: 'hub' }),
+      () => this.recordingDir,
+      replay,
+      (spaceId, chunk) => this.bus.publishAudio(spaceId, chunk),
+      (space, counts) => this.bus.publishReactions(space.id, counts),
+    );
+    this.sync = new SpaceSync({
+      bus: this.bus,
+      spaces: this.spaces,
+      hostKeys: this.hostKeys,
+      clock,
+      log: this.log,
+      intervalMs: config.peerIntervalMs,
+      localSimTime: () => local.simTime(),
+      modelledListeners: (id) => local.modelledListeners(id),
+      onPeers: (n) => metrics.clusterPeers.set(n),
+      hooks: {
+        live: async (space) => {
+          this.publishSpaceStates();
+          await this.hub.spaceLive(space, false);
+        },
+        ended: async (space) => {
+          this.publishSpaceStates();
+          await this.hosts.get(space.id)?.stop();
+          this.hosts.delete(space.id);
+          await this.hub.spaceEnded(space);
+        },
+        audio: (spaceId, chunk) => {
+          const space = this.spaces.get(spaceId);
+          if (space) this.hub.deliverAudio(space, chunk);
+        },
+        reactions: (space, counts) => this.hub.addPeerReactions(space, counts),
+        status: () => ({
+          url: this.address ? this.url : '',
+          state: this.draining ? 'draining' : shedder.reason() ? 'shedding' : 'ready',
+          listeners: this.spaces.list().reduce((n, s) => n + (s.state === 'ended' ? 0 : s.realListeners), 0),
+          connections: this.hub.connections.count,
+        }),
+      },
+    });
     this.api = new HttpApi({
       config,
       clock,
@@ -91,6 +149,10 @@ export class LiveServer {
       shedder,
       hostKeys: this.hostKeys,
       replay,
+      shareTicket: async (ticket, t, ttlMs) => {
+        if (this.bus.shared) await this.bus.putTicket(ticket, t, ttlMs).catch(() => undefined);
+      },
+      cluster: async () => ({ instance: this.sync.instanceId, shared: this.sync.shared, instances: await this.sync.statuses() }),
       draining: () => this.draining,
       listenAddress: () => `${this.address?.address}:${this.address?.port}`,
       createSpace: (input) => this.createSpace(input),
@@ -121,7 +183,13 @@ export class LiveServer {
       clock,
       metrics,
       spaces: this.spaces,
-      tickets,
+      takeTicket: async (ticket) => {
+        // in a cluster Redis decides (issued anywhere, taken once); while it is away, this instance's own book
+        const mine = tickets.take(ticket, clock.now());
+        if (!this.bus.shared) return mine;
+        const shared = await this.bus.takeTicket(ticket).catch(() => undefined);
+        return shared === undefined ? mine : shared;
+      },
       hostKeys: this.hostKeys,
       connections: this.hub.connections,
       shedder,
@@ -130,7 +198,7 @@ export class LiveServer {
       attach: (ws, space, role, name, ip) => this.hub.attach(ws, space, role, name, ip),
     });
     this.http.on('request', (req, res) => void this.api.handle(req, res));
-    this.http.on('upgrade', (req, socket, head) => this.upgrades.handle(req, socket, head));
+    this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Node's own limits (431 headers too large, 408 timeouts, 400 bad framing) end here
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
@@ -148,6 +216,8 @@ export class LiveServer {
   async start(): Promise<string> {
     const { config } = this.deps;
     this.recordingDir = config.recordingDir ?? (await mkdtemp(join(tmpdir(), 'stampede-rec-')));
+    // with Redis, an instance that cannot reach it fails here rather than serving alone
+    await this.sync.start();
     try {
       await new Promise<void>((resolve, reject) => {
         this.http.once('error', reject);
@@ -157,6 +227,7 @@ export class LiveServer {
         });
       });
     } catch (err) {
+      await this.sync.stop();
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') throw new Error(`${config.host}:${config.port} is already in use: stop what holds it, or pick another port (--port 0 takes any free one)`);
       if (code === 'EACCES') throw new Error(`not allowed to listen on ${config.host}:${config.port}: pick a port above 1023`);
@@ -178,6 +249,7 @@ export class LiveServer {
   createSpace(input: { title: string; scheduledStart: number; hostName: string }): { space: Space; hostToken: string } {
     const space = this.spaces.create(input);
     const hostToken = this.hostKeys.issue(space.id);
+    this.sync.created(space);
     this.publishSpaceStates();
     return { space, hostToken };
   }
@@ -185,8 +257,9 @@ export class LiveServer {
   /** scheduled → live; with `syntheticHost` a built-in host starts sending audio. */
   async startSpace(space: Space, opts: { syntheticHost?: boolean } = {}): Promise<void> {
     space.start(this.deps.clock.now());
+    this.sync.changed(space);
     this.publishSpaceStates();
-    await this.hub.spaceLive(space);
+    await this.hub.spaceLive(space, !this.sync.shared || this.sync.owns(space));
     if (opts.syntheticHost) {
       const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config, this.deps.random);
       this.hosts.set(space.id, h);
@@ -198,6 +271,7 @@ export class LiveServer {
   /** live → ended: listeners are closed with 4500 and the recording is published. */
   async endSpace(space: Space, closeCode: number = CLOSE.SPACE_ENDED): Promise<void> {
     space.end(this.deps.clock.now());
+    this.sync.changed(space);
     this.publishSpaceStates();
     await this.hosts.get(space.id)?.stop();
     this.hosts.delete(space.id);
@@ -232,9 +306,11 @@ export class LiveServer {
       for (const h of this.hosts.values()) await h.stop();
       this.hosts.clear();
       for (const space of this.spaces.list()) {
-        if (space.state === 'live') await this.endSpace(space, CLOSE.GOING_AWAY);
+        // in a cluster a space lives on where the others serve it; this instance ends only its own
+        if (space.state === 'live' && (!this.sync.shared || this.sync.owns(space))) await this.endSpace(space, CLOSE.GOING_AWAY);
       }
       await this.hub.closeAll(CLOSE.GOING_AWAY, 'server going away', config.shutdownDeadlineMs);
+      await this.sync.stop();
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeAllConnections();
       await closed;

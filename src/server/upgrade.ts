@@ -11,14 +11,14 @@ import type { Shedder } from './admission.js';
 import type { Connections } from './connections.js';
 import type { HostKeys } from './host-auth.js';
 import { clientAddress, rejectUpgrade } from './http-util.js';
-import type { TicketBook } from './tickets.js';
 
 export interface UpgradeDeps {
   config: ServerConfig;
   clock: Clock;
   metrics: ServerMetrics;
   spaces: SpaceStore;
-  tickets: TicketBook;
+  /** Redeems a join ticket once: this instance's book, or in a cluster Redis. */
+  takeTicket: (ticket: string) => Promise<{ spaceId: string; name: string } | null>;
   hostKeys: HostKeys;
   connections: Connections;
   shedder: Shedder;
@@ -42,14 +42,16 @@ interface Admitted {
 export class Upgrades {
   constructor(private readonly d: UpgradeDeps) {}
 
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  async handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     const t0 = performance.now();
     const { config, metrics } = this.d;
     let admitted: Admitted;
     const ip = clientAddress(req, config.trustedProxies);
     try {
-      admitted = this.admit(req, ip);
+      admitted = await this.admit(req, ip);
+      // in a cluster the ticket is redeemed through Redis: the client may have gone meanwhile
+      if (socket.destroyed) return;
     } catch (err) {
       const e = err instanceof ApiError ? err : new ApiError('INTERNAL');
       metrics.httpDuration.observe({ route: 'upgrade', status_class: statusClass(e.status) }, (performance.now() - t0) / 1000);
@@ -68,8 +70,8 @@ export class Upgrades {
     });
   }
 
-  private admit(req: IncomingMessage, ip: string): Admitted {
-    const { config, clock, connections } = this.d;
+  private async admit(req: IncomingMessage, ip: string): Promise<Admitted> {
+    const { config, connections } = this.d;
     const retryAfterMs = config.retryAfterMs;
     let url: URL;
     try {
@@ -87,7 +89,7 @@ export class Upgrades {
     const ticketText = url.searchParams.get('ticket');
     const spaceId = url.searchParams.get('space');
     if (ticketText !== null) {
-      const ticket = this.d.tickets.take(ticketText, clock.now());
+      const ticket = await this.d.takeTicket(ticketText);
       if (!ticket) throw new ApiError('TICKET_INVALID');
       space = this.d.spaces.get(ticket.spaceId);
       name = ticket.name;

@@ -48,6 +48,8 @@ export class Space {
   private pendingReactions = new Map<Reaction, number>();
   private realListenerCount = 0;
   private chunkCount = 0;
+  /** Listeners on the other instances of a cluster (real and modelled), as they last reported them. */
+  peers = { real: 0, virtual: 0 };
 
   constructor(
     readonly id: string,
@@ -71,6 +73,16 @@ export class Space {
   acceptChunk(seq: number): boolean {
     if (seq !== this.chunkCount) return false;
     this.chunkCount++;
+    return true;
+  }
+
+  /**
+   * A chunk another instance accepted (or this one, through the bus): taken when it is not older than the
+   * next one expected. A later one means chunks were lost on the way (Redis away): the sequence jumps.
+   */
+  acceptDelivered(seq: number): boolean {
+    if (seq < this.chunkCount) return false;
+    this.chunkCount = seq + 1;
     return true;
   }
 
@@ -155,6 +167,13 @@ export class Space {
     return out;
   }
 
+  /** Every listener of the space, on this instance and on the others of a cluster. */
+  listenerCounts(virtualListeners = 0): { real: number; virtual: number; total: number } {
+    const real = this.realListenerCount + this.peers.real;
+    const virtual = virtualListeners + this.peers.virtual;
+    return { real, virtual, total: real + virtual };
+  }
+
   /** The space as the API shows it; `virtualListeners` are the replay model's crowd inside (a count, never objects). */
   snapshot(virtualListeners = 0): SpaceSnapshot {
     const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
@@ -166,11 +185,7 @@ export class Space {
       startedAt: iso(this.startedAt),
       endedAt: iso(this.endedAt),
       host: { name: this.hostName },
-      listeners: {
-        real: this.realListenerCount,
-        virtual: virtualListeners,
-        total: this.realListenerCount + virtualListeners,
-      },
+      listeners: this.listenerCounts(virtualListeners),
       speakers: this.speakers(),
       chunks: this.chunks,
     };
@@ -186,6 +201,16 @@ export class SpaceStore {
   create(input: { title: string; hostName: string; scheduledStart: number }): Space {
     const s = new Space(this.newId(), input.title, input.hostName, input.scheduledStart);
     this.spaces.set(s.id, s);
+    return s;
+  }
+
+  /** A space another instance created, under that instance's id; the one already known if there is one. */
+  adopt(input: { id: string; title: string; hostName: string; scheduledStart: number }): Space {
+    let s = this.spaces.get(input.id);
+    if (!s) {
+      s = new Space(input.id, input.title, input.hostName, input.scheduledStart);
+      this.spaces.set(s.id, s);
+    }
     return s;
   }
 

@@ -94,7 +94,9 @@ describe('haproxy in front of instances (real haproxy, real sockets)', () => {
 
   it('carries WebSocket upgrades to the instances, spread across them', async () => {
     const p = await up(2);
-    const conns = await Promise.all(Array.from({ length: 4 }, () => wsEcho(`${p.url.replace('http', 'ws')}/ws`)));
+    // one after another, so that leastconn sees each open socket before it places the next
+    const conns: { ws: WebSocket; reply: string }[] = [];
+    for (let k = 0; k < 4; k++) conns.push(await wsEcho(`${p.url.replace('http', 'ws')}/ws`));
     // leastconn: four open sockets end up two and two
     expect(conns.map((c) => c.reply.split(':')[0]).sort()).toEqual(['i1', 'i1', 'i2', 'i2']);
     for (const c of conns) c.ws.close();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { serveChild } from '../../src/cli/child.js';
-import { ONE_ADDRESS_CROWD_SETS } from '../../src/cli/soak.js';
+import { ONE_ADDRESS_CROWD_SETS } from '../../src/config.js';
 import { systemClock } from '../../src/clock.js';
 import { runSoak, SOAK_DEFAULTS } from '../../src/load/soak.js';
 import { createRng } from '../../src/sim/index.js';

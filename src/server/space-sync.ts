@@ -1,0 +1,181 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { InstanceCounts, InstanceStatus, ReactionCounts, SpaceAnnouncement } from '../protocol/index.js';
+import type { Space, SpaceStore } from '../space/index.js';
+import type { BusHandlers, SpaceBus } from './bus.js';
+import type { HostKeys } from './host-auth.js';
+
+/** What the space-state seam calls back into the server when another instance changes something. */
+export interface SpaceSyncHooks {
+  /** A space another instance created or started is now live here too. */
+  live(space: Space): Promise<void>;
+  /** A space ended on another instance: close this instance's listeners. */
+  ended(space: Space): Promise<void>;
+  /** A chunk (this instance's own included) to fan out to this instance's listeners. */
+  audio(spaceId: string, chunk: Buffer): void;
+  /** Reactions sent on another instance, for this instance's listeners. */
+  reactions(space: Space, counts: ReactionCounts): void;
+  /** This instance's own state for GET /api/v1/cluster. */
+  status(): Pick<InstanceStatus, 'url' | 'state' | 'listeners' | 'connections'>;
+}
+
+/**
+ * The space-state seam of one instance. With the embedded bus it only keeps host-token hashes; with a
+ * shared bus it also announces the spaces this instance created (at each change and every interval,
+ * so an instance that starts later or a Redis that restarted catches up), applies the announcements
+ * of others (state only moves forward: scheduled → live → ended), sums the listener counts the other
+ * instances report (an instance silent for three intervals counts for nothing), and publishes this
+ * instance's status.
+ */
+export class SpaceSync {
+  private readonly owned = new Set<string>();
+  private readonly peers = new Map<string, { at: number; counts: InstanceCounts }>();
+  private readonly startedAt: number;
+  private loop: Promise<void> | null = null;
+  private readonly abort = new AbortController();
+  private lastPeerCount = -1;
+
+  constructor(
+    private readonly o: {
+      bus: SpaceBus;
+      spaces: SpaceStore;
+      hostKeys: HostKeys;
+      clock: Clock;
+      log: Logger;
+      intervalMs: number;
+      hooks: SpaceSyncHooks;
+      /** The local simulated time, if this instance runs a replay. */
+      localSimTime: () => string | null;
+      /** The replay's modelled listeners in a space, if this instance runs a replay. */
+      modelledListeners: (spaceId: string) => number;
+      onPeers?: (n: number) => void;
+    },
+  ) {
+    this.startedAt = o.clock.now();
+  }
+
+  get shared(): boolean {
+    return this.o.bus.shared;
+  }
+
+  get instanceId(): string {
+    return this.o.bus.instanceId;
+  }
+
+  owns(space: Space): boolean {
+    return this.owned.has(space.id);
+  }
+
+  /** The simulated time another instance's replay reports, when this one runs none. */
+  peerSimTime(): string | null {
+    for (const p of this.peers.values()) if (p.counts.simTime) return p.counts.simTime;
+    return null;
+  }
+
+  async start(): Promise<void> {
+    const handlers: BusHandlers = {
+      audio: (spaceId, chunk) => this.o.hooks.audio(spaceId, chunk),
+      space: (a) => void this.apply(a).catch((err: unknown) => this.o.log.error({ err, spaceId: a.id }, 'applying a space announcement failed')),
+      counts: (from, counts) => {
+        this.peers.set(from, { at: this.o.clock.now(), counts });
+        this.sumPeers();
+      },
+      reactions: (spaceId, counts) => {
+        const space = this.o.spaces.get(spaceId);
+        if (space && space.state !== 'ended') this.o.hooks.reactions(space, counts);
+      },
+    };
+    await this.o.bus.start(handlers);
+    if (!this.shared) return;
+    this.loop = (async () => {
+      const t0 = this.o.clock.now();
+      for (let k = 0; !this.abort.signal.aborted; k++) {
+        this.every();
+        await this.o.clock.sleep(t0 + (k + 1) * this.o.intervalMs - this.o.clock.now(), this.abort.signal);
+      }
+    })();
+  }
+
+  /** A space created here (its host token issued): in a cluster, the news. */
+  created(space: Space): void {
+    this.owned.add(space.id);
+    this.changed(space);
+  }
+
+  /** A space changed state here; the other instances hear it at once. */
+  changed(space: Space): void {
+    const hostTokenHash = this.o.hostKeys.hashOf(space.id);
+    if (!this.shared || !hostTokenHash) return;
+    this.o.bus.announce({
+      id: space.id,
+      title: space.title,
+      hostName: space.hostName,
+      scheduledStart: space.scheduledStart,
+      state: space.state,
+      startedAt: space.startedAt,
+      endedAt: space.endedAt,
+      hostTokenHash,
+    });
+  }
+
+  private async apply(a: SpaceAnnouncement): Promise<void> {
+    const space = this.o.spaces.adopt({ id: a.id, title: a.title, hostName: a.hostName, scheduledStart: a.scheduledStart });
+    this.o.hostKeys.learn(a.id, a.hostTokenHash);
+    if (a.state !== 'scheduled' && space.state === 'scheduled') {
+      space.start(a.startedAt ?? this.o.clock.now());
+      await this.o.hooks.live(space);
+    }
+    if (a.state === 'ended' && space.state === 'live') {
+      space.end(a.endedAt ?? this.o.clock.now());
+      await this.o.hooks.ended(space);
+    }
+  }
+
+  private every(): void {
+    const real: Record<string, number> = {};
+    const virtual: Record<string, number> = {};
+    for (const s of this.o.spaces.list()) {
+      if (this.owned.has(s.id)) this.changed(s);
+      if (s.state === 'ended') continue;
+      if (s.realListeners) real[s.id] = s.realListeners;
+      const modelled = this.o.modelledListeners(s.id);
+      if (modelled) virtual[s.id] = modelled;
+    }
+    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime() });
+    this.sumPeers();
+    const now = this.o.clock.now();
+    this.o.bus.putStatus({ id: this.instanceId, ...this.o.hooks.status(), startedAt: this.startedAt, at: now }, this.o.intervalMs * 3);
+  }
+
+  /** Each space's listeners on the other instances, from the reports no older than three intervals. */
+  private sumPeers(): void {
+    const now = this.o.clock.now();
+    for (const [from, p] of this.peers) if (now - p.at > this.o.intervalMs * 3) this.peers.delete(from);
+    for (const s of this.o.spaces.list()) {
+      let real = 0;
+      let virtual = 0;
+      for (const p of this.peers.values()) {
+        real += p.counts.real[s.id] ?? 0;
+        virtual += p.counts.virtual[s.id] ?? 0;
+      }
+      s.peers.real = real;
+      s.peers.virtual = virtual;
+    }
+    if (this.peers.size !== this.lastPeerCount) {
+      this.lastPeerCount = this.peers.size;
+      this.o.onPeers?.(this.peers.size);
+    }
+  }
+
+  /** Every instance's status (this one alone with the embedded bus). */
+  async statuses(): Promise<InstanceStatus[]> {
+    if (!this.shared) return [{ id: this.instanceId, ...this.o.hooks.status(), startedAt: this.startedAt, at: this.o.clock.now() }];
+    return this.o.bus.statuses();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+    await this.o.bus.stop();
+  }
+}
