@@ -1,7 +1,8 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRng } from '../src/sim/rng.js';
+import { writeAtomic } from '../src/write-atomic.js';
 import { pinning, pinSelf, spawnProc, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger } from './lib/entries.js';
@@ -443,10 +444,7 @@ async function main(): Promise<void> {
   const dir = env.BENCH_OUT ? `${env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', pinning: PIN, loadAverage: { before: load0, after: loadavg() }, minutes: Math.round((Date.now() - t0) / 600) / 100, config: CFG };
-  const write = async (name: string, text: string) => {
-    await writeFile(`${dir}${name}.tmp`, text);
-    await rename(`${dir}${name}.tmp`, `${dir}${name}`);
-  };
+  const write = (name: string, text: string) => writeAtomic(`${dir}${name}`, text);
   await write('latest.json', `${JSON.stringify({ ...meta, entries, raw }, null, 1)}\n`);
   const md = renderMarkdown(meta, entries, raw);
   await write('latest.md', md);

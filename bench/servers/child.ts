@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { answer, monoMs, settledRss } from '../lib/proc.js';
 
@@ -39,6 +41,18 @@ export function frameOnce(payload: Buffer): Buffer {
   }
   payload.copy(frame, head);
   return frame;
+}
+
+/**
+ * How the HTTP baselines redeem a join ticket: the way Stampede does, by an upgrade request naming it.
+ * No WebSocket follows, so every upgrade is answered 400 — with an empty body when `redeem` knew the
+ * ticket and a 1-byte body when it did not, so a client can tell the two apart.
+ */
+export function redeemTicketsOnUpgrade(http: Server, redeem: (ticket: string) => boolean): void {
+  http.on('upgrade', (req, socket: Duplex) => {
+    const ok = redeem(new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '');
+    socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${ok ? 0 : 1}\r\n\r\n${ok ? '' : '?'}`);
+  });
 }
 
 /**
