@@ -18,6 +18,9 @@ export interface LoadReadings {
  * - timer drift: how late the sampler's own timer fired, and — read between samples — how long it
  *   has been since the sampler last ran past its due time (a loop too busy to run timers at all,
  *   where the histogram would hold no samples and read 0).
+ * A window's reading counts only when the window before it was behind too (the smaller of the last two),
+ * so one slow tick — start-up, a GC, the machine's other work — does not shed, but a loop that stays
+ * behind does; the between-samples reading needs no second window (it already spans more than one).
  * Memory is read once per window, not per request. start()/stop() are idempotent.
  */
 export class LoadMonitor implements LoadReadings {
@@ -25,6 +28,7 @@ export class LoadMonitor implements LoadReadings {
   private timer: NodeJS.Timeout | null = null;
   private lastSampleAt = 0;
   private lagMs = 0;
+  private sustainedMs = 0;
   private heap = 0;
   private rss = 0;
   private external = 0;
@@ -47,7 +51,9 @@ export class LoadMonitor implements LoadReadings {
       // percentile() is in ns; an empty window says nothing, and the drift then speaks for it
       const p99 = h.count > 0 ? h.percentile(99) / 1e6 : 0;
       h.reset();
-      this.lagMs = Math.max(p99, drift);
+      const reading = Math.max(p99, drift);
+      this.sustainedMs = Math.min(this.lagMs, reading);
+      this.lagMs = reading;
       this.lastSampleAt = now;
       this.readMemory();
       this.onSample?.({ lagMs: this.lagMs, heapBytes: this.heap, rssBytes: this.rss, externalBytes: this.external });
@@ -74,9 +80,9 @@ export class LoadMonitor implements LoadReadings {
   }
 
   eventLoopLagMs(): number {
-    if (!this.timer) return this.lagMs;
+    if (!this.timer) return this.sustainedMs;
     const overdue = performance.now() - this.lastSampleAt - this.windowMs;
-    return Math.max(this.lagMs, overdue);
+    return Math.max(this.sustainedMs, overdue);
   }
 
   heapUsedBytes(): number {
