@@ -1,6 +1,5 @@
 import type { ServerMetrics } from '../metrics/index.js';
 import type { Space } from '../space/index.js';
-import type { Conn } from './connections.js';
 
 /**
  * Faults the server can feel from inside, for load tests and replays that ask for them
@@ -20,12 +19,12 @@ import type { Conn } from './connections.js';
  */
 
 /** How an accepted chunk reaches a space's WebSocket listeners. */
-export type FanOut = (space: Space, buf: Buffer, listeners: Iterable<Conn>) => void;
+export type FanOut<L = unknown> = (space: Space, buf: Buffer, listeners: L) => void;
 
 /** What the server's parts ask of the faults in force. */
 export interface ServerFaults {
   /** The fan-out route to use: with no faults, `fanOut` itself. Asked once, at construction. */
-  route(fanOut: FanOut): FanOut;
+  route<L>(fanOut: FanOut<L>): FanOut<L>;
   /** Runs one heartbeat round, unless heartbeats are frozen. */
   heartbeat(run: () => void): void;
   /** Is the recording disk failing for this space now (asked when its recording opens)? */
@@ -60,7 +59,7 @@ export const MAX_STALLED_CHUNKS = 600;
 
 interface Held {
   space: Space;
-  listeners: Iterable<Conn>;
+  listeners: unknown;
   chunks: Buffer[];
 }
 
@@ -85,8 +84,8 @@ export class FaultInjector implements ServerFaults {
     for (const kind of FAULT_KINDS) metrics.faultsActive.set({ kind }, 0);
   }
 
-  route(fanOut: FanOut): FanOut {
-    this.fanOut = fanOut;
+  route<L>(fanOut: FanOut<L>): FanOut<L> {
+    this.fanOut = fanOut as FanOut;
     return (space, buf, listeners) => this.deliver(space, buf, listeners);
   }
 
@@ -142,7 +141,7 @@ export class FaultInjector implements ServerFaults {
     for (const c of h.chunks) this.fanOut!(h.space, c, h.listeners);
   }
 
-  private deliver(space: Space, buf: Buffer, listeners: Iterable<Conn>): void {
+  private deliver(space: Space, buf: Buffer, listeners: unknown): void {
     const id = space.id;
     if (this.stalled(id)) {
       let h = this.held.get(id);

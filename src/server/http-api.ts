@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Histogram } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
@@ -11,7 +12,8 @@ import { ApiError, createSpaceBody, hostActionBody, joinBody, parseBody } from '
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
-import { readJson, sendError, sendJson } from './http-util.js';
+import type { KeyedBuckets } from '../guard/index.js';
+import { ClientAborted, clientAddress, hasNoBody, readJson, sendError, sendJson } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
 import { ASSET_TYPES, DASHBOARD_PAGE, loadDashboardAssets, type DashboardAssets } from './dashboard.js';
@@ -37,6 +39,8 @@ export interface HttpApiDeps {
   hub: Hub;
   tickets: TicketBook;
   bucket: TokenBucket;
+  /** The join rate of each client address (docs/reliability.md #23). */
+  joinsPerAddress: KeyedBuckets;
   shedder: Shedder;
   hostKeys: HostKeys;
   replay: ReplayView;
@@ -95,6 +99,15 @@ export class HttpApi {
     this.table = new RouteTable(routes);
   }
 
+  /** The request-duration histogram's child for a route and status class, looked up once and kept. */
+  private readonly durations = new Map<string, Histogram.Internal<'route' | 'status_class'>>();
+  private duration(route: Route, statusClassLabel: string): Histogram.Internal<'route' | 'status_class'> {
+    const key = `${route} ${statusClassLabel}`;
+    let h = this.durations.get(key);
+    if (!h) this.durations.set(key, (h = this.d.metrics.httpDuration.labels({ route, status_class: statusClassLabel })));
+    return h;
+  }
+
   /** Real join attempts and admissions since the server started (both only grow). */
   joinTotals(): Readonly<JoinCounters> {
     return { ...this.counters };
@@ -108,7 +121,7 @@ export class HttpApi {
     let route: Route = 'not_found';
     res.once('finish', () => {
       const seconds = (performance.now() - t0) / 1000;
-      this.d.metrics.httpDuration.observe({ route, status_class: statusClass(res.statusCode) }, seconds);
+      this.duration(route, statusClass(res.statusCode)).observe(seconds);
       // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
       const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
       if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
@@ -116,6 +129,12 @@ export class HttpApi {
     try {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const method = req.method ?? 'GET';
+      // draining: the port stays open and says so (docs/reliability.md #25); health and metrics still answer
+      if (this.d.draining() && path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
+        res.setHeader('connection', 'close');
+        if (path.endsWith('/join')) this.countJoin('draining');
+        throw new ApiError('DRAINING', undefined, { retryAfterMs: this.d.config.retryAfterMs });
+      }
       const m = this.table.match(method, path);
       if (m.kind === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
       if (m.kind === 'method_not_allowed') {
@@ -126,6 +145,11 @@ export class HttpApi {
       return await m.def.handle({ req, res }, m.params);
     } catch (err) {
       if (err instanceof ApiError) return sendError(res, err);
+      if (err instanceof ClientAborted) {
+        // the client went away mid-request: its business, not an error of ours
+        this.d.log.debug({ reqId, method: req.method, url: req.url?.slice(0, 200) }, 'client aborted the request');
+        return void res.destroy();
+      }
       if (err instanceof DomainError) {
         const code = err.code === 'SPACE_ENDED' ? 'SPACE_ENDED' : 'INVALID_TRANSITION';
         return sendError(res, new ApiError(code, err.message));
@@ -216,7 +240,8 @@ export class HttpApi {
     if (!space) return this.refuse('rejected', new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`));
     let body: { name?: string | undefined };
     try {
-      body = parseBody(joinBody, await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
+      // a join without a body (the common case) is decided without waiting for the request stream to end
+      body = parseBody(joinBody, hasNoBody(req) ? {} : await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
     } catch (err) {
       this.countJoin('rejected');
       throw err;
@@ -232,12 +257,19 @@ export class HttpApi {
     });
     if (decision.takesToken) this.d.bucket.take();
     if (!decision.admit) return this.refuse(decision.outcome, new ApiError(decision.code, decision.message, decision.retryAfterMs === undefined ? {} : { retryAfterMs: decision.retryAfterMs }));
+    // one address: its own join rate, and a bounded number of unused tickets (docs/reliability.md #23)
+    const ip = clientAddress(req, config.trustedProxies);
+    const mine = this.d.joinsPerAddress.take(ip, clock.now());
+    if (!mine.ok) return this.refuse('rate_limited', new ApiError('RATE_LIMITED', 'too many joins from this address right now', { retryAfterMs: Math.max(1000, mine.retryAfterMs) }));
+    if (this.d.tickets.pendingFrom(ip, clock.now()) >= config.maxTicketsPerAddress) {
+      return this.refuse('rate_limited', new ApiError('TOO_MANY_TICKETS', `this address holds ${config.maxTicketsPerAddress} unused tickets: use one, or wait for them to expire`, { retryAfterMs: config.retryAfterMs }));
+    }
     const gate = this.d.replay.joinGate();
     const delay = modelledDelayMs(gate, config.maxModelledJoinDelayMs);
     if (delay > 0) await clock.sleep(delay);
     if (failsUnderModel(gate, this.d.random)) return this.refuse('failed', new ApiError('JOIN_FAILED', undefined, { retryAfterMs: config.retryAfterMs }));
     const name = body.name ?? 'listener';
-    const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now());
+    const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now(), ip);
     // in a cluster: good on any instance once Redis has it (while Redis is away, on this one only)
     await this.d.shareTicket(ticket, { spaceId: space.id, name }, config.ticketTtlMs);
     this.countJoin('admitted');

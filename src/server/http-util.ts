@@ -38,6 +38,23 @@ export function rejectUpgrade(socket: Duplex, err: ApiError): void {
   else socket.destroy();
 }
 
+/** The client went away before its request body arrived: logged at debug, answered with nothing. */
+export class ClientAborted extends Error {
+  constructor() {
+    super('the client aborted the request');
+    this.name = 'ClientAborted';
+  }
+}
+
+/**
+ * The request carries no body: no Transfer-Encoding and no Content-Length, or a Content-Length of 0
+ * (RFC 9112 §6.3). Such a body reads as `{}` without waiting for the stream to end.
+ */
+export function hasNoBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}
+
 /**
  * Reads a JSON body of at most `limit` bytes. Empty bodies read as `{}`; anything else must be
  * application/json. Never buffers more than the limit.
@@ -45,6 +62,7 @@ export function rejectUpgrade(socket: Duplex, err: ApiError): void {
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw new ApiError('BODY_TOO_LARGE', `the body is limited to ${limit} bytes`);
+  if (hasNoBody(req)) return {};
   const body = await readBody(req, limit);
   if (body.length === 0) return {};
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
@@ -81,7 +99,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      // a reset mid-body is the client leaving, not a fault of ours
+      reject(err instanceof ClientAborted || (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? new ClientAborted() : err);
     };
     const cleanup = (): void => {
       req.off('data', onData);
@@ -89,7 +108,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       req.off('error', onError);
       req.off('aborted', onAborted);
     };
-    const onAborted = (): void => onError(new Error('the request was aborted'));
+    const onAborted = (): void => onError(new ClientAborted());
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

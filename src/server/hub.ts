@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
@@ -59,7 +60,7 @@ export class Hub {
     this.throttle = new LogThrottle(() => clock.now());
     this.connections = new Connections(config, clock, metrics);
     this.audio = new AudioPlane(config, clock, metrics, log, recordingDir, faults);
-    this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf));
+    this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf), () => clock.now());
   }
 
   start(): void {
@@ -85,9 +86,9 @@ export class Hub {
   }
 
   /** Adds an upgraded socket to a space. */
-  attach(ws: WebSocket, space: Space, role: Role, name: string, ip: string): void {
+  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string): void {
     this.spaces.set(space.id, space);
-    const conn = this.connections.add(ws, space, role, ip);
+    const conn = this.connections.add(ws, socket, space, role, ip);
     try {
       space.join(conn.id, name, role);
     } catch {
@@ -96,9 +97,8 @@ export class Hub {
       return;
     }
     this.connections.enter(conn, (old) => old.ws.close(CLOSE.REPLACED, 'replaced by a new host connection'));
-    ws.on('pong', () => {
-      conn.alive = true;
-    });
+    // only a pong echoing our last ping's payload proves the peer reads (docs/reliability.md #20)
+    ws.on('pong', (data) => conn.liveness.pong(data));
     ws.on('message', (data, isBinary) => this.dispatch.onMessage(conn, data, isBinary));
     ws.on('error', (err) => {
       // ws closes the connection itself for frame-level violations; remember which code it sent
@@ -110,7 +110,7 @@ export class Hub {
       this.metrics.wsCloses.inc({ code: closeCodeLabel(conn.violation || code) });
       this.connections.remove(conn);
     });
-    sendTo(conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
+    sendTo(this.connections, conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
   }
 
   /**
@@ -149,6 +149,7 @@ export class Hub {
   /** The space ended: tell everyone, close listeners with 4500, publish the recording. */
   async spaceEnded(space: Space, closeCode: number = CLOSE.SPACE_ENDED): Promise<void> {
     this.spaces.set(space.id, space);
+    this.audio.flush(space, this.connections.listenersOf(space.id));
     this.broadcast(space, { type: 'state', state: 'ended', at: new Date(space.endedAt ?? this.clock.now()).toISOString() });
     this.sendCounts(space, true);
     this.connections.closeSpace(space.id, closeCode, closeCode === CLOSE.SPACE_ENDED ? 'space ended' : 'server going away', 'space ended');
