@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Histogram } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
@@ -12,7 +13,7 @@ import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
 import type { KeyedBuckets } from '../guard/index.js';
-import { ClientAborted, clientAddress, readJson, sendError, sendJson } from './http-util.js';
+import { ClientAborted, clientAddress, hasNoBody, readJson, sendError, sendJson } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
 import { ASSET_TYPES, DASHBOARD_PAGE, loadDashboardAssets, type DashboardAssets } from './dashboard.js';
@@ -98,6 +99,15 @@ export class HttpApi {
     this.table = new RouteTable(routes);
   }
 
+  /** The request-duration histogram's child for a route and status class, looked up once and kept. */
+  private readonly durations = new Map<string, Histogram.Internal<'route' | 'status_class'>>();
+  private duration(route: Route, statusClassLabel: string): Histogram.Internal<'route' | 'status_class'> {
+    const key = `${route} ${statusClassLabel}`;
+    let h = this.durations.get(key);
+    if (!h) this.durations.set(key, (h = this.d.metrics.httpDuration.labels({ route, status_class: statusClassLabel })));
+    return h;
+  }
+
   /** Real join attempts and admissions since the server started (both only grow). */
   joinTotals(): Readonly<JoinCounters> {
     return { ...this.counters };
@@ -111,7 +121,7 @@ export class HttpApi {
     let route: Route = 'not_found';
     res.once('finish', () => {
       const seconds = (performance.now() - t0) / 1000;
-      this.d.metrics.httpDuration.observe({ route, status_class: statusClass(res.statusCode) }, seconds);
+      this.duration(route, statusClass(res.statusCode)).observe(seconds);
       // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
       const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
       if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
@@ -239,7 +249,8 @@ export class HttpApi {
     if (!space) return this.refuse('rejected', new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`));
     let body: { name?: string | undefined };
     try {
-      body = parseBody(joinBody, await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
+      // a join without a body (the common case) is decided without waiting for the request stream to end
+      body = parseBody(joinBody, hasNoBody(req) ? {} : await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
     } catch (err) {
       this.countJoin('rejected');
       throw err;

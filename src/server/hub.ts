@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
@@ -84,9 +85,9 @@ export class Hub {
   }
 
   /** Adds an upgraded socket to a space. */
-  attach(ws: WebSocket, space: Space, role: Role, name: string, ip: string): void {
+  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string): void {
     this.spaces.set(space.id, space);
-    const conn = this.connections.add(ws, space, role, ip);
+    const conn = this.connections.add(ws, socket, space, role, ip);
     try {
       space.join(conn.id, name, role);
     } catch {
@@ -155,6 +156,7 @@ export class Hub {
   /** The space ended: tell everyone, close listeners with 4500, publish the recording. */
   async spaceEnded(space: Space, closeCode: number = CLOSE.SPACE_ENDED): Promise<void> {
     this.spaces.set(space.id, space);
+    this.audio.flush(space, this.connections.listenersOf(space.id));
     this.broadcast(space, { type: 'state', state: 'ended', at: new Date(space.endedAt ?? this.clock.now()).toISOString() });
     this.sendCounts(space, true);
     this.connections.closeSpace(space.id, closeCode, closeCode === CLOSE.SPACE_ENDED ? 'space ended' : 'server going away', 'space ended');

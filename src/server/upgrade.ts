@@ -25,7 +25,7 @@ export interface UpgradeDeps {
   shedder: Shedder;
   wss: WebSocketServer;
   draining(): boolean;
-  attach(ws: import('ws').WebSocket, space: Space, role: Role, name: string, ip: string): void;
+  attach(ws: import('ws').WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string): void;
 }
 
 /** Who a WebSocket upgrade is for, once admitted. */
@@ -67,7 +67,7 @@ export class Upgrades {
         metrics.wsCloses.inc({ code: String(CLOSE.TRY_AGAIN_LATER) });
         return;
       }
-      this.d.attach(ws, admitted.space, admitted.role, admitted.name, ip);
+      this.d.attach(ws, socket, admitted.space, admitted.role, admitted.name, ip);
     });
   }
 
