@@ -8,7 +8,7 @@ import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
 import { writeMetrics } from '../metrics/endpoint.js';
 import { statusClass, type JoinOutcome, type Route, type ServerMetrics } from '../metrics/index.js';
-import { ApiError, createSpaceBody, hostActionBody, joinBody, parseBody } from '../protocol/index.js';
+import { ApiError, createSpaceBody, hostActionBody, joinBody, listSpacesQuery, parseBody } from '../protocol/index.js';
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
@@ -86,7 +86,7 @@ export class HttpApi {
       { method: 'GET', path: '/api/v1/replay', route: 'replay', handle: ({ res }) => sendJson(res, 200, { v: 1, replay: d.replay.status() }) },
       { method: 'GET', path: '/api/v1/cluster', route: 'cluster', handle: async ({ res }) => sendJson(res, 200, { v: 1, ...(await d.cluster()) }) },
       { method: 'GET', path: '/api/v1/replay/timeline', route: 'replay_timeline', handle: ({ req, res }) => this.timeline(req, res) },
-      { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: ({ res }) => sendJson(res, 200, { v: 1, spaces: d.spaces.list().map((s) => this.view(s)) }) },
+      { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: (ctx) => this.listSpaces(ctx) },
       { method: 'POST', path: '/api/v1/spaces', route: 'create_space', handle: (ctx) => this.createSpace(ctx) },
       { method: 'GET', path: '/api/v1/spaces/:id', route: 'get_space', handle: space(({ res }, s) => sendJson(res, 200, { v: 1, space: this.view(s) })) },
       { method: 'POST', path: '/api/v1/spaces/:id/start', route: 'start_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'start')) },
@@ -205,6 +205,15 @@ export class HttpApi {
 
   private page(res: ServerResponse): void {
     this.html(res, LISTENER_PAGE);
+  }
+
+  /** One page of spaces (docs/reliability.md #24): at most `maxPageSize`, `next` names the page after. */
+  private listSpaces({ req, res }: Ctx): void {
+    const max = this.d.config.maxPageSize;
+    const query = Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams);
+    const q = parseBody(listSpacesQuery(max), query, `the list takes limit (1 to ${max}) and after (a space id)`);
+    const page = this.d.spaces.page(q.limit ?? max, q.after);
+    sendJson(res, 200, { v: 1, spaces: page.spaces.map((s) => this.view(s)), next: page.next });
   }
 
   private async createSpace({ req, res }: Ctx): Promise<void> {

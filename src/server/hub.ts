@@ -39,6 +39,8 @@ export class Hub {
   private stopLoops = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly throttle: LogThrottle;
+  /** Called when the last host connection of a live space closes (docs/reliability.md #24: the grace timer). */
+  onHostGone: (space: Space) => void = () => undefined;
 
   constructor(
     private readonly config: ServerConfig,
@@ -109,6 +111,7 @@ export class Hub {
     ws.on('close', (code) => {
       this.metrics.wsCloses.inc({ code: closeCodeLabel(conn.violation || code) });
       this.connections.remove(conn);
+      if (role === 'host' && space.state === 'live' && !this.connections.hostOf(space.id)) this.onHostGone(space);
     });
     sendTo(this.connections, conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
   }
@@ -137,6 +140,13 @@ export class Hub {
 
   private broadcast(space: Space, msg: ServerMessage): void {
     this.connections.broadcast(space.id, encodeServerMessage(msg));
+  }
+
+  /** Drops what the hub remembers of a space the server has forgotten. */
+  forget(spaceId: string): void {
+    this.spaces.delete(spaceId);
+    this.lastCount.delete(spaceId);
+    this.peerReactions.delete(spaceId);
   }
 
   /** The space went live; `record` on the one instance that writes its recording. */
