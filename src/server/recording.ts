@@ -76,8 +76,10 @@ export class Recording {
   /** Fails the file write as a failing disk would (the fault injector): the same path as a real write error. */
   failWrite(reason: string): boolean {
     if (!this.stream || this.failed || this.finishing) return false;
-    this.fail(Object.assign(new Error(`recording disk failed: ${reason}`), { code: 'EIO' }));
-    this.stream.destroy();
+    const err = Object.assign(new Error(`recording disk failed: ${reason}`), { code: 'EIO' });
+    this.fail(err);
+    // destroyed with the error, as a failed write destroys it: end() then calls back at once instead of waiting for a finish that never comes
+    this.stream.destroy(err);
     return true;
   }
 
