@@ -13,11 +13,18 @@ import { Dispatch, sendTo } from './dispatch.js';
 import { NO_FAULTS, type ServerFaults } from './faults.js';
 import type { ReplayView } from './replay-view.js';
 
-/** The close code ws sent for an error on the receiving side (ws tags its errors with a status code). */
-function wsErrorCloseCode(err: Error): number {
-  const sym = Object.getOwnPropertySymbols(err).find((k) => k.description === 'status-code');
-  const code = sym ? (err as unknown as Record<symbol, unknown>)[sym] : undefined;
-  return typeof code === 'number' ? code : 0;
+/**
+ * The close code ws sends for an error on the receiving side, from the error's documented `code`
+ * (ws's `WS_ERR_*`, doc/ws.md "Error codes"): invalid UTF-8 → 1007, a message or frame too big → 1009,
+ * too many fragments or buffered parts → 1008, every other frame-level violation → 1002. 0: not ws's.
+ */
+export function wsErrorCloseCode(err: Error): number {
+  const code = (err as Error & { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return 0;
+  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') return 1009;
+  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return 1008;
+  return 1002;
 }
 
 /**
