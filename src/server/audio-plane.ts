@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -65,9 +67,53 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title);
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks);
       await t.recording.open();
     }
+  }
+
+  /**
+   * This instance took the space over from a dead owner: it continues the owner's recording in the
+   * shared directory and fills it from its own live window (the chunks the owner had not written yet).
+   * Returns how many chunks it filled in, and whether the owner's file was there to continue.
+   */
+  async takeOver(space: Space): Promise<{ resumed: boolean; filled: number; lastSeq: number }> {
+    const t = this.track(space.id);
+    if (t.recording) return { resumed: true, filled: 0, lastSeq: t.recording.lastSeq };
+    const first = space.chunks - t.recent.length;
+    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first);
+    t.recording = recording;
+    let filled = 0;
+    for (const buf of t.recent) {
+      const n = recording.append(buf);
+      if (n) filled++;
+      this.metrics.recordingBytes.inc(n);
+    }
+    return { resumed, filled, lastSeq: recording.lastSeq };
+  }
+
+  /** Another instance owns the space now: stop writing its recording, leave the file to the owner. */
+  async abandon(space: Space): Promise<void> {
+    const t = this.tracks.get(space.id);
+    await t?.recording?.abandon();
+    if (t) t.recording = null;
+  }
+
+  /** Whether the finished recording can be fetched here (written here, or by another instance into the shared directory). */
+  recordingReady(space: Space): boolean {
+    const own = this.recordingOf(space.id);
+    if (own) return own.ready;
+    return space.state === 'ended' && existsSync(join(this.recordingDir(), `${space.id}.opus`));
+  }
+
+  /** The finished recording, written here or by another instance into the shared directory. */
+  async published(space: Space): Promise<Recording | null> {
+    const own = this.recordingOf(space.id);
+    if (own) return own.ready ? own : null;
+    if (space.state !== 'ended') return null;
+    const found = await Recording.published(this.recordingDir(), space.id, this.log);
+    if (found) this.track(space.id).recording = found;
+    return found;
   }
 
   /** The space ended: its recording is published. */
