@@ -1,7 +1,9 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRng } from '../src/sim/rng.js';
+import { writeAtomic } from '../src/write-atomic.js';
 import { pinning, pinSelf, spawnProc, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger } from './lib/entries.js';
@@ -35,6 +37,10 @@ const CFG = {
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
   seed: num('BENCH_SEED', 1),
+  /** Fan-out contestants to run (Stampede always runs); default all. */
+  contestants: env.BENCH_CONTESTANTS ? env.BENCH_CONTESTANTS.split(',') : null,
+  /** A `dist` directory built from earlier code: its Stampede runs beside this one, for a before/after ratio in one run. */
+  before: env.BENCH_BEFORE ? resolve(env.BENCH_BEFORE) : null,
 };
 const PIN = pinning(env);
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -53,17 +59,25 @@ const raw: Record<string, unknown> = {};
 interface Contestant {
   name: string;
   label: string;
+  /** The server script under dist/bench/servers, or an absolute path to another build's. */
   server: string;
   flavor: Flavor;
+  args?: string[];
 }
 
-const FANOUT: Contestant[] = [
-  { name: 'stampede', label: 'Stampede', server: 'stampede', flavor: 'stampede' },
-  { name: 'bare-ws', label: 'bare ws (send per client)', server: 'bare-ws', flavor: 'ws' },
-  { name: 'ws-frame-once', label: 'ws, frame built once (floor 1)', server: 'ws-frame-once', flavor: 'ws' },
-  { name: 'net-floor', label: 'raw node:net, one pre-built frame per listener (floor 2)', server: 'net-floor', flavor: 'net' },
-  { name: 'socketio', label: 'Socket.IO', server: 'socketio', flavor: 'socketio' },
+/** The same bench server script from the BENCH_BEFORE build, when one is given. */
+const beforeServer = (name: string) => `${CFG.before}/bench/servers/${name}`;
+const BEFORE_LABEL = 'Stampede before (BENCH_BEFORE)';
+
+const ALL_FANOUT: Contestant[] = [
+  { name: 'stampede', label: 'Stampede', server: 'servers/stampede', flavor: 'stampede' },
+  { name: 'bare-ws', label: 'bare ws (send per client)', server: 'servers/bare-ws', flavor: 'ws' },
+  { name: 'ws-frame-once', label: 'ws, frame built once (floor 1)', server: 'servers/ws-frame-once', flavor: 'ws' },
+  { name: 'net-floor', label: 'raw node:net, one pre-built frame per listener (floor 2)', server: 'servers/net-floor', flavor: 'net' },
+  { name: 'socketio', label: 'Socket.IO', server: 'servers/socketio', flavor: 'socketio' },
+  ...(CFG.before ? [{ name: 'stampede-before', label: BEFORE_LABEL, server: beforeServer('stampede'), flavor: 'stampede' } satisfies Contestant] : []),
 ];
+const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || !CFG.contestants || CFG.contestants.includes(c.name));
 
 interface FanoutRound {
   round: number;
@@ -109,7 +123,7 @@ interface Started {
 }
 
 async function start(c: Contestant): Promise<Started> {
-  const server = spawnProc(`servers/${c.server}`, [], PIN.server);
+  const server = spawnProc(c.server, c.args ?? [], PIN.server, [], c.name);
   const swarm = spawnProc('swarm', [], PIN.client);
   const [info] = await Promise.all([server.call<{ port: number; spaceId?: string }>('info'), swarm.call('mem')]);
   return { server, swarm, info };
@@ -207,7 +221,8 @@ async function partFanout(): Promise<void> {
       if (p50.median > CHUNK_INTERVAL_MS) l.cell.flags.push(`missed cadence: the median chunk arrived ${p50.median.toFixed(0)} ms after it was due`);
       cells.push(l.cell);
     }
-    const by = (name: string) => live.find((l) => l.c.name === name)!.cell;
+    const find = (name: string) => live.find((l) => l.c.name === name)?.cell;
+    const by = (name: string) => find(name)!;
     const st = by('stampede');
     const why = (...cs: FanoutCell[]) => cs.flatMap((c) => c.flags.map((f) => `${c.contestant}: ${f}`)).join('; ') || undefined;
     const fig = (k: keyof FanoutRound) => (c: FanoutCell) => col(c.rounds, k);
@@ -217,15 +232,25 @@ async function partFanout(): Promise<void> {
       ['ws-frame-once', undefined],
       ['net-floor', undefined],
       ['socketio', { text: '≥ 2× where Socket.IO keeps up', test: (r: Estimate) => r.median >= 2 }],
+      ['stampede-before', undefined],
     ] as const) {
-      const b = by(base);
+      const b = find(base);
+      if (!b) continue;
       compare({ part: 'fanout', name: `chunks per server CPU-second, ${n} listeners, vs ${FANOUT.find((c) => c.name === base)!.label}`, unit: 'chunks/cpu-s', better: 'higher', a: cps(st), baselineName: base, b: cps(b), excluded: why(st, b), ...(target ? { target } : {}) });
     }
-    const floor = by('net-floor');
+    const before = find('stampede-before');
+    if (before) {
+      compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'stampede-before', b: fig('cpuMicrosPerChunk')(before), excluded: why(st, before) });
+      compare({ part: 'fanout', name: `server user CPU per chunk, ${n} listeners, vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(st), baselineName: 'stampede-before', b: fig('userMicrosPerChunk')(before), excluded: why(st, before) });
+    }
+    const floor = find('net-floor');
+    if (floor) {
     compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(st, floor), target: { text: 'within 1.15× of the floor', test: (r) => r.median <= 1.15 } });
     compare({ part: 'fanout', name: `server user CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('userMicrosPerChunk')(floor), excluded: why(st, floor) });
     compare({ part: 'fanout', name: `server system CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('systemMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('systemMicrosPerChunk')(floor), excluded: why(st, floor) });
-    compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(by('bare-ws')), excluded: why(st, by('bare-ws')) });
+    }
+    const bare = find('bare-ws');
+    if (bare) compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(bare), excluded: why(st, bare) });
   }
   raw.fanout = cells;
   // memory at the largest size: each server's RSS per idle listener, and each swarm's
@@ -258,8 +283,8 @@ interface HttpServer {
   spaceId: string;
 }
 
-async function httpServer(name: string, args: string[] = []): Promise<HttpServer> {
-  const proc = spawnProc(`servers/${name}`, args, PIN.server);
+async function httpServer(name: string, args: string[] = [], script = `servers/${name}`): Promise<HttpServer> {
+  const proc = spawnProc(script, args, PIN.server, [], name);
   const info = await proc.call<{ port: number; spaceId: string }>('info');
   return { name, proc, port: info.port, spaceId: info.spaceId };
 }
@@ -281,12 +306,12 @@ let joinCapacity = 0;
 
 async function partJoin(): Promise<void> {
   const gen = spawnProc('loadgen', [], PIN.client);
-  const servers = [await httpServer('stampede'), await httpServer('bare-http'), await httpServer('validating-http')];
+  const servers = [await httpServer('stampede'), await httpServer('bare-http'), await httpServer('validating-http'), ...(CFG.before ? [await httpServer('stampede-before', [], beforeServer('stampede'))] : [])];
   type Case = { key: string; server: HttpServer; method: 'GET' | 'POST'; path: string; redeem: boolean };
   const cases: Case[] = [];
   for (const s of servers) {
     cases.push({ key: `join/${s.name}`, server: s, method: 'POST', path: joinPath(s), redeem: false });
-    cases.push({ key: `join+redeem/${s.name}`, server: s, method: 'POST', path: joinPath(s), redeem: true });
+    if (s.name !== 'stampede-before') cases.push({ key: `join+redeem/${s.name}`, server: s, method: 'POST', path: joinPath(s), redeem: true });
     if (s.name !== 'validating-http') cases.push({ key: `details/${s.name}`, server: s, method: 'GET', path: detailsPath(s), redeem: false });
   }
   const rounds: Record<string, HttpRound[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
@@ -319,6 +344,13 @@ async function partJoin(): Promise<void> {
       const b = `${kind}/${base}`;
       compare({ part: 'join', name: `${label}: requests/s vs ${baseLabel}`, unit: 'req/s', better: 'higher', a: k(st, 'perSec'), baselineName: base, b: k(b, 'perSec'), excluded: why(st, b), ...(kind === 'join' ? { target: { text: `≥ ${rpsTarget}×`, test: (r: Estimate) => r.median >= rpsTarget } } : {}) });
       compare({ part: 'join', name: `${label}: server CPU per request vs ${baseLabel}`, unit: 'µs', better: 'lower', a: k(st, 'cpuMicrosPerRequest'), baselineName: base, b: k(b, 'cpuMicrosPerRequest'), excluded: why(st, b), ...(kind === 'join' && cpuTarget ? { target: { text: `≤ ${cpuTarget}×`, test: (r: Estimate) => r.median <= cpuTarget } } : {}) });
+    }
+  }
+  if (CFG.before) {
+    for (const [kind, label] of [['join', 'join (POST …/join)'], ['details', 'space details (GET …/:id)']] as const) {
+      const [st, b] = [`${kind}/stampede`, `${kind}/stampede-before`];
+      compare({ part: 'join', name: `${label}: requests/s vs ${BEFORE_LABEL}`, unit: 'req/s', better: 'higher', a: k(st, 'perSec'), baselineName: 'stampede-before', b: k(b, 'perSec'), excluded: why(st, b) });
+      compare({ part: 'join', name: `${label}: server CPU per request vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: k(st, 'cpuMicrosPerRequest'), baselineName: 'stampede-before', b: k(b, 'cpuMicrosPerRequest'), excluded: why(st, b) });
     }
   }
   compare({ part: 'join', name: 'space details (GET …/:id): requests/s vs bare node:http', unit: 'req/s', better: 'higher', a: k('details/stampede', 'perSec'), baselineName: 'bare-http', b: k('details/bare-http', 'perSec'), excluded: why('details/stampede', 'details/bare-http'), target: { text: '≥ 0.9×', test: (r) => r.median >= 0.9 } });
@@ -443,10 +475,7 @@ async function main(): Promise<void> {
   const dir = env.BENCH_OUT ? `${env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', pinning: PIN, loadAverage: { before: load0, after: loadavg() }, minutes: Math.round((Date.now() - t0) / 600) / 100, config: CFG };
-  const write = async (name: string, text: string) => {
-    await writeFile(`${dir}${name}.tmp`, text);
-    await rename(`${dir}${name}.tmp`, `${dir}${name}`);
-  };
+  const write = (name: string, text: string) => writeAtomic(`${dir}${name}`, text);
   await write('latest.json', `${JSON.stringify({ ...meta, entries, raw }, null, 1)}\n`);
   const md = renderMarkdown(meta, entries, raw);
   await write('latest.md', md);

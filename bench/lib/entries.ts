@@ -56,24 +56,7 @@ export class Ledger {
       e = { ...e, excluded: `${e.baselineName} measured 0 in some rounds` };
       r = null;
     }
-    const entry: Entry = {
-      part: e.part,
-      name: e.name,
-      unit: e.unit,
-      better: e.better,
-      figure: fa.median,
-      figureCI: [fa.lo, fa.hi],
-      baselineName: e.baselineName,
-      baseline: fb.median,
-      baselineCI: [fb.lo, fb.hi],
-      ratio: r ? r.median : null,
-      ratioCI: r ? [r.lo, r.hi] : null,
-      verdict: r ? verdict(r) : 'excluded',
-      rounds: Math.min(e.a.length, e.b.length),
-      ...(e.excluded ? { excluded: e.excluded } : {}),
-      ...(e.target ? { target: { text: e.target.text, met: r ? e.target.test(r) : null } } : {}),
-    };
-    this.entries.push(entry);
+    const entry = this.record(e, fa, e.baselineName, fb, r, Math.min(e.a.length, e.b.length), e.target ? { text: e.target.text, met: r ? e.target.test(r) : null } : undefined);
     this.log(`  ${e.name}: ${fa.median.toPrecision(4)} ${precision(entry.figureCI)} vs ${e.baselineName} ${fb.median.toPrecision(4)} ${precision(entry.baselineCI)} → ${entry.ratio?.toFixed(3) ?? e.excluded} ${precision(entry.ratioCI)}${entry.target ? ` target met: ${entry.target.met}` : ''}`);
     return entry;
   }
@@ -85,25 +68,33 @@ export class Ledger {
     const fa = estimate(values, this.seed);
     const rel: Estimate = { median: fa.median / e.limit, lo: fa.lo / e.limit, hi: fa.hi / e.limit, n: values.length };
     const within = e.better === 'lower' ? fa.hi <= e.limit : fa.lo >= e.limit;
+    const r = e.excluded ? null : rel;
+    const limit: Estimate = { median: e.limit, lo: e.limit, hi: e.limit, n: values.length };
+    const entry = this.record(e, fa, e.limitName, limit, r, values.length, { text: `${e.better === 'lower' ? '≤' : '≥'} ${e.limit} ${e.unit} (whole interval)`, met: r ? within : null });
+    this.log(`  ${e.name}: ${fa.median.toPrecision(4)} ${precision(entry.figureCI)} ${e.unit}; target ${entry.target!.text}: ${entry.target!.met}`);
+    return entry;
+  }
+
+  /** The one builder of an entry: a figure, what it is measured against, and the ratio (null: excluded). */
+  private record(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; excluded?: string | undefined }, figure: Estimate, baselineName: string, baseline: Estimate, r: Estimate | null, rounds: number, target: Entry['target']): Entry {
     const entry: Entry = {
       part: e.part,
       name: e.name,
       unit: e.unit,
       better: e.better,
-      figure: fa.median,
-      figureCI: [fa.lo, fa.hi],
-      baselineName: e.limitName,
-      baseline: e.limit,
-      baselineCI: [e.limit, e.limit],
-      ratio: e.excluded ? null : rel.median,
-      ratioCI: e.excluded ? null : [rel.lo, rel.hi],
-      verdict: e.excluded ? 'excluded' : verdict(rel),
-      rounds: values.length,
+      figure: figure.median,
+      figureCI: [figure.lo, figure.hi],
+      baselineName,
+      baseline: baseline.median,
+      baselineCI: [baseline.lo, baseline.hi],
+      ratio: r ? r.median : null,
+      ratioCI: r ? [r.lo, r.hi] : null,
+      verdict: r ? verdict(r) : 'excluded',
+      rounds,
       ...(e.excluded ? { excluded: e.excluded } : {}),
-      target: { text: `${e.better === 'lower' ? '≤' : '≥'} ${e.limit} ${e.unit} (whole interval)`, met: e.excluded ? null : within },
+      ...(target ? { target } : {}),
     };
     this.entries.push(entry);
-    this.log(`  ${e.name}: ${fa.median.toPrecision(4)} ${precision(entry.figureCI)} ${e.unit}; target ${entry.target!.text}: ${entry.target!.met}`);
     return entry;
   }
 }

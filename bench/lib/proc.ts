@@ -43,11 +43,14 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-/** Forks `bench/<rel>.js` (compiled) pinned to `cpuList`, with gc exposed for memory readings. */
-export function spawnProc(rel: string, args: string[], cpuList: string | null, execArgv: string[] = []): Proc {
-  const file = fileURLToPath(new URL(`../${rel}.js`, import.meta.url));
+/**
+ * Forks `bench/<rel>.js` (compiled) pinned to `cpuList`, with gc exposed for memory readings. An absolute
+ * `rel` names a script of another build (BENCH_BEFORE: the same bench server, built from earlier code).
+ */
+export function spawnProc(rel: string, args: string[], cpuList: string | null, execArgv: string[] = [], profileName = rel.replace(/^.*servers\//, '')): Proc {
+  const file = rel.startsWith('/') ? `${rel}.js` : fileURLToPath(new URL(`../${rel}.js`, import.meta.url));
   // BENCH_CPU_PROF=dir: every server writes a V8 CPU profile there when it stops (bench/profile-top.ts reads them)
-  const prof = process.env.BENCH_CPU_PROF && rel.startsWith('servers/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${rel.slice(8)}-${Date.now()}.cpuprofile`] : [];
+  const prof = process.env.BENCH_CPU_PROF && rel.includes('servers/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${profileName}-${Date.now()}.cpuprofile`] : [];
   const argv = ['--expose-gc', ...prof, ...execArgv];
   const child: ChildProcess = cpuList
     ? fork(file, args, { execPath: 'taskset', execArgv: ['-c', cpuList, process.execPath, ...argv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })

@@ -1,7 +1,6 @@
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { Duplex } from 'node:stream';
-import { serveChild } from './child.js';
+import { redeemTicketsOnUpgrade, serveChild } from './child.js';
 
 /**
  * The join-path baseline: bare node:http answering with the same bytes Stampede sends — a join ticket
@@ -29,11 +28,7 @@ serveChild(async () => {
       res.end(text);
     });
   });
-  http.on('upgrade', (req, socket: Duplex) => {
-    const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '';
-    const ok = tickets.delete(ticket);
-    socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${ok ? 0 : 1}\r\n\r\n${ok ? '' : '?'}`);
-  });
+  redeemTicketsOnUpgrade(http, (ticket) => tickets.delete(ticket));
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   return { port: (http.address() as { port: number }).port, spaceId: 'bench', stop: () => new Promise<void>((r) => http.close(() => r())) };
 });

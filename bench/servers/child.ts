@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { answer, monoMs, settledRss } from '../lib/proc.js';
 
@@ -26,19 +28,16 @@ export interface Mark {
 const FRAMES = Array.from({ length: 5 }, (_, i) => Uint8Array.from({ length: 100 }, (_, j) => (i * 31 + j * 7) & 0xff));
 export const CHUNK_INTERVAL_MS = 100;
 
-/** One binary WebSocket frame (RFC 6455 §5.2, unmasked, payload < 64 KiB) around `payload`: the floors build it by hand. */
-export function frameOnce(payload: Buffer): Buffer {
-  const n = payload.length;
-  const head = n < 126 ? 2 : 4;
-  const frame = Buffer.allocUnsafe(head + n);
-  frame[0] = 0x82;
-  if (n < 126) frame[1] = n;
-  else {
-    frame[1] = 126;
-    frame.writeUInt16BE(n, 2);
-  }
-  payload.copy(frame, head);
-  return frame;
+/**
+ * How the HTTP baselines redeem a join ticket: the way Stampede does, by an upgrade request naming it.
+ * No WebSocket follows, so every upgrade is answered 400 — with an empty body when `redeem` knew the
+ * ticket and a 1-byte body when it did not, so a client can tell the two apart.
+ */
+export function redeemTicketsOnUpgrade(http: Server, redeem: (ticket: string) => boolean): void {
+  http.on('upgrade', (req, socket: Duplex) => {
+    const ok = redeem(new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '');
+    socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${ok ? 0 : 1}\r\n\r\n${ok ? '' : '?'}`);
+  });
 }
 
 /**

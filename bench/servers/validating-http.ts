@@ -1,10 +1,9 @@
 import { createServer } from 'node:http';
 import { randomFillSync } from 'node:crypto';
-import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { ApiError } from '../../src/protocol/index.js';
 import { readJson, sendError, sendJson } from '../../src/server/http-util.js';
-import { serveChild } from './child.js';
+import { redeemTicketsOnUpgrade, serveChild } from './child.js';
 
 /**
  * The second join baseline: bare node:http doing the join endpoint's PRODUCT work and nothing else —
@@ -54,11 +53,7 @@ serveChild(async () => {
       })
       .catch((err: unknown) => sendError(res, err instanceof ApiError ? err : new ApiError('INTERNAL')));
   });
-  http.on('upgrade', (req, socket: Duplex) => {
-    const ticket = new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '';
-    const ok = tickets.delete(ticket);
-    socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${ok ? 0 : 1}\r\n\r\n${ok ? '' : '?'}`);
-  });
+  redeemTicketsOnUpgrade(http, (ticket) => tickets.delete(ticket));
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   return { port: (http.address() as { port: number }).port, spaceId: 'bench', stop: () => new Promise<void>((r) => http.close(() => r())) };
 });

@@ -236,6 +236,8 @@ export interface OggOpusCheck {
   ok: boolean;
   problems: string[];
   pages: number;
+  /** Pages after the two header pages (OpusHead, OpusTags): in a Stampede recording, one per audio chunk. */
+  audioPages: number;
   packets: number;
   preSkip: number;
   /** Seconds of audio the stream declares: (last granule − pre-skip) / 48 kHz. */
@@ -269,5 +271,5 @@ export function checkOggOpus(buf: Uint8Array): OggOpusCheck {
   }
   const end = pages[pages.length - 1];
   if (!end || !(end.headerType & OGG_EOS)) problems.push('last page is not marked end-of-stream');
-  return { ok: problems.length === 0, problems, pages: pages.length, packets, preSkip, durationSeconds: Math.max(0, Number(last - BigInt(preSkip)) / OPUS_RATE) };
+  return { ok: problems.length === 0, problems, pages: pages.length, audioPages: Math.max(0, pages.length - 2), packets, preSkip, durationSeconds: Math.max(0, Number(last - BigInt(preSkip)) / OPUS_RATE) };
 }

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { fitScenario, parseVary, type FitResult, type Vary } from '../fit/index.js';
-import { writeAtomic } from '../report/index.js';
+import { writeAtomic } from '../write-atomic.js';
 import { ScenarioError } from '../sim/index.js';
 import { collect, parsePositiveInt } from './common.js';
 

@@ -1,5 +1,5 @@
 import { createWriteStream, existsSync, readdirSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createApp } from '../app.js';
@@ -7,6 +7,7 @@ import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
 import { createClientMetrics, formatSummary, loadPlan, parseThreshold, ProfileError, runLoad, type IntervalLine, type LoadResult } from '../load/index.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
+import { writeAtomic } from '../write-atomic.js';
 import { createRng } from '../sim/index.js';
 import { parsePort, parsePositiveInt, parseWholeNumber, untilSignal } from './common.js';
 import { ProgressLine } from './progress.js';
@@ -51,12 +52,6 @@ function parseThresholdFlag(v: string, prev: string[]): string[] {
     throw new InvalidArgumentError((err as Error).message);
   }
   return [...prev, v];
-}
-
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
 }
 
 interface LoadOpts {
@@ -159,7 +154,7 @@ export function registerLoad(program: Command): void {
         const text = `${JSON.stringify(result, null, 2)}\n`;
         if (jsonToStdout) process.stdout.write(text);
         else {
-          await writeAtomically(resolve(o.json), text);
+          await writeAtomic(resolve(o.json), text);
           say(`results: ${resolve(o.json)}`);
         }
       }

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { rename, writeFile } from 'node:fs/promises';
+import { writeAtomic } from '../write-atomic.js';
 
 /** One target group of Prometheus file-based service discovery (`file_sd_configs`). */
 export interface TargetGroup {
@@ -15,9 +14,7 @@ export function prometheusTargets(instances: { id: string; address: string }[], 
   return instances.map((i) => ({ targets: [i.address], labels: { instance: i.id, cluster, role: 'server' } }));
 }
 
-/** Writes the file whole (temporary file, then rename) so Prometheus, which watches it, never reads half of it. */
+/** Writes the file whole (`writeAtomic`) so Prometheus, which watches it, never reads half of it. */
 export async function writePrometheusTargets(file: string, groups: TargetGroup[]): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(groups, null, 2)}\n`);
-  await rename(tmp, file);
+  await writeAtomic(file, `${JSON.stringify(groups, null, 2)}\n`);
 }

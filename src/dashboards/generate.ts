@@ -1,9 +1,9 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Dashboard } from './builder.js';
 import { outageDashboard } from './outage.js';
 import { renderRules } from './rules.js';
 import { serverDashboard } from './server.js';
+import { writeAtomic } from '../write-atomic.js';
 
 /** Replay speeds that get a ready-made rule variant next to the real-time rules. */
 export const RULE_VARIANT_SPEEDS = [60] as const;
@@ -27,15 +27,12 @@ export function generatedFiles(extraSpeeds: readonly number[] = []): Map<string,
   return files;
 }
 
-/** Writes every generated file under `root` (each via a temporary file and a rename). */
+/** Writes every generated file under `root`, each whole (`writeAtomic`). */
 export async function writeGenerated(root: string, extraSpeeds: readonly number[] = []): Promise<string[]> {
   const written: string[] = [];
   for (const [rel, text] of generatedFiles(extraSpeeds)) {
     const path = join(root, rel);
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, text);
-    await rename(tmp, path);
+    await writeAtomic(path, text);
     written.push(rel);
   }
   return written;

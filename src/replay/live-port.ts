@@ -286,8 +286,7 @@ export class LiveReplayPort implements ReplayPort {
     const path = this.o.server.recordingPath(space.id);
     if (!path) return false;
     const c = checkOggOpus(await readFile(path));
-    // an Ogg Opus recording is two header pages (OpusHead, OpusTags) and then one page per accepted chunk
-    return c.ok && c.pages - 2 === space.chunks && space.chunks > 0;
+    return c.ok && c.audioPages === space.chunks && space.chunks > 0;
   }
 
   finish(): void {

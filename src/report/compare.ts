@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { escapeXml as esc, overlayCharts, renderSvg, type LabelledRun } from './charts.js';
 import { localClock, type Report } from './report.js';
-import { writeAtomic } from './write.js';
+import { writeAtomic } from '../write-atomic.js';
 
 /** What a comparison shows of one run. */
 export interface CompareRow {

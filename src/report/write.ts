@@ -1,25 +1,14 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { reportCharts, renderSvg } from './charts.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown, type Report } from './report.js';
+import { writeAtomic } from '../write-atomic.js';
 
 /** SHA-256 of a scenario file's bytes, recorded with each run so a what-if can be repeated exactly. */
 export async function fileSha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
-}
-
-/** Writes a file through a temporary file and a rename, so a reader never sees half of it. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 export interface WrittenReport {

@@ -1,111 +1,26 @@
+/**
+ * The crowd model: one simulated second at a time (`CrowdModel.step`).
+ *
+ * Why this file is one unit (~450 lines, over the ~300 the project aims for): a step is one pass over
+ * shared state — the rooms, their retry rings, the join path's health window, the mitigations in
+ * force — in an order that matters: the seeded replays are byte-identical only while every floating
+ * point operation happens in this order, and each stage (arrivals, retries due, goodput, admissions,
+ * failures → retries, leaving, crashes, phase) reads what the stage before wrote. Split across files
+ * it would be the same code with the state passed around. What stands on its own lives beside it:
+ * `curves.ts` (keyframes, when real clients arrive), `rings.ts` (the fixed-size retry and health
+ * rings), `mitigations.ts` (applying and undoing mitigations), `port.ts` (what a step reports).
+ */
+import { interpolate } from './curves.js';
+import { Mitigations, type Condition } from './mitigations.js';
 import type { RealLoad, ReplayStep, RoomChange, SimPhase } from './port.js';
+import { RetryRing, Window } from './rings.js';
 import type { Rng } from './rng.js';
 import type { Scenario } from './scenario.js';
 
-type Condition = Scenario['assumptions']['hostStart']['when'];
+export { demandQuantiles, interpolate } from './curves.js';
 
 /** The events that move the space through its life; the runner drives the replay port from these alone. */
 export const SPACE_EVENTS = { opened: 'space opened', started: 'host started', ended: 'host ended' } as const;
-
-/** Piecewise-linear interpolation over keyframes; flat before the first and after the last. */
-export function interpolate(frames: readonly { t: number; v: number }[], t: number): number {
-  const first = frames[0];
-  if (!first) return 0;
-  if (t <= first.t) return first.v;
-  for (let i = 1; i < frames.length; i++) {
-    const b = frames[i]!;
-    if (t <= b.t) {
-      const a = frames[i - 1]!;
-      return a.v + ((b.v - a.v) * (t - a.t)) / (b.t - a.t);
-    }
-  }
-  return frames.at(-1)!.v;
-}
-
-/**
- * Retries due in the coming seconds, as a difference array over a ring: spreading n retries evenly
- * over [lo, hi] seconds from now costs O(1), and the ring's length is fixed by the longest delay,
- * not by how many people are retrying.
- */
-class RetryRing {
-  private readonly diff: Float64Array;
-  private rate = 0;
-  private head = 0;
-
-  constructor(readonly size: number) {
-    this.diff = new Float64Array(size + 2);
-  }
-
-  /** Adds n retries spread evenly over the seconds [lo, hi] after the current one (1 ≤ lo ≤ hi < size). */
-  schedule(n: number, lo: number, hi: number): void {
-    if (n <= 0) return;
-    const per = n / (hi - lo + 1);
-    const len = this.diff.length;
-    this.diff[(this.head + lo) % len]! += per;
-    this.diff[(this.head + hi + 1) % len]! -= per;
-  }
-
-  /** Moves to the next second and returns the retries due in it. */
-  advance(): number {
-    const len = this.diff.length;
-    this.head = (this.head + 1) % len;
-    this.rate += this.diff[this.head]!;
-    this.diff[this.head] = 0;
-    // float drift must not invent negative people
-    if (this.rate < 1e-9) this.rate = Math.max(0, this.rate);
-    return this.rate;
-  }
-
-  /** Everyone scheduled but not yet due (for conservation checks). */
-  pending(): number {
-    let total = 0;
-    let r = this.rate;
-    const len = this.diff.length;
-    for (let k = 1; k < len; k++) {
-      r += this.diff[(this.head + k) % len]!;
-      total += Math.max(0, r);
-    }
-    return total;
-  }
-}
-
-interface ActiveMitigations {
-  shedding: boolean;
-  capacityFactor: number;
-  admissionCap: number | null;
-  attackFiltered: number | null;
-  applied: Set<string>;
-}
-
-/** Trailing-window health the conditions look at (one value per second, fixed-size rings). */
-class Window {
-  private readonly values: Float64Array;
-  private readonly weights: Float64Array;
-  private i = 0;
-  private n = 0;
-
-  constructor(seconds: number) {
-    this.values = new Float64Array(Math.max(1, seconds));
-    this.weights = new Float64Array(Math.max(1, seconds));
-  }
-
-  push(v: number, w = 1): void {
-    this.values[this.i] = v * w;
-    this.weights[this.i] = w;
-    this.i = (this.i + 1) % this.values.length;
-    this.n = Math.min(this.n + 1, this.values.length);
-  }
-
-  mean(): number {
-    let s = 0;
-    let w = 0;
-    for (let k = 0; k < this.n; k++) {
-      s += this.values[k]!;
-      w += this.weights[k]!;
-    }
-    return w > 0 ? s / w : 1;
-  }
-}
 
 export interface ModelState {
   t: number;
@@ -168,8 +83,9 @@ export class CrowdModel {
   private readonly rooms: Room[];
   private readonly specs: (RoomSpec | null)[];
   private readonly crashed = new Set<number>();
-  private readonly appliedMitigations = new Set<Scenario['assumptions']['mitigations'][number]>();
-  private readonly mit: ActiveMitigations = { shedding: false, capacityFactor: 1, admissionCap: null, attackFiltered: null, applied: new Set() };
+  private readonly mitigations: Mitigations;
+  /** What the mitigations in force do (the same object throughout; `mitigations` keeps it current). */
+  private readonly mit: Mitigations['effects'];
   private readonly since = new Map<Condition, number>();
   private readonly failWindow = new Window(60);
   private readonly state: ModelState;
@@ -209,6 +125,8 @@ export class CrowdModel {
     const n = this.rooms.length;
     this.scratch = { firsts: new Float64Array(n), legits: new Float64Array(n), admits: new Float64Array(n), dues: this.rooms.map(() => new Float64Array(a.clients.retry.maxAttempts)) };
     this.audioFaults = a.audio.faults.map((f) => ({ room: f.room, from: at(f.from), to: at(f.to), keep: (1 - f.chunkLoss) * (1 - f.stall) * (1 - f.duplicate) }));
+    this.mitigations = new Mitigations(scenario);
+    this.mit = this.mitigations.effects;
     this.state = { t: scenario.replayFromMs, listeners: 0, liveAt: null, endedAt: null, openedAt: null, gaveUp: 0, firstAttempts: 0 };
   }
 
@@ -267,41 +185,6 @@ export class CrowdModel {
     const from = this.since.get(c) ?? t;
     this.since.set(c, from);
     return t - from >= c.forMinutes * 60_000;
-  }
-
-  /** Applies mitigations that come due and undoes those whose `until` has passed; effects recomputed in the order applied. */
-  private applyMitigations(m: { availability: number; latencyP99Ms: number }): void {
-    let changed = false;
-    for (const x of this.a.mitigations) {
-      if (this.appliedMitigations.has(x)) {
-        if (x.until && this.state.t >= this.scenario.at(x.until)) {
-          this.appliedMitigations.delete(x);
-          this.mit.applied.delete(x.name);
-          this.pendingEvents.push(`mitigation undone: ${x.name}`);
-          changed = true;
-        }
-        continue;
-      }
-      if (this.mit.applied.has(x.name)) continue;
-      if (x.until && this.state.t >= this.scenario.at(x.until)) continue;
-      const due = x.at ? this.state.t >= this.scenario.at(x.at) : this.holds(x.when!, m);
-      if (!due) continue;
-      this.appliedMitigations.add(x);
-      this.mit.applied.add(x.name);
-      this.pendingEvents.push(`mitigation: ${x.name}`);
-      changed = true;
-    }
-    if (!changed) return;
-    this.mit.shedding = false;
-    this.mit.capacityFactor = 1;
-    this.mit.admissionCap = null;
-    this.mit.attackFiltered = null;
-    for (const x of this.appliedMitigations) {
-      if (x.shedding) this.mit.shedding = true;
-      this.mit.capacityFactor *= x.capacityFactor;
-      if (x.admissionCap !== null) this.mit.admissionCap = x.admissionCap;
-      if (x.attackFiltered !== undefined) this.mit.attackFiltered = x.attackFiltered;
-    }
   }
 
   /** Opens rooms that come due; the first room by `event.opensAt`, later ones by time or another room's end. */
@@ -510,7 +393,7 @@ export class CrowdModel {
 
     this.failWindow.push(availability, legit);
     const health = { availability, latencyP99Ms };
-    this.applyMitigations(health);
+    this.mitigations.update(t, (c) => this.holds(c, health), this.pendingEvents);
     if (this.timeline) this.crashRooms(t, health, events);
     if (main.liveAt === null && main.openedAt !== null && main.endedAt === null && t >= this.scenario.scheduledStartMs && this.holds(a.hostStart.when, health)) {
       main.liveAt = s.liveAt = t;
@@ -574,28 +457,6 @@ export class CrowdModel {
 export function usesTimeline(s: Scenario): boolean {
   const a = s.assumptions;
   return a.rooms.length > 0 || a.crashes.length > 0 || a.roomLoad.requestsPerListenerPerSecond > 0 || a.audio.faults.length > 0 || a.audio.overloadCoupling > 0;
-}
-
-/**
- * When n real clients should arrive, in simulated ms: the quantiles of the scenario's demand curve, so
- * real clients come when the modelled crowd comes (most of them into the surge at the scheduled start).
- */
-export function demandQuantiles(scenario: Scenario, n: number): number[] {
-  const frames = scenario.assumptions.demand.keyframes.map((k) => ({ t: scenario.at(k.at), v: k.perSecond }));
-  const cum: number[] = [];
-  let total = 0;
-  for (let t = scenario.replayFromMs; t < scenario.replayUntilMs; t += 1000) {
-    total += interpolate(frames, t);
-    cum.push(total);
-  }
-  const out: number[] = [];
-  let j = 0;
-  for (let i = 0; i < n; i++) {
-    const target = ((i + 0.5) / n) * total;
-    while (j < cum.length - 1 && cum[j]! < target) j++;
-    out.push(scenario.replayFromMs + j * 1000);
-  }
-  return out;
 }
 
 export function createCrowdModel(scenario: Scenario, rng: Rng): CrowdModel {

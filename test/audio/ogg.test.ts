@@ -39,6 +39,7 @@ describe('Ogg Opus recordings (RFC 3533 pages, RFC 7845 headers)', () => {
     expect(c.problems).toEqual([]);
     expect(c.packets).toBe(packets.length);
     expect(c.pages).toBe(2 + packets.length / 5);
+    expect(c.audioPages).toBe(packets.length / 5);
     // 500 packets of 20 ms less the 312-sample pre-skip
     expect(c.durationSeconds).toBeCloseTo(10 - 312 / 48_000, 6);
     const pages = readOggPages(file);

@@ -17,7 +17,7 @@ describe('slow consumers, dead peers and bad input', () => {
     await startSpace(s.url, id, hostToken);
 
     const paused = await joinAndConnect(s.url, id);
-    (paused.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    paused.ws.pause(); // ws's public pause: the client stops reading its socket, as a stalled device does
     const j = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
     const active = new WebSocket(j.body.wsUrl);
     let received = 0;
@@ -62,7 +62,7 @@ describe('slow consumers, dead peers and bad input', () => {
     await clock.advance(6_000);
     host.ws.send(encodeAudioChunk({ seq: total, captureMs: clock.now(), frames: BIG_FRAMES }));
     await expect.poll(() => metricValue(s.app, 'stampede_audio_chunks_dropped_total', { reason: 'slow_consumer_closed' })).toBe(1);
-    (paused.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    paused.ws.resume();
     expect((await paused.closed).code).toBe(1006);
     await expect.poll(() => metricValue(s.app, 'stampede_listeners', { kind: 'real' })).toBe(1);
     expect(active.readyState).toBe(WebSocket.OPEN);
@@ -125,12 +125,8 @@ describe('slow consumers, dead peers and bad input', () => {
     big.ws.send('x'.repeat(70 * 1024));
     expect((await big.closed).code).toBe(1009);
     const utf = await joinAndConnect(s.url, id);
-    // a text frame with an invalid UTF-8 byte sequence, written raw under ws's sender
-    const sender = (utf.ws as unknown as { _sender: { sendFrame(list: Buffer[], cb?: () => void): void } })._sender;
-    const payload = Buffer.from([0xc3, 0x28]);
-    const mask = Buffer.from([1, 2, 3, 4]);
-    const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
-    sender.sendFrame([Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked])]);
+    // a text frame holding an invalid UTF-8 byte sequence: ws sends a Buffer as text when told to, unchecked
+    utf.ws.send(Buffer.from([0xc3, 0x28]), { binary: false });
     expect((await utf.closed).code).toBe(1007);
     expect(bystander.ws.readyState).toBe(WebSocket.OPEN);
     await expect.poll(() => metricValue(s.app, 'stampede_ws_closes_total', { code: '1009' })).toBe(1);
