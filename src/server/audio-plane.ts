@@ -151,11 +151,11 @@ export class AudioPlane {
     this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
-    this.fanOut(listeners, buf);
+    this.fanOut(listeners, buf, h.seq);
   }
 
   /** The hot path: one frame built once, written to every listener; nothing allocated per listener. */
-  private fanOut(listeners: Iterable<Conn>, buf: Buffer): void {
+  private fanOut(listeners: Iterable<Conn>, buf: Buffer, seq: number): void {
     const t0 = performance.now();
     const frame = binaryFrame(buf);
     const skip = this.config.skipBufferedBytes;
@@ -164,7 +164,8 @@ export class AudioPlane {
     let now = 0;
     for (const c of listeners) {
       const ws = c.ws;
-      if (ws.readyState !== 1) continue;
+      // a listener back from another instance that is ahead of this one has heard this chunk there
+      if (ws.readyState !== 1 || c.after >= seq) continue;
       if (ws.bufferedAmount > skip) {
         dropped++;
         now ||= this.clock.now();

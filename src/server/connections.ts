@@ -18,6 +18,8 @@ export interface Conn {
   closed: boolean;
   /** The close code the server sent for a protocol violation; the peer's socket often just drops (1006). */
   violation: number;
+  /** A listener back from another instance hears only chunks after this one (`?after=<seq>`); −1 otherwise. */
+  after: number;
 }
 
 interface Room {
@@ -71,7 +73,7 @@ export class Connections {
 
   /** Registers a socket (not yet in a room: `enter` puts it there once the space has taken it in). */
   add(ws: WebSocket, space: Space, role: Role, ip: string): Conn {
-    const conn: Conn = { id: `c${this.nextConnId++}`, ws, space, role, ip, alive: true, behindSince: 0, badMessages: 0, closed: false, violation: 0 };
+    const conn: Conn = { id: `c${this.nextConnId++}`, ws, space, role, ip, alive: true, behindSince: 0, badMessages: 0, closed: false, violation: 0, after: -1 };
     this.conns.add(conn);
     this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
     this.metrics.wsConnections.set(this.conns.size);

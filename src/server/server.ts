@@ -203,7 +203,7 @@ export class LiveServer {
       shedder,
       wss: this.wss,
       draining: () => this.draining,
-      attach: (ws, space, role, name, ip) => this.hub.attach(ws, space, role, name, ip),
+      attach: (ws, space, role, name, ip, after) => this.hub.attach(ws, space, role, name, ip, after),
     });
     this.http.on('request', (req, res) => void this.api.handle(req, res));
     this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));

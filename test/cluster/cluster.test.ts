@@ -91,7 +91,9 @@ class Listener {
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(2_000, 100 * 2 ** attempt)));
       try {
         const { wsUrl } = await join(this.proxy, this.spaceId);
-        await this.connect(wsUrl);
+        // the instance it lands on may be a chunk or two behind the one it lost: say what was heard
+        const last = this.seqs.at(-1);
+        await this.connect(last === undefined ? wsUrl : `${wsUrl}&after=${last}`);
         this.reconnects++;
         return;
       } catch {
