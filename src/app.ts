@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { parseServerConfig, type ServerConfig } from './config.js';
+import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { createLogger } from './logging.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/index.js';
 import { RedisBus } from './cluster/redis-bus.js';
 import { LiveServer, type LoadSignal, type ReplayView } from './server/index.js';
 
 export interface AppOptions {
-  server?: Partial<ServerConfig>;
+  server?: ServerConfigInput;
   logger?: Logger;
   clock?: Clock;
   /** Uniform [0,1) source for the server's modelled join failures; seeded by the caller. */

@@ -8,47 +8,102 @@ import { zodIssues } from './protocol/issues.js';
 export const SERVER_DEFAULTS = {
   host: '127.0.0.1',
   port: 8080,
-  /** Largest WebSocket message. Audio chunks are at most 16 KiB. */
+  /** Largest WebSocket message (reliability.md #1). Audio chunks are at most 16 KiB. */
   maxPayload: 64 * 1024,
-  /** ws ≥ 8.21 fragment bounds: far below ws's defaults of 16384 / 262144. */
+  /** ws ≥ 8.21 fragment bounds (reliability.md #2): far below ws's defaults of 16384 / 262144. */
   maxFragments: 64,
   maxBufferedChunks: 256,
+  /** Header bounds (reliability.md #7): Node answers 431 past them. */
   maxHeaderSize: 16 * 1024,
   maxHeadersCount: 64,
   maxBodyBytes: 16 * 1024,
+  /** Slowloris (reliability.md #9): 408 when headers or the whole request take longer. */
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  /** Global and per-address caps on open connections, checked before the upgrade. */
+  /** Global and per-address caps on open connections, checked before the upgrade (reliability.md #13). */
   maxConnections: 20_000,
   maxConnectionsPerAddress: 10_000,
-  /** Join admission: a token bucket on join calls and a cap on concurrent real listeners. */
+  /** Join admission (reliability.md #23): a token bucket on all join calls and one per address. */
   joinRatePerSecond: 2_000,
   joinBurst: 4_000,
+  joinRatePerAddress: 20,
+  joinBurstPerAddress: 40,
+  /** Concurrent real listeners per space, unused tickets included (reliability.md #23). */
   maxListeners: 10_000,
   ticketTtlMs: 30_000,
-  /** Load shedding thresholds. */
+  /** Unused tickets one address may hold at once, so it cannot hoard a space's places (reliability.md #23). */
+  maxTicketsPerAddress: 50,
+  /**
+   * Load shedding (reliability.md #17, #22): event-loop lag (p99 of the loop-delay histogram, or the
+   * sampler's own overshoot when the loop is too busy to sample), and memory: JS heap, RSS, and what
+   * lives outside the heap (external + array buffers).
+   */
   shedEventLoopLagMs: 250,
   shedHeapBytes: 2 * 1024 ** 3,
+  shedRssBytes: 3 * 1024 ** 3,
+  shedExternalBytes: 1024 ** 3,
   retryAfterMs: 2_000,
-  /** Heartbeat: ping each interval, terminate a peer that missed the previous pong. */
+  /** Heartbeat (reliability.md #11, #20): ping with a fresh payload; only a pong carrying it counts. */
   heartbeatMs: 15_000,
   /** Listener counts and reactions are coalesced on this tick (≤ 4 messages/s per space). */
   countIntervalMs: 250,
-  /** Backpressure: skip chunks past this buffer, close a listener behind this long. */
+  /** Slow consumer (reliability.md #12): skip chunks past this buffer, close a listener behind this long. */
   skipBufferedBytes: 256 * 1024,
   slowConsumerMs: 5_000,
-  /** Ten bad client messages close the connection with 1008. */
+  /**
+   * One bounded outbound path (reliability.md #19): no message of any kind is queued past this many
+   * bytes for one connection; audio is skipped, a control message closes the connection with 4001.
+   */
+  maxOutboundBytes: 1024 * 1024,
+  /** Ten bad client messages close the connection with 1008 (reliability.md #6). */
   maxBadMessages: 10,
-  /** Graceful shutdown. */
+  /**
+   * Per-connection message rates (reliability.md #21): a token bucket per kind (messages per second,
+   * burst). Excess is dropped and counted; a connection that keeps flooding past `abuse` drops is
+   * closed with 1008. `any` is checked before a text message is decoded. Audio comes only from the
+   * host, whose chunks must arrive in sequence; a listener's binary message is a bad message (#6).
+   */
+  messageRates: {
+    any: { perSecond: 50, burst: 100 },
+    ping: { perSecond: 5, burst: 10 },
+    react: { perSecond: 10, burst: 20 },
+    request_speak: { perSecond: 1, burst: 3 },
+    grant_speak: { perSecond: 20, burst: 40 },
+    abuse: { perSecond: 10, burst: 200 },
+  },
+  /** Graceful shutdown (reliability.md #16): requests during the drain get 503 + Retry-After (#25). */
   shutdownDeadlineMs: 10_000,
   closeBatchSize: 500,
   /** Most a real join is delayed to feel the modelled join-path latency. */
   maxModelledJoinDelayMs: 3_000,
+  /**
+   * Operator token for creating, starting and ending spaces (reliability.md #24); null = generate
+   * one at start and print it. A space's host token also starts and ends that space.
+   */
+  operatorToken: null as string | null,
+  /** Spaces that are not over (scheduled + live), and live ones (reliability.md #24). */
+  maxSpaces: 1_000,
+  maxLiveSpaces: 100,
+  /** Ended spaces remembered for their details and recordings; the oldest are forgotten first. */
+  maxEndedSpaces: 1_000,
+  /** Largest page of `GET /api/v1/spaces` (reliability.md #24). */
+  maxPageSize: 100,
+  /** A live space with no host connected for this long ends (reliability.md #24). */
+  hostGoneGraceMs: 120_000,
+  /** The live windows of all spaces together hold at most this many bytes of audio (reliability.md #22). */
+  liveWindowTotalBytes: 64 * 1024 ** 2,
   /** Where recordings go; null = a fresh temporary directory. */
   recordingDir: null as string | null,
+  /** Bytes all recordings of this process may take on disk (reliability.md #24). */
+  recordingQuotaBytes: 1024 ** 3,
   /** Proxies whose X-Forwarded-For is believed; empty = trust no one. */
   trustedProxies: [] as string[],
+  /**
+   * Browser origins (reliability.md #26) allowed to open WebSockets and to call the API across origins.
+   * Empty = same origin and loopback pages only; '*' = any.
+   */
+  allowedOrigins: [] as string[],
   /** A demo space with a synthetic host is created at start (npm start, stampede serve). */
   demoSpace: true,
   /** Synthetic host cadence: a chunk every 100 ms, holding that much audio as 20 ms Opus frames. */
@@ -66,6 +121,11 @@ export const SERVER_DEFAULTS = {
 
 const positive = z.number().int().positive();
 const nonNegative = z.number().int().min(0);
+const rate = z.strictObject({ perSecond: z.number().positive(), burst: positive });
+
+/** The message kinds a connection's rate limits are kept for; `abuse` meters the drops themselves. */
+export const MESSAGE_RATE_KINDS = ['any', 'ping', 'react', 'request_speak', 'grant_speak', 'abuse'] as const;
+export type MessageRateKind = (typeof MESSAGE_RATE_KINDS)[number];
 
 export const serverConfigSchema = z.strictObject({
   host: z.string().min(1),
@@ -83,21 +143,37 @@ export const serverConfigSchema = z.strictObject({
   maxConnectionsPerAddress: positive,
   joinRatePerSecond: z.number().positive(),
   joinBurst: positive,
+  joinRatePerAddress: z.number().positive(),
+  joinBurstPerAddress: positive,
   maxListeners: positive,
   ticketTtlMs: positive,
+  maxTicketsPerAddress: positive,
   shedEventLoopLagMs: positive,
   shedHeapBytes: positive,
+  shedRssBytes: positive,
+  shedExternalBytes: positive,
   retryAfterMs: positive,
   heartbeatMs: positive,
   countIntervalMs: positive,
   skipBufferedBytes: positive,
   slowConsumerMs: positive,
+  maxOutboundBytes: positive.min(64 * 1024),
   maxBadMessages: positive,
+  messageRates: z.strictObject(Object.fromEntries(MESSAGE_RATE_KINDS.map((k) => [k, rate])) as Record<MessageRateKind, typeof rate>),
   shutdownDeadlineMs: positive,
   closeBatchSize: positive,
   maxModelledJoinDelayMs: nonNegative,
+  operatorToken: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'expected 16 to 128 characters of A-Z a-z 0-9 _ -').nullable(),
+  maxSpaces: positive,
+  maxLiveSpaces: positive,
+  maxEndedSpaces: positive,
+  maxPageSize: positive.max(10_000),
+  hostGoneGraceMs: positive,
+  liveWindowTotalBytes: positive.min(16 * 1024 + 4),
   recordingDir: z.string().min(1).nullable(),
+  recordingQuotaBytes: positive,
   trustedProxies: z.array(z.string()),
+  allowedOrigins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })])),
   demoSpace: z.boolean(),
   chunkIntervalMs: positive,
   syntheticBitrate: z.number().int().min(6_000).max(510_000),
@@ -105,10 +181,15 @@ export const serverConfigSchema = z.strictObject({
   instanceId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'),
   peerIntervalMs: positive,
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-}).refine((c) => c.requestTimeoutMs >= c.headersTimeoutMs, {
-  message: 'requestTimeoutMs must be at least headersTimeoutMs',
-  path: ['requestTimeoutMs'],
-});
+})
+  .refine((c) => c.requestTimeoutMs >= c.headersTimeoutMs, {
+    message: 'requestTimeoutMs must be at least headersTimeoutMs',
+    path: ['requestTimeoutMs'],
+  })
+  .refine((c) => c.skipBufferedBytes < c.maxOutboundBytes, {
+    message: 'skipBufferedBytes must be below maxOutboundBytes: audio is skipped before the cap closes anyone',
+    path: ['skipBufferedBytes'],
+  });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
@@ -120,8 +201,22 @@ export class ConfigError extends Error {
   }
 }
 
-export function parseServerConfig(partial: Partial<ServerConfig> = {}): ServerConfig {
-  const r = serverConfigSchema.safeParse({ ...SERVER_DEFAULTS, ...partial });
+/**
+ * Per-address limits opened up for a crowd that really is many people but arrives from one loopback
+ * address: the replay's real listeners, and the load, probe and soak commands' own servers.
+ */
+export const ONE_ADDRESS_CROWD = { joinRatePerAddress: 1e6, joinBurstPerAddress: 1_000_000, maxTicketsPerAddress: 1_000_000 } as const;
+/** The same as `stampede serve --set key=value` arguments (for servers started as child processes). */
+export const ONE_ADDRESS_CROWD_SETS = Object.entries(ONE_ADDRESS_CROWD).map(([k, v]) => `${k}=${v}`);
+
+/** Server settings as a caller gives them: any subset, and any subset of the message rates. */
+export type ServerConfigInput = Partial<Omit<ServerConfig, 'messageRates'>> & { messageRates?: Partial<ServerConfig['messageRates']> };
+
+export function parseServerConfig(partial: ServerConfigInput = {}): ServerConfig {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(partial)) throw new ConfigError([{ path: '(root)', message: 'expected an object of settings' }]);
+  const rates = isObject(partial.messageRates) ? { ...SERVER_DEFAULTS.messageRates, ...partial.messageRates } : (partial.messageRates ?? SERVER_DEFAULTS.messageRates);
+  const r = serverConfigSchema.safeParse({ ...SERVER_DEFAULTS, ...partial, messageRates: rates });
   if (!r.success) {
     throw new ConfigError(zodIssues(r.error, '(root)'));
   }

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { createApp } from '../../src/app.js';
-import type { ServerConfig } from '../../src/config.js';
+import { ONE_ADDRESS_CROWD, type ServerConfig } from '../../src/config.js';
 import { serveChild } from './child.js';
 
 /**
@@ -24,6 +24,8 @@ serveChild(async () => {
       maxConnectionsPerAddress: 60_000,
       joinRatePerSecond: 1e7,
       joinBurst: 1e7,
+      // the bench's clients are one loopback address
+      ...ONE_ADDRESS_CROWD,
       shedEventLoopLagMs: 60_000,
       heartbeatMs: 3_600_000,
       shutdownDeadlineMs: 1_000,

@@ -1,3 +1,5 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 
 export function parsePort(v: string): number {
@@ -47,4 +49,13 @@ export async function untilSignal(stop: () => Promise<void>, work?: Promise<unkn
     process.off('SIGTERM', onSignal);
   }
   return why;
+}
+
+/** Writes `value` as JSON to `file` whole (a temporary file renamed into place); returns the absolute path. */
+export async function writeJsonFile(file: string, value: unknown): Promise<string> {
+  const path = resolve(file);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
+  return path;
 }

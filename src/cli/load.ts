@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { createApp } from '../app.js';
 import { systemClock } from '../clock.js';
+import { ONE_ADDRESS_CROWD } from '../config.js';
 import { createLogger } from '../logging.js';
 import { createClientMetrics, formatSummary, loadPlan, parseThreshold, ProfileError, runLoad, type IntervalLine, type LoadResult } from '../load/index.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
@@ -106,7 +107,8 @@ export function registerLoad(program: Command): void {
       let app: ReturnType<typeof createApp> | null = null;
       let target = o.target;
       if (!target) {
-        app = createApp({ logger: createLogger({ level: 'warn' }), clock, random: rng.fork('server').next, server: { port: 0 } });
+        // its own server: the load's many clients all come from this one loopback address
+        app = createApp({ logger: createLogger({ level: 'warn' }), clock, random: rng.fork('server').next, server: { port: 0, ...ONE_ADDRESS_CROWD } });
         target = await app.start();
         say(`started a server for the test on ${target}`);
       }

@@ -4,8 +4,10 @@ import { registerCompare } from './compare.js';
 import { registerDashboards } from './dashboards.js';
 import { registerFit } from './fit.js';
 import { registerLoad } from './load.js';
+import { registerProbe } from './probe.js';
 import { registerReplay } from './replay.js';
 import { registerServe } from './serve.js';
+import { registerSoak } from './soak.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** Builds the `stampede` command tree. Every command has --help. */
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   registerFit(program);
   registerLoad(program);
   registerServe(program);
+  registerProbe(program);
+  registerSoak(program);
   registerCluster(program);
   registerDashboards(program);
   return program;

@@ -1,8 +1,31 @@
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import { createApp } from '../app.js';
+import type { ServerConfigInput } from '../config.js';
 import { FaultRunner, loadFaultPlan } from '../faults/index.js';
 import { createLogger } from '../logging.js';
-import { parsePort, untilSignal } from './common.js';
+import { collect, parsePort, untilSignal } from './common.js';
+
+/** `--set key=value` (repeatable) onto server settings: values read as YAML scalars, `a.b` for a nested one. */
+export function serverSettings(sets: string[]): ServerConfigInput {
+  const out: Record<string, unknown> = {};
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new Error(`--set takes key=value, e.g. maxListeners=500 (got '${s}')`);
+    const keys = s.slice(0, eq).trim().split('.');
+    if (keys.some((k) => !/^[A-Za-z][A-Za-z0-9_]*$/.test(k))) throw new Error(`--set: '${s.slice(0, eq)}' is not a setting name`);
+    let value: unknown;
+    try {
+      value = parseYaml(s.slice(eq + 1), { logLevel: 'error' });
+    } catch {
+      value = s.slice(eq + 1);
+    }
+    let cur = out;
+    for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+    cur[keys.at(-1)!] = value;
+  }
+  return out as ServerConfigInput;
+}
 
 export function registerServe(program: Command): void {
   program
@@ -16,15 +39,17 @@ export function registerServe(program: Command): void {
     .option('--recording-dir <dir>', 'where recordings are written (default: a temporary directory)')
     .option('--redis <url>', 'share spaces with other instances through this Redis (redis://host:port)')
     .option('--instance <id>', "this instance's id in a cluster (default: local)")
+    .option('--set <key=value>', 'any server setting from docs/reliability.md, e.g. --set maxOutboundBytes=524288 (repeatable)', collect, [])
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--json-logs', 'JSON log lines even at a terminal')
     .option('--faults <file>', 'play a fault plan against the server (crash a space, reopen it elsewhere); off unless given')
-    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; redis?: string; instance?: string; logLevel: string; jsonLogs?: boolean; faults?: string }) => {
+    .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; redis?: string; instance?: string; set: string[]; logLevel: string; jsonLogs?: boolean; faults?: string }) => {
       const plan = o.faults ? await loadFaultPlan(o.faults) : null;
       const logger = createLogger({ level: o.logLevel as 'info', pretty: !o.jsonLogs && process.stderr.isTTY });
       const app = createApp({
         logger,
         server: {
+          ...serverSettings(o.set),
           port: o.port,
           host: o.host,
           demoSpace: o.demo,

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
+import { ONE_ADDRESS_CROWD_SETS } from '../config.js';
 import { startHaproxy, type RunningHaproxy } from './haproxy.js';
 import { SupervisedProcess, freePort, httpAnswers, type Exit } from './process.js';
 import { startRedisServer } from './redis.js';
@@ -126,6 +127,8 @@ export class Cluster {
   serveArgs(k: number, port: number): string[] {
     const args = ['serve', '--host', this.host, '--port', String(port), '--redis', this.redisUrl, '--instance', `i${k}`, '--json-logs', '--log-level', this.o.logLevel ?? 'info', '--recording-dir', this.recordingDir];
     if (k > 1 || this.o.demo === false) args.push('--no-demo');
+    // behind haproxy every client arrives from the proxy's address: per-address limits would count the whole crowd as one
+    for (const s of ONE_ADDRESS_CROWD_SETS) args.push('--set', s);
     return [...args, ...(this.o.serveArgs ?? [])];
   }
 

@@ -146,7 +146,7 @@ function parseDoc(text: string, file: string, env: Readonly<Record<string, strin
   const sub = substituteEnv(text, env);
   if (sub.missing.length) throw new ProfileError(file, sub.missing.map((v) => ({ path: '(file)', message: `environment variable ${v} is not set (write \${${v}:-default} for a default)` })));
   try {
-    return parseYaml(sub.text);
+    return parseYaml(sub.text, { logLevel: 'error' });
   } catch (err) {
     throw new ProfileError(file, [{ path: '(file)', message: `not valid YAML: ${(err as Error).message.split('\n')[0]}` }]);
   }

@@ -45,6 +45,8 @@ export const ROUTES = [
 export type Route = (typeof ROUTES)[number];
 
 export const DROP_REASONS = ['backpressure', 'slow_consumer_closed', 'duplicate'] as const;
+/** Client message kinds a connection's rate limits drop (docs/reliability.md #21); `any` is the pre-decode limit. */
+export const RATE_LIMITED_KINDS = ['any', 'ping', 'react', 'request_speak', 'grant_speak'] as const;
 export const SIM_PHASES = ['pre_open', 'open', 'failing', 'live', 'ended'] as const;
 export type SimPhase = (typeof SIM_PHASES)[number];
 /** Kinds of event the crowd model reports (a mitigation's own name is scenario text, never a label). */
@@ -80,6 +82,8 @@ export interface ServerMetrics {
   eventLoopLag: Gauge;
   heartbeatTerminations: Counter;
   protocolErrors: Counter<'code'>;
+  messagesDropped: Counter<'kind'>;
+  outboundOverflows: Counter;
   recordingBytes: Counter;
   spacesByState: Gauge<'state'>;
   simTime: Gauge;
@@ -119,9 +123,11 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     audioChunksSent: new Counter({ name: `${p}audio_chunks_sent_total`, help: 'Audio chunks handed to listener sockets', registers: r }),
     audioChunksDropped: new Counter({ name: `${p}audio_chunks_dropped_total`, help: 'Audio chunks skipped for a listener, by reason', labelNames: ['reason'], registers: r }),
     fanoutDuration: new Histogram({ name: `${p}fanout_duration_seconds`, help: 'Time to fan one audio chunk out to every listener of a space', buckets: FANOUT_BUCKETS, registers: r }),
-    eventLoopLag: new Gauge({ name: `${p}event_loop_lag_seconds`, help: 'Event-loop delay (p99 over the last sampling window) used for load shedding', registers: r }),
+    eventLoopLag: new Gauge({ name: `${p}event_loop_lag_seconds`, help: 'Event-loop lag used for load shedding: the p99 delay of the last sampling window or the sampler\'s own drift, whichever is larger', registers: r }),
     heartbeatTerminations: new Counter({ name: `${p}heartbeat_terminations_total`, help: 'Connections terminated for a missed pong', registers: r }),
     protocolErrors: new Counter({ name: `${p}protocol_errors_total`, help: 'Rejected client messages by error code', labelNames: ['code'], registers: r }),
+    messagesDropped: new Counter({ name: `${p}ws_messages_dropped_total`, help: 'Client messages dropped by the per-connection rate limits, by kind', labelNames: ['kind'], registers: r }),
+    outboundOverflows: new Counter({ name: `${p}ws_outbound_overflows_total`, help: 'Connections closed (4001) because a message would have taken their outbound buffer past maxOutboundBytes', registers: r }),
     recordingBytes: new Counter({ name: `${p}recording_bytes_total`, help: 'Audio bytes written to recordings', registers: r }),
     spacesByState: new Gauge({ name: `${p}spaces`, help: 'Spaces by state', labelNames: ['state'], registers: r }),
     simTime: new Gauge({ name: `${p}sim_time_seconds`, help: 'Simulated wall-clock time of the replay (Unix seconds)', registers: r }),
@@ -142,6 +148,7 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
   for (const kind of LISTENER_KINDS) m.listeners.set({ kind }, 0);
   for (const kind of LISTENER_KINDS) for (const outcome of JOIN_OUTCOMES) m.joinAttempts.inc({ kind, outcome }, 0);
   for (const reason of DROP_REASONS) m.audioChunksDropped.inc({ reason }, 0);
+  for (const kind of RATE_LIMITED_KINDS) m.messagesDropped.inc({ kind }, 0);
   for (const phase of SIM_PHASES) m.simPhase.set({ phase }, 0);
   for (const event of SIM_EVENTS) m.simEvents.inc({ event }, 0);
   m.simSpeed.set(0);

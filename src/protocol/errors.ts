@@ -19,6 +19,7 @@ export const API_ERRORS = {
   CHUNK_NOT_FOUND: { status: 404, message: 'no such audio chunk: not yet sent, or out of the live window' },
   RATE_LIMITED: { status: 429, message: 'too many joins right now' },
   TOO_MANY_CONNECTIONS: { status: 429, message: 'too many connections from this address' },
+  TOO_MANY_TICKETS: { status: 429, message: 'this address holds too many unused join tickets' },
   CAPACITY: { status: 503, message: 'the space is at its listener cap' },
   OVERLOADED: { status: 503, message: 'the server is shedding load' },
   JOIN_FAILED: { status: 503, message: 'This Space is not available' },

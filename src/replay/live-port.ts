@@ -233,7 +233,8 @@ export class LiveReplayPort implements ReplayPort {
   }
 
   async endSpace(): Promise<void> {
-    if (this.space.state !== 'ended') await this.o.server.endSpace(this.space);
+    // a space that never went live is not ended: there is nothing on air to end (409 over HTTP)
+    if (this.space.state === 'live') await this.o.server.endSpace(this.space);
   }
 
   publish(step: ReplayStep): void {

@@ -45,33 +45,52 @@ export interface JoinGate {
 
 export const OPEN_GATE: JoinGate = { availability: 1, latencyMs: 0 };
 
-/** Readings the shedder decides on; the server samples the real event loop, tests pass their own. */
+/**
+ * Readings the shedder decides on; the server samples the real process (src/guard/lag.ts), tests pass
+ * their own. RSS and memory outside the heap are optional for a test that only plays with lag.
+ */
 export interface LoadSignal {
   eventLoopLagMs(): number;
   heapUsedBytes(): number;
+  rssBytes?(): number;
+  externalBytes?(): number;
 }
 
 export type ShedReason = 'event_loop_lag' | 'memory';
+
+export interface ShedLimits {
+  maxLagMs: number;
+  maxHeapBytes: number;
+  maxRssBytes: number;
+  maxExternalBytes: number;
+}
+
+export interface ShedReadings {
+  lagMs: number;
+  heapBytes: number;
+  rssBytes: number;
+  externalBytes: number;
+}
 
 export class Shedder {
   private last: ShedReason | null = null;
 
   constructor(
     private readonly signal: LoadSignal,
-    private readonly maxLagMs: number,
-    private readonly maxHeapBytes: number,
+    private readonly limits: ShedLimits,
     /** Called when shedding starts, changes reason or stops: one log line per change, not per refusal. */
-    private readonly onChange?: (reason: ShedReason | null, lagMs: number, heapBytes: number) => void,
+    private readonly onChange?: (reason: ShedReason | null, at: ShedReadings) => void,
   ) {}
 
-  /** Why the server should shed right now, or null. */
+  /** Why the server should shed right now, or null. Memory counts the heap, RSS and what lives outside the heap (docs/reliability.md #22). */
   reason(): ShedReason | null {
-    const lag = this.signal.eventLoopLagMs();
-    const heap = this.signal.heapUsedBytes();
-    const r: ShedReason | null = lag > this.maxLagMs ? 'event_loop_lag' : heap > this.maxHeapBytes ? 'memory' : null;
+    const s = this.signal;
+    const at = { lagMs: s.eventLoopLagMs(), heapBytes: s.heapUsedBytes(), rssBytes: s.rssBytes?.() ?? 0, externalBytes: s.externalBytes?.() ?? 0 };
+    const l = this.limits;
+    const r: ShedReason | null = at.lagMs > l.maxLagMs ? 'event_loop_lag' : at.heapBytes > l.maxHeapBytes || at.rssBytes > l.maxRssBytes || at.externalBytes > l.maxExternalBytes ? 'memory' : null;
     if (r !== this.last) {
       this.last = r;
-      this.onChange?.(r, lag, heap);
+      this.onChange?.(r, at);
     }
     return r;
   }

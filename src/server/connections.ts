@@ -3,6 +3,8 @@ import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
 import type { Role, Space } from '../space/index.js';
+import { Liveness, MessageLimiter } from '../guard/index.js';
+import { CLOSE } from '../protocol/index.js';
 
 /** One open WebSocket and what the server knows about it. */
 export interface Conn {
@@ -11,7 +13,12 @@ export interface Conn {
   space: Space;
   role: Role;
   ip: string;
-  alive: boolean;
+  /** Heartbeat: only a pong echoing our last ping's payload counts (docs/reliability.md #20). */
+  liveness: Liveness;
+  /** Per-kind message rates (docs/reliability.md #21). */
+  limiter: MessageLimiter;
+  /** The server has closed (or is closing) this connection: nothing more it sends is acted on. */
+  closing: boolean;
   /** When this listener's buffer first went over the skip threshold; 0 while it keeps up. */
   behindSince: number;
   badMessages: number;
@@ -73,7 +80,8 @@ export class Connections {
 
   /** Registers a socket (not yet in a room: `enter` puts it there once the space has taken it in). */
   add(ws: WebSocket, space: Space, role: Role, ip: string): Conn {
-    const conn: Conn = { id: `c${this.nextConnId++}`, ws, space, role, ip, alive: true, behindSince: 0, badMessages: 0, closed: false, violation: 0, after: -1 };
+    const n = this.nextConnId++;
+    const conn: Conn = { id: `c${n}`, ws, space, role, ip, liveness: new Liveness(n), limiter: new MessageLimiter(this.config.messageRates), closing: false, behindSince: 0, badMessages: 0, closed: false, violation: 0, after: -1 };
     this.conns.add(conn);
     this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
     this.metrics.wsConnections.set(this.conns.size);
@@ -107,12 +115,47 @@ export class Connections {
     this.metrics.wsConnections.set(this.conns.size);
   }
 
-  /** Sends a text message to everyone in a space (and its host unless told not to). */
+  /**
+   * The one outbound path for text (docs/reliability.md #19): a message that would take the connection's
+   * queued bytes past `maxOutboundBytes` is not queued; the connection is closed with 4001 instead (the
+   * close frame is the last thing queued). Audio has its own, lower threshold (the audio plane skips it).
+   */
+  send(conn: Conn, data: Buffer): void {
+    const ws = conn.ws;
+    if (conn.closing || ws.readyState !== 1) return;
+    if (ws.bufferedAmount + data.length > this.config.maxOutboundBytes) {
+      this.metrics.outboundOverflows.inc();
+      // the peer has to read its way to the close frame: it gets as long as a slow consumer does
+      this.shut(conn, CLOSE.SLOW_CONSUMER, 'outbound buffer over its cap', this.config.slowConsumerMs, true);
+      return;
+    }
+    ws.send(data, { binary: false });
+  }
+
+  /** Sends a text message to everyone in a space (and its host unless told not to): encoded once, each through its bounded path. */
   broadcast(spaceId: string, text: string, includeHost = true): void {
     const room = this.rooms.get(spaceId);
     if (!room) return;
-    for (const c of room.listeners) if (c.ws.readyState === c.ws.OPEN) c.ws.send(text);
-    if (includeHost && room.host && room.host.ws.readyState === room.host.ws.OPEN) room.host.ws.send(text);
+    const data = Buffer.from(text);
+    for (const c of room.listeners) this.send(c, data);
+    if (includeHost && room.host) this.send(room.host, data);
+  }
+
+  /**
+   * Closes a connection the server gives up on; what it sends from now on is ignored. A peer that does
+   * not finish the close handshake within `graceMs` is cut rather than left to ws's 30 s close timer.
+   * With `stopReading` (a flood, or a peer that does not read) its socket is not read any more: the
+   * flood stops costing CPU, and the close frame we sent still reaches it.
+   */
+  shut(conn: Conn, code: number, reason: string, graceMs: number, stopReading = false): void {
+    if (conn.closing) return;
+    conn.closing = true;
+    const ws = conn.ws;
+    ws.close(code, reason);
+    if (stopReading) ws.pause();
+    const cut = setTimeout(() => ws.terminate(), graceMs);
+    cut.unref();
+    ws.once('close', () => clearTimeout(cut));
   }
 
   /** Closes a space's listeners and host with `code`, e.g. when it ends. */
@@ -123,17 +166,16 @@ export class Connections {
     room.host?.ws.close(code, hostReason);
   }
 
-  /** Pings everyone; a peer that did not answer the previous ping is terminated. */
+  /** Pings everyone with a fresh payload; a peer that did not echo the previous one is terminated. */
   heartbeat(): void {
     for (const c of this.conns) {
-      if (!c.alive) {
+      if (!c.liveness.alive) {
         this.metrics.heartbeatTerminations.inc();
         c.ws.terminate();
         continue;
       }
-      c.alive = false;
       try {
-        c.ws.ping();
+        c.ws.ping(c.liveness.nextPing());
       } catch {
         // the socket closed between the check and the ping; close handles cleanup
       }

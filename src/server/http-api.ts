@@ -11,7 +11,8 @@ import { ApiError, createSpaceBody, hostActionBody, joinBody, parseBody } from '
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
-import { readJson, sendError, sendJson } from './http-util.js';
+import type { KeyedBuckets } from '../guard/index.js';
+import { ClientAborted, clientAddress, readJson, sendError, sendJson } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
 import { ASSET_TYPES, DASHBOARD_PAGE, loadDashboardAssets, type DashboardAssets } from './dashboard.js';
@@ -37,6 +38,8 @@ export interface HttpApiDeps {
   hub: Hub;
   tickets: TicketBook;
   bucket: TokenBucket;
+  /** The join rate of each client address (docs/reliability.md #23). */
+  joinsPerAddress: KeyedBuckets;
   shedder: Shedder;
   hostKeys: HostKeys;
   replay: ReplayView;
@@ -116,6 +119,12 @@ export class HttpApi {
     try {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const method = req.method ?? 'GET';
+      // draining: the port stays open and says so (docs/reliability.md #25); health and metrics still answer
+      if (this.d.draining() && path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
+        res.setHeader('connection', 'close');
+        if (path.endsWith('/join')) this.countJoin('draining');
+        throw new ApiError('DRAINING', undefined, { retryAfterMs: this.d.config.retryAfterMs });
+      }
       const m = this.table.match(method, path);
       if (m.kind === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
       if (m.kind === 'method_not_allowed') {
@@ -126,6 +135,11 @@ export class HttpApi {
       return await m.def.handle({ req, res }, m.params);
     } catch (err) {
       if (err instanceof ApiError) return sendError(res, err);
+      if (err instanceof ClientAborted) {
+        // the client went away mid-request: its business, not an error of ours
+        this.d.log.debug({ reqId, method: req.method, url: req.url?.slice(0, 200) }, 'client aborted the request');
+        return void res.destroy();
+      }
       if (err instanceof DomainError) {
         const code = err.code === 'SPACE_ENDED' ? 'SPACE_ENDED' : 'INVALID_TRANSITION';
         return sendError(res, new ApiError(code, err.message));
@@ -232,12 +246,19 @@ export class HttpApi {
     });
     if (decision.takesToken) this.d.bucket.take();
     if (!decision.admit) return this.refuse(decision.outcome, new ApiError(decision.code, decision.message, decision.retryAfterMs === undefined ? {} : { retryAfterMs: decision.retryAfterMs }));
+    // one address: its own join rate, and a bounded number of unused tickets (docs/reliability.md #23)
+    const ip = clientAddress(req, config.trustedProxies);
+    const mine = this.d.joinsPerAddress.take(ip, clock.now());
+    if (!mine.ok) return this.refuse('rate_limited', new ApiError('RATE_LIMITED', 'too many joins from this address right now', { retryAfterMs: Math.max(1000, mine.retryAfterMs) }));
+    if (this.d.tickets.pendingFrom(ip, clock.now()) >= config.maxTicketsPerAddress) {
+      return this.refuse('rate_limited', new ApiError('TOO_MANY_TICKETS', `this address holds ${config.maxTicketsPerAddress} unused tickets: use one, or wait for them to expire`, { retryAfterMs: config.retryAfterMs }));
+    }
     const gate = this.d.replay.joinGate();
     const delay = modelledDelayMs(gate, config.maxModelledJoinDelayMs);
     if (delay > 0) await clock.sleep(delay);
     if (failsUnderModel(gate, this.d.random)) return this.refuse('failed', new ApiError('JOIN_FAILED', undefined, { retryAfterMs: config.retryAfterMs }));
     const name = body.name ?? 'listener';
-    const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now());
+    const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now(), ip);
     // in a cluster: good on any instance once Redis has it (while Redis is away, on this one only)
     await this.d.shareTicket(ticket, { spaceId: space.id, name }, config.ticketTtlMs);
     this.countJoin('admitted');

@@ -38,6 +38,14 @@ export function rejectUpgrade(socket: Duplex, err: ApiError): void {
   else socket.destroy();
 }
 
+/** The client went away before its request body arrived: logged at debug, answered with nothing. */
+export class ClientAborted extends Error {
+  constructor() {
+    super('the client aborted the request');
+    this.name = 'ClientAborted';
+  }
+}
+
 /**
  * Reads a JSON body of at most `limit` bytes. Empty bodies read as `{}`; anything else must be
  * application/json. Never buffers more than the limit.
@@ -81,7 +89,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      // a reset mid-body is the client leaving, not a fault of ours
+      reject(err instanceof ClientAborted || (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? new ClientAborted() : err);
     };
     const cleanup = (): void => {
       req.off('data', onData);
@@ -89,7 +98,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       req.off('error', onError);
       req.off('aborted', onAborted);
     };
-    const onAborted = (): void => onError(new Error('the request was aborted'));
+    const onAborted = (): void => onError(new ClientAborted());
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

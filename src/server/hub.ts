@@ -56,7 +56,7 @@ export class Hub {
     this.throttle = new LogThrottle(() => clock.now());
     this.connections = new Connections(config, clock, metrics);
     this.audio = new AudioPlane(config, clock, metrics, log, recordingDir);
-    this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf));
+    this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf), () => clock.now());
   }
 
   start(): void {
@@ -94,9 +94,8 @@ export class Hub {
       return;
     }
     this.connections.enter(conn, (old) => old.ws.close(CLOSE.REPLACED, 'replaced by a new host connection'));
-    ws.on('pong', () => {
-      conn.alive = true;
-    });
+    // only a pong echoing our last ping's payload proves the peer reads (docs/reliability.md #20)
+    ws.on('pong', (data) => conn.liveness.pong(data));
     ws.on('message', (data, isBinary) => this.dispatch.onMessage(conn, data, isBinary));
     ws.on('error', (err) => {
       // ws closes the connection itself for frame-level violations; remember which code it sent
@@ -108,7 +107,7 @@ export class Hub {
       this.metrics.wsCloses.inc({ code: closeCodeLabel(conn.violation || code) });
       this.connections.remove(conn);
     });
-    sendTo(conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
+    sendTo(this.connections, conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
   }
 
   /**

@@ -16,7 +16,7 @@ import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
 import { Hub } from './hub.js';
-import { EventLoopSignal } from './load-signal.js';
+import { KeyedBuckets, LoadMonitor } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
@@ -56,7 +56,7 @@ export class LiveServer {
   private readonly api: HttpApi;
   private readonly upgrades: Upgrades;
   private readonly hostKeys = new HostKeys();
-  private readonly eventLoop: EventLoopSignal | null;
+  private readonly monitor: LoadMonitor | null;
   private readonly hosts = new Map<string, SyntheticHost>();
   private readonly bus: SpaceBus;
   private readonly sync: SpaceSync;
@@ -81,9 +81,13 @@ export class LiveServer {
     this.log = logger.child({ module: 'server' });
     this.spaces = new SpaceStore(deps.newId ?? (() => randomBytes(8).toString('hex')));
     const tickets = new TicketBook(config.ticketTtlMs);
-    this.eventLoop = deps.loadSignal ? null : new EventLoopSignal(clock, 500, (lag) => metrics.eventLoopLag.set(lag / 1000));
-    const shedder = new Shedder(deps.loadSignal ?? this.eventLoop!, config.shedEventLoopLagMs, config.shedHeapBytes, (reason, lagMs, heapBytes) => {
-      const at = { lagMs: Math.round(lagMs), heapMiB: Math.round(heapBytes / 2 ** 20), maxLagMs: config.shedEventLoopLagMs };
+    // the real process: loop lag that cannot read 0 while the loop is too busy to sample, and memory
+    // beside the heap (docs/reliability.md #22)
+    this.monitor = deps.loadSignal ? null : new LoadMonitor(500, (r) => metrics.eventLoopLag.set(r.lagMs / 1000));
+    const limits = { maxLagMs: config.shedEventLoopLagMs, maxHeapBytes: config.shedHeapBytes, maxRssBytes: config.shedRssBytes, maxExternalBytes: config.shedExternalBytes };
+    const shedder = new Shedder(deps.loadSignal ?? this.monitor!, limits, (reason, r) => {
+      const MiB = 2 ** 20;
+      const at = { lagMs: Math.round(r.lagMs), heapMiB: Math.round(r.heapBytes / MiB), rssMiB: Math.round(r.rssBytes / MiB), externalMiB: Math.round(r.externalBytes / MiB), maxLagMs: config.shedEventLoopLagMs };
       if (reason) this.log.warn({ reason, ...at }, 'shedding load: new joins get 503 and new sockets 1013');
       else this.log.info(at, 'stopped shedding load');
     });
@@ -154,6 +158,7 @@ export class LiveServer {
       hub: this.hub,
       tickets,
       bucket: new TokenBucket(clock, config.joinRatePerSecond, config.joinBurst),
+      joinsPerAddress: new KeyedBuckets({ perSecond: config.joinRatePerAddress, burst: config.joinBurstPerAddress }),
       shedder,
       hostKeys: this.hostKeys,
       replay,
@@ -242,7 +247,7 @@ export class LiveServer {
       throw err;
     }
     // periodic work starts only once the port is ours, so a failed start leaves nothing running
-    this.eventLoop?.start();
+    this.monitor?.start();
     this.hub.start();
     this.address = this.http.address() as AddressInfo;
     this.log.info({ url: this.url, recordingDir: this.recordingDir }, 'listening');
@@ -303,7 +308,7 @@ export class LiveServer {
   }
 
   /**
-   * Graceful shutdown: readiness goes 503, no new connections, live spaces end (recordings flushed),
+   * Graceful shutdown: readiness goes 503, new requests are answered 503 DRAINING, live spaces end (recordings flushed),
    * clients get 1001 in batches, stragglers are terminated at the deadline. Same promise on every call.
    */
   stop(): Promise<void> {
@@ -311,7 +316,7 @@ export class LiveServer {
       const { config } = this.deps;
       this.draining = true;
       this.log.info('draining');
-      const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      // the port stays open while draining: a new client is answered 503 + Retry-After, not refused at TCP
       this.http.closeIdleConnections();
       for (const h of this.hosts.values()) await h.stop();
       this.hosts.clear();
@@ -321,9 +326,10 @@ export class LiveServer {
       }
       await this.hub.closeAll(CLOSE.GOING_AWAY, 'server going away', config.shutdownDeadlineMs);
       await this.sync.stop();
+      const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeAllConnections();
       await closed;
-      await this.eventLoop?.stop();
+      this.monitor?.stop();
       this.log.info('stopped');
     })();
     return this.stopping;

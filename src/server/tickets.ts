@@ -4,6 +4,8 @@ export interface Ticket {
   spaceId: string;
   name: string;
   expiresAt: number;
+  /** The address the ticket was issued to: its unused tickets are bounded (docs/reliability.md #23). */
+  address: string;
 }
 
 /**
@@ -14,6 +16,7 @@ export interface Ticket {
 export class TicketBook {
   private readonly tickets = new Map<string, Ticket>();
   private readonly perSpace = new Map<string, number>();
+  private readonly perAddress = new Map<string, number>();
   private order: string[] = [];
   private head = 0;
   /** Entropy is drawn from the OS in blocks of 256 tickets rather than one syscall per join. */
@@ -24,9 +27,8 @@ export class TicketBook {
 
   private forget(ticket: string, t: Ticket): void {
     this.tickets.delete(ticket);
-    const n = (this.perSpace.get(t.spaceId) ?? 1) - 1;
-    if (n <= 0) this.perSpace.delete(t.spaceId);
-    else this.perSpace.set(t.spaceId, n);
+    decrement(this.perSpace, t.spaceId);
+    decrement(this.perAddress, t.address);
   }
 
   /** Drops expired tickets from the front of the issue order. */
@@ -44,7 +46,7 @@ export class TicketBook {
     }
   }
 
-  issue(spaceId: string, name: string, now: number): { ticket: string; expiresAt: number } {
+  issue(spaceId: string, name: string, now: number, address = ''): { ticket: string; expiresAt: number } {
     this.sweep(now);
     if (this.entropyAt === this.entropy.length) {
       randomFillSync(this.entropy);
@@ -53,8 +55,9 @@ export class TicketBook {
     const ticket = this.entropy.toString('base64url', this.entropyAt, this.entropyAt + 24);
     this.entropyAt += 24;
     const expiresAt = now + this.ttlMs;
-    this.tickets.set(ticket, { spaceId, name, expiresAt });
+    this.tickets.set(ticket, { spaceId, name, expiresAt, address });
     this.perSpace.set(spaceId, (this.perSpace.get(spaceId) ?? 0) + 1);
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.order.push(ticket);
     return { ticket, expiresAt };
   }
@@ -74,7 +77,19 @@ export class TicketBook {
     return this.perSpace.get(spaceId) ?? 0;
   }
 
+  /** Tickets issued to an address and not yet used or expired. */
+  pendingFrom(address: string, now: number): number {
+    this.sweep(now);
+    return this.perAddress.get(address) ?? 0;
+  }
+
   get size(): number {
     return this.tickets.size;
   }
+}
+
+function decrement(m: Map<string, number>, key: string): void {
+  const n = (m.get(key) ?? 1) - 1;
+  if (n <= 0) m.delete(key);
+  else m.set(key, n);
 }

@@ -219,7 +219,7 @@ function applyOverride(doc: Record<string, unknown>, path: string, raw: string):
   }
   let value: unknown;
   try {
-    value = parseYaml(raw);
+    value = parseYaml(raw, { logLevel: 'error' });
   } catch {
     value = raw;
   }
@@ -304,7 +304,7 @@ function orderIssues(s: ScenarioFile, at: (c: string) => number): Issue[] {
 export function parseScenario(text: string, file: string, overrides: string[] = []): Scenario {
   let doc: unknown;
   try {
-    doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    doc = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { logLevel: 'error' });
   } catch (err) {
     throw new ScenarioError(file, [{ path: '(file)', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }]);
   }

@@ -26,7 +26,8 @@ export interface SpaceSnapshot {
 }
 
 const TRANSITIONS: Record<SpaceState, readonly SpaceState[]> = {
-  scheduled: ['live', 'ended'],
+  // a scheduled space goes live first: ending one that never started is not a transition (409)
+  scheduled: ['live'],
   live: ['ended'],
   ended: [],
 };
@@ -219,6 +220,43 @@ export class SpaceStore {
 
   list(): Space[] {
     return [...this.spaces.values()];
+  }
+
+  get size(): number {
+    return this.spaces.size;
+  }
+
+  /**
+   * One page of spaces in creation order: at most `limit` after the space with id `after` (from the
+   * start when absent). `next` is the id to ask for the page after, null on the last page; an `after`
+   * that is no longer known reads as the start.
+   */
+  page(limit: number, after?: string): { spaces: Space[]; next: string | null } {
+    const out: Space[] = [];
+    let started = after === undefined || !this.spaces.has(after);
+    let more = false;
+    for (const [id, s] of this.spaces) {
+      if (!started) {
+        started = id === after;
+        continue;
+      }
+      if (out.length === limit) {
+        more = true;
+        break;
+      }
+      out.push(s);
+    }
+    return { spaces: out, next: more ? out.at(-1)!.id : null };
+  }
+
+  /** Forgets a space (an ended one past the number kept); the caller owns anything else it held. */
+  forget(id: string): boolean {
+    return this.spaces.delete(id);
+  }
+
+  /** The ended spaces in the order they were created (oldest first). */
+  ended(): Space[] {
+    return this.list().filter((s) => s.state === 'ended');
   }
 
   countByState(): Record<SpaceState, number> {

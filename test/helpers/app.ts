@@ -5,19 +5,24 @@ import { pino } from 'pino';
 import { afterEach } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
-import type { ServerConfig } from '../../src/config.js';
+import { ONE_ADDRESS_CROWD, type ServerConfigInput } from '../../src/config.js';
 import { NO_REPLAY, OPEN_GATE, type JoinGate, type ReplayView } from '../../src/server/index.js';
+
+/** The operator token every test app runs with (creating spaces needs it). */
+export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
+export const OPERATOR = { authorization: `Bearer ${OPERATOR_TOKEN}` };
 
 /**
  * A real app on 127.0.0.1:0 with logs discarded, no load shedding, and recordings in a temporary directory that
  * `close()` removes; call `close()` in afterEach. Calling it twice returns the same promise.
  */
-export async function startApp(server: Partial<ServerConfig> = {}, opts: Omit<AppOptions, 'server'> = {}): Promise<{ app: App; url: string; close: () => Promise<void> }> {
+export async function startApp(server: ServerConfigInput = {}, opts: Omit<AppOptions, 'server'> = {}): Promise<{ app: App; url: string; close: () => Promise<void> }> {
   const recordingDir = await mkdtemp(join(tmpdir(), 'stampede-test-rec-'));
   // the real event-loop signal would shed load whenever the test machine is busy; tests that are
   // about shedding pass their own signal
   const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
-  const app = createApp({ logger: pino({ level: 'silent' }), loadSignal: calm, ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, ...server } });
+  // test clients are many people on one loopback address; tests of the per-address limits set their own
+  const app = createApp({ logger: pino({ level: 'silent' }), loadSignal: calm, ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, operatorToken: OPERATOR_TOKEN, ...ONE_ADDRESS_CROWD, ...server } });
   const url = await app.start();
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -68,7 +73,7 @@ export async function api<T = Record<string, unknown>>(url: string, method: stri
 
 /** Creates a space and returns its id and host token. */
 export async function createSpace(url: string, title = 'test space'): Promise<{ id: string; hostToken: string }> {
-  const r = await api<{ space: { id: string }; hostToken: string }>(url, 'POST', '/api/v1/spaces', { title, scheduledStart: new Date(0).toISOString() });
+  const r = await api<{ space: { id: string }; hostToken: string }>(url, 'POST', '/api/v1/spaces', { title, scheduledStart: new Date(0).toISOString() }, OPERATOR);
   if (r.status !== 201) throw new Error(`create failed: ${r.status} ${JSON.stringify(r.body)}`);
   return { id: r.body.space.id, hostToken: r.body.hostToken };
 }
@@ -138,6 +143,11 @@ export async function joinAndConnect(url: string, spaceId: string, name?: string
 
 export function hostUrl(url: string, id: string, hostToken: string): string {
   return `${url.replace(/^http/, 'ws')}/ws?space=${id}&hostToken=${hostToken}`;
+}
+
+/** Connects as the space's host: the host token goes in the Authorization header, never in the URL. */
+export function connectHost(url: string, id: string, hostToken: string): Promise<TestClient> {
+  return connect(`${url.replace(/^http/, 'ws')}/ws?space=${id}`, { headers: { authorization: `Bearer ${hostToken}` } });
 }
 
 /** Reads one metric sample's value from the app's registry. */

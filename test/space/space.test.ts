@@ -6,6 +6,8 @@ describe('Space', () => {
   it('moves scheduled → live → ended and refuses anything else with INVALID_TRANSITION', () => {
     const s = new Space('a', 't', 'h', 0);
     expect(() => s.transition('scheduled', 1)).toThrow(DomainError);
+    // ending a space that never went live is not a transition (docs/protocol.md: 409)
+    expect(() => s.end(5)).toThrowError(expect.objectContaining({ code: 'INVALID_TRANSITION' }));
     s.start(10);
     expect(() => s.start(11)).toThrowError(expect.objectContaining({ code: 'INVALID_TRANSITION' }));
     s.end(20);
@@ -77,5 +79,26 @@ describe('Space', () => {
     store.create({ title: 'b', hostName: 'h', scheduledStart: 0 });
     expect(store.list().map((s) => s.id)).toEqual(['s1', 's2']);
     expect(store.countByState()).toEqual({ scheduled: 1, live: 1, ended: 0 });
+  });
+
+  it('pages through the spaces in creation order, each once, whatever the page size', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 1, max: 12 }), (n, limit) => {
+        let k = 0;
+        const store = new SpaceStore(() => `s${k++}`);
+        for (let i = 0; i < n; i++) store.create({ title: 't', hostName: 'h', scheduledStart: 0 });
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (let pages = 0; ; pages++) {
+          expect(pages).toBeLessThanOrEqual(Math.ceil(n / limit));
+          const p = store.page(limit, after);
+          expect(p.spaces.length).toBeLessThanOrEqual(limit);
+          seen.push(...p.spaces.map((s) => s.id));
+          if (p.next === null) break;
+          after = p.next;
+        }
+        expect(seen).toEqual(Array.from({ length: n }, (_, i) => `s${i}`));
+      }),
+    );
   });
 });
