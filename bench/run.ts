@@ -37,6 +37,8 @@ const CFG = {
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
   seed: num('BENCH_SEED', 1),
+  /** Chunks per write of the coalesced operating point (Stampede with `fanoutCoalesceChunks`); 0 or 1 leaves it out. */
+  coalesce: num('BENCH_COALESCE', 4),
   /** Fan-out contestants to run (Stampede always runs); default all. */
   contestants: env.BENCH_CONTESTANTS ? env.BENCH_CONTESTANTS.split(',') : null,
   /** A `dist` directory built from earlier code: its Stampede runs beside this one, for a before/after ratio in one run. */
@@ -63,6 +65,8 @@ interface Contestant {
   server: string;
   flavor: Flavor;
   args?: string[];
+  /** A median chunk later than this after its due time is a server behind its cadence (a coalescing server holds chunks on purpose). */
+  cadenceMs?: number;
 }
 
 /** The same bench server script from the BENCH_BEFORE build, when one is given. */
@@ -75,6 +79,9 @@ const ALL_FANOUT: Contestant[] = [
   { name: 'ws-frame-once', label: 'ws, frame built once (floor 1)', server: 'servers/ws-frame-once', flavor: 'ws' },
   { name: 'net-floor', label: 'raw node:net, one pre-built frame per listener (floor 2)', server: 'servers/net-floor', flavor: 'net' },
   { name: 'socketio', label: 'Socket.IO', server: 'servers/socketio', flavor: 'socketio' },
+  ...(CFG.coalesce > 1
+    ? [{ name: 'stampede-coalesce', label: `Stampede, ${CFG.coalesce} chunks per write`, server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutCoalesceChunks: CFG.coalesce })], cadenceMs: CFG.coalesce * CHUNK_INTERVAL_MS } satisfies Contestant]
+    : []),
   ...(CFG.before ? [{ name: 'stampede-before', label: BEFORE_LABEL, server: beforeServer('stampede'), flavor: 'stampede' } satisfies Contestant] : []),
 ];
 const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || !CFG.contestants || CFG.contestants.includes(c.name));
@@ -218,7 +225,7 @@ async function partFanout(): Promise<void> {
       if (delivered.median < 0.97) l.cell.flags.push(`missed cadence: delivered ${(delivered.median * 100).toFixed(1)}% of the chunks due`);
       // one late tick is the machine's doing; a median chunk arriving a whole interval after it was due is a server behind
       const p50 = estimate(col(l.cell.rounds, 'p50Ms'));
-      if (p50.median > CHUNK_INTERVAL_MS) l.cell.flags.push(`missed cadence: the median chunk arrived ${p50.median.toFixed(0)} ms after it was due`);
+      if (p50.median > (l.c.cadenceMs ?? CHUNK_INTERVAL_MS)) l.cell.flags.push(`missed cadence: the median chunk arrived ${p50.median.toFixed(0)} ms after it was due`);
       cells.push(l.cell);
     }
     const find = (name: string) => live.find((l) => l.c.name === name)?.cell;
@@ -242,6 +249,13 @@ async function partFanout(): Promise<void> {
     if (before) {
       compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'stampede-before', b: fig('cpuMicrosPerChunk')(before), excluded: why(st, before) });
       compare({ part: 'fanout', name: `server user CPU per chunk, ${n} listeners, vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(st), baselineName: 'stampede-before', b: fig('userMicrosPerChunk')(before), excluded: why(st, before) });
+    }
+    const co = find('stampede-coalesce');
+    if (co) {
+      // an operating point of its own, never mixed with the default: listener-audio-seconds per server CPU-second, at its p99
+      const las = (c: FanoutCell) => cps(c).map((x) => (x * CHUNK_INTERVAL_MS) / 1000);
+      compare({ part: 'fanout', name: `coalesced (${CFG.coalesce} chunks per write): listener-audio-seconds per server CPU-second, ${n} listeners, vs Stampede writing each chunk`, unit: 'listener-s/cpu-s', better: 'higher', a: las(co), baselineName: 'stampede', b: las(st), excluded: why(st, co) });
+      compare({ part: 'fanout', name: `coalesced (${CFG.coalesce} chunks per write): p99 delivery latency from due time, ${n} listeners, vs Stampede writing each chunk`, unit: 'ms', better: 'lower', a: fig('p99Ms')(co), baselineName: 'stampede', b: fig('p99Ms')(st), excluded: why(st, co) });
     }
     const floor = find('net-floor');
     if (floor) {

@@ -51,6 +51,8 @@ export const SERVER_DEFAULTS = {
   /** Slow consumer (reliability.md #12): skip chunks past this buffer, close a listener behind this long. */
   skipBufferedBytes: 256 * 1024,
   slowConsumerMs: 5_000,
+  /** Audio chunks per fan-out write: 1 writes each chunk as it comes; k > 1 holds k and writes them at once (an operating point the bench measures). */
+  fanoutCoalesceChunks: 1,
   /**
    * One bounded outbound path (reliability.md #19): no message of any kind is queued past this many
    * bytes for one connection; audio is skipped, a control message closes the connection with 4001.
@@ -157,6 +159,7 @@ export const serverConfigSchema = z.strictObject({
   countIntervalMs: positive,
   skipBufferedBytes: positive,
   slowConsumerMs: positive,
+  fanoutCoalesceChunks: positive.max(50),
   maxOutboundBytes: positive.min(64 * 1024),
   maxBadMessages: positive,
   messageRates: z.strictObject(Object.fromEntries(MESSAGE_RATE_KINDS.map((k) => [k, rate])) as Record<MessageRateKind, typeof rate>),

@@ -15,6 +15,7 @@ export const API_ERRORS = {
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this route' },
   INVALID_TRANSITION: { status: 409, message: 'the space cannot make that transition' },
   SPACE_ENDED: { status: 409, message: 'the space has ended' },
+  SPACE_LIMIT: { status: 409, message: 'the server holds as many spaces as it may: end one first' },
   RECORDING_NOT_READY: { status: 409, message: 'the recording is published when the space ends' },
   CHUNK_NOT_FOUND: { status: 404, message: 'no such audio chunk: not yet sent, or out of the live window' },
   RATE_LIMITED: { status: 429, message: 'too many joins right now' },

@@ -8,7 +8,8 @@ import type { ServerMetrics } from '../metrics/index.js';
 import { peekAudioHeader, validateAudioChunk } from '../protocol/index.js';
 import type { Space } from '../space/index.js';
 import type { Conn } from './connections.js';
-import { binaryFrame, sendFrame } from './preframed.js';
+import type { DenseSockets } from './dense-sockets.js';
+import { binaryFrame } from './preframed.js';
 import { Recording } from './recording.js';
 
 /** How many recent chunks HTTP listeners can fetch: 30 s at the synthetic host's 100 ms cadence. */
@@ -18,6 +19,8 @@ interface Track {
   recording: Recording | null;
   /** The live window for HTTP listeners (the CDN view): the most recent chunks, by sequence number. */
   recent: Buffer[];
+  /** Frames held for the next coalesced write (`fanoutCoalesceChunks` > 1). */
+  held: Buffer[];
 }
 
 /**
@@ -39,7 +42,7 @@ export class AudioPlane {
   private track(spaceId: string): Track {
     let t = this.tracks.get(spaceId);
     if (!t) {
-      t = { recording: null, recent: [] };
+      t = { recording: null, recent: [], held: [] };
       this.tracks.set(spaceId, t);
     }
     return t;
@@ -138,7 +141,7 @@ export class AudioPlane {
    * in order (an older one is skipped; one past a gap, chunks lost while Redis was away, starts the live
    * window afresh), into the recording where this instance writes it, and into the live window.
    */
-  deliver(space: Space, buf: Buffer, listeners: Iterable<Conn>): void {
+  deliver(space: Space, buf: Buffer, listeners: DenseSockets<Conn>): void {
     const h = peekAudioHeader(buf);
     if (!h || space.state !== 'live') return;
     const gap = h.seq > space.chunks;
@@ -151,38 +154,78 @@ export class AudioPlane {
     this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
-    this.fanOut(listeners, buf, h.seq);
+    this.fanOut(t, listeners, buf, h.seq);
   }
 
-  /** The hot path: one frame built once, written to every listener; nothing allocated per listener. */
-  private fanOut(listeners: Iterable<Conn>, buf: Buffer, seq: number): void {
+  /**
+   * The space ended: chunks held back for coalescing go out before the listeners are told (the recording
+   * and the live window have them already).
+   */
+  flush(space: Space, listeners: DenseSockets<Conn>): void {
+    const t = this.tracks.get(space.id);
+    if (!t || t.held.length === 0) return;
+    const held = t.held;
+    t.held = [];
+    this.write(listeners, held.length === 1 ? held[0]! : Buffer.concat(held), held.length, performance.now(), space.chunks - 1);
+  }
+
+  /**
+   * One frame built per chunk. With `fanoutCoalesceChunks` k > 1 the frames of k chunks are held and go
+   * out in one write per listener (fewer system calls, k − 1 chunk intervals more delay for the first).
+   */
+  private fanOut(t: Track, listeners: DenseSockets<Conn>, buf: Buffer, seq: number): void {
     const t0 = performance.now();
     const frame = binaryFrame(buf);
+    const k = this.config.fanoutCoalesceChunks;
+    if (k <= 1) return this.write(listeners, frame, 1, t0, seq);
+    t.held.push(frame);
+    if (t.held.length < k) return;
+    const held = t.held;
+    t.held = [];
+    this.write(listeners, Buffer.concat(held), held.length, t0, seq);
+  }
+
+  /**
+   * The hot path: `data` (whole frames of `chunks` chunks) written to every listener's socket from the
+   * room's dense array; nothing allocated per listener. The raw write is safe because ws never holds
+   * frames back here (no permessage-deflate, no Blob sends: its sender writes through at once, so text
+   * messages and these frames reach the socket in the order they were sent). A listener whose socket has
+   * more than `skipBufferedBytes` queued is skipped; one behind for `slowConsumerMs` is cut.
+   */
+  private write(listeners: DenseSockets<Conn>, data: Buffer, chunks: number, t0: number, seq: number): void {
     const skip = this.config.skipBufferedBytes;
+    const conns = listeners.keys;
+    const sockets = listeners.sockets;
     let sent = 0;
     let dropped = 0;
     let now = 0;
-    for (const c of listeners) {
-      const ws = c.ws;
-      // a listener back from another instance that is ahead of this one has heard this chunk there
-      if (ws.readyState !== 1 || c.after >= seq) continue;
-      if (ws.bufferedAmount > skip) {
+    let cut: Conn[] | null = null;
+    for (let i = 0; i < sockets.length; i++) {
+      const c = conns[i]!;
+      // a CLOSING socket (close frame sent) gets no data frame after it
+      // and a listener back from another instance that is ahead of this one has heard this chunk there
+      if (c.ws.readyState !== 1 || c.after >= seq) continue;
+      const socket = sockets[i]!;
+      if (socket.writableLength > skip) {
         dropped++;
         now ||= this.clock.now();
         if (c.behindSince === 0) c.behindSince = now;
-        else if (now - c.behindSince > this.config.slowConsumerMs) {
-          this.metrics.audioChunksDropped.inc({ reason: 'slow_consumer_closed' });
-          // a listener this far behind cannot take a close frame either
-          ws.terminate();
-        }
+        else if (now - c.behindSince > this.config.slowConsumerMs) (cut ??= []).push(c);
         continue;
       }
       c.behindSince = 0;
-      if (!sendFrame(ws, frame)) ws.send(buf);
+      socket.write(data);
       sent++;
     }
-    if (sent) this.metrics.audioChunksSent.inc(sent);
-    if (dropped) this.metrics.audioChunksDropped.inc({ reason: 'backpressure' }, dropped);
+    if (cut) {
+      for (const c of cut) {
+        this.metrics.audioChunksDropped.inc({ reason: 'slow_consumer_closed' });
+        // a listener this far behind cannot take a close frame either
+        c.ws.terminate();
+      }
+    }
+    if (sent) this.metrics.audioChunksSent.inc(sent * chunks);
+    if (dropped) this.metrics.audioChunksDropped.inc({ reason: 'backpressure' }, dropped * chunks);
     this.metrics.fanoutDuration.observe((performance.now() - t0) / 1000);
   }
 }

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
@@ -5,11 +6,14 @@ import type { ServerMetrics } from '../metrics/index.js';
 import type { Role, Space } from '../space/index.js';
 import { Liveness, MessageLimiter } from '../guard/index.js';
 import { CLOSE } from '../protocol/index.js';
+import { DenseSockets } from './dense-sockets.js';
 
 /** One open WebSocket and what the server knows about it. */
 export interface Conn {
   id: string;
   ws: WebSocket;
+  /** The upgraded TCP socket `ws` runs on (node:http's 'upgrade' socket): the fan-out writes audio frames to it. */
+  socket: Duplex;
   space: Space;
   role: Role;
   ip: string;
@@ -30,11 +34,12 @@ export interface Conn {
 }
 
 interface Room {
-  listeners: Set<Conn>;
+  /** A dense array the audio fan-out walks by index (swap-removed on leave). */
+  listeners: DenseSockets<Conn>;
   host: Conn | null;
 }
 
-const NO_LISTENERS: ReadonlySet<Conn> = new Set();
+const NO_LISTENERS: DenseSockets<Conn> = new DenseSockets();
 
 /**
  * Every open connection: the registry (by space: the host and the listeners), counts per client address,
@@ -61,7 +66,7 @@ export class Connections {
     return this.perAddress.get(ip) ?? 0;
   }
 
-  listenersOf(spaceId: string): ReadonlySet<Conn> {
+  listenersOf(spaceId: string): DenseSockets<Conn> {
     return this.rooms.get(spaceId)?.listeners ?? NO_LISTENERS;
   }
 
@@ -72,16 +77,16 @@ export class Connections {
   private room(spaceId: string): Room {
     let r = this.rooms.get(spaceId);
     if (!r) {
-      r = { listeners: new Set(), host: null };
+      r = { listeners: new DenseSockets(), host: null };
       this.rooms.set(spaceId, r);
     }
     return r;
   }
 
   /** Registers a socket (not yet in a room: `enter` puts it there once the space has taken it in). */
-  add(ws: WebSocket, space: Space, role: Role, ip: string): Conn {
+  add(ws: WebSocket, socket: Duplex, space: Space, role: Role, ip: string): Conn {
     const n = this.nextConnId++;
-    const conn: Conn = { id: `c${n}`, ws, space, role, ip, liveness: new Liveness(n), limiter: new MessageLimiter(this.config.messageRates), closing: false, behindSince: 0, badMessages: 0, closed: false, violation: 0, after: -1 };
+    const conn: Conn = { id: `c${n}`, ws, socket, space, role, ip, liveness: new Liveness(n), limiter: new MessageLimiter(this.config.messageRates), closing: false, behindSince: 0, badMessages: 0, closed: false, violation: 0, after: -1 };
     this.conns.add(conn);
     this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
     this.metrics.wsConnections.set(this.conns.size);
@@ -95,7 +100,7 @@ export class Connections {
       if (room.host) replaced(room.host);
       room.host = conn;
     } else {
-      room.listeners.add(conn);
+      room.listeners.add(conn, conn.socket);
       this.metrics.listeners.inc({ kind: 'real' });
     }
   }

@@ -2,17 +2,18 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Histogram } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
 import { writeMetrics } from '../metrics/endpoint.js';
 import { statusClass, type JoinOutcome, type Route, type ServerMetrics } from '../metrics/index.js';
-import { ApiError, createSpaceBody, hostActionBody, joinBody, parseBody } from '../protocol/index.js';
+import { ApiError, createSpaceBody, hostActionBody, joinBody, listSpacesQuery, parseBody } from '../protocol/index.js';
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
 import type { KeyedBuckets } from '../guard/index.js';
-import { ClientAborted, clientAddress, readJson, sendError, sendJson } from './http-util.js';
+import { ClientAborted, clientAddress, hasNoBody, readJson, sendError, sendJson } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
 import { ASSET_TYPES, DASHBOARD_PAGE, loadDashboardAssets, type DashboardAssets } from './dashboard.js';
@@ -85,7 +86,7 @@ export class HttpApi {
       { method: 'GET', path: '/api/v1/replay', route: 'replay', handle: ({ res }) => sendJson(res, 200, { v: 1, replay: d.replay.status() }) },
       { method: 'GET', path: '/api/v1/cluster', route: 'cluster', handle: async ({ res }) => sendJson(res, 200, { v: 1, ...(await d.cluster()) }) },
       { method: 'GET', path: '/api/v1/replay/timeline', route: 'replay_timeline', handle: ({ req, res }) => this.timeline(req, res) },
-      { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: ({ res }) => sendJson(res, 200, { v: 1, spaces: d.spaces.list().map((s) => this.view(s)) }) },
+      { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: (ctx) => this.listSpaces(ctx) },
       { method: 'POST', path: '/api/v1/spaces', route: 'create_space', handle: (ctx) => this.createSpace(ctx) },
       { method: 'GET', path: '/api/v1/spaces/:id', route: 'get_space', handle: space(({ res }, s) => sendJson(res, 200, { v: 1, space: this.view(s) })) },
       { method: 'POST', path: '/api/v1/spaces/:id/start', route: 'start_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'start')) },
@@ -96,6 +97,15 @@ export class HttpApi {
       { method: 'GET', path: '/api/v1/spaces/:id/chunks/:seq', route: 'chunk', handle: space(({ res }, s, p) => this.chunk(res, s, p.seq!)) },
     ];
     this.table = new RouteTable(routes);
+  }
+
+  /** The request-duration histogram's child for a route and status class, looked up once and kept. */
+  private readonly durations = new Map<string, Histogram.Internal<'route' | 'status_class'>>();
+  private duration(route: Route, statusClassLabel: string): Histogram.Internal<'route' | 'status_class'> {
+    const key = `${route} ${statusClassLabel}`;
+    let h = this.durations.get(key);
+    if (!h) this.durations.set(key, (h = this.d.metrics.httpDuration.labels({ route, status_class: statusClassLabel })));
+    return h;
   }
 
   /** Real join attempts and admissions since the server started (both only grow). */
@@ -111,7 +121,7 @@ export class HttpApi {
     let route: Route = 'not_found';
     res.once('finish', () => {
       const seconds = (performance.now() - t0) / 1000;
-      this.d.metrics.httpDuration.observe({ route, status_class: statusClass(res.statusCode) }, seconds);
+      this.duration(route, statusClass(res.statusCode)).observe(seconds);
       // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
       const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
       if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
@@ -197,6 +207,15 @@ export class HttpApi {
     this.html(res, LISTENER_PAGE);
   }
 
+  /** One page of spaces (docs/reliability.md #24): at most `maxPageSize`, `next` names the page after. */
+  private listSpaces({ req, res }: Ctx): void {
+    const max = this.d.config.maxPageSize;
+    const query = Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams);
+    const q = parseBody(listSpacesQuery(max), query, `the list takes limit (1 to ${max}) and after (a space id)`);
+    const page = this.d.spaces.page(q.limit ?? max, q.after);
+    sendJson(res, 200, { v: 1, spaces: page.spaces.map((s) => this.view(s)), next: page.next });
+  }
+
   private async createSpace({ req, res }: Ctx): Promise<void> {
     const body = parseBody(createSpaceBody, await readJson(req, this.d.config.maxBodyBytes), 'the space needs a title and an ISO 8601 scheduledStart');
     const { space, hostToken } = this.d.createSpace({ title: body.title, scheduledStart: Date.parse(body.scheduledStart), hostName: body.host?.name ?? 'host' });
@@ -230,7 +249,8 @@ export class HttpApi {
     if (!space) return this.refuse('rejected', new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`));
     let body: { name?: string | undefined };
     try {
-      body = parseBody(joinBody, await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
+      // a join without a body (the common case) is decided without waiting for the request stream to end
+      body = parseBody(joinBody, hasNoBody(req) ? {} : await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
     } catch (err) {
       this.countJoin('rejected');
       throw err;

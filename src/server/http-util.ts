@@ -47,12 +47,22 @@ export class ClientAborted extends Error {
 }
 
 /**
+ * The request carries no body: no Transfer-Encoding and no Content-Length, or a Content-Length of 0
+ * (RFC 9112 §6.3). Such a body reads as `{}` without waiting for the stream to end.
+ */
+export function hasNoBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+}
+
+/**
  * Reads a JSON body of at most `limit` bytes. Empty bodies read as `{}`; anything else must be
  * application/json. Never buffers more than the limit.
  */
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) throw new ApiError('BODY_TOO_LARGE', `the body is limited to ${limit} bytes`);
+  if (hasNoBody(req)) return {};
   const body = await readBody(req, limit);
   if (body.length === 0) return {};
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();

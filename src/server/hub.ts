@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
@@ -37,6 +38,8 @@ export class Hub {
   private stopLoops = new AbortController();
   private loops: Promise<void>[] = [];
   private readonly throttle: LogThrottle;
+  /** Called when the last host connection of a live space closes (docs/reliability.md #24: the grace timer). */
+  onHostGone: (space: Space) => void = () => undefined;
 
   constructor(
     private readonly config: ServerConfig,
@@ -82,9 +85,9 @@ export class Hub {
   }
 
   /** Adds an upgraded socket to a space. */
-  attach(ws: WebSocket, space: Space, role: Role, name: string, ip: string, after = -1): void {
+  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after = -1): void {
     this.spaces.set(space.id, space);
-    const conn = this.connections.add(ws, space, role, ip);
+    const conn = this.connections.add(ws, socket, space, role, ip);
     conn.after = after;
     try {
       space.join(conn.id, name, role);
@@ -106,6 +109,7 @@ export class Hub {
     ws.on('close', (code) => {
       this.metrics.wsCloses.inc({ code: closeCodeLabel(conn.violation || code) });
       this.connections.remove(conn);
+      if (role === 'host' && space.state === 'live' && !this.connections.hostOf(space.id)) this.onHostGone(space);
     });
     sendTo(this.connections, conn, { type: 'welcome', listenerId: conn.id, role, space: space.snapshot(this.replay.modelledListeners(space.id)) });
   }
@@ -136,6 +140,13 @@ export class Hub {
     this.connections.broadcast(space.id, encodeServerMessage(msg));
   }
 
+  /** Drops what the hub remembers of a space the server has forgotten. */
+  forget(spaceId: string): void {
+    this.spaces.delete(spaceId);
+    this.lastCount.delete(spaceId);
+    this.peerReactions.delete(spaceId);
+  }
+
   /** The space went live; `record` on the one instance that writes its recording. */
   async spaceLive(space: Space, record = true): Promise<void> {
     this.spaces.set(space.id, space);
@@ -146,6 +157,7 @@ export class Hub {
   /** The space ended: tell everyone, close listeners with 4500, publish the recording. */
   async spaceEnded(space: Space, closeCode: number = CLOSE.SPACE_ENDED): Promise<void> {
     this.spaces.set(space.id, space);
+    this.audio.flush(space, this.connections.listenersOf(space.id));
     this.broadcast(space, { type: 'state', state: 'ended', at: new Date(space.endedAt ?? this.clock.now()).toISOString() });
     this.sendCounts(space, true);
     this.connections.closeSpace(space.id, closeCode, closeCode === CLOSE.SPACE_ENDED ? 'space ended' : 'server going away', 'space ended');

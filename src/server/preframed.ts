@@ -1,18 +1,8 @@
-import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
-
 /**
  * Encode-once fan-out. ws frames every send() for every socket; a broadcast of the same bytes to
- * thousands of listeners can build the binary frame once and write it to each socket as is.
- *
- * This reaches into two ws internals (the socket and the sender's state), so it writes directly
- * only when ws itself would write immediately: no compression, nothing queued in the sender.
- * Otherwise it falls back to ws.send(), which keeps frames in order.
+ * thousands of listeners builds the binary frame once and writes it to each listener's socket as is
+ * (the audio plane does the writing, from a dense array of the upgraded sockets).
  */
-interface WsInternals {
-  _socket?: Socket;
-  _sender?: { _state?: number; _queue?: unknown[] };
-}
 
 /**
  * The complete binary frame for `payload` (RFC 6455 §5.2): FIN + opcode 2, no mask (server → client
@@ -34,14 +24,4 @@ export function binaryFrame(payload: Buffer): Buffer {
   }
   payload.copy(frame, head);
   return frame;
-}
-
-/** Sends a pre-built frame; returns false (and sends nothing) when the fast path does not apply. */
-export function sendFrame(ws: WebSocket, frame: Buffer): boolean {
-  const w = ws as unknown as WsInternals;
-  const socket = w._socket;
-  const sender = w._sender;
-  if (!socket || !sender || sender._state !== 0 || (sender._queue && sender._queue.length > 0) || !socket.writable) return false;
-  socket.write(frame);
-  return true;
 }

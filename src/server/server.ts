@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
-import { CLOSE } from '../protocol/index.js';
+import { ApiError, CLOSE } from '../protocol/index.js';
 import { SpaceStore, type Space } from '../space/index.js';
 import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
@@ -63,6 +63,8 @@ export class LiveServer {
   private readonly log: Logger;
   private draining = false;
   private stopping: Promise<void> | null = null;
+  /** Ends the host-gone grace timers when the server stops. */
+  private readonly lifetime = new AbortController();
   private recordingDir = '';
   private address: AddressInfo | null = null;
 
@@ -101,6 +103,7 @@ export class LiveServer {
       (spaceId, chunk) => this.bus.publishAudio(spaceId, chunk),
       (space, counts) => this.bus.publishReactions(space.id, counts),
     );
+    this.hub.onHostGone = (space) => void this.endIfHostStaysGone(space);
     this.sync = new SpaceSync({
       bus: this.bus,
       spaces: this.spaces,
@@ -208,7 +211,7 @@ export class LiveServer {
       shedder,
       wss: this.wss,
       draining: () => this.draining,
-      attach: (ws, space, role, name, ip, after) => this.hub.attach(ws, space, role, name, ip, after),
+      attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
     this.http.on('request', (req, res) => void this.api.handle(req, res));
     this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));
@@ -260,6 +263,10 @@ export class LiveServer {
   }
 
   createSpace(input: { title: string; scheduledStart: number; hostName: string }): { space: Space; hostToken: string } {
+    // spaces are bounded (docs/reliability.md #24): the ones not over by maxSpaces, the ended ones remembered by maxEndedSpaces
+    const { maxSpaces } = this.deps.config;
+    const c = this.spaces.countByState();
+    if (c.scheduled + c.live >= maxSpaces) throw new ApiError('SPACE_LIMIT', `the server holds its cap of ${maxSpaces} spaces that are not over: end one first`);
     const space = this.spaces.create(input);
     const hostToken = this.hostKeys.issue(space.id);
     this.sync.created(space);
@@ -269,6 +276,8 @@ export class LiveServer {
 
   /** scheduled → live; with `syntheticHost` a built-in host starts sending audio. */
   async startSpace(space: Space, opts: { syntheticHost?: boolean } = {}): Promise<void> {
+    const { maxLiveSpaces } = this.deps.config;
+    if (space.state === 'scheduled' && this.spaces.countByState().live >= maxLiveSpaces) throw new ApiError('SPACE_LIMIT', `the server holds its cap of ${maxLiveSpaces} live spaces: end one first`);
     space.start(this.deps.clock.now());
     this.sync.changed(space);
     this.publishSpaceStates();
@@ -292,6 +301,31 @@ export class LiveServer {
     this.hosts.delete(space.id);
     await this.hub.spaceEnded(space, closeCode);
     this.log.info({ spaceId: space.id, chunks: space.chunks }, 'space ended');
+    this.forgetOldEnded();
+  }
+
+  /** Ended spaces past `maxEndedSpaces` are forgotten, oldest first (their recording files stay on disk). */
+  private forgetOldEnded(): void {
+    const ended = this.spaces.ended();
+    for (const s of ended.slice(0, Math.max(0, ended.length - this.deps.config.maxEndedSpaces))) {
+      this.spaces.forget(s.id);
+      this.hub.forget(s.id);
+    }
+    this.publishSpaceStates();
+  }
+
+  /**
+   * A live space whose host connection closed ends once `hostGoneGraceMs` passes without a host coming
+   * back (docs/reliability.md #24). A space with the built-in synthetic host, or one another instance
+   * owns, is not this instance's to end.
+   */
+  private async endIfHostStaysGone(space: Space): Promise<void> {
+    const { hostGoneGraceMs } = this.deps.config;
+    await this.deps.clock.sleep(hostGoneGraceMs, this.lifetime.signal);
+    if (this.lifetime.signal.aborted || this.draining || space.state !== 'live' || this.hosts.has(space.id)) return;
+    if (this.hub.connections.hostOf(space.id) || (this.sync.shared && !this.sync.owns(space))) return;
+    this.log.info({ spaceId: space.id, graceMs: hostGoneGraceMs }, 'the host is gone: ending the space');
+    await this.endSpace(space).catch((err: unknown) => this.log.warn({ err, spaceId: space.id }, 'could not end a space whose host left'));
   }
 
   private publishSpaceStates(): void {
@@ -315,6 +349,7 @@ export class LiveServer {
     this.stopping ??= (async () => {
       const { config } = this.deps;
       this.draining = true;
+      this.lifetime.abort();
       this.log.info('draining');
       // the port stays open while draining: a new client is answered 503 + Retry-After, not refused at TCP
       this.http.closeIdleConnections();

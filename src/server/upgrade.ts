@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
+import { bearer } from '../guard/index.js';
 import { statusClass, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import type { Role, Space, SpaceStore } from '../space/index.js';
@@ -24,7 +25,7 @@ export interface UpgradeDeps {
   shedder: Shedder;
   wss: WebSocketServer;
   draining(): boolean;
-  attach(ws: import('ws').WebSocket, space: Space, role: Role, name: string, ip: string, after: number): void;
+  attach(ws: import('ws').WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after: number): void;
 }
 
 /** Who a WebSocket upgrade is for, once admitted. */
@@ -67,7 +68,7 @@ export class Upgrades {
         metrics.wsCloses.inc({ code: String(CLOSE.TRY_AGAIN_LATER) });
         return;
       }
-      this.d.attach(ws, admitted.space, admitted.role, admitted.name, ip, admitted.after);
+      this.d.attach(ws, socket, admitted.space, admitted.role, admitted.name, ip, admitted.after);
     });
   }
 
@@ -101,7 +102,9 @@ export class Upgrades {
     } else if (spaceId !== null) {
       space = this.d.spaces.get(spaceId);
       if (!space) throw new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`);
-      this.d.hostKeys.check(space.id, url.searchParams.get('hostToken') ?? '');
+      // the host token belongs in the Authorization header, out of URLs and their logs (docs/reliability.md #26);
+      // the query parameter is still read for the clients that send it there
+      this.d.hostKeys.check(space.id, bearer(req.headers.authorization) ?? url.searchParams.get('hostToken') ?? '');
       role = 'host';
       name = space.hostName;
     } else {

@@ -86,11 +86,13 @@ describe('npm run bench', () => {
     expect(names).toMatch(/at 2× capacity: goodput/);
     expect(names).toMatch(/peak 13.0M vs 1.3M listeners/);
     expect(names).toMatch(/server CPU per chunk, 40 listeners, vs Stampede before/);
+    expect(names).toMatch(/coalesced \(4 chunks per write\): listener-audio-seconds per server CPU-second, 40 listeners/);
+    expect(names).toMatch(/coalesced \(4 chunks per write\): p99 delivery latency/);
     expect(names).toMatch(/join \(POST …\/join\): server CPU per request vs Stampede before/);
 
     // every contestant's every round is kept, with user and system CPU apart, and each got its audio
     const cells = result.raw.fanout;
-    expect(cells.map((c) => c.contestant).sort()).toEqual(['bare-ws', 'net-floor', 'socketio', 'stampede', 'stampede-before', 'ws-frame-once']);
+    expect(cells.map((c) => c.contestant).sort()).toEqual(['bare-ws', 'net-floor', 'socketio', 'stampede', 'stampede-before', 'stampede-coalesce', 'ws-frame-once']);
     for (const c of cells) {
       expect(c.connected, c.contestant).toBe(40);
       expect(c.rounds, c.contestant).toHaveLength(2);

@@ -1,36 +1,50 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { binaryFrame, sendFrame } from '../../src/server/preframed.js';
+import { binaryFrame } from '../../src/server/preframed.js';
 
-describe('encode-once fan-out (binaryFrame + sendFrame)', () => {
-  it('a real client reads every pre-built frame back byte for byte, at every length class, in order', async () => {
+describe('encode-once fan-out (binaryFrame written to the upgraded socket)', () => {
+  it('a real client reads every pre-built frame back byte for byte, at every length class, in order with ws\'s own sends', async () => {
     const lengths = [0, 1, 125, 126, 127, 1000, 65535, 65536, 70_000];
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await new Promise((r) => wss.once('listening', r));
+    // as the server does it: ws takes the handshake, the frames go to the socket node:http handed to 'upgrade'
+    const http = createServer();
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+    const served = new Promise<void>((resolve) =>
+      http.on('upgrade', (req, socket: Duplex, head) =>
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.send('first');
+          for (const n of lengths) socket.write(binaryFrame(Buffer.alloc(n, n & 0xff)));
+          ws.send('last');
+          resolve();
+        }),
+      ),
+    );
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const client = new WebSocket(`ws://127.0.0.1:${(http.address() as { port: number }).port}`);
     try {
-      const port = (wss.address() as { port: number }).port;
-      const sent = new Promise<boolean[]>((resolve) =>
-        wss.once('connection', (ws) => resolve(lengths.map((n) => sendFrame(ws, binaryFrame(Buffer.alloc(n, n & 0xff)))))),
-      );
-      const client = new WebSocket(`ws://127.0.0.1:${port}`);
       const got: { data: Buffer; binary: boolean }[] = [];
       const all = new Promise<void>((resolve, reject) => {
         client.on('message', (data: Buffer, binary) => {
           got.push({ data, binary });
-          if (got.length === lengths.length) resolve();
+          if (got.length === lengths.length + 2) resolve();
         });
         client.on('error', reject);
       });
-      // an idle socket takes the fast path: every frame written as built, none through ws.send
-      expect(await sent).toEqual(lengths.map(() => true));
+      await served;
       await all;
-      expect(got.map((m) => m.binary)).toEqual(lengths.map(() => true));
-      expect(got.map((m) => m.data.length)).toEqual(lengths);
-      for (const [i, n] of lengths.entries()) expect(got[i]!.data.equals(Buffer.alloc(n, n & 0xff)), `length ${n}`).toBe(true);
-      client.close();
+      expect(got.map((m) => m.binary)).toEqual([false, ...lengths.map(() => true), false]);
+      expect([got[0]!.data.toString(), got.at(-1)!.data.toString()]).toEqual(['first', 'last']);
+      const frames = got.slice(1, -1);
+      expect(frames.map((m) => m.data.length)).toEqual(lengths);
+      for (const [i, n] of lengths.entries()) expect(frames[i]!.data.equals(Buffer.alloc(n, n & 0xff)), `length ${n}`).toBe(true);
     } finally {
-      for (const c of wss.clients) c.terminate();
+      client.terminate();
       await new Promise((r) => wss.close(r));
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
     }
   });
 });

@@ -96,6 +96,41 @@ describe('WebSocket control channel and audio', () => {
     expect(peekAudioHeader(listener.binaries[0]!)?.seq).toBe(0);
   });
 
+  it('never negotiates compression, so the frames written beside ws stay in order with its own sends', async () => {
+    const s = await startApp();
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    // the client offers permessage-deflate; the server must not take it
+    const listener = await joinAndConnect(s.url, id, 'l', { perMessageDeflate: true });
+    expect(listener.ws.extensions).toBe('');
+  });
+
+  it('with fanoutCoalesceChunks = 3 holds chunks until three are in, writes them together, and flushes the rest before the end', async () => {
+    const s = await startApp({ fanoutCoalesceChunks: 3 });
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const listener = await joinAndConnect(s.url, id);
+    const host = await connect(hostUrl(s.url, id, hostToken));
+    const sent = Array.from({ length: 7 }, (_, i) => chunk(i));
+    const inWindow = async (last: number): Promise<void> => {
+      // the live window takes each chunk at once; poll it until the server has taken chunk `last`
+      while ((await api<{ last: number }>(s.url, 'GET', `/api/v1/spaces/${id}/playlist`)).body.last < last) await new Promise((r) => setTimeout(r, 5));
+    };
+    host.ws.send(sent[0]!);
+    host.ws.send(sent[1]!);
+    await inWindow(1);
+    // two chunks in: nothing written to any listener yet
+    expect(await metricValue(s.app, 'stampede_audio_chunks_sent_total')).toBe(0);
+    for (const c of sent.slice(2)) host.ws.send(c);
+    await listener.until((c) => c.binaries.length >= 6, 'six chunks');
+    await inWindow(6);
+    expect(await metricValue(s.app, 'stampede_audio_chunks_sent_total')).toBe(6);
+    await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, undefined, { authorization: `Bearer ${hostToken}` });
+    expect((await listener.closed).code).toBe(4500);
+    expect(listener.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(Buffer.concat(listener.binaries).equals(Buffer.concat(sent))).toBe(true);
+  });
+
   it('sends coalesced listener counts (not one per join) and aggregated reactions', async () => {
     const s = await startApp({ countIntervalMs: 50 });
     const { id, hostToken } = await createSpace(s.url);
