@@ -102,6 +102,7 @@ export interface ServerMetrics {
   clusterPeers: Gauge;
   clusterRedisUp: Gauge;
   clusterRedisReconnects: Counter;
+  clusterTakeovers: Counter;
 }
 
 export interface MetricsOptions {
@@ -148,6 +149,7 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     clusterPeers: new Gauge({ name: `${p}cluster_peers`, help: 'Other instances heard from within the last three intervals (0 without Redis)', registers: r }),
     clusterRedisUp: new Gauge({ name: `${p}cluster_redis_up`, help: '1 while the instance has Redis, 0 while it reconnects (absent meaning: no Redis configured, stays 0)', registers: r }),
     clusterRedisReconnects: new Counter({ name: `${p}cluster_redis_reconnects_total`, help: 'Times the instance got Redis back and resubscribed after losing it', registers: r }),
+    clusterTakeovers: new Counter({ name: `${p}cluster_takeovers_total`, help: 'Live spaces this instance took over after their owner went silent', registers: r }),
   };
   for (const kind of LISTENER_KINDS) m.listeners.set({ kind }, 0);
   for (const kind of LISTENER_KINDS) for (const outcome of JOIN_OUTCOMES) m.joinAttempts.inc({ kind, outcome }, 0);

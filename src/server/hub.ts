@@ -95,9 +95,10 @@ export class Hub {
   }
 
   /** Adds an upgraded socket to a space. */
-  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string): void {
+  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after = -1): void {
     this.spaces.set(space.id, space);
     const conn = this.connections.add(ws, socket, space, role, ip);
+    conn.after = after;
     try {
       space.join(conn.id, name, role);
     } catch {
