@@ -21,10 +21,10 @@ import type { ReplayView } from './replay-view.js';
 export function wsErrorCloseCode(err: Error): number {
   const code = (err as Error & { code?: unknown }).code;
   if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return 0;
-  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
-  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') return 1009;
-  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return 1008;
-  return 1002;
+  if (code === 'WS_ERR_INVALID_UTF8') return CLOSE.INVALID_PAYLOAD;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') return CLOSE.TOO_BIG;
+  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return CLOSE.POLICY;
+  return CLOSE.PROTOCOL_ERROR;
 }
 
 /**
