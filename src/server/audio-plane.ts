@@ -33,6 +33,8 @@ export class AudioPlane {
   private readonly tracks = new Map<string, Track>();
   /** The fan-out, or the fault injector's route around it (without faults: the fan-out itself). */
   private readonly send: FanOut<DenseSockets<Conn>>;
+  /** Counts a recording whose file write failed (new or resumed after a takeover). */
+  private readonly countRecordingFailure = (): void => this.metrics.recordingFailures.inc();
 
   constructor(
     private readonly config: ServerConfig,
@@ -84,7 +86,7 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks, () => this.metrics.recordingFailures.inc());
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks, this.countRecordingFailure);
       await t.recording.open();
       if (this.faults.diskFails(space.id) && t.recording.failWrite('injected disk fault')) this.faults.recordingFailed();
     }
@@ -99,7 +101,7 @@ export class AudioPlane {
     const t = this.track(space.id);
     if (t.recording) return { resumed: true, filled: 0, lastSeq: t.recording.lastSeq };
     const first = space.chunks - t.recent.length;
-    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first);
+    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first, this.countRecordingFailure);
     t.recording = recording;
     let filled = 0;
     for (const buf of t.recent) {

@@ -52,16 +52,16 @@ export class Recording {
    * page is cut. Without a usable file (not shared, or never begun) a new one starts at `firstSeq`;
    * the result says which, so the caller can log what was lost.
    */
-  static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number): Promise<{ recording: Recording; resumed: boolean }> {
+  static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number, onFailed?: () => void): Promise<{ recording: Recording; resumed: boolean }> {
     const partial = join(dir, `${spaceId}.opus.partial`);
     const { pages, bytes } = readOggPrefix(await readFile(partial).catch(() => Buffer.alloc(0)));
     const startsAt = pages.length >= 2 ? firstSeqOf(pages[1]!) : null;
     if (startsAt === null) {
-      const recording = new Recording(dir, spaceId, log, title, firstSeq);
+      const recording = new Recording(dir, spaceId, log, title, firstSeq, onFailed);
       await recording.open();
       return { recording, resumed: false };
     }
-    const recording = new Recording(dir, spaceId, log, title, startsAt);
+    const recording = new Recording(dir, spaceId, log, title, startsAt, onFailed);
     await truncate(partial, bytes);
     recording.ogg = recording.writer({ seq: pages.length, granule: pages.at(-1)!.granule });
     recording.chunks = pages.length - 2;
