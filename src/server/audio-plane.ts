@@ -126,6 +126,11 @@ export class AudioPlane {
     return space.state === 'ended' && existsSync(join(this.recordingDir(), `${space.id}.opus`));
   }
 
+  /** Whether this instance's recording of the space failed to write, so it will never be published. */
+  recordingLost(space: Space): boolean {
+    return this.recordingOf(space.id)?.lost ?? false;
+  }
+
   /** The finished recording, written here or by another instance into the shared directory. */
   async published(space: Space): Promise<Recording | null> {
     const own = this.recordingOf(space.id);
