@@ -4,7 +4,7 @@ import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './
 import { createLogger } from './logging.js';
 import { createServerMetrics, type ServerMetrics } from './metrics/index.js';
 import { RedisBus } from './cluster/redis-bus.js';
-import { LiveServer, type LoadSignal, type ReplayView } from './server/index.js';
+import { FaultInjector, LiveServer, type LoadSignal, type ReplayView } from './server/index.js';
 
 export interface AppOptions {
   server?: ServerConfigInput;
@@ -16,6 +16,12 @@ export interface AppOptions {
   newId?: () => string;
   /** A replay running over the server, which the server reads but never writes. */
   replay?: ReplayView;
+  /**
+   * Give the server a fault injector (`app.faults`), for `serve --faults` and replays with audio faults.
+   * Off by default: the server then holds the null object and checks nothing per chunk. The number is
+   * `random` decides which chunks a partial drop takes (seed it for repeatable runs).
+   */
+  faults?: { random: () => number };
 }
 
 export interface App {
@@ -24,6 +30,8 @@ export interface App {
   readonly metrics: ServerMetrics;
   readonly clock: Clock;
   readonly server: LiveServer;
+  /** The fault injector, when asked for (`faults`); null otherwise. */
+  readonly faults: FaultInjector | null;
   /** Starts listening (and the demo space when configured); resolves to the base URL. */
   start(): Promise<string>;
   /** Drains and stops; idempotent. */
@@ -55,6 +63,7 @@ export function createApp(opts: AppOptions = {}): App {
         },
       })
     : undefined;
+  const faults = opts.faults ? new FaultInjector(metrics, opts.faults.random) : null;
   const server = new LiveServer({
     config,
     logger,
@@ -65,6 +74,7 @@ export function createApp(opts: AppOptions = {}): App {
     ...(opts.loadSignal ? { loadSignal: opts.loadSignal } : {}),
     ...(opts.replay ? { replay: opts.replay } : {}),
     ...(bus ? { bus } : {}),
+    ...(faults ? { faults } : {}),
   });
   let stopping: Promise<void> | null = null;
   return {
@@ -73,6 +83,7 @@ export function createApp(opts: AppOptions = {}): App {
     metrics,
     clock,
     server,
+    faults,
     async start() {
       const url = await server.start();
       if (config.demoSpace) {
@@ -82,6 +93,7 @@ export function createApp(opts: AppOptions = {}): App {
       return url;
     },
     stop() {
+      faults?.endAll();
       stopping ??= server.stop();
       return stopping;
     },

@@ -94,6 +94,8 @@ export interface OggOpusOptions {
   vendor?: string;
   /** Vorbis comments, e.g. { TITLE: '…' }. */
   tags?: Record<string, string>;
+  /** Continue a stream another writer began (its headers already written): the next page's sequence number and the granule reached. */
+  resumeAt?: { seq: number; granule: bigint };
 }
 
 /**
@@ -109,6 +111,10 @@ export class OggOpusWriter {
 
   constructor(private readonly o: OggOpusOptions) {
     this.preSkip = o.preSkip ?? DEFAULT_PRE_SKIP;
+    if (o.resumeAt) {
+      this.seq = o.resumeAt.seq;
+      this.granule = o.resumeAt.granule;
+    }
   }
 
   /** The OpusHead page (beginning of stream) and the OpusTags page. */
@@ -173,6 +179,27 @@ export interface ReadPage {
   crcOk: boolean;
   /** Packets completed on this page (a packet continued from the page before is joined). */
   packets: Uint8Array[];
+}
+
+/**
+ * The pages of a stream whose writer may have died mid-write: every whole page with a good CRC from
+ * the start, up to the first one that is torn, damaged or not a page, and how many bytes they span.
+ */
+export function readOggPrefix(buf: Uint8Array): { pages: ReadPage[]; bytes: number } {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const pages: ReadPage[] = [];
+  let o = 0;
+  while (o + 27 <= b.length && b.toString('latin1', o, o + 4) === 'OggS') {
+    const n = b.readUInt8(o + 26);
+    if (o + 27 + n > b.length) break;
+    const size = 27 + n + [...b.subarray(o + 27, o + 27 + n)].reduce((a, x) => a + x, 0);
+    if (o + size > b.length) break;
+    const [page] = readOggPages(b.subarray(o, o + size));
+    if (!page?.crcOk) break;
+    pages.push(page);
+    o += size;
+  }
+  return { pages, bytes: o };
 }
 
 /** Reads Ogg pages; throws on bytes that are not a page. */

@@ -4,6 +4,7 @@ import { createApp } from '../app.js';
 import type { ServerConfigInput } from '../config.js';
 import { FaultRunner, loadFaultPlan } from '../faults/index.js';
 import { createLogger } from '../logging.js';
+import { createRng } from '../sim/index.js';
 import { collect, parsePort, untilSignal } from './common.js';
 
 /** `--set key=value` (repeatable) onto server settings: values read as YAML scalars, `a.b` for a nested one. */
@@ -42,12 +43,14 @@ export function registerServe(program: Command): void {
     .option('--set <key=value>', 'any server setting from docs/reliability.md, e.g. --set maxOutboundBytes=524288 (repeatable)', collect, [])
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option('--json-logs', 'JSON log lines even at a terminal')
-    .option('--faults <file>', 'play a fault plan against the server (crash a space, reopen it elsewhere); off unless given')
+    .option('--faults <file>', 'play a fault plan against the server (crash a space and reopen it elsewhere; drop, stall or echo audio chunks; freeze heartbeats; fail the recording disk); off unless given')
     .action(async (o: { port: number; host: string; demo: boolean; maxListeners?: number; joinRate?: number; recordingDir?: string; redis?: string; instance?: string; set: string[]; logLevel: string; jsonLogs?: boolean; faults?: string }) => {
       const plan = o.faults ? await loadFaultPlan(o.faults) : null;
       const logger = createLogger({ level: o.logLevel as 'info', pretty: !o.jsonLogs && process.stderr.isTTY });
       const app = createApp({
         logger,
+        // the injector only when a plan asks for it: without one the server checks nothing per chunk
+        ...(plan ? { faults: { random: createRng(plan.seed).fork('faults').next } } : {}),
         server: {
           ...serverSettings(o.set),
           port: o.port,
@@ -62,7 +65,7 @@ export function registerServe(program: Command): void {
         },
       });
       const url = await app.start();
-      const faults = plan ? new FaultRunner({ plan, server: app.server, clock: app.clock, log: (text) => process.stdout.write(`fault: ${text}\n`) }) : null;
+      const faults = plan ? new FaultRunner({ plan, server: app.server, injector: app.faults, clock: app.clock, log: (text) => process.stdout.write(`fault: ${text}\n`) }) : null;
       // listen for signals before saying we are up: a supervisor may send SIGTERM as soon as it reads this
       const stopped = untilSignal(async () => {
         await faults?.stop();

@@ -157,6 +157,15 @@ export class Cluster {
     return this.instance(id).process.kill();
   }
 
+  /** Starts a killed or stopped instance again, on its port with its arguments; it finds the cluster's spaces through Redis. */
+  async restartInstance(id: string): Promise<void> {
+    const old = this.instance(id);
+    if (old.process.running) throw new Error(`instance ${id} is still running`);
+    this.instances.splice(this.instances.indexOf(old), 1);
+    await this.startInstance(Number(id.slice(1)), old.port);
+    this.instances.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
+  }
+
   /** Fault injection: stops Redis and starts it again on the same port (nothing persisted). */
   async restartRedis(): Promise<void> {
     const old = this.need(this.redisProc, 'Redis');

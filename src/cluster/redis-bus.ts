@@ -40,7 +40,13 @@ export class RedisBus implements SpaceBus {
   constructor(private readonly o: RedisBusOptions) {
     this.instanceId = o.instanceId;
     this.prefix = o.prefix ?? 'stampede';
-    this.link = new RedisLink(o.url, `${this.prefix}:${o.instanceId}`, o.logger.child({ module: 'bus' }), o.events);
+    this.link = new RedisLink(o.url, `${this.prefix}:${o.instanceId}`, o.logger.child({ module: 'bus' }), {
+      ...o.events,
+      onUp: (again) => {
+        o.events?.onUp?.(again);
+        if (again) this.handlers?.regained?.();
+      },
+    });
   }
 
   get up(): boolean {
@@ -68,8 +74,9 @@ export class RedisBus implements SpaceBus {
   }
 
   publishAudio(spaceId: string, chunk: Buffer): void {
-    this.handlers?.audio(spaceId, chunk);
+    // to Redis first: a chunk this instance's listeners heard is already on its way to the others
     this.link.publish(this.channel('audio'), encodeAudioEnvelope(this.instanceId, spaceId, chunk));
+    this.handlers?.audio(spaceId, chunk);
   }
 
   announce(space: SpaceAnnouncement): void {
@@ -97,6 +104,18 @@ export class RedisBus implements SpaceBus {
     } catch {
       return null;
     }
+  }
+
+  private lease(spaceId: string): string {
+    return `${this.prefix}:owner:${spaceId}`;
+  }
+
+  async claim(spaceId: string, ttlMs: number): Promise<boolean> {
+    return this.link.putOnce(this.lease(spaceId), this.instanceId, ttlMs);
+  }
+
+  async hold(spaceId: string, ttlMs: number): Promise<boolean> {
+    return this.link.hold(this.lease(spaceId), this.instanceId, ttlMs);
   }
 
   putStatus(s: InstanceStatus, ttlMs: number): void {

@@ -29,6 +29,10 @@ export interface RedisLinkEvents {
   onUp?: (resubscribed: boolean) => void;
 }
 
+const HOLD_SCRIPT = `local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
+
 export class RedisError extends Error {
   readonly code = 'REDIS_UNREACHABLE';
   constructor(message: string) {
@@ -124,6 +128,15 @@ export class RedisLink {
   /** SET key value PX ttl NX: true when the key was new. */
   async putOnce(key: string, value: string, ttlMs: number): Promise<boolean> {
     return (await this.cmd.set(key, value, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /**
+   * Renews `key` for `value` when it holds `value` or nothing (SET PX), and leaves it when it holds
+   * anything else: one atomic script, so a lease taken over in the meantime is never stolen back.
+   */
+  async hold(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const r = await this.cmd.eval(HOLD_SCRIPT, 1, key, value, String(ttlMs));
+    return r === 1;
   }
 
   /** GETDEL: the value, at most once across every instance. */

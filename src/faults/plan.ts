@@ -3,26 +3,31 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { CLOSE } from '../protocol/index.js';
-import type { LiveServer } from '../server/index.js';
+import type { Fault, FaultInjector, LiveServer } from '../server/index.js';
 import { ScenarioError } from '../sim/index.js';
 import type { Space } from '../space/index.js';
 
 /**
  * A fault plan for `stampede serve --faults FILE`: timed faults against a running server, for people
- * who load-test with it. Times are seconds after the server starts. Today the plan can crash a live
- * space — its listeners are closed with 4003 (space crashed, reconnectable), its recording stops there
- * — and reopen the conversation as a new live space under another host, as a replayed crash does.
- * Faults inside the audio plane (dropped or stalled chunks, echo), frozen heartbeats and a failing
- * recording disk need an injector inside the server and are refused with a message saying so.
+ * who load-test with it. Times are seconds after the server starts. A plan can crash a live space —
+ * its listeners are closed with 4003 (space crashed, reconnectable), its recording stops there — and
+ * reopen the conversation as a new live space under another host, as a replayed crash does; and it can
+ * switch the server's fault injector (`src/server/faults.ts`) on for a while: drop or stall a space's
+ * audio chunks on their way to listeners, echo them, freeze heartbeats, fail the recording disk.
  */
 
-const IN_SERVER_ONLY = ['dropChunks', 'stallChunks', 'duplicateChunks', 'freezeHeartbeats', 'failRecordingDisk'] as const;
+/** Which live space: its id, `first` (the oldest live space, e.g. the demo space) or `all` (every space, now and later). */
+const which = z.string().min(1);
+const windowed = {
+  afterSeconds: z.number().min(0),
+  /** How long the fault lasts; without it, until the server stops. */
+  forSeconds: z.number().positive().optional(),
+};
 
 const crash = z.strictObject({
   kind: z.literal('crash'),
   afterSeconds: z.number().min(0),
-  /** Which live space: its id, or `first` (the oldest live space, e.g. the demo space). */
-  space: z.string().min(1).default('first'),
+  space: which.default('first'),
   reopen: z
     .strictObject({
       afterSeconds: z.number().min(0).default(0),
@@ -31,25 +36,27 @@ const crash = z.strictObject({
     })
     .optional(),
 });
+const dropChunks = z.strictObject({ kind: z.literal('dropChunks'), ...windowed, space: which.default('all'), share: z.number().gt(0).max(1).default(1) });
+const stallChunks = z.strictObject({ kind: z.literal('stallChunks'), ...windowed, space: which.default('all') });
+const duplicateChunks = z.strictObject({ kind: z.literal('duplicateChunks'), ...windowed, space: which.default('all'), delayChunks: z.number().int().min(0).max(100).default(5) });
+const freezeHeartbeats = z.strictObject({ kind: z.literal('freezeHeartbeats'), ...windowed });
+const failRecordingDisk = z.strictObject({ kind: z.literal('failRecordingDisk'), ...windowed, space: which.default('all') });
 
-export const faultPlanSchema = z.strictObject({ faults: z.array(crash).min(1) });
+export const faultPlanSchema = z.strictObject({
+  /** Seeds which chunks a partial `dropChunks` takes: the same plan drops the same chunks. */
+  seed: z.number().int().min(0).default(1),
+  faults: z.array(z.discriminatedUnion('kind', [crash, dropChunks, stallChunks, duplicateChunks, freezeHeartbeats, failRecordingDisk])).min(1),
+});
 export type FaultPlan = z.output<typeof faultPlanSchema>;
+type PlannedFault = FaultPlan['faults'][number];
 
-/** Parses and validates a fault plan; errors name the field, and kinds the server cannot yet feel say so. */
+/** Parses and validates a fault plan; errors name the field. */
 export function parseFaultPlan(text: string, file: string): FaultPlan {
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
     throw new ScenarioError(file, [{ path: '(file)', message: `not valid YAML: ${(err as Error).message.split('\n')[0]}` }]);
-  }
-  const faults = (doc as { faults?: unknown })?.faults;
-  if (Array.isArray(faults)) {
-    const issues = faults.flatMap((f, i) => {
-      const kind = (f as { kind?: unknown })?.kind;
-      return typeof kind === 'string' && (IN_SERVER_ONLY as readonly string[]).includes(kind) ? [{ path: `faults[${i}].kind`, message: `'${kind}' needs the fault injector inside the server, which is not built yet; this plan can 'crash' (and reopen)` }] : [];
-    });
-    if (issues.length) throw new ScenarioError(file, issues);
   }
   const r = faultPlanSchema.safeParse(doc);
   if (!r.success) {
@@ -76,7 +83,7 @@ export interface FaultEvent {
   text: string;
 }
 
-/** Plays a fault plan against a server on a clock; start() once, stop() idempotent. */
+/** Plays a fault plan against a server (and its fault injector) on a clock; start() once, stop() idempotent. */
 export class FaultRunner {
   readonly events: FaultEvent[] = [];
   private readonly abort = new AbortController();
@@ -84,12 +91,14 @@ export class FaultRunner {
   private t0 = 0;
 
   constructor(
-    private readonly o: { plan: FaultPlan; server: LiveServer; clock: Clock; log?: (text: string) => void },
-  ) {}
+    private readonly o: { plan: FaultPlan; server: LiveServer; injector: FaultInjector | null; clock: Clock; log?: (text: string) => void },
+  ) {
+    if (!o.injector && o.plan.faults.some((f) => f.kind !== 'crash')) throw new Error('this plan needs the server built with a fault injector (createApp({ faults }))');
+  }
 
   start(): void {
     this.t0 = this.o.clock.now();
-    this.tasks = this.o.plan.faults.map((f) => this.crash(f).catch((err: unknown) => this.note(`fault failed: ${(err as Error).message}`)));
+    this.tasks = this.o.plan.faults.map((f) => (f.kind === 'crash' ? this.crash(f) : this.window(f)).catch((err: unknown) => this.note(`fault failed: ${(err as Error).message}`)));
   }
 
   private note(text: string): void {
@@ -107,7 +116,7 @@ export class FaultRunner {
     return which === 'first' ? live[0] : live.find((s) => s.id === which);
   }
 
-  private async crash(f: FaultPlan['faults'][number]): Promise<void> {
+  private async crash(f: Extract<PlannedFault, { kind: 'crash' }>): Promise<void> {
     if (!(await this.at(f.afterSeconds))) return;
     const space = this.pick(f.space);
     if (!space) return this.note(`crash: no live space '${f.space}'`);
@@ -117,6 +126,33 @@ export class FaultRunner {
     const { space: next } = this.o.server.createSpace({ title: f.reopen.title ?? space.title, hostName: f.reopen.host, scheduledStart: this.o.clock.now() });
     await this.o.server.startSpace(next, { syntheticHost: true });
     this.note(`reopen: space ${next.id} live under ${f.reopen.host}`);
+  }
+
+  /** A fault in force from `afterSeconds` for `forSeconds` (or until stop). */
+  private async window(f: Exclude<PlannedFault, { kind: 'crash' }>): Promise<void> {
+    if (!(await this.at(f.afterSeconds))) return;
+    let spaceId: string | null = null;
+    if ('space' in f && f.space !== 'all') {
+      const space = this.pick(f.space);
+      if (!space) return this.note(`${f.kind}: no live space '${f.space}'`);
+      spaceId = space.id;
+    }
+    const fault: Fault =
+      f.kind === 'dropChunks' ? { kind: 'drop', spaceId, share: f.share }
+      : f.kind === 'stallChunks' ? { kind: 'stall', spaceId }
+      : f.kind === 'duplicateChunks' ? { kind: 'duplicate', spaceId, delayChunks: f.delayChunks }
+      : f.kind === 'freezeHeartbeats' ? { kind: 'freezeHeartbeats' }
+      : { kind: 'failRecordingDisk', spaceId };
+    const injector = this.o.injector!;
+    const where = spaceId ? `space ${spaceId}` : 'every space';
+    injector.begin(fault);
+    this.note(`${f.kind}: on (${f.kind === 'freezeHeartbeats' ? 'every connection' : where})${f.forSeconds !== undefined ? ` for ${f.forSeconds} s` : ''}`);
+    if (f.forSeconds === undefined) return;
+    await this.at(f.afterSeconds + f.forSeconds);
+    // a stop ends it too (the app ends every fault when it stops)
+    if (this.abort.signal.aborted) return;
+    injector.end(fault);
+    this.note(`${f.kind}: off`);
   }
 
   async stop(): Promise<void> {

@@ -85,6 +85,9 @@ export interface ServerMetrics {
   messagesDropped: Counter<'kind'>;
   outboundOverflows: Counter;
   recordingBytes: Counter;
+  recordingFailures: Counter;
+  faultsActive: Gauge<'kind'>;
+  faultsInjected: Counter<'kind'>;
   spacesByState: Gauge<'state'>;
   simTime: Gauge;
   simPhase: Gauge<'phase'>;
@@ -99,6 +102,7 @@ export interface ServerMetrics {
   clusterPeers: Gauge;
   clusterRedisUp: Gauge;
   clusterRedisReconnects: Counter;
+  clusterTakeovers: Counter;
 }
 
 export interface MetricsOptions {
@@ -128,6 +132,9 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     messagesDropped: new Counter({ name: `${p}ws_messages_dropped_total`, help: 'Client messages dropped by the per-connection rate limits, by kind', labelNames: ['kind'], registers: r }),
     outboundOverflows: new Counter({ name: `${p}ws_outbound_overflows_total`, help: 'Connections closed (4001) because a message would have taken their outbound buffer past maxOutboundBytes', registers: r }),
     recordingBytes: new Counter({ name: `${p}recording_bytes_total`, help: 'Audio bytes written to recordings', registers: r }),
+    recordingFailures: new Counter({ name: `${p}recording_failures_total`, help: 'Recordings whose file write failed (not published)', registers: r }),
+    faultsActive: new Gauge({ name: `${p}faults_active`, help: 'Injected faults in force, by kind (serve --faults, a replayed scenario)', labelNames: ['kind'], registers: r }),
+    faultsInjected: new Counter({ name: `${p}faults_injected_total`, help: 'What injected faults did, by kind: chunks dropped, held or echoed, heartbeat rounds skipped, recordings failed', labelNames: ['kind'], registers: r }),
     spacesByState: new Gauge({ name: `${p}spaces`, help: 'Spaces by state', labelNames: ['state'], registers: r }),
     simTime: new Gauge({ name: `${p}sim_time_seconds`, help: 'Simulated wall-clock time of the replay (Unix seconds)', registers: r }),
     simPhase: new Gauge({ name: `${p}sim_phase`, help: '1 for the replay phase in force, 0 for the others', labelNames: ['phase'], registers: r }),
@@ -142,6 +149,7 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     clusterPeers: new Gauge({ name: `${p}cluster_peers`, help: 'Other instances heard from within the last three intervals (0 without Redis)', registers: r }),
     clusterRedisUp: new Gauge({ name: `${p}cluster_redis_up`, help: '1 while the instance has Redis, 0 while it reconnects (absent meaning: no Redis configured, stays 0)', registers: r }),
     clusterRedisReconnects: new Counter({ name: `${p}cluster_redis_reconnects_total`, help: 'Times the instance got Redis back and resubscribed after losing it', registers: r }),
+    clusterTakeovers: new Counter({ name: `${p}cluster_takeovers_total`, help: 'Live spaces this instance took over after their owner went silent', registers: r }),
   };
   for (const kind of LISTENER_KINDS) m.listeners.set({ kind }, 0);
   for (const kind of LISTENER_KINDS) for (const outcome of JOIN_OUTCOMES) m.joinAttempts.inc({ kind, outcome }, 0);

@@ -50,6 +50,10 @@ export const spaceAnnouncement = z.strictObject({
   endedAt: ms,
   /** SHA-256 of the host token, hex: any instance can check a host without the token itself travelling. */
   hostTokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The instance that owns the space: it announces it, holds its lease and writes its recording. */
+  owner: id,
+  /** A built-in synthetic host speaks in it (the one who takes the space over starts it again). */
+  synthetic: z.boolean(),
 });
 export type SpaceAnnouncement = z.infer<typeof spaceAnnouncement>;
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { checkOggOpus } from '../audio/index.js';
 import { SIM_PHASES, simEventKind, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
-import { OPEN_GATE, ReplayTimeline, type JoinCounters, type JoinGate, type LiveServer, type ReplayView, type TimelineBody, type TimelineMeta } from '../server/index.js';
+import { OPEN_GATE, ReplayTimeline, type Fault, type FaultInjector, type JoinCounters, type JoinGate, type LiveServer, type ReplayView, type TimelineBody, type TimelineMeta } from '../server/index.js';
 import { CLOSE } from '../protocol/index.js';
 import type { ReplayPort, ReplayStep, RealLoad, RoomChange, SimPhase } from '../sim/index.js';
 import type { Space } from '../space/index.js';
@@ -165,6 +165,32 @@ export interface LivePortOptions {
   speed: number | 'max';
   /** The first room's name (scenarios with several rooms name their rooms). */
   room?: string;
+  /** The scenario's audio faults and the server's injector, so the real listeners feel what the model counts. */
+  audioFaults?: { injector: FaultInjector; windows: readonly AudioFaultWindow[] };
+}
+
+/** A scenario audio fault in simulated ms (`assumptions.audio.faults`). */
+export interface AudioFaultWindow {
+  room: string | undefined;
+  from: number;
+  to: number;
+  chunkLoss: number;
+  stall: number;
+  duplicate: number;
+}
+
+/**
+ * What a scenario audio fault does on the real server while the simulated clock is inside its window:
+ * `chunkLoss` drops that share of the room's chunks before its listeners; `stall` and `duplicate` are on
+ * for the whole window (every chunk held, then let go at its end; every chunk echoed 5 chunks later) —
+ * the model counts their shares as lost audio, the injector has no share for them.
+ */
+export function faultsFor(w: AudioFaultWindow, spaceId: string | null): Fault[] {
+  const out: Fault[] = [];
+  if (w.chunkLoss > 0) out.push({ kind: 'drop', spaceId, share: w.chunkLoss });
+  if (w.stall > 0) out.push({ kind: 'stall', spaceId });
+  if (w.duplicate > 0) out.push({ kind: 'duplicate', spaceId, delayChunks: 5 });
+  return out;
 }
 
 /**
@@ -182,6 +208,8 @@ export class LiveReplayPort implements ReplayPort {
   /** Every room's space, the first one's included; a room that reopens elsewhere is a new space. */
   private readonly rooms = new Map<string, Space>();
   private readonly wentLive = new Set<Space>();
+  /** The injector's faults in force for each scenario audio fault whose window the clock is in. */
+  private readonly faultsOn = new Map<AudioFaultWindow, Fault[]>();
 
   constructor(private readonly o: LivePortOptions) {
     this.space = o.server.createSpace({ title: o.title, hostName: o.hostName, scheduledStart: o.scheduledStartMs }).space;
@@ -237,8 +265,27 @@ export class LiveReplayPort implements ReplayPort {
     if (this.space.state === 'live') await this.o.server.endSpace(this.space);
   }
 
+  /** Begins a scenario audio fault on the server when the clock enters its window (and its room has a space), ends it when the clock leaves. */
+  private audioFaultsAt(t: number): void {
+    const f = this.o.audioFaults;
+    if (!f) return;
+    for (const w of f.windows) {
+      const inside = t >= w.from && t < w.to;
+      const begun = this.faultsOn.get(w);
+      if (inside && !begun) {
+        const space = w.room === undefined ? null : this.rooms.get(w.room);
+        if (space === undefined) continue; // the room has not opened yet
+        this.faultsOn.set(w, faultsFor(w, space?.id ?? null).map((x) => f.injector.begin(x)));
+      } else if (!inside && begun) {
+        for (const x of begun) f.injector.end(x);
+        this.faultsOn.delete(w);
+      }
+    }
+  }
+
   publish(step: ReplayStep): void {
     const { metrics, feed } = this.o;
+    this.audioFaultsAt(step.t);
     feed.record(step);
     metrics.simTime.set(step.t / 1000);
     for (const p of SIM_PHASES) metrics.simPhase.set({ phase: p }, p === step.phase ? 1 : 0);

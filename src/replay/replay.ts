@@ -6,7 +6,7 @@ import { createClientMetrics, Swarm } from '../load/index.js';
 import type { LoadSignal } from '../server/index.js';
 import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
 import { delayWindow, timelineMeta } from './dashboard-feed.js';
-import { LiveReplayPort, ReplayFeed } from './live-port.js';
+import { LiveReplayPort, ReplayFeed, type AudioFaultWindow } from './live-port.js';
 
 export interface ReplayOptions {
   scenario: Scenario;
@@ -45,6 +45,9 @@ export interface RealCrowd {
   attempts: number;
   /** How their sockets were closed, by close code (e.g. 4003 when a room crashed under them). */
   closes: Readonly<Record<string, number>>;
+  /** Audio chunks heard, and chunks missing from the sequence they heard (a scenario's audio faults show here). */
+  chunks: number;
+  gaps: number;
 }
 
 export interface Replay {
@@ -99,6 +102,9 @@ export function createReplay(o: ReplayOptions): Replay {
     return stopping;
   };
 
+  // the scenario's audio faults, in simulated ms, for the server's fault injector
+  const audioFaults: AudioFaultWindow[] = scenario.assumptions.audio.faults.map((f) => ({ room: f.room, from: scenario.at(f.from), to: scenario.at(f.to), chunkLoss: f.chunkLoss, stall: f.stall, duplicate: f.duplicate }));
+
   const start = async (): Promise<ReplayStarted> => {
     if (run) throw new Error('the replay has already started');
     let started: ReplayStarted = { url: null, spaceId: null, listeners: 0 };
@@ -117,6 +123,7 @@ export function createReplay(o: ReplayOptions): Replay {
         server: { demoSpace: false, ...o.server },
         replay: feed,
         ...(o.loadSignal ? { loadSignal: o.loadSignal } : {}),
+        ...(audioFaults.length > 0 ? { faults: { random: rng.fork('faults').next } } : {}),
       });
       const url = await app.start();
       port = new LiveReplayPort({
@@ -128,6 +135,7 @@ export function createReplay(o: ReplayOptions): Replay {
         scheduledStartMs: scenario.scheduledStartMs,
         speed,
         room: scenario.event.room,
+        ...(app.faults && audioFaults.length > 0 ? { audioFaults: { injector: app.faults, windows: audioFaults } } : {}),
       });
       const livePort = port;
       const listeners = o.listeners ?? 0;
@@ -176,7 +184,7 @@ export function createReplay(o: ReplayOptions): Replay {
   return {
     start,
     finished,
-    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts, closes: crowd.closes } : null),
+    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts, closes: crowd.closes, chunks: crowd.chunks, gaps: crowd.gaps } : null),
     stop,
   };
 }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -7,6 +9,7 @@ import { peekAudioHeader, validateAudioChunk } from '../protocol/index.js';
 import type { Space } from '../space/index.js';
 import type { Conn } from './connections.js';
 import type { DenseSockets } from './dense-sockets.js';
+import { NO_FAULTS, type FanOut, type ServerFaults } from './faults.js';
 import { binaryFrame } from './preframed.js';
 import { Recording } from './recording.js';
 
@@ -28,6 +31,10 @@ interface Track {
  */
 export class AudioPlane {
   private readonly tracks = new Map<string, Track>();
+  /** The fan-out, or the fault injector's route around it (without faults: the fan-out itself). */
+  private readonly send: FanOut<DenseSockets<Conn>>;
+  /** Counts a recording whose file write failed (new or resumed after a takeover). */
+  private readonly countRecordingFailure = (): void => this.metrics.recordingFailures.inc();
 
   constructor(
     private readonly config: ServerConfig,
@@ -35,7 +42,18 @@ export class AudioPlane {
     private readonly metrics: ServerMetrics,
     private readonly log: Logger,
     private readonly recordingDir: () => string,
-  ) {}
+    private readonly faults: ServerFaults = NO_FAULTS,
+  ) {
+    this.send = faults.route(this.fanOut.bind(this));
+    faults.onDiskFault((spaceId) => this.failRecordings(spaceId));
+  }
+
+  /** A disk fault: the open recordings (of one space, or all) fail their write; returns how many did. */
+  private failRecordings(spaceId: string | null): number {
+    let n = 0;
+    for (const [id, t] of this.tracks) if ((spaceId === null || id === spaceId) && t.recording?.failWrite('injected disk fault')) n++;
+    return n;
+  }
 
   private track(spaceId: string): Track {
     let t = this.tracks.get(spaceId);
@@ -68,9 +86,54 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title);
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks, this.countRecordingFailure);
       await t.recording.open();
+      if (this.faults.diskFails(space.id) && t.recording.failWrite('injected disk fault')) this.faults.recordingFailed();
     }
+  }
+
+  /**
+   * This instance took the space over from a dead owner: it continues the owner's recording in the
+   * shared directory and fills it from its own live window (the chunks the owner had not written yet).
+   * Returns how many chunks it filled in, and whether the owner's file was there to continue.
+   */
+  async takeOver(space: Space): Promise<{ resumed: boolean; filled: number; lastSeq: number }> {
+    const t = this.track(space.id);
+    if (t.recording) return { resumed: true, filled: 0, lastSeq: t.recording.lastSeq };
+    const first = space.chunks - t.recent.length;
+    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first, this.countRecordingFailure);
+    t.recording = recording;
+    let filled = 0;
+    for (const buf of t.recent) {
+      const n = recording.append(buf);
+      if (n) filled++;
+      this.metrics.recordingBytes.inc(n);
+    }
+    return { resumed, filled, lastSeq: recording.lastSeq };
+  }
+
+  /** Another instance owns the space now: stop writing its recording, leave the file to the owner. */
+  async abandon(space: Space): Promise<void> {
+    const t = this.tracks.get(space.id);
+    await t?.recording?.abandon();
+    if (t) t.recording = null;
+  }
+
+  /** Whether the finished recording can be fetched here (written here, or by another instance into the shared directory). */
+  recordingReady(space: Space): boolean {
+    const own = this.recordingOf(space.id);
+    if (own) return own.ready;
+    return space.state === 'ended' && existsSync(join(this.recordingDir(), `${space.id}.opus`));
+  }
+
+  /** The finished recording, written here or by another instance into the shared directory. */
+  async published(space: Space): Promise<Recording | null> {
+    const own = this.recordingOf(space.id);
+    if (own) return own.ready ? own : null;
+    if (space.state !== 'ended') return null;
+    const found = await Recording.published(this.recordingDir(), space.id, this.log);
+    if (found) this.track(space.id).recording = found;
+    return found;
   }
 
   /** The space ended: its recording is published. */
@@ -108,7 +171,7 @@ export class AudioPlane {
     this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
-    this.fanOut(t, listeners, buf);
+    this.send(space, buf, listeners);
   }
 
   /**
@@ -120,23 +183,26 @@ export class AudioPlane {
     if (!t || t.held.length === 0) return;
     const held = t.held;
     t.held = [];
-    this.write(listeners, held.length === 1 ? held[0]! : Buffer.concat(held), held.length, performance.now());
+    this.write(listeners, held.length === 1 ? held[0]! : Buffer.concat(held), held.length, performance.now(), space.chunks - 1);
   }
 
   /**
    * One frame built per chunk. With `fanoutCoalesceChunks` k > 1 the frames of k chunks are held and go
    * out in one write per listener (fewer system calls, k − 1 chunk intervals more delay for the first).
    */
-  private fanOut(t: Track, listeners: DenseSockets<Conn>, buf: Buffer): void {
+  private fanOut(space: Space, buf: Buffer, listeners: DenseSockets<Conn>): void {
     const t0 = performance.now();
     const frame = binaryFrame(buf);
+    // a listener back from another instance that is ahead of this one skips what it heard there
+    const seq = peekAudioHeader(buf)?.seq ?? Number.MAX_SAFE_INTEGER;
     const k = this.config.fanoutCoalesceChunks;
-    if (k <= 1) return this.write(listeners, frame, 1, t0);
+    if (k <= 1) return this.write(listeners, frame, 1, t0, seq);
+    const t = this.track(space.id);
     t.held.push(frame);
     if (t.held.length < k) return;
     const held = t.held;
     t.held = [];
-    this.write(listeners, Buffer.concat(held), held.length, t0);
+    this.write(listeners, Buffer.concat(held), held.length, t0, seq);
   }
 
   /**
@@ -146,7 +212,7 @@ export class AudioPlane {
    * messages and these frames reach the socket in the order they were sent). A listener whose socket has
    * more than `skipBufferedBytes` queued is skipped; one behind for `slowConsumerMs` is cut.
    */
-  private write(listeners: DenseSockets<Conn>, data: Buffer, chunks: number, t0: number): void {
+  private write(listeners: DenseSockets<Conn>, data: Buffer, chunks: number, t0: number, seq: number): void {
     const skip = this.config.skipBufferedBytes;
     const conns = listeners.keys;
     const sockets = listeners.sockets;
@@ -157,7 +223,8 @@ export class AudioPlane {
     for (let i = 0; i < sockets.length; i++) {
       const c = conns[i]!;
       // a CLOSING socket (close frame sent) gets no data frame after it
-      if (c.ws.readyState !== 1) continue;
+      // and a listener back from another instance that is ahead of this one has heard this chunk there
+      if (c.ws.readyState !== 1 || c.after >= seq) continue;
       const socket = sockets[i]!;
       if (socket.writableLength > skip) {
         dropped++;

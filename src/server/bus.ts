@@ -12,6 +12,8 @@ export interface BusHandlers {
   space(a: SpaceAnnouncement): void;
   counts(from: string, c: InstanceCounts): void;
   reactions(spaceId: string, counts: ReactionCounts): void;
+  /** The link to the others came back after an outage (their announcements were missed meanwhile). */
+  regained?(): void;
 }
 
 /**
@@ -32,6 +34,13 @@ export interface SpaceBus {
   publishReactions(spaceId: string, counts: ReactionCounts): void;
   putTicket(ticket: string, t: SharedTicket, ttlMs: number): Promise<void>;
   takeTicket(ticket: string): Promise<SharedTicket | null>;
+  /**
+   * The lease on a space's ownership: `claim` takes it only when nobody holds it (a new space, or an
+   * owner that stopped renewing); `hold` renews it for its holder (taking it again if it vanished,
+   * as after a Redis restart) and answers false when another instance holds it now.
+   */
+  claim(spaceId: string, ttlMs: number): Promise<boolean>;
+  hold(spaceId: string, ttlMs: number): Promise<boolean>;
   putStatus(s: InstanceStatus, ttlMs: number): void;
   statuses(): Promise<InstanceStatus[]>;
 }
@@ -66,6 +75,14 @@ export class LocalBus implements SpaceBus {
 
   async takeTicket(): Promise<SharedTicket | null> {
     return null;
+  }
+
+  async claim(): Promise<boolean> {
+    return true;
+  }
+
+  async hold(): Promise<boolean> {
+    return true;
   }
 
   putStatus(s: InstanceStatus): void {

@@ -29,6 +29,8 @@ export interface Conn {
   closed: boolean;
   /** The close code the server sent for a protocol violation; the peer's socket often just drops (1006). */
   violation: number;
+  /** A listener back from another instance hears only chunks after this one (`?after=<seq>`); −1 otherwise. */
+  after: number;
 }
 
 interface Room {
@@ -84,7 +86,7 @@ export class Connections {
   /** Registers a socket (not yet in a room: `enter` puts it there once the space has taken it in). */
   add(ws: WebSocket, socket: Duplex, space: Space, role: Role, ip: string): Conn {
     const n = this.nextConnId++;
-    const conn: Conn = { id: `c${n}`, ws, socket, space, role, ip, liveness: new Liveness(n), limiter: new MessageLimiter(this.config.messageRates), closing: false, behindSince: 0, badMessages: 0, closed: false, violation: 0 };
+    const conn: Conn = { id: `c${n}`, ws, socket, space, role, ip, liveness: new Liveness(n), limiter: new MessageLimiter(this.config.messageRates), closing: false, behindSince: 0, badMessages: 0, closed: false, violation: 0, after: -1 };
     this.conns.add(conn);
     this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
     this.metrics.wsConnections.set(this.conns.size);

@@ -167,7 +167,7 @@ export class HttpApi {
   }
 
   private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean } {
-    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: this.d.hub.audio.recordingOf(space.id)?.ready ?? false };
+    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: this.d.hub.audio.recordingReady(space) };
   }
 
   private html(res: ServerResponse, page: string): void {
@@ -287,9 +287,10 @@ export class HttpApi {
   }
 
   /** The recording as Ogg Opus; byte ranges are served so a player can read the duration and seek. */
-  private recording(req: IncomingMessage, res: ServerResponse, space: Space): void {
-    const rec = this.d.hub.audio.recordingOf(space.id);
-    if (space.state !== 'ended' || !rec?.ready) throw new ApiError('RECORDING_NOT_READY');
+  private async recording(req: IncomingMessage, res: ServerResponse, space: Space): Promise<void> {
+    // in a cluster whichever instance answers serves it, from the directory the instances share
+    const rec = space.state === 'ended' ? await this.d.hub.audio.published(space) : null;
+    if (!rec?.ready) throw new ApiError('RECORDING_NOT_READY');
     const size = rec.bytes;
     const headers: Record<string, string> = {
       'content-type': 'audio/ogg; codecs=opus',

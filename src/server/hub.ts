@@ -10,13 +10,21 @@ import { LogThrottle } from '../logging.js';
 import { AudioPlane } from './audio-plane.js';
 import { Connections, type Conn } from './connections.js';
 import { Dispatch, sendTo } from './dispatch.js';
+import { NO_FAULTS, type ServerFaults } from './faults.js';
 import type { ReplayView } from './replay-view.js';
 
-/** The close code ws sent for an error on the receiving side (ws tags its errors with a status code). */
-function wsErrorCloseCode(err: Error): number {
-  const sym = Object.getOwnPropertySymbols(err).find((k) => k.description === 'status-code');
-  const code = sym ? (err as unknown as Record<symbol, unknown>)[sym] : undefined;
-  return typeof code === 'number' ? code : 0;
+/**
+ * The close code ws sends for an error on the receiving side, from the error's documented `code`
+ * (ws's `WS_ERR_*`, doc/ws.md "Error codes"): invalid UTF-8 → 1007, a message or frame too big → 1009,
+ * too many fragments or buffered parts → 1008, every other frame-level violation → 1002. 0: not ws's.
+ */
+export function wsErrorCloseCode(err: Error): number {
+  const code = (err as Error & { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return 0;
+  if (code === 'WS_ERR_INVALID_UTF8') return CLOSE.INVALID_PAYLOAD;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') return CLOSE.TOO_BIG;
+  if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return CLOSE.POLICY;
+  return CLOSE.PROTOCOL_ERROR;
 }
 
 /**
@@ -55,10 +63,12 @@ export class Hub {
     },
     /** Reactions taken on this instance, for the other instances' listeners. */
     private readonly shareReactions: (space: Space, counts: Partial<Record<string, number>>) => void = () => undefined,
+    /** Injected faults (`NO_FAULTS` unless asked for): the fan-out route, heartbeats, the recording disk. */
+    private readonly faults: ServerFaults = NO_FAULTS,
   ) {
     this.throttle = new LogThrottle(() => clock.now());
     this.connections = new Connections(config, clock, metrics);
-    this.audio = new AudioPlane(config, clock, metrics, log, recordingDir);
+    this.audio = new AudioPlane(config, clock, metrics, log, recordingDir, faults);
     this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf), () => clock.now());
   }
 
@@ -66,7 +76,7 @@ export class Hub {
     if (this.running) return;
     this.running = true;
     this.stopLoops = new AbortController();
-    this.loops = [this.every(this.config.heartbeatMs, () => this.connections.heartbeat()), this.every(this.config.countIntervalMs, () => this.tick())];
+    this.loops = [this.every(this.config.heartbeatMs, () => this.faults.heartbeat(() => this.connections.heartbeat())), this.every(this.config.countIntervalMs, () => this.tick())];
   }
 
   private async every(ms: number, fn: () => void): Promise<void> {
@@ -85,9 +95,10 @@ export class Hub {
   }
 
   /** Adds an upgraded socket to a space. */
-  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string): void {
+  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after = -1): void {
     this.spaces.set(space.id, space);
     const conn = this.connections.add(ws, socket, space, role, ip);
+    conn.after = after;
     try {
       space.join(conn.id, name, role);
     } catch {

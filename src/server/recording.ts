@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { OggOpusWriter } from '../audio/index.js';
+import { OggOpusWriter, readOggPages, readOggPrefix, type ReadPage } from '../audio/index.js';
 import { decodeAudioChunk } from '../protocol/index.js';
 
 /**
@@ -11,25 +11,75 @@ import { decodeAudioChunk } from '../protocol/index.js';
  * accepted chunk becomes one Ogg page holding its Opus frames, in order. Written to
  * `<id>.opus.partial` while live and renamed to `<id>.opus` when finished, so a reader never sees
  * half a file. finish() is idempotent and returns the same promise.
+ *
+ * In a cluster the instance that owns the space writes it into a directory every instance shares. The
+ * file says which chunk it starts at (the STAMPEDE_FIRST_SEQ comment), so an instance that takes a
+ * space over from a dead owner resumes the same file: it keeps every whole page, cuts a torn one, and
+ * appends from the chunk after the last one written (`resume`).
  */
 export class Recording {
   private stream: WriteStream | null = null;
   private finishing: Promise<void> | null = null;
   private failed: Error | null = null;
-  private readonly ogg: OggOpusWriter;
+  private ogg: OggOpusWriter;
   chunks = 0;
   bytes = 0;
   ready = false;
+  /** The sequence number of the last chunk in the file (firstSeq − 1 before the first). */
+  lastSeq: number;
 
   constructor(
     private readonly dir: string,
     readonly spaceId: string,
     private readonly log: Logger,
-    title = 'Stampede space',
+    private readonly title = 'Stampede space',
+    private readonly firstSeq = 0,
+    /** Told once when the file write fails (a full or failing disk, or an injected disk fault). */
+    private readonly onFailed: () => void = () => undefined,
   ) {
-    // a stream serial number of its own per space, stable for the space
-    const serial = createHash('sha256').update(spaceId).digest().readUInt32LE(0);
-    this.ogg = new OggOpusWriter({ serial, vendor: 'stampede', tags: { TITLE: title } });
+    this.ogg = this.writer();
+    this.lastSeq = firstSeq - 1;
+  }
+
+  private writer(resumeAt?: { seq: number; granule: bigint }): OggOpusWriter {
+    // a stream serial number of its own per space, stable for the space (a resumed file keeps it)
+    const serial = createHash('sha256').update(this.spaceId).digest().readUInt32LE(0);
+    return new OggOpusWriter({ serial, vendor: 'stampede', tags: { TITLE: this.title, STAMPEDE_FIRST_SEQ: String(this.firstSeq) }, ...(resumeAt ? { resumeAt } : {}) });
+  }
+
+  /**
+   * Continues the file a dead owner left as `<id>.opus.partial`: whole pages are kept, a torn last
+   * page is cut. Without a usable file (not shared, or never begun) a new one starts at `firstSeq`;
+   * the result says which, so the caller can log what was lost.
+   */
+  static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number, onFailed?: () => void): Promise<{ recording: Recording; resumed: boolean }> {
+    const partial = join(dir, `${spaceId}.opus.partial`);
+    const { pages, bytes } = readOggPrefix(await readFile(partial).catch(() => Buffer.alloc(0)));
+    const startsAt = pages.length >= 2 ? firstSeqOf(pages[1]!) : null;
+    if (startsAt === null) {
+      const recording = new Recording(dir, spaceId, log, title, firstSeq, onFailed);
+      await recording.open();
+      return { recording, resumed: false };
+    }
+    const recording = new Recording(dir, spaceId, log, title, startsAt, onFailed);
+    await truncate(partial, bytes);
+    recording.ogg = recording.writer({ seq: pages.length, granule: pages.at(-1)!.granule });
+    recording.chunks = pages.length - 2;
+    recording.lastSeq = startsAt + recording.chunks - 1;
+    recording.bytes = bytes;
+    await recording.open(true);
+    return { recording, resumed: true };
+  }
+
+  /** A recording another instance published into the shared directory, or null when there is none. */
+  static async published(dir: string, spaceId: string, log: Logger): Promise<Recording | null> {
+    const r = new Recording(dir, spaceId, log);
+    const file = await readFile(r.path).catch(() => null);
+    if (!file) return null;
+    r.bytes = file.length;
+    r.chunks = Math.max(0, readOggPages(file).length - 2);
+    r.ready = true;
+    return r;
   }
 
   get path(): string {
@@ -40,14 +90,11 @@ export class Recording {
     return `${this.path}.partial`;
   }
 
-  async open(): Promise<void> {
+  async open(append = false): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    this.stream = createWriteStream(this.partialPath, { flags: 'w' });
-    this.stream.on('error', (err) => {
-      this.failed = err;
-      this.log.error({ err, spaceId: this.spaceId }, 'recording write failed');
-    });
-    this.write(this.ogg.headers());
+    this.stream = createWriteStream(this.partialPath, { flags: append ? 'a' : 'w' });
+    this.stream.on('error', (err) => this.fail(err));
+    if (!append) this.write(this.ogg.headers());
   }
 
   private write(bytes: Buffer): number {
@@ -61,9 +108,37 @@ export class Recording {
   append(chunk: Uint8Array): number {
     if (!this.stream || this.finishing || this.failed) return 0;
     const c = decodeAudioChunk(chunk);
-    if (!c.ok) return 0;
+    if (!c.ok || c.chunk.seq <= this.lastSeq) return 0;
     this.chunks++;
+    this.lastSeq = c.chunk.seq;
     return this.write(this.ogg.audio(c.chunk.frames));
+  }
+
+  /** A failed write: the recording stops here and will not be published (the partial file is removed). */
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.onFailed();
+    this.log.error({ err, spaceId: this.spaceId }, 'recording write failed');
+  }
+
+  /** Fails the file write as a failing disk would (the fault injector): the same path as a real write error. */
+  failWrite(reason: string): boolean {
+    if (!this.stream || this.failed || this.finishing) return false;
+    const err = Object.assign(new Error(`recording disk failed: ${reason}`), { code: 'EIO' });
+    this.fail(err);
+    // destroyed with the error, as a failed write destroys it: end() then calls back at once instead of waiting for a finish that never comes
+    this.stream.destroy(err);
+    return true;
+  }
+
+  /** Stops writing and leaves the partial file as it is, for the instance that now owns the space. */
+  async abandon(): Promise<void> {
+    this.finishing ??= (async () => {
+      const s = this.stream;
+      if (s) await new Promise<void>((resolve) => s.end(resolve));
+    })();
+    await this.finishing;
   }
 
   finish(): Promise<void> {
@@ -83,4 +158,12 @@ export class Recording {
     })();
     return this.finishing;
   }
+}
+
+/** The chunk a recording starts at, from its OpusTags page; null when the page is not one of ours. */
+function firstSeqOf(tags: ReadPage): number | null {
+  const p = tags.packets[0];
+  if (!p) return null;
+  const m = /STAMPEDE_FIRST_SEQ=(\d{1,10})/.exec(Buffer.from(p).toString('latin1'));
+  return m && Buffer.from(p).toString('latin1', 0, 8) === 'OpusTags' ? Number(m[1]) : null;
 }

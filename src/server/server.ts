@@ -15,6 +15,7 @@ import { SpaceStore, type Space } from '../space/index.js';
 import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
+import type { ServerFaults } from './faults.js';
 import { Hub } from './hub.js';
 import { KeyedBuckets, LoadMonitor } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
@@ -41,6 +42,8 @@ export interface LiveServerDeps {
   replay?: ReplayView;
   /** What instances share (audio, spaces, counts, tickets); defaults to the embedded LocalBus: nothing shared. */
   bus?: SpaceBus;
+  /** Injected faults (a `FaultInjector`); `NO_FAULTS` by default, which costs nothing per chunk. */
+  faults?: ServerFaults;
 }
 
 /**
@@ -102,6 +105,7 @@ export class LiveServer {
       replay,
       (spaceId, chunk) => this.bus.publishAudio(spaceId, chunk),
       (space, counts) => this.bus.publishReactions(space.id, counts),
+      deps.faults,
     );
     this.hub.onHostGone = (space) => void this.endIfHostStaysGone(space);
     this.sync = new SpaceSync({
@@ -130,6 +134,19 @@ export class LiveServer {
           if (space) this.hub.deliverAudio(space, chunk);
         },
         reactions: (space, counts) => this.hub.addPeerReactions(space, counts),
+        synthetic: (spaceId) => this.hosts.has(spaceId),
+        takeOver: async (space, from) => {
+          metrics.clusterTakeovers.inc();
+          const r = await this.hub.audio.takeOver(space);
+          if (r.resumed) this.log.info({ spaceId: space.id, from: from.owner, lastSeq: r.lastSeq, filled: r.filled }, 'recording continued from the shared directory');
+          else this.log.warn({ spaceId: space.id, from: from.owner, firstSeq: r.lastSeq - r.filled + 1 }, "the previous owner's recording is not in this instance's recording directory: a new one starts at the live window");
+          if (from.synthetic && space.state === 'live' && !this.draining) this.hostSynthetic(space);
+        },
+        lost: async (space) => {
+          await this.hosts.get(space.id)?.stop();
+          this.hosts.delete(space.id);
+          await this.hub.audio.abandon(space);
+        },
         status: () => ({
           url: this.address ? this.url : '',
           state: this.draining ? 'draining' : shedder.reason() ? 'shedding' : 'ready',
@@ -198,7 +215,7 @@ export class LiveServer {
       shedder,
       wss: this.wss,
       draining: () => this.draining,
-      attach: (ws, socket, space, role, name, ip) => this.hub.attach(ws, socket, space, role, name, ip),
+      attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
     this.http.on('request', (req, res) => void this.api.handle(req, res));
     this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));
@@ -269,12 +286,14 @@ export class LiveServer {
     this.sync.changed(space);
     this.publishSpaceStates();
     await this.hub.spaceLive(space, !this.sync.shared || this.sync.owns(space));
-    if (opts.syntheticHost) {
-      const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config, this.deps.random);
-      this.hosts.set(space.id, h);
-      h.start();
-    }
+    if (opts.syntheticHost) this.hostSynthetic(space);
     this.log.info({ spaceId: space.id }, 'space live');
+  }
+
+  private hostSynthetic(space: Space): void {
+    const h = new SyntheticHost(this.deps.clock, space, (s, b) => this.hub.ingestAudio(s, b), this.deps.config, this.deps.random);
+    this.hosts.set(space.id, h);
+    h.start();
   }
 
   /** live → ended: listeners are closed with 4500 and the recording is published. */

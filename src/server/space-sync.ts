@@ -17,6 +17,12 @@ export interface SpaceSyncHooks {
   reactions(space: Space, counts: ReactionCounts): void;
   /** This instance's own state for GET /api/v1/cluster. */
   status(): Pick<InstanceStatus, 'url' | 'state' | 'listeners' | 'connections'>;
+  /** Whether a built-in synthetic host speaks in a space this instance owns. */
+  synthetic(spaceId: string): boolean;
+  /** This instance now owns a live space whose owner went silent: continue its recording (and its synthetic host). */
+  takeOver(space: Space, from: { owner: string; synthetic: boolean }): Promise<void>;
+  /** Another instance holds the lease of a space this instance owned: stop writing and hosting it. */
+  lost(space: Space): Promise<void>;
 }
 
 /**
@@ -29,6 +35,10 @@ export interface SpaceSyncHooks {
  */
 export class SpaceSync {
   private readonly owned = new Set<string>();
+  /** The last announcement heard per space owned elsewhere: when, from which owner, with a synthetic host or not. */
+  private readonly heard = new Map<string, { at: number; owner: string; synthetic: boolean }>();
+  /** A lease check per space at a time. */
+  private readonly leasing = new Set<string>();
   private readonly peers = new Map<string, { at: number; counts: InstanceCounts }>();
   private readonly startedAt: number;
   private loop: Promise<void> | null = null;
@@ -84,6 +94,11 @@ export class SpaceSync {
         const space = this.o.spaces.get(spaceId);
         if (space && space.state !== 'ended') this.o.hooks.reactions(space, counts);
       },
+      // announcements were missed while Redis was away: the owners get a fresh grace period to be heard
+      regained: () => {
+        const now = this.o.clock.now();
+        for (const h of this.heard.values()) h.at = now;
+      },
     };
     await this.o.bus.start(handlers);
     if (!this.shared) return;
@@ -96,10 +111,16 @@ export class SpaceSync {
     })();
   }
 
-  /** A space created here (its host token issued): in a cluster, the news. */
+  /** A space created here (its host token issued): in a cluster, the news, and the lease on it. */
   created(space: Space): void {
     this.owned.add(space.id);
+    if (this.shared) void this.o.bus.claim(space.id, this.leaseMs).catch(() => undefined);
     this.changed(space);
+  }
+
+  /** A space's owner renews its lease every interval; three missed intervals and another instance takes it. */
+  private get leaseMs(): number {
+    return this.o.intervalMs * 3;
   }
 
   /** A space changed state here; the other instances hear it at once. */
@@ -115,12 +136,15 @@ export class SpaceSync {
       startedAt: space.startedAt,
       endedAt: space.endedAt,
       hostTokenHash,
+      owner: this.owned.has(space.id) ? this.instanceId : (this.heard.get(space.id)?.owner ?? this.instanceId),
+      synthetic: this.owned.has(space.id) ? this.o.hooks.synthetic(space.id) : (this.heard.get(space.id)?.synthetic ?? false),
     });
   }
 
   private async apply(a: SpaceAnnouncement): Promise<void> {
     const space = this.o.spaces.adopt({ id: a.id, title: a.title, hostName: a.hostName, scheduledStart: a.scheduledStart });
     this.o.hostKeys.learn(a.id, a.hostTokenHash);
+    if (a.owner !== this.instanceId) this.heard.set(a.id, { at: this.o.clock.now(), owner: a.owner, synthetic: a.synthetic });
     if (a.state !== 'scheduled' && space.state === 'scheduled') {
       space.start(a.startedAt ?? this.o.clock.now());
       await this.o.hooks.live(space);
@@ -137,6 +161,7 @@ export class SpaceSync {
     for (const s of this.o.spaces.list()) {
       if (this.owned.has(s.id)) this.changed(s);
       if (s.state === 'ended') continue;
+      this.lease(s);
       if (s.realListeners) real[s.id] = s.realListeners;
       const modelled = this.o.modelledListeners(s.id);
       if (modelled) virtual[s.id] = modelled;
@@ -145,6 +170,36 @@ export class SpaceSync {
     this.sumPeers();
     const now = this.o.clock.now();
     this.o.bus.putStatus({ id: this.instanceId, ...this.o.hooks.status(), startedAt: this.startedAt, at: now }, this.o.intervalMs * 3);
+  }
+
+  /**
+   * The owner renews the lease of a space that is not over; another instance whose owner has been
+   * silent for three intervals tries to take it (SET NX: one instance wins) and takes the space over.
+   * An owner that finds the lease held by another stops writing and hosting it.
+   */
+  private lease(space: Space): void {
+    const mine = this.owned.has(space.id);
+    const h = this.heard.get(space.id);
+    if (this.leasing.has(space.id)) return;
+    if (!mine && (!h || this.o.clock.now() - h.at <= this.leaseMs || space.state !== 'live')) return;
+    this.leasing.add(space.id);
+    void (async () => {
+      if (mine) {
+        if (await this.o.bus.hold(space.id, this.leaseMs)) return;
+        this.owned.delete(space.id);
+        this.o.log.error({ spaceId: space.id }, 'another instance holds the lease of a space this one owned: no longer writing or hosting it');
+        await this.o.hooks.lost(space);
+        return;
+      }
+      if (!(await this.o.bus.claim(space.id, this.leaseMs))) return;
+      this.owned.add(space.id);
+      this.o.log.warn({ spaceId: space.id, from: h!.owner, silentMs: this.o.clock.now() - h!.at }, 'took over a space whose owner went silent');
+      this.heard.delete(space.id);
+      await this.o.hooks.takeOver(space, h!);
+      this.changed(space);
+    })()
+      .catch((err: unknown) => this.o.log.warn({ err, spaceId: space.id }, 'space lease check failed'))
+      .finally(() => this.leasing.delete(space.id));
   }
 
   /** Each space's listeners on the other instances, from the reports no older than three intervals. */

@@ -25,7 +25,7 @@ export interface UpgradeDeps {
   shedder: Shedder;
   wss: WebSocketServer;
   draining(): boolean;
-  attach(ws: import('ws').WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string): void;
+  attach(ws: import('ws').WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after: number): void;
 }
 
 /** Who a WebSocket upgrade is for, once admitted. */
@@ -33,6 +33,7 @@ interface Admitted {
   space: Space;
   role: 'host' | 'listener';
   name: string;
+  after: number;
 }
 
 /**
@@ -67,7 +68,7 @@ export class Upgrades {
         metrics.wsCloses.inc({ code: String(CLOSE.TRY_AGAIN_LATER) });
         return;
       }
-      this.d.attach(ws, socket, admitted.space, admitted.role, admitted.name, ip);
+      this.d.attach(ws, socket, admitted.space, admitted.role, admitted.name, ip, admitted.after);
     });
   }
 
@@ -87,6 +88,10 @@ export class Upgrades {
     let space: Space | undefined;
     let role: 'host' | 'listener' = 'listener';
     let name = 'listener';
+    // a listener coming back from another instance says the last chunk it heard: instances are not in lockstep
+    const afterText = url.searchParams.get('after');
+    if (afterText !== null && !/^\d{1,10}$/.test(afterText)) throw new ApiError('BAD_REQUEST', 'after is the sequence number of the last chunk heard, a whole number');
+    const after = afterText === null ? -1 : Number(afterText);
     const ticketText = url.searchParams.get('ticket');
     const spaceId = url.searchParams.get('space');
     if (ticketText !== null) {
@@ -107,6 +112,6 @@ export class Upgrades {
     }
     if (!space) throw new ApiError('SPACE_NOT_FOUND');
     if (space.state === 'ended') throw new ApiError('SPACE_ENDED');
-    return { space, role, name };
+    return { space, role, name, after };
   }
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { systemClock } from '../../src/clock.js';
 import { Cluster } from '../../src/cluster/index.js';
+import { checkOggOpus } from '../../src/audio/index.js';
 import { peekAudioHeader } from '../../src/protocol/index.js';
 import { BIN } from '../helpers/cli.js';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -90,7 +91,9 @@ class Listener {
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(2_000, 100 * 2 ** attempt)));
       try {
         const { wsUrl } = await join(this.proxy, this.spaceId);
-        await this.connect(wsUrl);
+        // the instance it lands on may be a chunk or two behind the one it lost: say what was heard
+        const last = this.seqs.at(-1);
+        await this.connect(last === undefined ? wsUrl : `${wsUrl}&after=${last}`);
         this.reconnects++;
         return;
       } catch {
@@ -219,19 +222,48 @@ describe('three instances behind haproxy, sharing spaces over Redis (real proces
     listeners.push(l);
   });
 
-  it('writes the recording once, on the instance that hosts the space, and ends the space everywhere when it stops', async () => {
-    const closes = listeners.map((l) => new Promise<number>((r) => l.onClose = r));
-    await cluster.instance('i1').process.stop();
-    await expect.poll(async () => (await json<{ space: SpaceView }>(`${url('i2')}/api/v1/spaces/${spaceId}`)).body.space.state, { timeout: 10_000 }).toBe('ended');
-    // listeners on i2 are told the space ended (4500); those on i1 were told it is going away (1001)
-    expect(new Set(await Promise.all(closes))).toEqual(new Set([1001, 4500]));
-    // one recording, written by the instance that created the space; the others wrote none
+  it('keeps the space when the instance that created it dies: another takes it over, its synthetic host speaks again, nothing repeats', async () => {
+    // i3 comes back first and learns the space from the others' announcements
+    await cluster.restartInstance('i3');
+    await expect.poll(async () => (await json<{ space: SpaceView }>(`${url('i3')}/api/v1/spaces/${spaceId}`)).body.space?.state, { timeout: 10_000 }).toBe('live');
+    const onI1 = listeners.filter((l) => l.firstUrl.startsWith(url('i1').replace('http', 'ws')));
+    expect(onI1.length).toBeGreaterThan(0);
+    await cluster.killInstance('i1');
+    await expect.poll(() => onI1.every((l) => l.instanceClosed), { timeout: 15_000 }).toBe(true);
+    // exactly one survivor takes the lease once i1 has been silent for three intervals
+    const takeovers = async (): Promise<number[]> => Promise.all(['i2', 'i3'].map(async (id) => Number(/stampede_cluster_takeovers_total (\d+)/.exec(await (await fetch(`${url(id)}/metrics`)).text())?.[1])));
+    await expect.poll(async () => (await takeovers()).reduce((a, b) => a + b, 0), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => listeners.every((l) => l.open), { timeout: 15_000 }).toBe(true);
+    const marks = listeners.map((l) => l.seqs.length);
+    await expect.poll(() => listeners.every((l, k) => l.seqs.length >= marks[k]! + 10), { timeout: 15_000 }).toBe(true);
+    for (const l of listeners) expect(l.repeats).toBe(0);
+    expect((await json<{ space: SpaceView }>(`${cluster.proxyUrl}/api/v1/spaces/${spaceId}`)).body.space.state).toBe('live');
+  });
+
+  it('writes the recording once, across the takeover, and any instance serves it through the proxy when the space ends', async () => {
+    const owner = (await Promise.all(['i2', 'i3'].map(async (id) => [id, await readFile(cluster.instance(id).logFile, 'utf8')] as const))).find(([, log]) => log.includes('"msg":"took over a space whose owner went silent"'))![0];
+    const other = owner === 'i2' ? 'i3' : 'i2';
+    expect(await readFile(cluster.instance(owner).logFile, 'utf8')).toContain('"msg":"recording continued from the shared directory"');
+    const closes = listeners.map((l) => new Promise<number>((r) => (l.onClose = r)));
+    // the owner drains: it ends the space (its listeners hear 1001, the other's 4500) and publishes the recording
+    await cluster.instance(owner).process.stop();
+    await expect.poll(async () => (await json<{ space: SpaceView & { chunks: number; recordingReady: boolean } }>(`${url(other)}/api/v1/spaces/${spaceId}`)).body.space.state, { timeout: 10_000 }).toBe('ended');
+    for (const code of await Promise.all(closes)) expect([1001, 4500]).toContain(code);
     expect((await readdir(cluster.recordingDir)).sort()).toEqual([`${spaceId}.opus`]);
     const published = async (id: string): Promise<number> => (await readFile(cluster.instance(id).logFile, 'utf8')).split('\n').filter((l) => l.includes('"msg":"recording published"')).length;
-    expect([await published('i1'), await published('i2')]).toEqual([1, 0]);
-    const chunks = Number(/"chunks":(\d+),[^\n]*"msg":"recording published"/.exec(await readFile(cluster.instance('i1').logFile, 'utf8'))?.[1]);
-    const seqs = Array.from({ length: chunks }, (_, k) => k);
-    const heard = new Set(listeners.flatMap((l) => l.seqs));
-    expect([...heard].every((q) => q < seqs.length)).toBe(true);
+    expect([await published('i1'), await published(owner), await published(other)]).toEqual([0, 1, 0]);
+
+    // through the proxy (only the other instance is left): the whole file, every chunk from the first to the last
+    const view = (await json<{ space: { chunks: number; recordingReady: boolean } }>(`${cluster.proxyUrl}/api/v1/spaces/${spaceId}`)).body.space;
+    expect(view.recordingReady).toBe(true);
+    const res = await fetch(`${cluster.proxyUrl}/api/v1/spaces/${spaceId}/recording`);
+    expect(res.status).toBe(200);
+    const file = Buffer.from(await res.arrayBuffer());
+    const check = checkOggOpus(file);
+    expect(check.problems).toEqual([]);
+    expect(Number(res.headers.get('x-stampede-chunks'))).toBe(check.pages - 2);
+    expect(check.pages - 2).toBe(view.chunks);
+    const heard = Math.max(...listeners.flatMap((l) => l.seqs));
+    expect(heard).toBeLessThan(view.chunks);
   });
 });

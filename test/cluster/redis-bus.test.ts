@@ -72,7 +72,7 @@ describe('RedisBus (real Redis)', () => {
 
   it('passes space announcements, counts and reactions to the other instances only', async () => {
     const [a, b] = await buses(2);
-    const space: SpaceAnnouncement = { id: 's1', title: 'T', hostName: 'h', scheduledStart: 0, state: 'live', startedAt: 5, endedAt: null, hostTokenHash: 'f'.repeat(64) };
+    const space: SpaceAnnouncement = { id: 's1', title: 'T', hostName: 'h', scheduledStart: 0, state: 'live', startedAt: 5, endedAt: null, hostTokenHash: 'f'.repeat(64), owner: 'i1', synthetic: true };
     a!.bus.announce(space);
     a!.bus.publishCounts({ real: { s1: 4 }, virtual: { s1: 1000 }, simTime: '2024-08-13T00:42:00.000Z' });
     a!.bus.publishReactions('s1', { '🔥': 3 });
@@ -81,6 +81,19 @@ describe('RedisBus (real Redis)', () => {
     expect(b!.heard.counts).toEqual([['i1', { real: { s1: 4 }, virtual: { s1: 1000 }, simTime: '2024-08-13T00:42:00.000Z' }]]);
     expect(b!.heard.reactions).toEqual([['s1', { '🔥': 3 }]]);
     expect(a!.heard.spaces.length + a!.heard.counts.length + a!.heard.reactions.length).toBe(0);
+  });
+
+  it('one instance holds a space lease; the others take it only once it lapses, and the old holder learns it lost it', async () => {
+    const [a, b, c] = await buses(3);
+    expect(await a!.bus.claim('s1', 300)).toBe(true);
+    expect([await b!.bus.claim('s1', 300), await c!.bus.claim('s1', 300)]).toEqual([false, false]);
+    expect(await a!.bus.hold('s1', 300)).toBe(true);
+    // the holder stops renewing: after the lease runs out exactly one of the racers gets it
+    await expect.poll(async () => (await Promise.all([b!.bus.claim('s1', 60_000), c!.bus.claim('s1', 60_000)])).filter(Boolean).length, { interval: 50 }).toBe(1);
+    expect(await a!.bus.hold('s1', 300)).toBe(false);
+    // a lease that vanished (a Redis restart keeps nothing) is taken again by the one who renews it
+    expect(await a!.bus.hold('s2', 300)).toBe(true);
+    expect(await b!.bus.claim('s2', 300)).toBe(false);
   });
 
   it('a ticket put by one instance is taken once, by any instance; statuses expire', async () => {

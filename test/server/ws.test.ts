@@ -29,6 +29,33 @@ describe('WebSocket control channel and audio', () => {
     expect(got.body.space.chunks).toBe(200);
   });
 
+  it('a listener back from another instance (?after=<seq>) hears only the chunks after the last one it heard; a bad after is refused', async () => {
+    const s = await startApp();
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const join = async (): Promise<string> => (await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`)).body.wsUrl;
+    const fresh = await joinAndConnect(s.url, id);
+    const ahead = await connect(`${await join()}&after=4`);
+    const bad = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      void join().then((u) => {
+        const ws = new WebSocket(`${u}&after=-1`);
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        ws.on('error', () => undefined);
+      }, reject);
+    });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body).error.code).toBe('BAD_REQUEST');
+    const host = await connect(hostUrl(s.url, id, hostToken));
+    for (let i = 0; i < 10; i++) host.ws.send(chunk(i));
+    await Promise.all([fresh, ahead].map((l) => l.until((c) => c.binaries.some((b) => peekAudioHeader(b)?.seq === 9), 'chunk 9')));
+    expect(fresh.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(ahead.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual([5, 6, 7, 8, 9]);
+  });
+
   it('serves the live window over HTTP, as a CDN would: a playlist and the chunks by sequence number', async () => {
     const s = await startApp();
     const { id, hostToken } = await createSpace(s.url);

@@ -1,0 +1,59 @@
+import { setTimeout as realDelay } from 'node:timers/promises';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/clock.js';
+import { createReplay } from '../../src/replay/index.js';
+import { parseScenario, type ReplayResult } from '../../src/sim/index.js';
+import { useTempDir } from '../helpers/tmp.js';
+
+const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
+
+/** One room live from 10:01 to 10:12; with `faults`, half its chunks are lost between 10:04 and 10:08. */
+function scenario(faults: boolean) {
+  return parseScenario(
+    JSON.stringify({
+      event: { name: 'lossy audio', room: 'a', host: 'Host A', account: '@a', date: '2025-03-01', timeZone: 'UTC', replayFrom: '10:00', opensAt: '10:00', scheduledStart: '10:01', replayUntil: '10:13' },
+      assumptions: {
+        demand: { keyframes: [{ at: '10:00', perSecond: 100 }, { at: '10:03', perSecond: 0 }], noise: 0 },
+        capacity: { keyframes: [{ at: '10:00', joinsPerSecond: 1e6 }] },
+        clients: { retry: { policy: 'jittered', baseSeconds: 2, capSeconds: 20, maxAttempts: 10 }, giveUpProbability: 0.05, sessionMinutes: 600 },
+        hostStart: { when: { forMinutes: 0 } },
+        hostEnd: { afterMinutesLive: 11 },
+        ...(faults ? { audio: { faults: [{ room: 'a', from: '10:04', to: '10:08', chunkLoss: 0.5 }] } } : {}),
+      },
+    }),
+    'lossy.json',
+  );
+}
+
+/** Runs the replay on a manual clock with 12 real listeners; returns what they heard and the model's audio gap. */
+async function replayWith(faults: boolean, dir: string) {
+  const speed = 300;
+  const clock = manualClock(Date.UTC(2026, 0, 1));
+  const replay = createReplay({ scenario: scenario(faults), seed: 1, speed, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: dir }, loadSignal: calm, listeners: 12 });
+  await replay.start();
+  let result: ReplayResult | null = null;
+  void replay.finished.then((r) => (result = r));
+  for (let i = 0; result === null && i < 2_000; i++) {
+    await clock.advance(20);
+    await realDelay(2);
+  }
+  expect(result, 'the replay reached its end').not.toBeNull();
+  return { crowd: replay.realCrowd()!, result: result as unknown as ReplayResult };
+}
+
+describe("a scenario's audio faults reach the real listeners", () => {
+  const recordings = useTempDir('stampede-audio-faults-');
+
+  it('real listeners miss chunks while the scenario says chunks are lost, and none without it', async () => {
+    const lossy = await replayWith(true, recordings());
+    expect(lossy.crowd.chunks).toBeGreaterThan(0);
+    expect(lossy.crowd.gaps).toBeGreaterThan(0);
+    // the recording keeps every chunk: the loss is between the host's accepted audio and the listeners
+    expect(lossy.result.recordingAvailable).toBe(true);
+
+    const clean = await replayWith(false, recordings());
+    expect(clean.crowd.chunks).toBeGreaterThan(0);
+    expect(clean.crowd.gaps).toBe(0);
+  });
+});

@@ -1,0 +1,68 @@
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkOggOpus, oggPage, readOggPages } from '../../src/audio/index.js';
+import { encodeAudioChunk } from '../../src/protocol/index.js';
+import { Recording } from '../../src/server/recording.js';
+
+const log = pino({ level: 'silent' });
+// a CELT 20 ms frame (TOC 0xfc) with the chunk's number in it, so the file shows which chunk each page holds
+const chunk = (seq: number): Buffer => encodeAudioChunk({ seq, captureMs: seq * 100, frames: [Uint8Array.of(0xfc, seq & 0xff, seq >> 8), Uint8Array.of(0xfc, 1, 2)] });
+const seqsIn = (file: Buffer): number[] => readOggPages(file).slice(2).filter((p) => p.packets.length).map((p) => p.packets[0]![1]! | (p.packets[0]![2]! << 8));
+
+describe('a recording another instance continues (the shared recording directory of a cluster)', () => {
+  let dir = '';
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'stampede-rec-test-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every whole page of a dead owner, cuts the torn one, and continues from the next chunk into one valid file', async () => {
+    const first = new Recording(dir, 's1', log, 'T', 0);
+    await first.open();
+    for (let k = 0; k < 10; k++) first.append(chunk(k));
+    // the owner stops writing (its last page is still held in memory) and dies in the middle of a page
+    await first.abandon();
+    const torn = oggPage({ headerType: 0, granule: 99_999n, serial: 1, seq: 11, packets: [Buffer.alloc(300, 7)] });
+    await appendFile(join(dir, 's1.opus.partial'), torn.subarray(0, 150));
+
+    const { recording, resumed } = await Recording.resume(dir, 's1', log, 'T', 0);
+    expect(resumed).toBe(true);
+    // chunk 9 was in the held page: the file ends at 8, and the new owner appends from its live window
+    expect(recording.lastSeq).toBe(8);
+    for (let k = 3; k < 15; k++) recording.append(chunk(k));
+    await recording.finish();
+    const file = await readFile(join(dir, 's1.opus'));
+    const check = checkOggOpus(file);
+    expect(check.problems).toEqual([]);
+    expect(seqsIn(file)).toEqual(Array.from({ length: 15 }, (_, k) => k));
+    expect(recording.chunks).toBe(15);
+  });
+
+  it('starts a new file at the live window when the owner left none here (a directory not shared), and says so', async () => {
+    const { recording, resumed } = await Recording.resume(dir, 's2', log, 'T', 40);
+    expect(resumed).toBe(false);
+    for (let k = 40; k < 45; k++) recording.append(chunk(k));
+    await recording.finish();
+    const file = await readFile(join(dir, 's2.opus'));
+    expect(checkOggOpus(file).problems).toEqual([]);
+    expect(seqsIn(file)).toEqual([40, 41, 42, 43, 44]);
+    // the file names the chunk it starts at, for whoever continues it
+    expect(Buffer.from(readOggPages(file)[1]!.packets[0]!).toString('latin1')).toContain('STAMPEDE_FIRST_SEQ=40');
+  });
+
+  it('finds a recording another instance published, and nothing before it is published', async () => {
+    expect(await Recording.published(dir, 's3', log)).toBeNull();
+    const r = new Recording(dir, 's3', log, 'T', 0);
+    await r.open();
+    for (let k = 0; k < 4; k++) r.append(chunk(k));
+    expect(await Recording.published(dir, 's3', log)).toBeNull();
+    await r.finish();
+    const found = await Recording.published(dir, 's3', log);
+    expect(found && { ready: found.ready, chunks: found.chunks, bytes: found.bytes }).toEqual({ ready: true, chunks: 4, bytes: r.bytes });
+  });
+});
