@@ -166,8 +166,9 @@ export class HttpApi {
     return space;
   }
 
-  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean } {
-    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: this.d.hub.audio.recordingReady(space) };
+  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean; recordingLost: boolean } {
+    const audio = this.d.hub.audio;
+    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: audio.recordingReady(space), recordingLost: audio.recordingLost(space) };
   }
 
   private html(res: ServerResponse, page: string): void {
@@ -290,6 +291,7 @@ export class HttpApi {
   /** The recording as Ogg Opus; byte ranges are served so a player can read the duration and seek. */
   private async recording(req: IncomingMessage, res: ServerResponse, space: Space): Promise<void> {
     // in a cluster whichever instance answers serves it, from the directory the instances share
+    if (this.d.hub.audio.recordingLost(space)) throw new ApiError('RECORDING_LOST');
     const rec = space.state === 'ended' ? await this.d.hub.audio.published(space) : null;
     if (!rec?.ready) throw new ApiError('RECORDING_NOT_READY');
     const size = rec.bytes;
