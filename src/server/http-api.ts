@@ -218,13 +218,14 @@ export class HttpApi {
   }
 
   private async createSpace({ req, res }: Ctx): Promise<void> {
+    this.d.hostKeys.checkOperator(req.headers.authorization);
     const body = parseBody(createSpaceBody, await readJson(req, this.d.config.maxBodyBytes), 'the space needs a title and an ISO 8601 scheduledStart');
     const { space, hostToken } = this.d.createSpace({ title: body.title, scheduledStart: Date.parse(body.scheduledStart), hostName: body.host?.name ?? 'host' });
     sendJson(res, 201, { v: 1, space: this.view(space), hostToken });
   }
 
   private async hostAction({ req, res }: Ctx, space: Space, action: 'start' | 'end'): Promise<void> {
-    this.d.hostKeys.checkBearer(space.id, req.headers.authorization);
+    this.d.hostKeys.checkHostOrOperator(space.id, req.headers.authorization);
     const body = parseBody(hostActionBody, await readJson(req, this.d.config.maxBodyBytes), 'a host action body may only hold syntheticHost (true or false)');
     if (action === 'start') await this.d.startSpace(space, { syntheticHost: body.syntheticHost === true });
     else await this.d.endSpace(space);
