@@ -224,8 +224,9 @@ export class HttpApi {
     return space;
   }
 
-  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean } {
-    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: this.d.hub.audio.recordingReady(space) };
+  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean; recordingLost: boolean } {
+    const audio = this.d.hub.audio;
+    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: audio.recordingReady(space), recordingLost: audio.recordingLost(space) };
   }
 
   private html(res: ServerResponse, page: string): void {
@@ -275,13 +276,14 @@ export class HttpApi {
   }
 
   private async createSpace({ req, res }: Ctx): Promise<void> {
+    this.d.hostKeys.checkOperator(req.headers.authorization);
     const body = parseBody(createSpaceBody, await readJson(req, this.d.config.maxBodyBytes), 'the space needs a title and an ISO 8601 scheduledStart');
     const { space, hostToken } = this.d.createSpace({ title: body.title, scheduledStart: Date.parse(body.scheduledStart), hostName: body.host?.name ?? 'host' });
     sendJson(res, 201, { v: 1, space: this.view(space), hostToken });
   }
 
   private async hostAction({ req, res }: Ctx, space: Space, action: 'start' | 'end'): Promise<void> {
-    this.d.hostKeys.checkBearer(space.id, req.headers.authorization);
+    this.d.hostKeys.checkHostOrOperator(space.id, req.headers.authorization);
     const body = parseBody(hostActionBody, await readJson(req, this.d.config.maxBodyBytes), 'a host action body may only hold syntheticHost (true or false)');
     if (action === 'start') await this.d.startSpace(space, { syntheticHost: body.syntheticHost === true });
     else await this.d.endSpace(space);
@@ -350,6 +352,7 @@ export class HttpApi {
   /** The recording as Ogg Opus; byte ranges are served so a player can read the duration and seek. */
   private async recording(req: IncomingMessage, res: ServerResponse, space: Space): Promise<void> {
     // in a cluster whichever instance answers serves it, from the directory the instances share
+    if (this.d.hub.audio.recordingLost(space)) throw new ApiError('RECORDING_LOST');
     const rec = space.state === 'ended' ? await this.d.hub.audio.published(space) : null;
     if (!rec?.ready) throw new ApiError('RECORDING_NOT_READY');
     const size = rec.bytes;

@@ -17,7 +17,7 @@ import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
 import type { ServerFaults } from './faults.js';
 import { Hub } from './hub.js';
-import { KeyedBuckets, LoadMonitor } from '../guard/index.js';
+import { KeyedBuckets, LoadMonitor, newToken } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
@@ -58,7 +58,11 @@ export class LiveServer {
   private readonly hub: Hub;
   private readonly api: HttpApi;
   private readonly upgrades: Upgrades;
-  private readonly hostKeys = new HostKeys();
+  private readonly hostKeys: HostKeys;
+  /** The operator's token: creating spaces, and starting or ending any of them (docs/reliability.md #24). */
+  readonly operatorToken: string;
+  /** True when the operator token was generated here (the CLI prints it); false when it was configured. */
+  readonly operatorTokenGenerated: boolean;
   private readonly monitor: LoadMonitor | null;
   private readonly hosts = new Map<string, SyntheticHost>();
   private readonly bus: SpaceBus;
@@ -83,6 +87,9 @@ export class LiveServer {
       timeline: (since) => local.timeline(since),
     };
     this.bus = deps.bus ?? new LocalBus(config.instanceId);
+    this.operatorTokenGenerated = config.operatorToken === null;
+    this.operatorToken = config.operatorToken ?? newToken();
+    this.hostKeys = new HostKeys(this.operatorToken);
     this.log = logger.child({ module: 'server' });
     this.spaces = new SpaceStore(deps.newId ?? (() => randomBytes(8).toString('hex')));
     const tickets = new TicketBook(config.ticketTtlMs);
@@ -317,6 +324,7 @@ export class LiveServer {
     for (const s of ended.slice(0, Math.max(0, ended.length - this.deps.config.maxEndedSpaces))) {
       this.spaces.forget(s.id);
       this.hub.forget(s.id);
+      this.hostKeys.forget(s.id);
     }
     this.publishSpaceStates();
   }

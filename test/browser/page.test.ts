@@ -69,6 +69,27 @@ describe('listener page in a real browser', () => {
     }
   });
 
+  it('says the recording was lost, and offers nothing to play, when its disk failed while the Space was live', async () => {
+    const s = await startApp({}, { faults: { random: () => 0.5 } });
+    try {
+      const { id, hostToken } = await createSpace(s.url, 'on a failing disk');
+      const disk = s.app.faults!.begin({ kind: 'failRecordingDisk', spaceId: id });
+      await startSpace(s.url, id, hostToken, true);
+      const page = await browser.newPage();
+      await page.goto(s.url + '/');
+      await expect.poll(() => page.textContent('#sub')).toMatch(/— live$/);
+      await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, {}, { authorization: `Bearer ${hostToken}` });
+      s.app.faults!.end(disk);
+      await expect.poll(() => page.textContent('#status')).toBe('the Space ended');
+      await expect.poll(() => page.textContent('#ended-note')).toBe('The conversation is over. Its recording was lost: a write failed while it was live, so there is nothing to play.');
+      expect(await page.isVisible('#recording')).toBe(false);
+      expect(await page.isVisible('#recording-link')).toBe(false);
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  });
+
   it('plays the live Opus audio, then says the Space ended and plays the recording, as long as the Space was live', async () => {
     const s = await startApp({ demoSpace: true });
     try {

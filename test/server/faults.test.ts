@@ -145,9 +145,15 @@ describe('the fault injector inside the server (real sockets)', () => {
     await send(host, listener, 3, 5);
     expect(seqs(listener)).toEqual([0, 1, 2, 3, 4]);
     for (const sp of [{ id, hostToken }, during, after]) expect((await api(s.url, 'POST', `/api/v1/spaces/${sp.id}/end`, {}, { authorization: `Bearer ${sp.hostToken}` })).status).toBe(200);
-    const state = async (sid: string) => (await api<{ space: { recordingReady: boolean } }>(s.url, 'GET', `/api/v1/spaces/${sid}`)).body.space.recordingReady;
-    expect([await state(id), await state(during.id), await state(after.id)]).toEqual([false, false, true]);
-    expect((await fetch(`${s.url}/api/v1/spaces/${id}/recording`)).status).not.toBe(200);
+    const state = async (sid: string) => {
+      const { space } = (await api<{ space: { recordingReady: boolean; recordingLost: boolean } }>(s.url, 'GET', `/api/v1/spaces/${sid}`)).body;
+      return space.recordingReady ? 'ready' : space.recordingLost ? 'lost' : 'pending';
+    };
+    expect([await state(id), await state(during.id), await state(after.id)]).toEqual(['lost', 'lost', 'ready']);
+    // the listener asking for a lost recording is told it is gone for good, not to come back later
+    const lost = await api<{ error: { code: string } }>(s.url, 'GET', `/api/v1/spaces/${id}/recording`);
+    expect([lost.status, lost.body.error.code]).toEqual([410, 'RECORDING_LOST']);
+    expect((await fetch(`${s.url}/api/v1/spaces/${after.id}/recording`)).status).toBe(200);
     expect(await metricValue(s.app, 'stampede_recording_failures_total')).toBe(2);
     expect(await metricValue(s.app, 'stampede_faults_injected_total', { kind: 'failRecordingDisk' })).toBe(2);
   });
