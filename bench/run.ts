@@ -384,6 +384,10 @@ export interface OverloadPoint {
   p99Ms: number | null;
   unanswered: number;
   statuses: Record<string, number>;
+  /** Server CPU per answered request (admitted or refused), µs. */
+  cpuMicrosPerAnswer: number;
+  /** p99 of the server's event-loop delay during the point, ms (what the shedder's lag reading sees). */
+  loopP99Ms: number;
   round: number;
 }
 
@@ -407,8 +411,12 @@ async function partOverload(): Promise<void> {
     for (let r = 0; r < CFG.overloadRounds; r++) {
       for (const factor of shuffled(CFG.overloadFactors, rng.next)) {
         for (const s of shuffled(servers, rng.next)) {
-          const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; unanswered: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
-          points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, statuses: o.statuses, round: r });
+          const [m0] = await Promise.all([s.proc.call<Mark>('mark'), s.proc.call('loop')]);
+          const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
+          const [m1, loop] = await Promise.all([s.proc.call<Mark>('mark'), s.proc.call<{ p99Ms: number }>('loop')]);
+          // what each answer (admitted or refused) cost the server, and how far its event loop fell behind meanwhile
+          const cpuMicrosPerAnswer = (m1.userMicros + m1.systemMicros - m0.userMicros - m0.systemMicros) / Math.max(1, o.answered);
+          points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, round: r });
           // let queues drain and the admission bucket refill before the next point
           await wait(Math.min(1_000, CFG.overloadMs));
         }
@@ -434,6 +442,7 @@ async function partOverload(): Promise<void> {
       const [st, b] = [of('stampede'), of('stampede-before')];
       compare({ part: 'overload', name: `goodput at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'joins/s', better: 'higher', a: st.map((p) => p.goodputPerSec), baselineName: 'stampede-before', b: b.map((p) => p.goodputPerSec) });
       compare({ part: 'overload', name: `p99 of admitted joins at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: st.flatMap((p) => p.p99Ms ?? []), baselineName: 'stampede-before', b: b.flatMap((p) => p.p99Ms ?? []) });
+      compare({ part: 'overload', name: `server CPU per answer (admitted or refused) at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: st.map((p) => p.cpuMicrosPerAnswer), baselineName: 'stampede-before', b: b.map((p) => p.cpuMicrosPerAnswer) });
     }
   }
 }
