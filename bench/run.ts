@@ -455,7 +455,16 @@ async function partOverload(): Promise<void> {
 // ───────────────────────────── /metrics ─────────────────────────────
 
 async function partMetrics(): Promise<void> {
-  const server = spawnProc('servers/stampede', [], PIN.server);
+  const busyNow = await metricsOf('servers/stampede', 'stampede');
+  if (!CFG.before) return;
+  // the earlier build measured the same way right after (not interleaved: each needs its own listeners)
+  const busyBefore = await metricsOf(beforeServer('stampede'), 'stampede-before');
+  compare({ part: 'metrics', name: `/metrics scrape time with ${CFG.metricsListeners.toLocaleString('en-US')} listeners on air vs ${BEFORE_LABEL} (run after it, not interleaved)`, unit: 'ms', better: 'lower', a: busyNow, baselineName: 'stampede-before', b: busyBefore });
+}
+
+/** The scrape figure of one build's Stampede: idle, then with listeners on air; returns the busy scrape times. */
+async function metricsOf(script: string, name: string): Promise<number[]> {
+  const server = spawnProc(script, [], PIN.server, [], name);
   const scraper = spawnProc('loadgen', [], PIN.client);
   const swarm = spawnProc('swarm', [], PIN.client);
   try {
@@ -468,11 +477,16 @@ async function partMetrics(): Promise<void> {
     await wait(CFG.warmupMs);
     const busy = await scraper.call<{ ms: number[]; bytes: number }>('scrape', { url, samples: CFG.metricsSamples });
     await server.call('audio', { on: false });
+    if (name !== 'stampede') {
+      raw.metricsBefore = { idle, busy, connected };
+      return busy.ms;
+    }
     raw.metrics = { idle, busy, connected };
     const n = connected.toLocaleString('en-US');
     compare({ part: 'metrics', name: `/metrics scrape time (median of ${CFG.metricsSamples} scrapes) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: busy.ms, baselineName: '0 listeners', b: idle.ms, excluded: connected < CFG.metricsListeners ? `connected ${connected} of ${CFG.metricsListeners}` : undefined, target: { text: '≤ 1.3×', test: (r) => r.median <= 1.3 } });
     const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
     log(`  /metrics p99: ${p99(busy.ms).toFixed(2)} ms busy vs ${p99(idle.ms).toFixed(2)} ms idle; ${busy.bytes} vs ${idle.bytes} bytes`);
+    return busy.ms;
   } finally {
     await Promise.all([swarm.stop(), scraper.stop()]);
     await server.stop();
