@@ -1,3 +1,9 @@
+/**
+ * Why one file (~330 lines): the HTTP API's handlers, one per row of its declarative route table, each
+ * 5–40 lines, all inside one request envelope (request id, duration metric, coded error body) and one
+ * space lookup. Split by route they would share that envelope's state through parameters; what is a
+ * decision on its own is already out (`join-admission.ts`, `host-auth.ts`, `routes.ts`).
+ */
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
