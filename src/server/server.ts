@@ -232,7 +232,10 @@ export class LiveServer {
       draining: () => this.draining,
       attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
-    this.http.on('request', (req, res) => void this.api.handle(req, res));
+    this.http.on('request', (req, res) => {
+      // a join the gate will not take is refused before routing, the body or any JSON work
+      if (!this.api.refuseEarly(req, res)) void this.api.handle(req, res);
+    });
     this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Node's own limits (431 headers too large, 408 timeouts, 400 bad framing) end here
