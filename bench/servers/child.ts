@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { answer, monoMs, settledRss } from '../lib/proc.js';
@@ -77,6 +78,7 @@ class Ticker {
 export function serveChild(start: () => Promise<ServerHandle>): void {
   const started = start();
   let ticker: Ticker | null = null;
+  let loop: IntervalHistogram | null = null;
   answer(
     {
       info: async () => {
@@ -101,6 +103,14 @@ export function serveChild(start: () => Promise<ServerHandle>): void {
         return m;
       },
       mem: () => ({ rss: settledRss() }),
+      // the event loop's delay since the last call (p99 and max, ms); the first call starts sampling (10 ms resolution)
+      loop: () => {
+        loop ??= monitorEventLoopDelay({ resolution: 10 });
+        loop.enable();
+        const r = { p99Ms: loop.count ? loop.percentile(99) / 1e6 : 0, maxMs: loop.count ? loop.max / 1e6 : 0 };
+        loop.reset();
+        return r;
+      },
     },
     async () => {
       ticker?.stop();

@@ -1,8 +1,14 @@
+/**
+ * Why one file (~330 lines): the HTTP API's handlers, one per row of its declarative route table, each
+ * 5–40 lines, all inside one request envelope (request id, duration metric, coded error body) and one
+ * space lookup. Split by route they would share that envelope's state through parameters; what is a
+ * decision on its own is already out (`join-admission.ts`, `host-auth.ts`, `routes.ts`).
+ */
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Histogram } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
@@ -55,6 +61,9 @@ export interface HttpApiDeps {
   startSpace(space: Space, opts: { syntheticHost?: boolean }): Promise<void>;
   endSpace(space: Space): Promise<void>;
 }
+
+const JOIN_PREFIX = '/api/v1/spaces/';
+const JOIN_SUFFIX = '/join';
 
 interface Ctx {
   req: IncomingMessage;
@@ -113,10 +122,65 @@ export class HttpApi {
     return { ...this.counters };
   }
 
+  /** The client's request id when it gave a usable one, else the next of ours. */
+  private requestId(req: IncomingMessage): string {
+    const given = req.headers['x-request-id'];
+    return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : `r${this.nextRequestId++}`;
+  }
+
+  /** Refusal answers of the early path, built once per code and Retry-After. */
+  private readonly refusals = new Map<string, { status: number; body: Buffer; retryAfter: string }>();
+
+  /**
+   * Refuses a join the admission gate will not take before anything else is done with the request
+   * (docs/reliability.md #17): no routing, no body, no JSON, no error object. It is decided on the raw
+   * request: a POST to `/api/v1/spaces/<id>/join` of a space that is not over, on a server that is not
+   * draining, while the server sheds load or the join rate is used up. The answer is the one the full path
+   * gives — 503 `OVERLOADED` or 429 `RATE_LIMITED`, the same body, Retry-After and request id, counted the
+   * same — and the connection stays open. False for every other request, which takes the full path.
+   */
+  refuseEarly(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url;
+    if (req.method !== 'POST' || !url || !url.startsWith(JOIN_PREFIX) || !url.endsWith(JOIN_SUFFIX)) return false;
+    const id = url.slice(JOIN_PREFIX.length, -JOIN_SUFFIX.length);
+    if (!id || id.includes('/')) return false;
+    const space = this.d.spaces.get(id);
+    if (!space || space.state === 'ended' || this.d.draining()) return false;
+    const t0 = performance.now();
+    const shedding = this.d.shedder.reason();
+    let outcome: JoinOutcome;
+    let key: string;
+    if (shedding) {
+      outcome = 'overloaded';
+      key = `OVERLOADED ${shedding} ${this.d.config.retryAfterMs}`;
+    } else {
+      const token = this.d.bucket.peek();
+      if (token.ok) return false;
+      outcome = 'rate_limited';
+      key = `RATE_LIMITED ${Math.max(1000, token.retryAfterMs)}`;
+    }
+    let r = this.refusals.get(key);
+    if (!r) {
+      const [code, reason, ms] = key.split(' ') as ['OVERLOADED' | 'RATE_LIMITED', string, string | undefined];
+      const err = code === 'OVERLOADED' ? new ApiError(code, `the server is shedding load (${reason.replace(/_/g, ' ')})`, { retryAfterMs: Number(ms) }) : new ApiError(code, undefined, { retryAfterMs: Number(reason) });
+      r = { status: err.status, body: Buffer.from(JSON.stringify(err.body())), retryAfter: String(Math.max(1, Math.ceil(err.extra.retryAfterMs! / 1000))) };
+      // a handful of keys at most (two codes, a few Retry-After values); bounded all the same
+      if (this.refusals.size >= 64) this.refusals.clear();
+      this.refusals.set(key, r);
+    }
+    const reqId = this.requestId(req);
+    res.writeHead(r.status, ['x-request-id', reqId, 'content-type', 'application/json; charset=utf-8', 'content-length', String(r.body.length), 'cache-control', 'no-store', 'retry-after', r.retryAfter]);
+    res.end(r.body);
+    this.countJoin(outcome);
+    const seconds = (performance.now() - t0) / 1000;
+    this.duration('join', statusClass(r.status)).observe(seconds);
+    if (this.d.log.isLevelEnabled('debug')) this.d.log.debug({ reqId, method: req.method, url: url.slice(0, 200), status: r.status, ms: Math.round(seconds * 1000) }, 'request');
+    return true;
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
-    const given = req.headers['x-request-id'];
-    const reqId = typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : `r${this.nextRequestId++}`;
+    const reqId = this.requestId(req);
     res.setHeader('x-request-id', reqId);
     let route: Route = 'not_found';
     res.once('finish', () => {
@@ -246,8 +310,11 @@ export class HttpApi {
   }
 
   /** Counts a finished join attempt; attempts and admissions are counted together, when the outcome is known. */
+  private readonly attempts = new Map<JoinOutcome, Counter.Internal>();
   private countJoin(outcome: JoinOutcome): void {
-    this.d.metrics.joinAttempts.inc({ kind: 'real', outcome });
+    let c = this.attempts.get(outcome);
+    if (!c) this.attempts.set(outcome, (c = this.d.metrics.joinAttempts.labels({ kind: 'real', outcome })));
+    c.inc();
     if (outcome === 'rejected') return;
     this.counters.attempts++;
     if (outcome === 'admitted') this.counters.admitted++;

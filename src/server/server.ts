@@ -1,3 +1,11 @@
+/**
+ * Why one file (~380 lines): this is the server's own composition root. About half is the constructor,
+ * wiring the parts once and in an order that matters (shedding and tickets before the hub, the hub before
+ * the cluster sync, both before the HTTP API and the upgrade admission); the rest is the lifecycle that
+ * crosses the parts (a space going live or ending touches the hub, the audio plane, the sync and the
+ * synthetic host; stop() drains them in order). The work itself is in the parts: `http-api.ts`,
+ * `upgrade.ts`, `hub.ts`, `connections.ts`, `audio-plane.ts`, `dispatch.ts`, `space-sync.ts`.
+ */
 import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -226,7 +234,10 @@ export class LiveServer {
       draining: () => this.draining,
       attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
-    this.http.on('request', (req, res) => void this.api.handle(req, res));
+    this.http.on('request', (req, res) => {
+      // a join the gate will not take is refused before routing, the body or any JSON work
+      if (!this.api.refuseEarly(req, res)) void this.api.handle(req, res);
+    });
     this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Node's own limits (431 headers too large, 408 timeouts, 400 bad framing) end here
