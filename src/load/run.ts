@@ -1,3 +1,10 @@
+/**
+ * Why one file (~360 lines): `runLoad` and what it owns — resolving the target space, running each
+ * scenario of the plan side by side, the abort thresholds judged while it runs, and the summary printed at
+ * the end. The parts that stand alone are beside it: the HTTP and WebSocket clients (`http.ts`,
+ * `swarm.ts`), the profile grammar (`profile.ts`), the figures (`results.ts`) and the threshold grammar
+ * (`thresholds.ts`).
+ */
 import type { Clock } from '../clock.js';
 import { runHttp } from './http.js';
 import { assertLoopback, profileSeconds, truncatePhases, type LoadPlan, type LoadProfile, type ThresholdEntry } from './profile.js';

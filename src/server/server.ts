@@ -1,3 +1,11 @@
+/**
+ * Why one file (~380 lines): this is the server's own composition root. About half is the constructor,
+ * wiring the parts once and in an order that matters (shedding and tickets before the hub, the hub before
+ * the cluster sync, both before the HTTP API and the upgrade admission); the rest is the lifecycle that
+ * crosses the parts (a space going live or ending touches the hub, the audio plane, the sync and the
+ * synthetic host; stop() drains them in order). The work itself is in the parts: `http-api.ts`,
+ * `upgrade.ts`, `hub.ts`, `connections.ts`, `audio-plane.ts`, `dispatch.ts`, `space-sync.ts`.
+ */
 import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +29,7 @@ import { KeyedBuckets, LoadMonitor, newToken } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
-import { Upgrades } from './upgrade.js';
+import { chooseProtocol, Upgrades } from './upgrade.js';
 import { LocalBus, type SpaceBus } from './bus.js';
 import { SpaceSync } from './space-sync.js';
 
@@ -204,6 +212,8 @@ export class LiveServer {
       perMessageDeflate: false,
       skipUTF8Validation: false,
       clientTracking: false,
+      // a browser host offers ['stampede.v1', 'stampede.host.<token>']: the token is never echoed back
+      handleProtocols: chooseProtocol,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     this.upgrades = new Upgrades({
       config,

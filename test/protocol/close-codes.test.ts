@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { FaultRunner, parseFaultPlan } from '../../src/faults/index.js';
-import { clientFrame, rawConnect } from '../../src/load/probe.js';
+import { clientFrame, rawConnect } from '../../src/load/raw-client.js';
 import { CLOSE, encodeAudioChunk, mayReconnect } from '../../src/protocol/index.js';
 import { api, connect, connectHost, createSpace, joinAndConnect, metricValue, startSpace, useApps, type TestClient } from '../helpers/app.js';
 
