@@ -315,7 +315,7 @@ export async function probeResources(t: ProbeTarget, o: { creates?: number } = {
 export async function probeHostGone(t: ProbeTarget, waitMs: number): Promise<Record<string, number | string | null>> {
   const { id, hostToken } = await probeSpace(t);
   const wsBase = t.base.origin.replace(/^http/, 'ws');
-  const host = await open(`${wsBase}/ws?space=${id}`, { headers: { authorization: `Bearer ${hostToken}` } }).catch(() => open(`${wsBase}/ws?space=${id}&hostToken=${hostToken}`));
+  const host = await open(`${wsBase}/ws?space=${id}`, { headers: { authorization: `Bearer ${hostToken}` } });
   host.send(encodeAudioChunk({ seq: 0, captureMs: Date.now(), frames: [new Uint8Array(100)] }));
   host.close();
   const t0 = performance.now();

@@ -9,6 +9,7 @@ export const API_ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'the body must be application/json' },
   UNAUTHORIZED: { status: 401, message: 'this action needs a token (Authorization: Bearer <token>)' },
   FORBIDDEN: { status: 403, message: 'the token does not allow this action' },
+  ORIGIN_FORBIDDEN: { status: 403, message: 'pages from this origin may not use this server' },
   TICKET_INVALID: { status: 401, message: 'the ticket is missing, unknown, already used or expired' },
   SPACE_NOT_FOUND: { status: 404, message: 'no such space' },
   NOT_FOUND: { status: 404, message: 'no such route' },

@@ -18,7 +18,7 @@ import { ApiError, createSpaceBody, hostActionBody, joinBody, listSpacesQuery, p
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
-import type { KeyedBuckets } from '../guard/index.js';
+import { corsHeaders, originAllowed, type KeyedBuckets } from '../guard/index.js';
 import { ClientAborted, clientAddress, hasNoBody, readJson, sendError, sendJson } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
@@ -193,6 +193,13 @@ export class HttpApi {
     try {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const method = req.method ?? 'GET';
+      // the browser-facing policy (docs/reliability.md #26): a page from another site gets nothing;
+      // an allowed one gets an explicit CORS answer for its own origin
+      const origin = req.headers.origin;
+      if (!originAllowed(origin, req.headers.host, this.d.config.allowedOrigins)) {
+        throw new ApiError('ORIGIN_FORBIDDEN', `pages from ${String(origin).slice(0, 100)} may not use this server (allowedOrigins)`);
+      }
+      for (const [k, v] of Object.entries(corsHeaders(origin, method === 'OPTIONS'))) res.setHeader(k, v);
       // draining: the port stays open and says so (docs/reliability.md #25); health and metrics still answer
       if (this.d.draining() && path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
         res.setHeader('connection', 'close');
@@ -200,6 +207,12 @@ export class HttpApi {
         throw new ApiError('DRAINING', undefined, { retryAfterMs: this.d.config.retryAfterMs });
       }
       const m = this.table.match(method, path);
+      if (method === 'OPTIONS' && m.kind === 'method_not_allowed') {
+        // a CORS preflight (or a client asking what a route takes): the methods, nothing else
+        route = m.route;
+        res.writeHead(204, { allow: [...m.allow, 'OPTIONS'].join(', ') });
+        return void res.end();
+      }
       if (m.kind === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
       if (m.kind === 'method_not_allowed') {
         route = m.route;

@@ -29,7 +29,7 @@ import { KeyedBuckets, LoadMonitor, newToken } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
-import { Upgrades } from './upgrade.js';
+import { chooseProtocol, Upgrades } from './upgrade.js';
 import { LocalBus, type SpaceBus } from './bus.js';
 import { SpaceSync } from './space-sync.js';
 
@@ -212,6 +212,8 @@ export class LiveServer {
       perMessageDeflate: false,
       skipUTF8Validation: false,
       clientTracking: false,
+      // a browser host offers ['stampede.v1', 'stampede.host.<token>']: the token is never echoed back
+      handleProtocols: chooseProtocol,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     this.upgrades = new Upgrades({
       config,

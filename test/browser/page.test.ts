@@ -32,6 +32,33 @@ describe('listener page in a real browser', () => {
     }
   });
 
+  it('a host page connects with its token as a subprotocol (never in the URL), and the server answers stampede.v1', async () => {
+    const s = await startApp();
+    try {
+      const { id, hostToken } = await createSpace(s.url, 'browser host');
+      await startSpace(s.url, id, hostToken);
+      const page = await browser.newPage();
+      await page.goto(s.url + '/');
+      const got = await page.evaluate(
+        ([host, id, token]) =>
+          new Promise<{ protocol: string; first: string }>((resolve, reject) => {
+            const ws = new WebSocket(`ws://${host}/ws?space=${id}`, ['stampede.v1', `stampede.host.${token}`]);
+            ws.onmessage = (e) => {
+              resolve({ protocol: ws.protocol, first: String(e.data) });
+              ws.close();
+            };
+            ws.onerror = () => reject(new Error('the host socket failed'));
+          }),
+        [new URL(s.url).host, id, hostToken] as const,
+      );
+      expect(got.protocol).toBe('stampede.v1');
+      expect(JSON.parse(got.first)).toMatchObject({ type: 'welcome', role: 'host' });
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  });
+
   it('shows "This Space is not available" when the join path fails, as listeners saw that night', async () => {
     const gate = settableGate();
     const s = await startApp({ demoSpace: true }, { replay: gate.view });

@@ -144,10 +144,6 @@ export async function joinAndConnect(url: string, spaceId: string, name?: string
   return connect(r.body.wsUrl, opts);
 }
 
-export function hostUrl(url: string, id: string, hostToken: string): string {
-  return `${url.replace(/^http/, 'ws')}/ws?space=${id}&hostToken=${hostToken}`;
-}
-
 /** Connects as the space's host: the host token goes in the Authorization header, never in the URL. */
 export function connectHost(url: string, id: string, hostToken: string): Promise<TestClient> {
   return connect(`${url.replace(/^http/, 'ws')}/ws?space=${id}`, { headers: { authorization: `Bearer ${hostToken}` } });
