@@ -1,7 +1,10 @@
 import type { Server } from 'node:http';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
+import { DenseSockets } from '../../src/server/dense-sockets.js';
+import { binaryFrame } from '../../src/server/preframed.js';
 import { answer, monoMs, settledRss } from '../lib/proc.js';
 
 /**
@@ -39,6 +42,28 @@ export function redeemTicketsOnUpgrade(http: Server, redeem: (ticket: string) =>
     const ok = redeem(new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '');
     socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${ok ? 0 : 1}\r\n\r\n${ok ? '' : '?'}`);
   });
+}
+
+/**
+ * The floors' shared part: `server` listens on loopback, and `accept` hands each listener's socket to
+ * `add` (as it connects, or once ws has taken its handshake). Each chunk is framed ONCE and that one
+ * buffer is written to every socket from the same dense socket array Stampede's fan-out walks.
+ */
+export async function frameOnceServer(server: NetServer, accept: (add: (socket: Socket) => void) => void): Promise<ServerHandle> {
+  const sockets = new DenseSockets<Socket, Socket>();
+  accept((socket) => {
+    sockets.add(socket, socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    broadcast: (buf) => sockets.writeAll(binaryFrame(buf)),
+    stop: async () => {
+      for (const s of sockets.clear()) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 /**
