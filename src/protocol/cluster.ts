@@ -54,6 +54,8 @@ export const spaceAnnouncement = z.strictObject({
   owner: id,
   /** A built-in synthetic host speaks in it (the one who takes the space over starts it again). */
   synthetic: z.boolean(),
+  /** Audio chunks the space has taken so far; on the owner's "ended" it is the final count, the recording's length. */
+  chunks: count,
 });
 export type SpaceAnnouncement = z.infer<typeof spaceAnnouncement>;
 

@@ -138,6 +138,7 @@ export class SpaceSync {
       hostTokenHash,
       owner: this.owned.has(space.id) ? this.instanceId : (this.heard.get(space.id)?.owner ?? this.instanceId),
       synthetic: this.owned.has(space.id) ? this.o.hooks.synthetic(space.id) : (this.heard.get(space.id)?.synthetic ?? false),
+      chunks: space.chunks,
     });
   }
 
@@ -150,6 +151,9 @@ export class SpaceSync {
       await this.o.hooks.live(space);
     }
     if (a.state === 'ended' && space.state === 'live') {
+      // the owner's last chunks travel on the audio channel and may arrive after its "ended": its count is final
+      // (only an end settles the count — mid-air, a count ahead of the delivered chunks would skip them)
+      if (a.chunks > space.chunks) space.acceptDelivered(a.chunks - 1);
       space.end(a.endedAt ?? this.o.clock.now());
       await this.o.hooks.ended(space);
     }

@@ -72,7 +72,7 @@ describe('RedisBus (real Redis)', () => {
 
   it('passes space announcements, counts and reactions to the other instances only', async () => {
     const [a, b] = await buses(2);
-    const space: SpaceAnnouncement = { id: 's1', title: 'T', hostName: 'h', scheduledStart: 0, state: 'live', startedAt: 5, endedAt: null, hostTokenHash: 'f'.repeat(64), owner: 'i1', synthetic: true };
+    const space: SpaceAnnouncement = { id: 's1', title: 'T', hostName: 'h', scheduledStart: 0, state: 'live', startedAt: 5, endedAt: null, hostTokenHash: 'f'.repeat(64), owner: 'i1', synthetic: true, chunks: 0 };
     a!.bus.announce(space);
     a!.bus.publishCounts({ real: { s1: 4 }, virtual: { s1: 1000 }, simTime: '2024-08-13T00:42:00.000Z' });
     a!.bus.publishReactions('s1', { '🔥': 3 });

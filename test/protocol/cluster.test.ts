@@ -39,7 +39,7 @@ describe('what instances say to each other', () => {
 
   it('control messages round-trip, and only known reactions pass', () => {
     const msgs: ControlMessage[] = [
-      { t: 'space', from: 'i1', space: { id: 'abc', title: 'T', hostName: 'h', scheduledStart: 1, state: 'live', startedAt: 2, endedAt: null, hostTokenHash: 'a'.repeat(64), owner: 'i1', synthetic: false } },
+      { t: 'space', from: 'i1', space: { id: 'abc', title: 'T', hostName: 'h', scheduledStart: 1, state: 'live', startedAt: 2, endedAt: null, hostTokenHash: 'a'.repeat(64), owner: 'i1', synthetic: false, chunks: 7 } },
       { t: 'counts', from: 'i2', counts: { real: { abc: 3 }, virtual: {}, simTime: null } },
       { t: 'reactions', from: 'i3', spaceId: 'abc', counts: { '🔥': 2 } },
     ];
