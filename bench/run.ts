@@ -33,6 +33,8 @@ const CFG = {
   overloadMs: num('BENCH_OVERLOAD_MS', 3_000),
   overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 2),
   overloadFactors: (env.BENCH_OVERLOAD_FACTORS ?? '0.5,1,2,5,10').split(',').map(Number),
+  /** The join capacity the overload part scales from and sets admission to; 0 measures it (the join part's figure, or three closed rounds). */
+  overloadCapacity: num('BENCH_OVERLOAD_CAPACITY', 0),
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
@@ -382,11 +384,16 @@ export interface OverloadPoint {
   p99Ms: number | null;
   unanswered: number;
   statuses: Record<string, number>;
+  /** Server CPU per answered request (admitted or refused), µs. */
+  cpuMicrosPerAnswer: number;
+  /** p99 of the server's event-loop delay during the point, ms (what the shedder's lag reading sees). */
+  loopP99Ms: number;
   round: number;
 }
 
 async function partOverload(): Promise<void> {
   const gen = spawnProc('loadgen', [], PIN.client);
+  if (CFG.overloadCapacity > 0) joinCapacity = CFG.overloadCapacity;
   if (!joinCapacity) {
     const s = await httpServer('stampede');
     const rs: number[] = [];
@@ -397,14 +404,19 @@ async function partOverload(): Promise<void> {
   const capacity = Math.round(joinCapacity);
   log(`graceful overload: capacity ${capacity} joins/s (Stampede's measured join rate); admission set to it`);
   // Stampede with its admission on (token bucket at the capacity, shedding on event-loop lag) vs bare node:http with none
-  const servers = [await httpServer('stampede', [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 250 })]), await httpServer('bare-http')];
+  const admission = [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 250 })];
+  const servers = [await httpServer('stampede', admission), await httpServer('bare-http'), ...(CFG.before ? [await httpServer('stampede-before', admission, beforeServer('stampede'))] : [])];
   const points: OverloadPoint[] = [];
   try {
     for (let r = 0; r < CFG.overloadRounds; r++) {
       for (const factor of shuffled(CFG.overloadFactors, rng.next)) {
         for (const s of shuffled(servers, rng.next)) {
-          const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; unanswered: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
-          points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, statuses: o.statuses, round: r });
+          const [m0] = await Promise.all([s.proc.call<Mark>('mark'), s.proc.call('loop')]);
+          const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
+          const [m1, loop] = await Promise.all([s.proc.call<Mark>('mark'), s.proc.call<{ p99Ms: number }>('loop')]);
+          // what each answer (admitted or refused) cost the server, and how far its event loop fell behind meanwhile
+          const cpuMicrosPerAnswer = (m1.userMicros + m1.systemMicros - m0.userMicros - m0.systemMicros) / Math.max(1, o.answered);
+          points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, round: r });
           // let queues drain and the admission bucket refill before the next point
           await wait(Math.min(1_000, CFG.overloadMs));
         }
@@ -419,9 +431,19 @@ async function partOverload(): Promise<void> {
   const top = Math.max(...CFG.overloadFactors);
   for (const s of servers) {
     const at = points.filter((p) => p.server === s.name && p.factor === top);
-    const label = s.name === 'stampede' ? 'Stampede (admission on)' : 'bare node:http (no admission)';
+    const label = s.name === 'stampede' ? 'Stampede (admission on)' : s.name === 'bare-http' ? 'bare node:http (no admission)' : `${BEFORE_LABEL} (admission on)`;
     against({ part: 'overload', name: `${label} at ${top}× capacity: goodput as a share of capacity`, unit: '× capacity', better: 'higher', a: at.map((p) => p.goodputPerSec / capacity), limit: 0.9, limitName: 'target 0.9× capacity' });
     against({ part: 'overload', name: `${label} at ${top}× capacity: p99 of admitted joins (from due time)`, unit: 'ms', better: 'lower', a: at.map((p) => p.p99Ms), limit: 1000, limitName: 'target 1 s' });
+  }
+  if (CFG.before) {
+    // before/after at every factor, rounds interleaved in the same run
+    for (const factor of CFG.overloadFactors) {
+      const of = (name: string) => points.filter((p) => p.server === name && p.factor === factor);
+      const [st, b] = [of('stampede'), of('stampede-before')];
+      compare({ part: 'overload', name: `goodput at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'joins/s', better: 'higher', a: st.map((p) => p.goodputPerSec), baselineName: 'stampede-before', b: b.map((p) => p.goodputPerSec) });
+      compare({ part: 'overload', name: `p99 of admitted joins at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: st.flatMap((p) => p.p99Ms ?? []), baselineName: 'stampede-before', b: b.flatMap((p) => p.p99Ms ?? []) });
+      compare({ part: 'overload', name: `server CPU per answer (admitted or refused) at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: st.map((p) => p.cpuMicrosPerAnswer), baselineName: 'stampede-before', b: b.map((p) => p.cpuMicrosPerAnswer) });
+    }
   }
 }
 

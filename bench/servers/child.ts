@@ -1,6 +1,10 @@
 import type { Server } from 'node:http';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
+import { DenseSockets } from '../../src/server/dense-sockets.js';
+import { binaryFrame } from '../../src/server/preframed.js';
 import { answer, monoMs, settledRss } from '../lib/proc.js';
 
 /**
@@ -41,6 +45,28 @@ export function redeemTicketsOnUpgrade(http: Server, redeem: (ticket: string) =>
 }
 
 /**
+ * The floors' shared part: `server` listens on loopback, and `accept` hands each listener's socket to
+ * `add` (as it connects, or once ws has taken its handshake). Each chunk is framed ONCE and that one
+ * buffer is written to every socket from the same dense socket array Stampede's fan-out walks.
+ */
+export async function frameOnceServer(server: NetServer, accept: (add: (socket: Socket) => void) => void): Promise<ServerHandle> {
+  const sockets = new DenseSockets<Socket, Socket>();
+  accept((socket) => {
+    sockets.add(socket, socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    broadcast: (buf) => sockets.writeAll(binaryFrame(buf)),
+    stop: async () => {
+      for (const s of sockets.clear()) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/**
  * A chunk every 100 ms, scheduled from the start so a late tick does not push later ones back. Each
  * chunk is stamped with its DUE time on the machine's monotonic clock, so a tick that runs late shows
  * in the listeners' latency instead of hiding in it.
@@ -77,6 +103,7 @@ class Ticker {
 export function serveChild(start: () => Promise<ServerHandle>): void {
   const started = start();
   let ticker: Ticker | null = null;
+  let loop: IntervalHistogram | null = null;
   answer(
     {
       info: async () => {
@@ -101,6 +128,14 @@ export function serveChild(start: () => Promise<ServerHandle>): void {
         return m;
       },
       mem: () => ({ rss: settledRss() }),
+      // the event loop's delay since the last call (p99 and max, ms); the first call starts sampling (10 ms resolution)
+      loop: () => {
+        loop ??= monitorEventLoopDelay({ resolution: 10 });
+        loop.enable();
+        const r = { p99Ms: loop.count ? loop.percentile(99) / 1e6 : 0, maxMs: loop.count ? loop.max / 1e6 : 0 };
+        loop.reset();
+        return r;
+      },
     },
     async () => {
       ticker?.stop();

@@ -35,7 +35,7 @@ serveChild(async () => {
   const url = await app.start();
   const { space, hostToken } = app.server.createSpace({ title: 'bench', scheduledStart: Date.now(), hostName: 'bench' });
   await app.server.startSpace(space);
-  const host = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?space=${space.id}&hostToken=${hostToken}`);
+  const host = new WebSocket(`${url.replace(/^http/, 'ws')}/ws?space=${space.id}`, { headers: { authorization: `Bearer ${hostToken}` } });
   await new Promise<void>((resolve, reject) => {
     host.once('open', () => resolve());
     host.once('error', reject);

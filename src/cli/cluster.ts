@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { Cluster, MAX_INSTANCES } from '../cluster/index.js';
 import { parsePort, untilSignal } from './common.js';
+import { OPERATOR_TOKEN_ENV } from './serve.js';
 
 function parseInstances(v: string): number {
   const n = Number(v);
@@ -29,6 +30,9 @@ export function registerCluster(program: Command): void {
         clock: systemClock(),
         // the children run this same CLI with this same Node
         stampede: [process.execPath, process.argv[1]!],
+        env: process.env,
+        // every instance shares one operator token: the configured one, or one made here and printed
+        ...(process.env[OPERATOR_TOKEN_ENV] ? { operatorToken: process.env[OPERATOR_TOKEN_ENV] } : {}),
       });
       // a second Ctrl-C exits at once: the children (in their own process groups) must not outlive us
       const orphans = (): void => cluster.killAllNow();
@@ -43,6 +47,7 @@ export function registerCluster(program: Command): void {
             `stampede cluster up: ${o.instances} instance(s) behind haproxy`,
             `  proxy     ${cluster.proxyUrl}   (API ${cluster.proxyUrl}/api/v1/spaces, page ${cluster.proxyUrl}/)`,
             ...cluster.instances.map((i) => `  ${i.id.padEnd(9)} ${i.url}   metrics ${i.url}/metrics   log ${i.logFile}`),
+            `  operator token ${process.env[OPERATOR_TOKEN_ENV] ? `from ${OPERATOR_TOKEN_ENV}` : `${cluster.operatorToken}   (generated; set ${OPERATOR_TOKEN_ENV} to choose one)`}`,
             `  redis     ${cluster.redisUrl}`,
             `  haproxy   stats ${cluster.statsUrl}   metrics ${cluster.statsUrl.replace(/\/stats$/, '/metrics')}`,
             `  targets   ${cluster.targetsFile}   (Prometheus file_sd_configs, one 'instance' label each)`,

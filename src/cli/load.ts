@@ -65,6 +65,7 @@ function parseWorkers(v: string): number {
 interface LoadOpts {
   target?: string;
   space?: string;
+  token?: string;
   duration?: number;
   json?: string;
   out: string[];
@@ -82,6 +83,7 @@ export function registerLoad(program: Command): void {
     .argument('<profile>', `profile name (${profileNames().join(', ')}) or a file`)
     .option('--target <url>', 'server to load (loopback only); default: start one here')
     .option('--space <id>', 'space to load (default: the first live space)')
+    .option('--token <token>', "the target's operator token: creates a space (with a synthetic host) when the target has none; default $STAMPEDE_OPERATOR_TOKEN")
     .option('--duration <s>', 'cut the run to at most this many seconds', parsePositiveInt)
     .option('--threshold <expr>', 'a threshold over every scenario together, e.g. "p(95)<200" or "join.availability>0.99" (repeatable)', parseThresholdFlag, [])
     .option('--json <file>', "write the results as JSON ('-' for stdout; the summary then goes to stderr)")
@@ -136,6 +138,7 @@ export function registerLoad(program: Command): void {
         plan,
         target,
         ...(o.space ? { spaceId: o.space } : {}),
+        ...(o.token ?? process.env.STAMPEDE_OPERATOR_TOKEN ? { token: o.token ?? process.env.STAMPEDE_OPERATOR_TOKEN! } : {}),
         ...(o.duration ? { durationS: o.duration } : {}),
         thresholds: o.threshold,
         clock,

@@ -7,6 +7,15 @@ import { createLogger } from '../logging.js';
 import { createRng } from '../sim/index.js';
 import { collect, parsePort, untilSignal } from './common.js';
 
+/** The environment variable `stampede serve` (and `cluster`) read the operator token from. */
+export const OPERATOR_TOKEN_ENV = 'STAMPEDE_OPERATOR_TOKEN';
+
+/** The operator token from the environment, when it is set: a secret is safer there than in argv. */
+export function operatorTokenFromEnv(): { operatorToken: string } | Record<string, never> {
+  const t = process.env[OPERATOR_TOKEN_ENV];
+  return t ? { operatorToken: t } : {};
+}
+
 /** `--set key=value` (repeatable) onto server settings: values read as YAML scalars, `a.b` for a nested one. */
 export function serverSettings(sets: string[]): ServerConfigInput {
   const out: Record<string, unknown> = {};
@@ -52,6 +61,7 @@ export function registerServe(program: Command): void {
         // the injector only when a plan asks for it: without one the server checks nothing per chunk
         ...(plan ? { faults: { random: createRng(plan.seed).fork('faults').next } } : {}),
         server: {
+          ...operatorTokenFromEnv(),
           ...serverSettings(o.set),
           port: o.port,
           host: o.host,
@@ -71,7 +81,12 @@ export function registerServe(program: Command): void {
         await faults?.stop();
         await app.stop();
       });
-      process.stdout.write(`stampede server listening on ${url}\n  API      ${url}/api/v1/spaces\n  metrics  ${url}/metrics\n  page     ${url}/\nCtrl-C to stop.\n`);
+      // a generated operator token is printed once, here: it is what creates spaces (docs/protocol.md)
+      const operator = app.server.operatorTokenGenerated ? `${app.server.operatorToken}   (generated; set ${OPERATOR_TOKEN_ENV} to choose one)` : `from ${app.config.operatorToken === process.env[OPERATOR_TOKEN_ENV] ? OPERATOR_TOKEN_ENV : '--set operatorToken'}`;
+      process.stdout.write(
+        `stampede server listening on ${url}\n  API      ${url}/api/v1/spaces\n  metrics  ${url}/metrics\n  page     ${url}/\n  operator token ${operator}\n` +
+          `           create a space: curl -X POST -H 'authorization: Bearer <operator token>' -H 'content-type: application/json' -d '{"title":"t","scheduledStart":"2026-01-01T00:00:00Z"}' ${url}/api/v1/spaces\nCtrl-C to stop.\n`,
+      );
       if (faults) {
         faults.start();
         process.stdout.write(`  faults   ${plan!.faults.length} from ${o.faults}\n`);

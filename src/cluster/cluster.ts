@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import { ONE_ADDRESS_CROWD_SETS } from '../config.js';
+import { newToken } from '../guard/index.js';
 import { startHaproxy, type RunningHaproxy } from './haproxy.js';
 import { SupervisedProcess, freePort, httpAnswers, type Exit } from './process.js';
 import { startRedisServer } from './redis.js';
@@ -28,7 +29,14 @@ export interface ClusterOptions {
   checkIntervalMs?: number;
   redisCommand?: string;
   haproxyCommand?: string;
+  /** The operator token every instance shares (a space created through the proxy may land on any); default: a fresh one. */
+  operatorToken?: string;
+  /** The instances' environment (the CLI passes its own); the operator token is added to it. Default: none but the token. */
+  env?: Record<string, string | undefined>;
 }
+
+/** The environment variable an instance reads its operator token from (src/cli/serve.ts reads it). */
+const OPERATOR_TOKEN_ENV = 'STAMPEDE_OPERATOR_TOKEN';
 
 export interface ClusterInstance {
   id: string;
@@ -48,6 +56,8 @@ export const MAX_INSTANCES = 16;
 export class Cluster {
   readonly dir: string;
   readonly instances: ClusterInstance[] = [];
+  /** What creates spaces on every instance (`Authorization: Bearer <operatorToken>`). */
+  readonly operatorToken: string;
   private redisProc: SupervisedProcess | null = null;
   private redisPort = 0;
   private proxy: RunningHaproxy | null = null;
@@ -58,6 +68,7 @@ export class Cluster {
       throw new Error(`CLUSTER_INVALID: --instances must be a whole number from 1 to ${MAX_INSTANCES}`);
     }
     this.dir = resolve(o.dir);
+    this.operatorToken = o.operatorToken ?? newToken();
   }
 
   get host(): string {
@@ -139,7 +150,7 @@ export class Cluster {
     const url = `http://${this.host}:${port}`;
     const logFile = join(this.dir, `${id}.log`);
     const proc = new SupervisedProcess(
-      { name: id, command, args: [...pre, ...this.serveArgs(k, port)], logFile, ready: () => httpAnswers(`${url}/readyz`), readyTimeoutMs: 30_000 },
+      { name: id, command, args: [...pre, ...this.serveArgs(k, port)], env: { ...this.o.env, [OPERATOR_TOKEN_ENV]: this.operatorToken }, logFile, ready: () => httpAnswers(`${url}/readyz`), readyTimeoutMs: 30_000 },
       this.o.clock,
     );
     this.instances.push({ id, port, url, logFile, process: proc });

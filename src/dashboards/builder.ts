@@ -1,4 +1,9 @@
 /**
+ * Why one file (~330 lines): one typed vocabulary for Grafana dashboards — panel, row, variable,
+ * annotation and link builders and the grid layout — against @grafana/schema's types, about a third of
+ * it type declarations. The dashboards themselves are in `server.ts`, `outage.ts` and `rules.ts`.
+ */
+/**
  * Stampede's dashboards, typed against Grafana's own published schema (@grafana/schema): the dashboard,
  * row, variable, link, mapping and threshold types, and the time-series and stat panels' options and
  * field config as the panel plugins declare them. An unknown or misspelt field is a compile error.

@@ -1,3 +1,10 @@
+/**
+ * Why one file (~360 lines): `runLoad` and what it owns — resolving the target space, running each
+ * scenario of the plan side by side, the abort thresholds judged while it runs, and the summary printed at
+ * the end. The parts that stand alone are beside it: the HTTP and WebSocket clients (`http.ts`,
+ * `swarm.ts`), the profile grammar (`profile.ts`), the figures (`results.ts`) and the threshold grammar
+ * (`thresholds.ts`).
+ */
 import type { Clock } from '../clock.js';
 import { assertLoopback, profileSeconds, truncatePhases, type LoadPlan, type LoadProfile, type ThresholdEntry } from './profile.js';
 import { createClientMetrics, KindStats, summarize, type ClientKind, type ClientMetrics, type KindSummary, type WindowSummary } from './results.js';
@@ -15,6 +22,8 @@ export interface LoadOptions {
   target: string;
   /** The space to load; default: the first live space the server lists. */
   spaceId?: string;
+  /** The target's operator token: with it, a target that has no live or scheduled space gets one (with a synthetic host). */
+  token?: string;
   /** Cut the whole run to at most this many seconds. */
   durationS?: number;
   /** More thresholds over all scenarios together (the CLI's --threshold). */
@@ -97,21 +106,35 @@ function causeOf(err: unknown): string {
   return cause?.message ?? cause?.code ?? (err as Error).message;
 }
 
-/** Finds the space to load: the given id, or the first live (then scheduled) space the server lists. */
-export async function resolveSpace(base: URL, spaceId?: string, signal?: AbortSignal): Promise<string> {
+/** Finds the space to load: the given id, or the first live (then scheduled) space the server lists; with the operator token, a new one when there is none. */
+export async function resolveSpace(base: URL, spaceId?: string, signal?: AbortSignal, token?: string): Promise<string> {
   if (spaceId) return spaceId;
   const url = new URL('/api/v1/spaces', base).href;
+  const timeout = (): AbortSignal => (signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000));
   let res: Response;
   try {
-    res = await fetch(url, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000) });
+    res = await fetch(url, { signal: timeout() });
   } catch (err) {
     throw new LoadError('TARGET_UNREACHABLE', `cannot reach ${url}: ${causeOf(err)}`);
   }
   if (!res.ok) throw new LoadError('TARGET_NOT_STAMPEDE', `${url} answered ${res.status}; is it a Stampede server?`);
   const { spaces } = (await res.json().catch(() => ({ spaces: [] }))) as { spaces: { id: string; state: string }[] };
   const s = spaces.find((x) => x.state === 'live') ?? spaces.find((x) => x.state === 'scheduled');
-  if (!s) throw new LoadError('NO_SPACE', `no live or scheduled space on ${base.origin}; create one or pass --space`);
-  return s.id;
+  if (s) return s.id;
+  if (!token) throw new LoadError('NO_SPACE', `no live or scheduled space on ${base.origin}; pass --space, or --token <operator token> to create one`);
+  return createLiveSpace(base, token, timeout);
+}
+
+/** Creates a space with the operator token and starts it with a synthetic host. */
+async function createLiveSpace(base: URL, token: string, timeout: () => AbortSignal): Promise<string> {
+  const post = async (path: string, body: unknown): Promise<Response> =>
+    fetch(new URL(path, base), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal: timeout() });
+  const created = await post('/api/v1/spaces', { title: 'stampede load', scheduledStart: new Date().toISOString() });
+  if (created.status !== 201) throw new LoadError('NO_SPACE', `creating a space on ${base.origin} answered ${created.status}: ${(await created.text()).slice(0, 300)}`);
+  const { space } = (await created.json()) as { space: { id: string } };
+  const started = await post(`/api/v1/spaces/${space.id}/start`, { syntheticHost: true });
+  if (started.status !== 200) throw new LoadError('NO_SPACE', `starting space ${space.id} answered ${started.status}: ${(await started.text()).slice(0, 300)}`);
+  return space.id;
 }
 
 /** The plan a caller asked for, cut to `durationS` of the whole run (a scenario starting later is cut to nothing). */
@@ -135,7 +158,7 @@ function effectivePlan(o: LoadOptions): LoadPlan {
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const base = assertLoopback(o.target);
   const plan = effectivePlan(o);
-  const spaceId = await resolveSpace(base, o.spaceId, o.signal);
+  const spaceId = await resolveSpace(base, o.spaceId, o.signal, o.token);
   const metrics = o.metrics ?? createClientMetrics();
   const { clock } = o;
   const inPlan = plan.scenarios.map((s) => new ScenarioRun(s));

@@ -1,3 +1,9 @@
+/**
+ * Why one file (~300 lines): one listener's life is one loop — arrive, take a place, join, listen,
+ * react, reconnect with backoff or give up — and the swarm runs many of them under one limit and one
+ * stop. Its pieces share the swarm's counters and abort signal; the arrival times and the backoff are
+ * already pure functions at the top.
+ */
 import { setMaxListeners } from 'node:events';
 import { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';

@@ -1,2 +1,3 @@
+export * from './feed.js';
 export * from './live-port.js';
 export * from './replay.js';

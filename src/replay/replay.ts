@@ -6,7 +6,8 @@ import { createClientMetrics, Swarm } from '../load/index.js';
 import type { LoadSignal } from '../server/index.js';
 import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
 import { delayWindow, timelineMeta } from './dashboard-feed.js';
-import { LiveReplayPort, ReplayFeed, type AudioFaultWindow } from './live-port.js';
+import { ReplayFeed } from './feed.js';
+import { LiveReplayPort, type AudioFaultWindow } from './live-port.js';
 
 export interface ReplayOptions {
   scenario: Scenario;

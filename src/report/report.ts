@@ -1,3 +1,10 @@
+/**
+ * Why one file (~370 lines): the replay report's shape, its scoring against the scenario's sourced
+ * facts and its markdown text. They change together: a new kind of fact adds a case to the scenario
+ * schema, a case to `scoreExpectations` (one switch over fact kinds, ~110 lines) and its line in the
+ * report. Writing files, charts, the HTML page and comparing runs are beside it (`write.ts`,
+ * `charts.ts`, `html.ts`, `compare.ts`).
+ */
 import type { MinuteRow, ReplayResult } from '../sim/index.js';
 
 export interface Expectation {

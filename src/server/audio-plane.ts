@@ -126,6 +126,11 @@ export class AudioPlane {
     return space.state === 'ended' && existsSync(join(this.recordingDir(), `${space.id}.opus`));
   }
 
+  /** Whether this instance's recording of the space failed to write, so it will never be published. */
+  recordingLost(space: Space): boolean {
+    return this.recordingOf(space.id)?.lost ?? false;
+  }
+
   /** The finished recording, written here or by another instance into the shared directory. */
   async published(space: Space): Promise<Recording | null> {
     const own = this.recordingOf(space.id);
@@ -171,7 +176,7 @@ export class AudioPlane {
     this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
     t.recent.push(buf);
     if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
-    this.send(space, buf, listeners);
+    this.send(space, buf, h.seq, listeners);
   }
 
   /**
@@ -190,11 +195,9 @@ export class AudioPlane {
    * One frame built per chunk. With `fanoutCoalesceChunks` k > 1 the frames of k chunks are held and go
    * out in one write per listener (fewer system calls, k − 1 chunk intervals more delay for the first).
    */
-  private fanOut(space: Space, buf: Buffer, listeners: DenseSockets<Conn>): void {
+  private fanOut(space: Space, buf: Buffer, seq: number, listeners: DenseSockets<Conn>): void {
     const t0 = performance.now();
     const frame = binaryFrame(buf);
-    // a listener back from another instance that is ahead of this one skips what it heard there
-    const seq = peekAudioHeader(buf)?.seq ?? Number.MAX_SAFE_INTEGER;
     const k = this.config.fanoutCoalesceChunks;
     if (k <= 1) return this.write(listeners, frame, 1, t0, seq);
     const t = this.track(space.id);

@@ -18,8 +18,8 @@ import type { Space } from '../space/index.js';
  * fan-out, between the host's accepted audio and the listeners' sockets.
  */
 
-/** How an accepted chunk reaches a space's WebSocket listeners. */
-export type FanOut<L = unknown> = (space: Space, buf: Buffer, listeners: L) => void;
+/** How an accepted chunk (`buf`, sequence number `seq`) reaches a space's WebSocket listeners. */
+export type FanOut<L = unknown> = (space: Space, buf: Buffer, seq: number, listeners: L) => void;
 
 /** What the server's parts ask of the faults in force. */
 export interface ServerFaults {
@@ -57,10 +57,16 @@ export type Fault =
 /** A stall holds at most this many chunks per space (60 s at the synthetic host's cadence); older ones are dropped. */
 export const MAX_STALLED_CHUNKS = 600;
 
+/** A chunk with its sequence number, as the fan-out takes it. */
+interface Chunk {
+  buf: Buffer;
+  seq: number;
+}
+
 interface Held {
   space: Space;
   listeners: unknown;
-  chunks: Buffer[];
+  chunks: Chunk[];
 }
 
 /**
@@ -72,7 +78,7 @@ export class FaultInjector implements ServerFaults {
   private readonly active = new Set<Fault>();
   private readonly held = new Map<string, Held>();
   /** Chunks sent per space, newest last, for echoes. */
-  private readonly echoes = new Map<string, Buffer[]>();
+  private readonly echoes = new Map<string, Chunk[]>();
   private fanOut: FanOut | null = null;
   private failRecordings: (spaceId: string | null) => number = () => 0;
 
@@ -86,7 +92,7 @@ export class FaultInjector implements ServerFaults {
 
   route<L>(fanOut: FanOut<L>): FanOut<L> {
     this.fanOut = fanOut as FanOut;
-    return (space, buf, listeners) => this.deliver(space, buf, listeners);
+    return (space, buf, seq, listeners) => this.deliver(space, buf, seq, listeners);
   }
 
   heartbeat(run: () => void): void {
@@ -138,16 +144,16 @@ export class FaultInjector implements ServerFaults {
 
   private release(spaceId: string, h: Held): void {
     this.held.delete(spaceId);
-    for (const c of h.chunks) this.fanOut!(h.space, c, h.listeners);
+    for (const c of h.chunks) this.fanOut!(h.space, c.buf, c.seq, h.listeners);
   }
 
-  private deliver(space: Space, buf: Buffer, listeners: unknown): void {
+  private deliver(space: Space, buf: Buffer, seq: number, listeners: unknown): void {
     const id = space.id;
     if (this.stalled(id)) {
       let h = this.held.get(id);
       if (!h) this.held.set(id, (h = { space, listeners, chunks: [] }));
       h.listeners = listeners;
-      h.chunks.push(buf);
+      h.chunks.push({ buf, seq });
       if (h.chunks.length > MAX_STALLED_CHUNKS) h.chunks.shift();
       this.metrics.faultsInjected.inc({ kind: 'stall' });
       return;
@@ -159,14 +165,15 @@ export class FaultInjector implements ServerFaults {
       this.metrics.faultsInjected.inc({ kind: 'drop' });
       return;
     }
-    this.fanOut!(space, buf, listeners);
+    this.fanOut!(space, buf, seq, listeners);
     const dup = this.find('duplicate', id);
     if (dup && dup.kind === 'duplicate') {
       let sent = this.echoes.get(id);
       if (!sent) this.echoes.set(id, (sent = []));
-      sent.push(buf);
+      sent.push({ buf, seq });
       if (sent.length > dup.delayChunks) {
-        this.fanOut!(space, sent.shift()!, listeners);
+        const echo = sent.shift()!;
+        this.fanOut!(space, echo.buf, echo.seq, listeners);
         this.metrics.faultsInjected.inc({ kind: 'duplicate' });
       }
     } else this.echoes.delete(id);

@@ -1,8 +1,14 @@
+/**
+ * Why one file (~330 lines): the HTTP API's handlers, one per row of its declarative route table, each
+ * 5–40 lines, all inside one request envelope (request id, duration metric, coded error body) and one
+ * space lookup. Split by route they would share that envelope's state through parameters; what is a
+ * decision on its own is already out (`join-admission.ts`, `host-auth.ts`, `routes.ts`).
+ */
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Histogram } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
@@ -12,7 +18,7 @@ import { ApiError, createSpaceBody, hostActionBody, joinBody, listSpacesQuery, p
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
-import type { KeyedBuckets } from '../guard/index.js';
+import { corsHeaders, originAllowed, type KeyedBuckets } from '../guard/index.js';
 import { ClientAborted, clientAddress, hasNoBody, readJson, sendError, sendJson } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
@@ -55,6 +61,9 @@ export interface HttpApiDeps {
   startSpace(space: Space, opts: { syntheticHost?: boolean }): Promise<void>;
   endSpace(space: Space): Promise<void>;
 }
+
+const JOIN_PREFIX = '/api/v1/spaces/';
+const JOIN_SUFFIX = '/join';
 
 interface Ctx {
   req: IncomingMessage;
@@ -113,10 +122,65 @@ export class HttpApi {
     return { ...this.counters };
   }
 
+  /** The client's request id when it gave a usable one, else the next of ours. */
+  private requestId(req: IncomingMessage): string {
+    const given = req.headers['x-request-id'];
+    return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : `r${this.nextRequestId++}`;
+  }
+
+  /** Refusal answers of the early path, built once per code and Retry-After. */
+  private readonly refusals = new Map<string, { status: number; body: Buffer; retryAfter: string }>();
+
+  /**
+   * Refuses a join the admission gate will not take before anything else is done with the request
+   * (docs/reliability.md #17): no routing, no body, no JSON, no error object. It is decided on the raw
+   * request: a POST to `/api/v1/spaces/<id>/join` of a space that is not over, on a server that is not
+   * draining, while the server sheds load or the join rate is used up. The answer is the one the full path
+   * gives — 503 `OVERLOADED` or 429 `RATE_LIMITED`, the same body, Retry-After and request id, counted the
+   * same — and the connection stays open. False for every other request, which takes the full path.
+   */
+  refuseEarly(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url;
+    if (req.method !== 'POST' || !url || !url.startsWith(JOIN_PREFIX) || !url.endsWith(JOIN_SUFFIX)) return false;
+    const id = url.slice(JOIN_PREFIX.length, -JOIN_SUFFIX.length);
+    if (!id || id.includes('/')) return false;
+    const space = this.d.spaces.get(id);
+    if (!space || space.state === 'ended' || this.d.draining()) return false;
+    const t0 = performance.now();
+    const shedding = this.d.shedder.reason();
+    let outcome: JoinOutcome;
+    let key: string;
+    if (shedding) {
+      outcome = 'overloaded';
+      key = `OVERLOADED ${shedding} ${this.d.config.retryAfterMs}`;
+    } else {
+      const token = this.d.bucket.peek();
+      if (token.ok) return false;
+      outcome = 'rate_limited';
+      key = `RATE_LIMITED ${Math.max(1000, token.retryAfterMs)}`;
+    }
+    let r = this.refusals.get(key);
+    if (!r) {
+      const [code, reason, ms] = key.split(' ') as ['OVERLOADED' | 'RATE_LIMITED', string, string | undefined];
+      const err = code === 'OVERLOADED' ? new ApiError(code, `the server is shedding load (${reason.replace(/_/g, ' ')})`, { retryAfterMs: Number(ms) }) : new ApiError(code, undefined, { retryAfterMs: Number(reason) });
+      r = { status: err.status, body: Buffer.from(JSON.stringify(err.body())), retryAfter: String(Math.max(1, Math.ceil(err.extra.retryAfterMs! / 1000))) };
+      // a handful of keys at most (two codes, a few Retry-After values); bounded all the same
+      if (this.refusals.size >= 64) this.refusals.clear();
+      this.refusals.set(key, r);
+    }
+    const reqId = this.requestId(req);
+    res.writeHead(r.status, ['x-request-id', reqId, 'content-type', 'application/json; charset=utf-8', 'content-length', String(r.body.length), 'cache-control', 'no-store', 'retry-after', r.retryAfter]);
+    res.end(r.body);
+    this.countJoin(outcome);
+    const seconds = (performance.now() - t0) / 1000;
+    this.duration('join', statusClass(r.status)).observe(seconds);
+    if (this.d.log.isLevelEnabled('debug')) this.d.log.debug({ reqId, method: req.method, url: url.slice(0, 200), status: r.status, ms: Math.round(seconds * 1000) }, 'request');
+    return true;
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
-    const given = req.headers['x-request-id'];
-    const reqId = typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : `r${this.nextRequestId++}`;
+    const reqId = this.requestId(req);
     res.setHeader('x-request-id', reqId);
     let route: Route = 'not_found';
     res.once('finish', () => {
@@ -129,6 +193,13 @@ export class HttpApi {
     try {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const method = req.method ?? 'GET';
+      // the browser-facing policy (docs/reliability.md #26): a page from another site gets nothing;
+      // an allowed one gets an explicit CORS answer for its own origin
+      const origin = req.headers.origin;
+      if (!originAllowed(origin, req.headers.host, this.d.config.allowedOrigins)) {
+        throw new ApiError('ORIGIN_FORBIDDEN', `pages from ${String(origin).slice(0, 100)} may not use this server (allowedOrigins)`);
+      }
+      for (const [k, v] of Object.entries(corsHeaders(origin, method === 'OPTIONS'))) res.setHeader(k, v);
       // draining: the port stays open and says so (docs/reliability.md #25); health and metrics still answer
       if (this.d.draining() && path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
         res.setHeader('connection', 'close');
@@ -136,6 +207,12 @@ export class HttpApi {
         throw new ApiError('DRAINING', undefined, { retryAfterMs: this.d.config.retryAfterMs });
       }
       const m = this.table.match(method, path);
+      if (method === 'OPTIONS' && m.kind === 'method_not_allowed') {
+        // a CORS preflight (or a client asking what a route takes): the methods, nothing else
+        route = m.route;
+        res.writeHead(204, { allow: [...m.allow, 'OPTIONS'].join(', ') });
+        return void res.end();
+      }
       if (m.kind === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
       if (m.kind === 'method_not_allowed') {
         route = m.route;
@@ -166,8 +243,9 @@ export class HttpApi {
     return space;
   }
 
-  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean } {
-    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: this.d.hub.audio.recordingReady(space) };
+  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean; recordingLost: boolean } {
+    const audio = this.d.hub.audio;
+    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: audio.recordingReady(space), recordingLost: audio.recordingLost(space) };
   }
 
   private html(res: ServerResponse, page: string): void {
@@ -217,13 +295,14 @@ export class HttpApi {
   }
 
   private async createSpace({ req, res }: Ctx): Promise<void> {
+    this.d.hostKeys.checkOperator(req.headers.authorization);
     const body = parseBody(createSpaceBody, await readJson(req, this.d.config.maxBodyBytes), 'the space needs a title and an ISO 8601 scheduledStart');
     const { space, hostToken } = this.d.createSpace({ title: body.title, scheduledStart: Date.parse(body.scheduledStart), hostName: body.host?.name ?? 'host' });
     sendJson(res, 201, { v: 1, space: this.view(space), hostToken });
   }
 
   private async hostAction({ req, res }: Ctx, space: Space, action: 'start' | 'end'): Promise<void> {
-    this.d.hostKeys.checkBearer(space.id, req.headers.authorization);
+    this.d.hostKeys.checkHostOrOperator(space.id, req.headers.authorization);
     const body = parseBody(hostActionBody, await readJson(req, this.d.config.maxBodyBytes), 'a host action body may only hold syntheticHost (true or false)');
     if (action === 'start') await this.d.startSpace(space, { syntheticHost: body.syntheticHost === true });
     else await this.d.endSpace(space);
@@ -231,8 +310,11 @@ export class HttpApi {
   }
 
   /** Counts a finished join attempt; attempts and admissions are counted together, when the outcome is known. */
+  private readonly attempts = new Map<JoinOutcome, Counter.Internal>();
   private countJoin(outcome: JoinOutcome): void {
-    this.d.metrics.joinAttempts.inc({ kind: 'real', outcome });
+    let c = this.attempts.get(outcome);
+    if (!c) this.attempts.set(outcome, (c = this.d.metrics.joinAttempts.labels({ kind: 'real', outcome })));
+    c.inc();
     if (outcome === 'rejected') return;
     this.counters.attempts++;
     if (outcome === 'admitted') this.counters.admitted++;
@@ -289,6 +371,7 @@ export class HttpApi {
   /** The recording as Ogg Opus; byte ranges are served so a player can read the duration and seek. */
   private async recording(req: IncomingMessage, res: ServerResponse, space: Space): Promise<void> {
     // in a cluster whichever instance answers serves it, from the directory the instances share
+    if (this.d.hub.audio.recordingLost(space)) throw new ApiError('RECORDING_LOST');
     const rec = space.state === 'ended' ? await this.d.hub.audio.published(space) : null;
     if (!rec?.ready) throw new ApiError('RECORDING_NOT_READY');
     const size = rec.bytes;

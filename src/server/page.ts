@@ -121,6 +121,7 @@ function showEnded(id) {
   // the recording is published a moment after the end: wait for it, then offer it
   const offer = async () => {
     const r = await fetch('/api/v1/spaces/' + id).then((x) => x.json()).catch(() => null);
+    if (r && r.space && r.space.recordingLost) { $('ended-note').textContent = 'The conversation is over. Its recording was lost: a write failed while it was live, so there is nothing to play.'; $('recording').hidden = true; $('recording-link').hidden = true; return; }
     if (!r || !r.space || !r.space.recordingReady) { $('ended-note').textContent = 'The conversation is over. The recording is being published…'; return setTimeout(offer, 1000); }
     $('ended-note').textContent = 'The conversation is over. Here is the recording:';
     $('recording').src = url;

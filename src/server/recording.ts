@@ -114,6 +114,11 @@ export class Recording {
     return this.write(this.ogg.audio(c.chunk.frames));
   }
 
+  /** A write failed while the space was live: this recording will never be published. */
+  get lost(): boolean {
+    return this.failed !== null;
+  }
+
   /** A failed write: the recording stops here and will not be published (the partial file is removed). */
   private fail(err: Error): void {
     if (this.failed) return;

@@ -1,3 +1,11 @@
+/**
+ * Why one file (~380 lines): this is the server's own composition root. About half is the constructor,
+ * wiring the parts once and in an order that matters (shedding and tickets before the hub, the hub before
+ * the cluster sync, both before the HTTP API and the upgrade admission); the rest is the lifecycle that
+ * crosses the parts (a space going live or ending touches the hub, the audio plane, the sync and the
+ * synthetic host; stop() drains them in order). The work itself is in the parts: `http-api.ts`,
+ * `upgrade.ts`, `hub.ts`, `connections.ts`, `audio-plane.ts`, `dispatch.ts`, `space-sync.ts`.
+ */
 import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,11 +25,11 @@ import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
 import type { ServerFaults } from './faults.js';
 import { Hub } from './hub.js';
-import { KeyedBuckets, LoadMonitor } from '../guard/index.js';
+import { KeyedBuckets, LoadMonitor, newToken } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
-import { Upgrades } from './upgrade.js';
+import { chooseProtocol, Upgrades } from './upgrade.js';
 import { LocalBus, type SpaceBus } from './bus.js';
 import { SpaceSync } from './space-sync.js';
 
@@ -58,7 +66,11 @@ export class LiveServer {
   private readonly hub: Hub;
   private readonly api: HttpApi;
   private readonly upgrades: Upgrades;
-  private readonly hostKeys = new HostKeys();
+  private readonly hostKeys: HostKeys;
+  /** The operator's token: creating spaces, and starting or ending any of them (docs/reliability.md #24). */
+  readonly operatorToken: string;
+  /** True when the operator token was generated here (the CLI prints it); false when it was configured. */
+  readonly operatorTokenGenerated: boolean;
   private readonly monitor: LoadMonitor | null;
   private readonly hosts = new Map<string, SyntheticHost>();
   private readonly bus: SpaceBus;
@@ -83,6 +95,9 @@ export class LiveServer {
       timeline: (since) => local.timeline(since),
     };
     this.bus = deps.bus ?? new LocalBus(config.instanceId);
+    this.operatorTokenGenerated = config.operatorToken === null;
+    this.operatorToken = config.operatorToken ?? newToken();
+    this.hostKeys = new HostKeys(this.operatorToken);
     this.log = logger.child({ module: 'server' });
     this.spaces = new SpaceStore(deps.newId ?? (() => randomBytes(8).toString('hex')));
     const tickets = new TicketBook(config.ticketTtlMs);
@@ -197,6 +212,8 @@ export class LiveServer {
       perMessageDeflate: false,
       skipUTF8Validation: false,
       clientTracking: false,
+      // a browser host offers ['stampede.v1', 'stampede.host.<token>']: the token is never echoed back
+      handleProtocols: chooseProtocol,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     this.upgrades = new Upgrades({
       config,
@@ -217,7 +234,10 @@ export class LiveServer {
       draining: () => this.draining,
       attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
-    this.http.on('request', (req, res) => void this.api.handle(req, res));
+    this.http.on('request', (req, res) => {
+      // a join the gate will not take is refused before routing, the body or any JSON work
+      if (!this.api.refuseEarly(req, res)) void this.api.handle(req, res);
+    });
     this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Node's own limits (431 headers too large, 408 timeouts, 400 bad framing) end here
@@ -314,6 +334,7 @@ export class LiveServer {
     for (const s of ended.slice(0, Math.max(0, ended.length - this.deps.config.maxEndedSpaces))) {
       this.spaces.forget(s.id);
       this.hub.forget(s.id);
+      this.hostKeys.forget(s.id);
     }
     this.publishSpaceStates();
   }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
-import { bearer } from '../guard/index.js';
+import { bearer, originAllowed } from '../guard/index.js';
 import { statusClass, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import type { Role, Space, SpaceStore } from '../space/index.js';
@@ -26,6 +26,29 @@ export interface UpgradeDeps {
   wss: WebSocketServer;
   draining(): boolean;
   attach(ws: import('ws').WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after: number): void;
+}
+
+/** A browser cannot set headers on a WebSocket: it offers the host token as this subprotocol, beside `stampede.v1`. */
+export const HOST_PROTOCOL_PREFIX = 'stampede.host.';
+/** The subprotocol the server answers with; never the one carrying the token. */
+export const PROTOCOL = 'stampede.v1';
+
+/** The host token of an upgrade: `Authorization: Bearer <token>`, or a `stampede.host.<token>` subprotocol. */
+export function hostTokenOf(req: IncomingMessage): string | null {
+  const fromHeader = bearer(req.headers.authorization);
+  if (fromHeader) return fromHeader;
+  const offered = req.headers['sec-websocket-protocol'];
+  if (typeof offered !== 'string' || offered.length > 512) return null;
+  for (const p of offered.split(',')) {
+    const t = p.trim();
+    if (t.startsWith(HOST_PROTOCOL_PREFIX) && /^[A-Za-z0-9_-]{1,128}$/.test(t.slice(HOST_PROTOCOL_PREFIX.length))) return t.slice(HOST_PROTOCOL_PREFIX.length);
+  }
+  return null;
+}
+
+/** ws's `handleProtocols`: answer `stampede.v1` when offered, so a browser host's token subprotocol is never echoed. */
+export function chooseProtocol(protocols: Set<string>): string | false {
+  return protocols.has(PROTOCOL) ? PROTOCOL : false;
 }
 
 /** Who a WebSocket upgrade is for, once admitted. */
@@ -82,6 +105,10 @@ export class Upgrades {
       throw new ApiError('BAD_REQUEST', 'the upgrade URL is malformed');
     }
     if (url.pathname !== '/ws') throw new ApiError('NOT_FOUND', `no WebSocket endpoint at ${url.pathname.slice(0, 100)}`);
+    // a page from another site may not open sockets here (docs/reliability.md #26)
+    if (!originAllowed(req.headers.origin, req.headers.host, config.allowedOrigins)) {
+      throw new ApiError('ORIGIN_FORBIDDEN', `pages from ${String(req.headers.origin).slice(0, 100)} may not open sockets here (allowedOrigins)`);
+    }
     if (this.d.draining()) throw new ApiError('DRAINING', undefined, { retryAfterMs });
     if (connections.count >= config.maxConnections) throw new ApiError('OVERLOADED', 'the server is at its connection cap', { retryAfterMs });
     if (connections.from(ip) >= config.maxConnectionsPerAddress) throw new ApiError('TOO_MANY_CONNECTIONS', undefined, { retryAfterMs });
@@ -102,9 +129,11 @@ export class Upgrades {
     } else if (spaceId !== null) {
       space = this.d.spaces.get(spaceId);
       if (!space) throw new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`);
-      // the host token belongs in the Authorization header, out of URLs and their logs (docs/reliability.md #26);
-      // the query parameter is still read for the clients that send it there
-      this.d.hostKeys.check(space.id, bearer(req.headers.authorization) ?? url.searchParams.get('hostToken') ?? '');
+      // a token in a URL ends up in proxy and access logs (docs/reliability.md #26)
+      if (url.searchParams.has('hostToken')) throw new ApiError('BAD_REQUEST', 'the host token goes in the Authorization header (or the stampede.host.<token> subprotocol), never in the URL');
+      const token = hostTokenOf(req);
+      if (!token) throw new ApiError('UNAUTHORIZED', 'the host connects with Authorization: Bearer <hostToken> (browsers: the subprotocols stampede.v1 and stampede.host.<hostToken>)');
+      this.d.hostKeys.check(space.id, token);
       role = 'host';
       name = space.hostName;
     } else {

@@ -1,3 +1,9 @@
+/**
+ * Why one file (~360 lines): the scenario file's schema (about half: every field a user can tune,
+ * with its bounds) and its loading — `--set` overrides, local times resolved to instants, the order
+ * checks that name the offending field. A schema split from the checks that read it would make a new
+ * field a change in two files with the same paths spelt twice.
+ */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';

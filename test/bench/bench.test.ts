@@ -28,7 +28,7 @@ interface Result {
   raw: {
     fanout: { contestant: string; listeners: number; connected: number; flags: string[]; rounds: Round[]; serverRssPerListenerKiB: number }[];
     join: Record<string, { requests: number; redeemed: number; statuses: Record<string, number> }[]>;
-    overload: { capacity: number; points: { server: string; factor: number; offeredPerSec: number; goodputPerSec: number }[] };
+    overload: { capacity: number; points: { server: string; factor: number; offeredPerSec: number; goodputPerSec: number; cpuMicrosPerAnswer: number }[] };
     metrics: { idle: { ms: number[] }; busy: { ms: number[] } };
   };
 }
@@ -107,7 +107,8 @@ describe('npm run bench', () => {
       expect(redeemed, s).toBeGreaterThan(0);
       expect(redeemed, s).toBeGreaterThanOrEqual(rounds.reduce((n, r) => n + (r.statuses['200'] ?? 0), 0) - 2 * 32);
     }
-    expect(result.raw.overload.points.map((p) => `${p.server}@${p.factor}`).sort()).toEqual(['bare-http@0.5', 'bare-http@2', 'stampede@0.5', 'stampede@2']);
+    expect(result.raw.overload.points.map((p) => `${p.server}@${p.factor}`).sort()).toEqual(['bare-http@0.5', 'bare-http@2', 'stampede-before@0.5', 'stampede-before@2', 'stampede@0.5', 'stampede@2']);
+    for (const p of result.raw.overload.points) expect(p.cpuMicrosPerAnswer, p.server).toBeGreaterThan(0);
     expect(result.raw.metrics.busy.ms).toHaveLength(20);
     const md = await readFile(join(out, 'latest.md'), 'utf8');
     expect(md).toMatch(/\| fanout \| chunks per server CPU-second, 40 listeners, vs bare ws/);

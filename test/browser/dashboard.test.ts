@@ -1,4 +1,3 @@
-import { setTimeout as realDelay } from 'node:timers/promises';
 import type { BrowserContext, Page } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,9 +6,10 @@ import { createReplay } from '../../src/replay/index.js';
 import { loadScenario } from '../../src/sim/index.js';
 import { artifactPath } from '../helpers/artifacts.js';
 import { launchChromium } from '../helpers/browser.js';
+import { CALM } from '../helpers/app.js';
+import { replayStep } from '../helpers/replay.js';
 import { useTempDir } from '../helpers/tmp.js';
 
-const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
 const attr = (page: Page, sel: string, name: string): Promise<number> => page.getAttribute(sel, name).then((v) => Number(v ?? 0));
 
 describe('the live dashboard in a real browser', () => {
@@ -27,7 +27,7 @@ describe('the live dashboard in a real browser', () => {
     const scenario = await loadScenario('scenarios/x-spaces-2024-08-12.yaml', ['event.replayUntil=21:05', 'assumptions.hostEnd.afterMinutesLive=15']);
     // the replay runs on a manual clock the test moves; the browser polls on real time
     const clock = manualClock(Date.UTC(2026, 0, 1));
-    const replay = createReplay({ scenario, seed: 1, speed: 600, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: recordings() }, loadSignal: calm, listeners: 5 });
+    const replay = createReplay({ scenario, seed: 1, speed: 600, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: recordings() }, loadSignal: CALM, listeners: 5 });
     const { url } = await replay.start();
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -37,10 +37,7 @@ describe('the live dashboard in a real browser', () => {
     page.on('request', (r) => requests.push(r.url()));
     // simulated minutes pass: 600× makes one minute 100 ms of the manual clock
     const play = async (simMinutes: number): Promise<void> => {
-      for (let i = 0; i < simMinutes * 5; i++) {
-        await clock.advance(20);
-        await realDelay(2);
-      }
+      for (let i = 0; i < simMinutes * 5; i++) await replayStep(clock);
     };
     try {
       await play(20); // to 20:05: the storm has begun

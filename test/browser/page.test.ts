@@ -32,6 +32,33 @@ describe('listener page in a real browser', () => {
     }
   });
 
+  it('a host page connects with its token as a subprotocol (never in the URL), and the server answers stampede.v1', async () => {
+    const s = await startApp();
+    try {
+      const { id, hostToken } = await createSpace(s.url, 'browser host');
+      await startSpace(s.url, id, hostToken);
+      const page = await browser.newPage();
+      await page.goto(s.url + '/');
+      const got = await page.evaluate(
+        ([host, id, token]) =>
+          new Promise<{ protocol: string; first: string }>((resolve, reject) => {
+            const ws = new WebSocket(`ws://${host}/ws?space=${id}`, ['stampede.v1', `stampede.host.${token}`]);
+            ws.onmessage = (e) => {
+              resolve({ protocol: ws.protocol, first: String(e.data) });
+              ws.close();
+            };
+            ws.onerror = () => reject(new Error('the host socket failed'));
+          }),
+        [new URL(s.url).host, id, hostToken] as const,
+      );
+      expect(got.protocol).toBe('stampede.v1');
+      expect(JSON.parse(got.first)).toMatchObject({ type: 'welcome', role: 'host' });
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  });
+
   it('shows "This Space is not available" when the join path fails, as listeners saw that night', async () => {
     const gate = settableGate();
     const s = await startApp({ demoSpace: true }, { replay: gate.view });
@@ -63,6 +90,27 @@ describe('listener page in a real browser', () => {
       await startSpace(s.url, id, hostToken, true);
       await expect.poll(() => page.textContent('#sub')).toBe(`hosted by ${host} — live`);
       await expect.poll(async () => Number((await page.textContent('#chunks'))?.replace(/,/g, ''))).toBeGreaterThan(3);
+      await page.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('says the recording was lost, and offers nothing to play, when its disk failed while the Space was live', async () => {
+    const s = await startApp({}, { faults: { random: () => 0.5 } });
+    try {
+      const { id, hostToken } = await createSpace(s.url, 'on a failing disk');
+      const disk = s.app.faults!.begin({ kind: 'failRecordingDisk', spaceId: id });
+      await startSpace(s.url, id, hostToken, true);
+      const page = await browser.newPage();
+      await page.goto(s.url + '/');
+      await expect.poll(() => page.textContent('#sub')).toMatch(/— live$/);
+      await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, {}, { authorization: `Bearer ${hostToken}` });
+      s.app.faults!.end(disk);
+      await expect.poll(() => page.textContent('#status')).toBe('the Space ended');
+      await expect.poll(() => page.textContent('#ended-note')).toBe('The conversation is over. Its recording was lost: a write failed while it was live, so there is nothing to play.');
+      expect(await page.isVisible('#recording')).toBe(false);
+      expect(await page.isVisible('#recording-link')).toBe(false);
       await page.close();
     } finally {
       await s.close();

@@ -36,7 +36,9 @@ describe('stampede load', () => {
 
   it('a mixed run against a live `stampede serve`: several scenarios at once, thresholds per scenario and overall, exit 99 when one fails', async () => {
     const dir = tempDir();
-    const server = runCli(['serve', '--port', '0', '--log-level', 'warn']);
+    // no demo space: with the operator token the load creates and starts one of its own
+    const token = 'load-test-operator-token-0123';
+    const server = runCli(['serve', '--port', '0', '--log-level', 'warn', '--no-demo'], { STAMPEDE_OPERATOR_TOKEN: token });
     try {
       const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
       const file = join(dir, 'mixed.yaml');
@@ -51,8 +53,13 @@ describe('stampede load', () => {
           '  held: {kind: ws, executor: constant-vus, vus: 5, duration: 3, thresholds: ["ws_connect.errors<1"]}',
         ].join('\n'),
       );
-      const r = await runToEnd(['load', file, '--target', url!, '--json', '-']);
+      const none = await runToEnd(['load', file, '--target', url!, '--quiet'], { STAMPEDE_OPERATOR_TOKEN: '' });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('--token <operator token> to create one');
+      const r = await runToEnd(['load', file, '--target', url!, '--token', token, '--json', '-']);
       expect(r.code, r.stderr).toBe(99);
+      const spaces = (await (await fetch(`${url}/api/v1/spaces`)).json()) as { spaces: { title: string; state: string }[] };
+      expect(spaces.spaces.map((s) => [s.title, s.state])).toEqual([['stampede load', 'live']]);
       // --json -: stdout is the JSON alone; the summary went to stderr
       const result = JSON.parse(r.stdout) as LoadResult;
       expect(r.stderr).toContain('scenario polling: http, constant-vus, from 1 s');

@@ -20,6 +20,33 @@ describe('stampede serve', () => {
     expect(r.stdout()).toContain('stopped cleanly');
   });
 
+  it('creates spaces only with the operator token: generated and printed, or taken from STAMPEDE_OPERATOR_TOKEN and not printed', async () => {
+    const create = (url: string, headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(`${url}/api/v1/spaces`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ title: 't', scheduledStart: new Date().toISOString() }) });
+    const generated = runCli(['serve', '--port', '0', '--log-level', 'warn', '--no-demo'], { STAMPEDE_OPERATOR_TOKEN: '' });
+    const [, url] = await generated.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const [, token] = await generated.waitFor(/operator token ([A-Za-z0-9_-]{32}) /);
+    const anon = await create(url!);
+    expect(anon.status).toBe(401);
+    const body = (await anon.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('UNAUTHORIZED');
+    expect(body.error.message).toContain('operator token');
+    expect((await create(url!, { authorization: 'Bearer wrong-token-wrong-token' })).status).toBe(403);
+    expect((await create(url!, { authorization: `Bearer ${token}` })).status).toBe(201);
+    generated.child.kill('SIGTERM');
+
+    const chosen = 'chosen-operator-token-0123456789';
+    const configured = runCli(['serve', '--port', '0', '--log-level', 'warn', '--no-demo'], { STAMPEDE_OPERATOR_TOKEN: chosen });
+    const [, url2] = await configured.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    await configured.waitFor(/Ctrl-C to stop/);
+    expect(configured.stdout()).toContain('operator token from STAMPEDE_OPERATOR_TOKEN');
+    expect(configured.stdout()).not.toContain(chosen);
+    expect((await create(url2!, { authorization: `Bearer ${chosen}` })).status).toBe(201);
+    configured.child.kill('SIGTERM');
+    expect((await generated.exited).code).toBe(0);
+    expect((await configured.exited).code).toBe(0);
+  });
+
   it('refuses a bad port with a clear message and a non-zero exit', async () => {
     const r = await runToEnd(['serve', '--port', 'eighty']);
     expect(r.code).not.toBe(0);

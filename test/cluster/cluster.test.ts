@@ -120,7 +120,7 @@ describe('three instances behind haproxy, sharing spaces over Redis (real proces
 
   beforeAll(async () => {
     dir = await mkdtemp(joinPath(tmpdir(), 'stampede-cluster-'));
-    cluster = new Cluster({ instances: 3, port: 0, dir, clock: systemClock(), stampede: [process.execPath, BIN], logLevel: 'info', checkIntervalMs: 250 });
+    cluster = new Cluster({ instances: 3, port: 0, dir, clock: systemClock(), stampede: [process.execPath, BIN], env: process.env, logLevel: 'info', checkIntervalMs: 250 });
     await cluster.start();
     const spaces = await json<{ spaces: SpaceView[] }>(`${cluster.instance('i1').url}/api/v1/spaces`);
     spaceId = spaces.body.spaces[0]!.id;

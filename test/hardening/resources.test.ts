@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
-import { api, connectHost, createSpace, joinAndConnect, startSpace, useApps } from '../helpers/app.js';
+import { probeResources } from '../../src/load/probe.js';
+import { api, connectHost, createSpace, joinAndConnect, OPERATOR, OPERATOR_TOKEN, startSpace, useApps } from '../helpers/app.js';
 
 type ErrBody = { error: { code: string; message: string } };
 type Page = { spaces: { id: string; state: string }[]; next: string | null };
@@ -9,11 +10,43 @@ type Page = { spaces: { id: string; state: string }[]; next: string | null };
 describe('bounded spaces', () => {
   const startApp = useApps();
 
+  it('creates spaces only with the operator token: anonymous 401 UNAUTHORIZED, another token 403 FORBIDDEN', async () => {
+    const s = await startApp({ maxSpaces: 3 });
+    const r = await probeResources({ base: new URL(s.url), token: OPERATOR_TOKEN }, { creates: 5 });
+    expect(r).toMatchObject({ anonymousCreateStatus: 401, createdWithToken: 3, createRefusal: '409 SPACE_LIMIT' });
+    const body = { title: 't', scheduledStart: new Date().toISOString() };
+    const anon = await api<ErrBody>(s.url, 'POST', '/api/v1/spaces', body);
+    expect(anon.body.error.code).toBe('UNAUTHORIZED');
+    expect(anon.body.error.message).toContain('operator token');
+    const notBearer = await api<ErrBody>(s.url, 'POST', '/api/v1/spaces', body, { authorization: `Basic ${OPERATOR_TOKEN}` });
+    expect(notBearer.status).toBe(401);
+    const wrong = await api<ErrBody>(s.url, 'POST', '/api/v1/spaces', body, { authorization: 'Bearer not-the-operator-token' });
+    expect([wrong.status, wrong.body.error.code]).toEqual([403, 'FORBIDDEN']);
+    const spaces = (await api<Page>(s.url, 'GET', '/api/v1/spaces')).body.spaces;
+    expect(spaces).toHaveLength(3);
+    expect((await api(s.url, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('starts and ends any space with the operator token; a host token only its own space', async () => {
+    const s = await startApp();
+    const a = await createSpace(s.url);
+    const b = await createSpace(s.url);
+    const hostOfB = { authorization: `Bearer ${b.hostToken}` };
+    const other = await api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${a.id}/start`, undefined, hostOfB);
+    expect([other.status, other.body.error.code]).toEqual([403, 'FORBIDDEN']);
+    expect((await api<ErrBody>(s.url, 'POST', '/api/v1/spaces', { title: 't', scheduledStart: new Date().toISOString() }, hostOfB)).status).toBe(403);
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${a.id}/start`, undefined, OPERATOR)).status).toBe(200);
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${a.id}/end`, undefined, OPERATOR)).status).toBe(200);
+    const none = await api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${b.id}/start`);
+    expect([none.status, none.body.error.code]).toEqual([401, 'UNAUTHORIZED']);
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${b.id}/start`, undefined, hostOfB)).status).toBe(200);
+  });
+
   it('caps the spaces that are not over (409 SPACE_LIMIT), and pages the list', async () => {
     const s = await startApp({ maxSpaces: 5, maxPageSize: 2 });
     const created: string[] = [];
     for (let i = 0; i < 5; i++) created.push((await createSpace(s.url, `space ${i}`)).id);
-    const over = await api<ErrBody>(s.url, 'POST', '/api/v1/spaces', { title: 'one too many', scheduledStart: new Date().toISOString() });
+    const over = await api<ErrBody>(s.url, 'POST', '/api/v1/spaces', { title: 'one too many', scheduledStart: new Date().toISOString() }, OPERATOR);
     expect(over.status).toBe(409);
     expect(over.body.error.code).toBe('SPACE_LIMIT');
 

@@ -13,16 +13,19 @@ export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
 export const OPERATOR = { authorization: `Bearer ${OPERATOR_TOKEN}` };
 
 /**
+ * A load signal that never sheds: the real event-loop signal would shed load whenever the test machine is
+ * busy; tests that are about shedding pass their own.
+ */
+export const CALM = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
+
+/**
  * A real app on 127.0.0.1:0 with logs discarded, no load shedding, and recordings in a temporary directory that
  * `close()` removes; call `close()` in afterEach. Calling it twice returns the same promise.
  */
 export async function startApp(server: ServerConfigInput = {}, opts: Omit<AppOptions, 'server'> = {}): Promise<{ app: App; url: string; close: () => Promise<void> }> {
   const recordingDir = await mkdtemp(join(tmpdir(), 'stampede-test-rec-'));
-  // the real event-loop signal would shed load whenever the test machine is busy; tests that are
-  // about shedding pass their own signal
-  const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
   // test clients are many people on one loopback address; tests of the per-address limits set their own
-  const app = createApp({ logger: pino({ level: 'silent' }), loadSignal: calm, ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, operatorToken: OPERATOR_TOKEN, ...ONE_ADDRESS_CROWD, ...server } });
+  const app = createApp({ logger: pino({ level: 'silent' }), loadSignal: CALM, ...opts, server: { port: 0, host: '127.0.0.1', demoSpace: false, recordingDir, operatorToken: OPERATOR_TOKEN, ...ONE_ADDRESS_CROWD, ...server } });
   const url = await app.start();
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -139,10 +142,6 @@ export async function joinAndConnect(url: string, spaceId: string, name?: string
   const r = await api<{ wsUrl: string }>(url, 'POST', `/api/v1/spaces/${spaceId}/join`, name ? { name } : undefined);
   if (r.status !== 200) throw new Error(`join failed: ${r.status} ${JSON.stringify(r.body)}`);
   return connect(r.body.wsUrl, opts);
-}
-
-export function hostUrl(url: string, id: string, hostToken: string): string {
-  return `${url.replace(/^http/, 'ws')}/ws?space=${id}&hostToken=${hostToken}`;
 }
 
 /** Connects as the space's host: the host token goes in the Authorization header, never in the URL. */

@@ -1,12 +1,11 @@
-import { setTimeout as realDelay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
 import { createReplay } from '../../src/replay/index.js';
-import { parseScenario, type ReplayResult } from '../../src/sim/index.js';
+import { parseScenario } from '../../src/sim/index.js';
+import { CALM } from '../helpers/app.js';
+import { driveReplay } from '../helpers/replay.js';
 import { useTempDir } from '../helpers/tmp.js';
-
-const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
 
 /** One room live from 10:01 to 10:12; with `faults`, half its chunks are lost between 10:04 and 10:08. */
 function scenario(faults: boolean) {
@@ -30,16 +29,11 @@ function scenario(faults: boolean) {
 async function replayWith(faults: boolean, dir: string) {
   const speed = 300;
   const clock = manualClock(Date.UTC(2026, 0, 1));
-  const replay = createReplay({ scenario: scenario(faults), seed: 1, speed, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: dir }, loadSignal: calm, listeners: 12 });
+  const replay = createReplay({ scenario: scenario(faults), seed: 1, speed, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: dir }, loadSignal: CALM, listeners: 12 });
   await replay.start();
-  let result: ReplayResult | null = null;
-  void replay.finished.then((r) => (result = r));
-  for (let i = 0; result === null && i < 2_000; i++) {
-    await clock.advance(20);
-    await realDelay(2);
-  }
+  const result = await driveReplay(replay, clock);
   expect(result, 'the replay reached its end').not.toBeNull();
-  return { crowd: replay.realCrowd()!, result: result as unknown as ReplayResult };
+  return { crowd: replay.realCrowd()!, result: result! };
 }
 
 describe("a scenario's audio faults reach the real listeners", () => {

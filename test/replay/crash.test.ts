@@ -1,16 +1,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as realDelay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { checkOggOpus } from '../../src/audio/index.js';
 import { manualClock } from '../../src/clock.js';
 import { CLOSE } from '../../src/protocol/index.js';
 import { createReplay } from '../../src/replay/index.js';
-import { parseScenario, type ReplayResult } from '../../src/sim/index.js';
+import { parseScenario } from '../../src/sim/index.js';
+import { CALM } from '../helpers/app.js';
+import { driveReplay } from '../helpers/replay.js';
 import { useTempDir } from '../helpers/tmp.js';
-
-const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
 
 /** Room a goes on air at 10:01 and crashes at 10:08; room b opens a minute later on another account and half the audience follows. */
 const scenario = parseScenario(
@@ -49,24 +48,19 @@ describe('a replayed crash reaches the real server', () => {
   it('closes real listeners with 4003, they reconnect to the reopened room, and each room keeps a complete recording', async () => {
     const speed = 300; // 19 simulated minutes in 3.8 s of the manual clock
     const clock = manualClock(Date.UTC(2026, 0, 1));
-    const replay = createReplay({ scenario, seed: 1, speed, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: recordings() }, loadSignal: calm, listeners: 12 });
+    const replay = createReplay({ scenario, seed: 1, speed, clock, logger: pino({ level: 'silent' }), server: { port: 0, host: '127.0.0.1', recordingDir: recordings() }, loadSignal: CALM, listeners: 12 });
     const started = await replay.start();
-    let result: ReplayResult | null = null;
-    void replay.finished.then((r) => (result = r));
     const seen = new Map<string, number>(); // space → the most real listeners it had at once
-    for (let i = 0; result === null && i < 2_000; i++) {
-      await clock.advance(20);
-      await realDelay(2);
-      if (i % 10 === 0 && result === null) {
-        const status = (await getJson(`${started.url}/api/v1/replay`)) as { replay?: { spaceId: string } };
-        const id = status.replay?.spaceId;
-        if (!id) continue;
-        const space = (await getJson(`${started.url}/api/v1/spaces/${id}`)) as { space?: { listeners: { real: number } } };
-        seen.set(id, Math.max(seen.get(id) ?? 0, space.space?.listeners.real ?? 0));
-      }
-    }
+    const result = await driveReplay(replay, clock, async (i, done) => {
+      if (i % 10 !== 0 || done()) return;
+      const status = (await getJson(`${started.url}/api/v1/replay`)) as { replay?: { spaceId: string } };
+      const id = status.replay?.spaceId;
+      if (!id) return;
+      const space = (await getJson(`${started.url}/api/v1/spaces/${id}`)) as { space?: { listeners: { real: number } } };
+      seen.set(id, Math.max(seen.get(id) ?? 0, space.space?.listeners.real ?? 0));
+    });
     expect(result, 'the replay reached its end').not.toBeNull();
-    const r = result as unknown as ReplayResult;
+    const r = result!;
     expect(r.rooms.map((m) => [m.name, m.crashed])).toEqual([
       ['a', true],
       ['b', false],

@@ -1,14 +1,13 @@
-import { setTimeout as realDelay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
 import { createReplay } from '../../src/replay/index.js';
-import { loadScenario, type ReplayResult } from '../../src/sim/index.js';
+import { loadScenario } from '../../src/sim/index.js';
+import { CALM } from '../helpers/app.js';
+import { driveReplay } from '../helpers/replay.js';
 import { useTempDir } from '../helpers/tmp.js';
 
 const DEFAULT = 'scenarios/x-spaces-2024-08-12.yaml';
-const calm = { eventLoopLagMs: () => 0, heapUsedBytes: () => 0 };
-
 describe('createReplay', () => {
   const recordings = useTempDir('stampede-replay-rec-');
 
@@ -23,29 +22,23 @@ describe('createReplay', () => {
       clock,
       logger: pino({ level: 'silent' }),
       server: { port: 0, host: '127.0.0.1', recordingDir: recordings() },
-      loadSignal: calm,
+      loadSignal: CALM,
       listeners: 30,
     });
     const started = await replay.start();
     expect(started.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    let result: ReplayResult | null = null;
-    void replay.finished.then((r) => (result = r));
     let sawFailing = false;
     let sawMetrics = false;
-    // the clock moves only here: 20 ms at a time, with a few real milliseconds for the sockets in between
-    for (let i = 0; result === null && i < 2_000; i++) {
-      await clock.advance(20);
-      await realDelay(2);
-      if (i % 50 === 10 && !sawMetrics) {
-        const metrics = await (await fetch(`${started.url}/metrics`)).text();
-        sawMetrics = /^stampede_sim_time_seconds [1-9]/m.test(metrics);
-        const status = (await (await fetch(`${started.url}/api/v1/replay`)).json()) as { replay: { running: boolean; spaceId: string; phase: string } };
-        expect(status.replay).toMatchObject({ running: true, spaceId: started.spaceId });
-        sawFailing ||= status.replay.phase === 'failing';
-      }
-    }
+    const result = await driveReplay(replay, clock, async (i, done) => {
+      if (i % 50 !== 10 || sawMetrics || done()) return;
+      const metrics = await (await fetch(`${started.url}/metrics`)).text();
+      sawMetrics = /^stampede_sim_time_seconds [1-9]/m.test(metrics);
+      const status = (await (await fetch(`${started.url}/api/v1/replay`)).json()) as { replay: { running: boolean; spaceId: string; phase: string } };
+      expect(status.replay).toMatchObject({ running: true, spaceId: started.spaceId });
+      sawFailing ||= status.replay.phase === 'failing';
+    });
     expect(result, 'the replay reached its end').not.toBeNull();
-    const r = result as unknown as ReplayResult;
+    const r = result!;
     expect(sawMetrics).toBe(true);
     expect(r.recordingAvailable).toBe(true);
     expect(Math.max(...r.series.map((s) => s.realListeners))).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { api, createSpace, useApps } from '../helpers/app.js';
+import { api, createSpace, OPERATOR, useApps } from '../helpers/app.js';
 
 type ErrBody = { v: number; error: { code: string; message: string; issues?: { path: string }[] } };
 
@@ -57,27 +57,27 @@ describe('HTTP API', () => {
 
   it('answers bad bodies with coded JSON errors that name the problem', async () => {
     const { url } = await boot();
-    const badJson = await api<ErrBody>(url, 'POST', '/api/v1/spaces', '{"title": ');
+    const badJson = await api<ErrBody>(url, 'POST', '/api/v1/spaces', '{"title": ', OPERATOR);
     expect(badJson.status).toBe(400);
     expect(badJson.body.error.code).toBe('BAD_JSON');
 
-    const shape = await api<ErrBody>(url, 'POST', '/api/v1/spaces', { title: 42, scheduledStart: 'tomorrow' });
+    const shape = await api<ErrBody>(url, 'POST', '/api/v1/spaces', { title: 42, scheduledStart: 'tomorrow' }, OPERATOR);
     expect(shape.status).toBe(400);
     expect(shape.body.error.code).toBe('BAD_REQUEST');
     expect(shape.body.error.issues?.map((i) => i.path).sort()).toEqual(['scheduledStart', 'title']);
 
-    const extra = await api<ErrBody>(url, 'POST', '/api/v1/spaces', { title: 't', scheduledStart: new Date().toISOString(), admin: true });
+    const extra = await api<ErrBody>(url, 'POST', '/api/v1/spaces', { title: 't', scheduledStart: new Date().toISOString(), admin: true }, OPERATOR);
     expect(extra.status).toBe(400);
 
-    const proto = await api<ErrBody>(url, 'POST', '/api/v1/spaces', '{"title":"t","scheduledStart":"2024-08-13T00:00:00Z","__proto__":{"admin":true}}');
+    const proto = await api<ErrBody>(url, 'POST', '/api/v1/spaces', '{"title":"t","scheduledStart":"2024-08-13T00:00:00Z","__proto__":{"admin":true}}', OPERATOR);
     expect(proto.status).toBe(400);
     expect(proto.body.error.code).toBe('BAD_JSON');
 
-    const big = await api<ErrBody>(url, 'POST', '/api/v1/spaces', { title: 'x'.repeat(20_000), scheduledStart: new Date().toISOString() });
+    const big = await api<ErrBody>(url, 'POST', '/api/v1/spaces', { title: 'x'.repeat(20_000), scheduledStart: new Date().toISOString() }, OPERATOR);
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe('BODY_TOO_LARGE');
 
-    const text = await api<ErrBody>(url, 'POST', '/api/v1/spaces', 'title=x', { 'content-type': 'text/plain' });
+    const text = await api<ErrBody>(url, 'POST', '/api/v1/spaces', 'title=x', { 'content-type': 'text/plain', ...OPERATOR });
     expect(text.status).toBe(415);
 
     const route = await api<ErrBody>(url, 'GET', '/api/v1/nothing');

@@ -4,7 +4,7 @@ import { checkOggOpus } from '../../src/audio/index.js';
 import { manualClock } from '../../src/clock.js';
 import { encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
 import { NO_FAULTS, type FanOut } from '../../src/server/index.js';
-import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, startSpace, useApps, type TestClient } from '../helpers/app.js';
+import { api, connect, createSpace, connectHost, joinAndConnect, metricValue, startSpace, useApps, type TestClient } from '../helpers/app.js';
 
 const FRAMES = [new Uint8Array([0xf8, 1, 2, 3])];
 
@@ -31,7 +31,7 @@ describe('the fault injector inside the server (real sockets)', () => {
     const s = await startApp({}, { faults: { random: () => 0.5 }, ...opts });
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
     return { s, id, hostToken, host, listener, injector: s.app.faults! };
   }
@@ -88,7 +88,7 @@ describe('the fault injector inside the server (real sockets)', () => {
     const { s, id, host, listener, injector } = await liveSpace();
     const other = await createSpace(s.url, 'other');
     await startSpace(s.url, other.id, other.hostToken);
-    const otherHost = await connect(hostUrl(s.url, other.id, other.hostToken));
+    const otherHost = await connectHost(s.url, other.id, other.hostToken);
     const otherListener = await joinAndConnect(s.url, other.id);
     const echo = injector.begin({ kind: 'duplicate', spaceId: id, delayChunks: 2 });
     await send(host, listener, 0, 6);
@@ -138,16 +138,22 @@ describe('the fault injector inside the server (real sockets)', () => {
     injector.end(disk);
     const after = await createSpace(s.url, 'after');
     await startSpace(s.url, after.id, after.hostToken);
-    const afterHost = await connect(hostUrl(s.url, after.id, after.hostToken));
+    const afterHost = await connectHost(s.url, after.id, after.hostToken);
     const afterListener = await joinAndConnect(s.url, after.id);
     await send(afterHost, afterListener, 0, 2);
     // listeners still hear the audio: the disk is not the fan-out
     await send(host, listener, 3, 5);
     expect(seqs(listener)).toEqual([0, 1, 2, 3, 4]);
     for (const sp of [{ id, hostToken }, during, after]) expect((await api(s.url, 'POST', `/api/v1/spaces/${sp.id}/end`, {}, { authorization: `Bearer ${sp.hostToken}` })).status).toBe(200);
-    const state = async (sid: string) => (await api<{ space: { recordingReady: boolean } }>(s.url, 'GET', `/api/v1/spaces/${sid}`)).body.space.recordingReady;
-    expect([await state(id), await state(during.id), await state(after.id)]).toEqual([false, false, true]);
-    expect((await fetch(`${s.url}/api/v1/spaces/${id}/recording`)).status).not.toBe(200);
+    const state = async (sid: string) => {
+      const { space } = (await api<{ space: { recordingReady: boolean; recordingLost: boolean } }>(s.url, 'GET', `/api/v1/spaces/${sid}`)).body;
+      return space.recordingReady ? 'ready' : space.recordingLost ? 'lost' : 'pending';
+    };
+    expect([await state(id), await state(during.id), await state(after.id)]).toEqual(['lost', 'lost', 'ready']);
+    // the listener asking for a lost recording is told it is gone for good, not to come back later
+    const lost = await api<{ error: { code: string } }>(s.url, 'GET', `/api/v1/spaces/${id}/recording`);
+    expect([lost.status, lost.body.error.code]).toEqual([410, 'RECORDING_LOST']);
+    expect((await fetch(`${s.url}/api/v1/spaces/${after.id}/recording`)).status).toBe(200);
     expect(await metricValue(s.app, 'stampede_recording_failures_total')).toBe(2);
     expect(await metricValue(s.app, 'stampede_faults_injected_total', { kind: 'failRecordingDisk' })).toBe(2);
   });

@@ -1,3 +1,4 @@
+import { connect as tcpConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
 import { api, connect, createSpace, joinAndConnect, metricValue, settableGate, useApps, startSpace } from '../helpers/app.js';
@@ -66,6 +67,55 @@ describe('admission control and load shedding', () => {
     lagMs = 0;
     expect((await api(s.url, 'GET', '/readyz')).status).toBe(200);
     expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/join`)).status).toBe(200);
+  });
+
+  it('refuses a shed join before reading it, on a connection that stays open: same answer, counted, pipelined requests behind it served', async () => {
+    let lagMs = 0;
+    const s = await startApp({}, { loadSignal: { eventLoopLagMs: () => lagMs, heapUsedBytes: () => 0 } });
+    const { id } = await createSpace(s.url);
+    lagMs = 1_000;
+    const { port } = new URL(s.url);
+    const join = (extra: string, body = '') => `POST /api/v1/spaces/${id}/join HTTP/1.1\r\nhost: 127.0.0.1\r\n${extra}content-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+    // three requests in one write on one keep-alive connection: a join with a body that would not even
+    // validate, one with the client's request id, then a health check
+    const wire = join('', '{"name":5}') + join('x-request-id: mine-1\r\n') + 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+    const answers = await new Promise<string[]>((resolve, reject) => {
+      const sock = tcpConnect(Number(port), '127.0.0.1', () => sock.write(wire));
+      let text = '';
+      sock.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        const parts: string[] = [];
+        let rest = text;
+        for (;;) {
+          const end = rest.indexOf('\r\n\r\n');
+          if (end < 0) break;
+          const len = Number(/content-length: (\d+)/i.exec(rest.slice(0, end))?.[1] ?? 0);
+          if (rest.length < end + 4 + len) break;
+          parts.push(rest.slice(0, end + 4 + len));
+          rest = rest.slice(end + 4 + len);
+        }
+        if (parts.length === 3) {
+          sock.destroy();
+          resolve(parts);
+        }
+      });
+      sock.on('error', reject);
+    });
+    const [a, b, health] = answers as [string, string, string];
+    for (const r of [a, b]) {
+      expect(r).toMatch(/^HTTP\/1\.1 503 /);
+      expect(r).toMatch(/\r\nretry-after: 2\r\n/i);
+      expect(r).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/i);
+      expect(r).not.toMatch(/\r\nconnection: close/i);
+      expect(JSON.parse(r.slice(r.indexOf('\r\n\r\n') + 4))).toEqual({ v: 1, error: { code: 'OVERLOADED', message: 'the server is shedding load (event loop lag)', retryAfterMs: 2_000 } });
+    }
+    expect(a).toMatch(/\r\nx-request-id: r\d+\r\n/i);
+    expect(b).toMatch(/\r\nx-request-id: mine-1\r\n/i);
+    expect(health).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'overloaded' })).toBe(2);
+    expect(await metricValue(s.app, 'stampede_http_request_duration_seconds', { route: 'join', status_class: '5xx', le: '+Inf' })).toBe(2);
+    // what is not a join to a known space takes the full path even while shedding
+    expect((await api<ErrBody>(s.url, 'POST', '/api/v1/spaces/nope/join')).body.error.code).toBe('SPACE_NOT_FOUND');
   });
 
   it('fails real joins as the replay model says the join path fails (gate availability 0)', async () => {

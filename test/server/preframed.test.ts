@@ -6,6 +6,27 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { binaryFrame } from '../../src/server/preframed.js';
 
 describe('encode-once fan-out (binaryFrame written to the upgraded socket)', () => {
+  it('frames with the RFC 6455 header at each length class: FIN + binary, unmasked, 7-, 16- or 64-bit length', () => {
+    // the header bytes written out by hand from RFC 6455 §5.2 (what the hand-built framing wrote before ws's Sender.frame)
+    const headers: [number, number[]][] = [
+      [0, [0x82, 0]],
+      [1, [0x82, 1]],
+      [125, [0x82, 125]],
+      [126, [0x82, 126, 0x00, 0x7e]],
+      [127, [0x82, 126, 0x00, 0x7f]],
+      [65535, [0x82, 126, 0xff, 0xff]],
+      [65536, [0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00]],
+      [70_000, [0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70]],
+    ];
+    for (const [n, head] of headers) {
+      const payload = Buffer.alloc(n, 0xab);
+      const frame = binaryFrame(payload);
+      expect([n, [...frame.subarray(0, head.length)]]).toEqual([n, head]);
+      expect(frame.length).toBe(head.length + n);
+      expect(frame.subarray(head.length).equals(payload)).toBe(true);
+    }
+  });
+
   it('a real client reads every pre-built frame back byte for byte, at every length class, in order with ws\'s own sends', async () => {
     const lengths = [0, 1, 125, 126, 127, 1000, 65535, 65536, 70_000];
     // as the server does it: ws takes the handshake, the frames go to the socket node:http handed to 'upgrade'

@@ -3,7 +3,7 @@ import { WebSocket } from 'ws';
 import { manualClock } from '../../src/clock.js';
 import { checkOggOpus, readOggPages } from '../../src/audio/index.js';
 import { decodeAudioChunk, encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
-import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
+import { api, connect, createSpace, connectHost, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
 
 const BIG_FRAMES = Array.from({ length: 12 }, () => new Uint8Array(1275).fill(7));
 
@@ -30,7 +30,7 @@ describe('slow consumers, dead peers and bad input', () => {
       for (const p of progress) p();
     });
     await new Promise((r) => active.once('open', r));
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
 
     const total = 3_000;
     const chunkBytes = encodeAudioChunk({ seq: 0, captureMs: 0, frames: BIG_FRAMES }).length;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { checkOggOpus, readOggPages } from '../../src/audio/index.js';
 import { decodeAudioChunk, encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
-import { api, connect, createSpace, hostUrl, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
+import { api, connect, createSpace, connectHost, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
 
 function chunk(seq: number, fill = seq & 0xff): Buffer {
   return encodeAudioChunk({ seq, captureMs: Date.now(), frames: Array.from({ length: 5 }, () => new Uint8Array(100).fill(fill)) });
@@ -16,7 +16,7 @@ describe('WebSocket control channel and audio', () => {
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listeners = await Promise.all([1, 2, 3].map((i) => joinAndConnect(s.url, id, `l${i}`)));
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     const sent = Array.from({ length: 200 }, (_, i) => chunk(i));
     for (const c of sent) host.ws.send(c);
     await Promise.all(listeners.map((l) => l.until((c) => c.binaries.length >= 200, '200 chunks')));
@@ -49,7 +49,7 @@ describe('WebSocket control channel and audio', () => {
     });
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error.code).toBe('BAD_REQUEST');
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     for (let i = 0; i < 10; i++) host.ws.send(chunk(i));
     await Promise.all([fresh, ahead].map((l) => l.until((c) => c.binaries.some((b) => peekAudioHeader(b)?.seq === 9), 'chunk 9')));
     expect(fresh.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -61,7 +61,7 @@ describe('WebSocket control channel and audio', () => {
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     const sent = Array.from({ length: 320 }, (_, i) => chunk(i));
     for (const c of sent) host.ws.send(c);
     await listener.until((c) => c.binaries.length === 320);
@@ -82,7 +82,7 @@ describe('WebSocket control channel and audio', () => {
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     host.ws.send(Buffer.from([1, 1, 0, 1, 0, 0, 0, 0])); // too short
     host.ws.send(chunk(5)); // out of order
     listener.ws.send(chunk(0)); // listeners do not send audio
@@ -110,7 +110,7 @@ describe('WebSocket control channel and audio', () => {
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     const sent = Array.from({ length: 7 }, (_, i) => chunk(i));
     const inWindow = async (last: number): Promise<void> => {
       // the live window takes each chunk at once; poll it until the server has taken chunk `last`
@@ -160,7 +160,7 @@ describe('WebSocket control channel and audio', () => {
     const s = await startApp();
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id, 'grace');
     const welcome = listener.texts.find((m) => m.type === 'welcome') as { listenerId: string; role: string };
     expect(welcome.role).toBe('listener');
@@ -180,7 +180,7 @@ describe('WebSocket control channel and audio', () => {
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
-    const host = await connect(hostUrl(s.url, id, hostToken));
+    const host = await connectHost(s.url, id, hostToken);
     const sent = Array.from({ length: 50 }, (_, i) => chunk(i, 255 - i));
     for (const c of sent) host.ws.send(c);
     await listener.until((c) => c.binaries.length === 50);
@@ -215,9 +215,9 @@ describe('WebSocket control channel and audio', () => {
     const s = await startApp();
     const { id } = await createSpace(s.url);
     const base = s.url.replace(/^http/, 'ws');
-    const refused = (u: string) =>
+    const refused = (u: string, opts: ConstructorParameters<typeof WebSocket>[2] = {}) =>
       new Promise<{ status: number; body: string }>((resolve) => {
-        const ws = new WebSocket(u);
+        const ws = new WebSocket(u, opts);
         ws.on('unexpected-response', (_req, res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
@@ -230,7 +230,8 @@ describe('WebSocket control channel and audio', () => {
     expect(JSON.parse(noTicket.body).error.code).toBe('TICKET_INVALID');
     expect((await refused(`${base}/ws?ticket=${'a'.repeat(32)}`)).status).toBe(401);
     expect((await refused(`${base}/elsewhere`)).status).toBe(404);
-    expect((await refused(`${base}/ws?space=${id}&hostToken=wrong`)).status).toBe(403);
+    expect((await refused(`${base}/ws?space=${id}`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(403);
+    expect((await refused(`${base}/ws?space=${id}`)).status).toBe(401);
     // a ticket works once
     const j = await api<{ wsUrl: string }>(s.url, 'POST', `/api/v1/spaces/${id}/join`);
     const c = await connect(j.body.wsUrl);
