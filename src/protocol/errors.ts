@@ -17,6 +17,7 @@ export const API_ERRORS = {
   INVALID_TRANSITION: { status: 409, message: 'the space cannot make that transition' },
   SPACE_ENDED: { status: 409, message: 'the space has ended' },
   SPACE_LIMIT: { status: 409, message: 'the server holds as many spaces as it may: end one first' },
+  RECORDING_QUOTA: { status: 507, message: 'the recordings have reached their disk quota' },
   RECORDING_NOT_READY: { status: 409, message: 'the recording is published when the space ends' },
   RECORDING_LOST: { status: 410, message: 'the recording was lost: a write failed while the space was live' },
   CHUNK_NOT_FOUND: { status: 404, message: 'no such audio chunk: not yet sent, or out of the live window' },

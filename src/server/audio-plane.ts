@@ -4,8 +4,9 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
+import { ByteQuota } from '../guard/index.js';
 import type { ServerMetrics } from '../metrics/index.js';
-import { peekAudioHeader, validateAudioChunk } from '../protocol/index.js';
+import { MAX_CHUNK_BYTES, peekAudioHeader, validateAudioChunk } from '../protocol/index.js';
 import type { Space } from '../space/index.js';
 import type { Conn } from './connections.js';
 import type { DenseSockets } from './dense-sockets.js';
@@ -22,6 +23,8 @@ interface Track {
   recent: Buffer[];
   /** Frames held for the next coalesced write (`fanoutCoalesceChunks` > 1). */
   held: Buffer[];
+  /** Bytes in `recent`. */
+  recentBytes: number;
 }
 
 /**
@@ -31,6 +34,10 @@ interface Track {
  */
 export class AudioPlane {
   private readonly tracks = new Map<string, Track>();
+  /** The disk quota every recording of this process shares (docs/reliability.md #24). */
+  private readonly quota: ByteQuota;
+  /** Bytes in every track's live window together, bounded by `liveWindowTotalBytes` (docs/reliability.md #22). */
+  private windowBytes = 0;
   /** The fan-out, or the fault injector's route around it (without faults: the fan-out itself). */
   private readonly send: FanOut<DenseSockets<Conn>>;
   /** Counts a recording whose file write failed (new or resumed after a takeover). */
@@ -44,6 +51,7 @@ export class AudioPlane {
     private readonly recordingDir: () => string,
     private readonly faults: ServerFaults = NO_FAULTS,
   ) {
+    this.quota = new ByteQuota(config.recordingQuotaBytes);
     this.send = faults.route(this.fanOut.bind(this));
     faults.onDiskFault((spaceId) => this.failRecordings(spaceId));
   }
@@ -58,7 +66,7 @@ export class AudioPlane {
   private track(spaceId: string): Track {
     let t = this.tracks.get(spaceId);
     if (!t) {
-      t = { recording: null, recent: [], held: [] };
+      t = { recording: null, recent: [], held: [], recentBytes: 0 };
       this.tracks.set(spaceId, t);
     }
     return t;
@@ -78,6 +86,35 @@ export class AudioPlane {
     return i >= 0 && i < recent.length ? recent[i]! : null;
   }
 
+  /** Whether one more chunk could be recorded: false once the recordings have used their disk quota. */
+  recordingRoom(): boolean {
+    return this.quota.fits(MAX_CHUNK_BYTES + 27 + 255);
+  }
+
+  /** Bytes the live windows of all spaces hold together. */
+  get liveWindowBytes(): number {
+    return this.windowBytes;
+  }
+
+  /** How many spaces the plane keeps anything for (a window, a recording). */
+  get trackCount(): number {
+    return this.tracks.size;
+  }
+
+  /** A space the server no longer remembers: its window and its (finished) recording's entry go. */
+  forget(spaceId: string): void {
+    const t = this.tracks.get(spaceId);
+    if (!t) return;
+    this.windowBytes -= t.recentBytes;
+    this.tracks.delete(spaceId);
+  }
+
+  private dropWindow(t: Track): void {
+    this.windowBytes -= t.recentBytes;
+    t.recent = [];
+    t.recentBytes = 0;
+  }
+
   recordingOf(spaceId: string): Recording | null {
     return this.tracks.get(spaceId)?.recording ?? null;
   }
@@ -86,7 +123,7 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks, this.countRecordingFailure);
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks, this.countRecordingFailure, this.quota);
       await t.recording.open();
       if (this.faults.diskFails(space.id) && t.recording.failWrite('injected disk fault')) this.faults.recordingFailed();
     }
@@ -101,7 +138,7 @@ export class AudioPlane {
     const t = this.track(space.id);
     if (t.recording) return { resumed: true, filled: 0, lastSeq: t.recording.lastSeq };
     const first = space.chunks - t.recent.length;
-    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first, this.countRecordingFailure);
+    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first, this.countRecordingFailure, this.quota);
     t.recording = recording;
     let filled = 0;
     for (const buf of t.recent) {
@@ -163,20 +200,39 @@ export class AudioPlane {
    * in order (an older one is skipped; one past a gap, chunks lost while Redis was away, starts the live
    * window afresh), into the recording where this instance writes it, and into the live window.
    */
-  deliver(space: Space, buf: Buffer, listeners: DenseSockets<Conn>): void {
+  deliver(space: Space, buf: Buffer, listeners: DenseSockets<Conn>): 'quota' | null {
     const h = peekAudioHeader(buf);
-    if (!h || space.state !== 'live') return;
+    if (!h || space.state !== 'live') return null;
     const gap = h.seq > space.chunks;
     if (!space.acceptDelivered(h.seq)) {
       this.metrics.audioChunksDropped.inc({ reason: 'duplicate' });
-      return;
+      return null;
     }
     const t = this.track(space.id);
-    if (gap) t.recent = [];
+    if (gap) this.dropWindow(t);
+    const wasTruncated = t.recording?.truncated ?? true;
     this.metrics.recordingBytes.inc(t.recording?.append(buf) ?? 0);
-    t.recent.push(buf);
-    if (t.recent.length > LIVE_WINDOW_CHUNKS) t.recent.shift();
+    this.keep(t, buf);
     this.send(space, buf, h.seq, listeners);
+    // the host is told once, when the quota stops this space's recording
+    return !wasTruncated && t.recording!.truncated ? 'quota' : null;
+  }
+
+  /**
+   * Adds a chunk to a track's live window: at most LIVE_WINDOW_CHUNKS, and the windows of all spaces
+   * together within `liveWindowTotalBytes` — past it the growing window gives up its oldest chunks
+   * (it keeps its newest one, so the total may pass the budget by one chunk per space).
+   */
+  private keep(t: Track, buf: Buffer): void {
+    t.recent.push(buf);
+    t.recentBytes += buf.length;
+    this.windowBytes += buf.length;
+    const budget = this.config.liveWindowTotalBytes;
+    while (t.recent.length > LIVE_WINDOW_CHUNKS || (this.windowBytes > budget && t.recent.length > 1)) {
+      const n = t.recent.shift()!.length;
+      t.recentBytes -= n;
+      this.windowBytes -= n;
+    }
   }
 
   /**

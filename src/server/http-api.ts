@@ -379,6 +379,8 @@ export class HttpApi {
       'content-type': 'audio/ogg; codecs=opus',
       'accept-ranges': 'bytes',
       'x-stampede-chunks': String(rec.chunks),
+      // false when the disk quota stopped the recording: it holds the whole chunks up to that point
+      'x-stampede-complete': String(!rec.truncated),
       'content-disposition': `inline; filename="${space.id}.opus"`,
     };
     const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''));

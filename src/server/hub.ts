@@ -136,7 +136,10 @@ export class Hub {
 
   /** A chunk to fan out to this instance's listeners, from this instance or another. */
   deliverAudio(space: Space, buf: Buffer): void {
-    this.audio.deliver(space, buf, this.connections.listenersOf(space.id));
+    if (this.audio.deliver(space, buf, this.connections.listenersOf(space.id)) !== 'quota') return;
+    const host = this.connections.hostOf(space.id);
+    const message = `the recordings have reached their disk quota (recordingQuotaBytes = ${this.config.recordingQuotaBytes}): this space goes on air, unrecorded from chunk ${space.chunks - 1}`;
+    if (host) sendTo(this.connections, host, { type: 'error', code: 'RECORDING_QUOTA', message });
   }
 
   /** Reactions sent on another instance, merged into this instance's next tick. */
@@ -155,6 +158,7 @@ export class Hub {
     this.spaces.delete(spaceId);
     this.lastCount.delete(spaceId);
     this.peerReactions.delete(spaceId);
+    this.audio.forget(spaceId);
   }
 
   /** The space went live; `record` on the one instance that writes its recording. */

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OggOpusWriter, readOggPages, readOggPrefix, type ReadPage } from '../audio/index.js';
+import type { ByteQuota } from '../guard/index.js';
 import { decodeAudioChunk } from '../protocol/index.js';
 
 /**
@@ -25,6 +26,10 @@ export class Recording {
   chunks = 0;
   bytes = 0;
   ready = false;
+  /** Audio bytes this recording holds of the quota (given back if the recording is lost). */
+  private quotaHeld = 0;
+  /** The disk quota stopped this recording: it holds the whole chunks before that point only. */
+  truncated = false;
   /** The sequence number of the last chunk in the file (firstSeq − 1 before the first). */
   lastSeq: number;
 
@@ -36,6 +41,8 @@ export class Recording {
     private readonly firstSeq = 0,
     /** Told once when the file write fails (a full or failing disk, or an injected disk fault). */
     private readonly onFailed: () => void = () => undefined,
+    /** The disk quota all recordings of this process share (docs/reliability.md #24); none by default. */
+    private readonly quota: ByteQuota | null = null,
   ) {
     this.ogg = this.writer();
     this.lastSeq = firstSeq - 1;
@@ -52,16 +59,16 @@ export class Recording {
    * page is cut. Without a usable file (not shared, or never begun) a new one starts at `firstSeq`;
    * the result says which, so the caller can log what was lost.
    */
-  static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number, onFailed?: () => void): Promise<{ recording: Recording; resumed: boolean }> {
+  static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number, onFailed?: () => void, quota: ByteQuota | null = null): Promise<{ recording: Recording; resumed: boolean }> {
     const partial = join(dir, `${spaceId}.opus.partial`);
     const { pages, bytes } = readOggPrefix(await readFile(partial).catch(() => Buffer.alloc(0)));
     const startsAt = pages.length >= 2 ? firstSeqOf(pages[1]!) : null;
     if (startsAt === null) {
-      const recording = new Recording(dir, spaceId, log, title, firstSeq, onFailed);
+      const recording = new Recording(dir, spaceId, log, title, firstSeq, onFailed, quota);
       await recording.open();
       return { recording, resumed: false };
     }
-    const recording = new Recording(dir, spaceId, log, title, startsAt, onFailed);
+    const recording = new Recording(dir, spaceId, log, title, startsAt, onFailed, quota);
     await truncate(partial, bytes);
     recording.ogg = recording.writer({ seq: pages.length, granule: pages.at(-1)!.granule });
     recording.chunks = pages.length - 2;
@@ -106,11 +113,20 @@ export class Recording {
 
   /** Appends a chunk (already validated by the hub); returns the bytes written to the file. */
   append(chunk: Uint8Array): number {
-    if (!this.stream || this.finishing || this.failed) return 0;
+    if (!this.stream || this.finishing || this.failed || this.truncated) return 0;
     const c = decodeAudioChunk(chunk);
     if (!c.ok || c.chunk.seq <= this.lastSeq) return 0;
+    // the chunk's page is taken from the quota before it is built (the writer holds each page back until
+    // the next, so what one call writes is the page before): a refused chunk leaves no gap in the pages
+    const page = oggPageSize(c.chunk.frames);
+    if (this.quota && !this.quota.take(page)) {
+      this.truncated = true;
+      this.log.warn({ spaceId: this.spaceId, quotaBytes: this.quota.limit, chunks: this.chunks }, 'recording stopped at the disk quota');
+      return 0;
+    }
     this.chunks++;
     this.lastSeq = c.chunk.seq;
+    if (this.quota) this.quotaHeld += page;
     return this.write(this.ogg.audio(c.chunk.frames));
   }
 
@@ -153,6 +169,7 @@ export class Recording {
       if (s) await new Promise<void>((resolve) => s.end(resolve));
       if (this.failed) {
         await rm(this.partialPath, { force: true });
+        this.quota?.release(this.quotaHeld);
         return;
       }
       if (!s) return;
@@ -163,6 +180,13 @@ export class Recording {
     })();
     return this.finishing;
   }
+}
+
+/** The bytes of the Ogg page holding these packets: a 27-byte header, a lacing table, the data. */
+function oggPageSize(packets: readonly Uint8Array[]): number {
+  let n = 27;
+  for (const p of packets) n += Math.floor(p.length / 255) + 1 + p.length;
+  return n;
 }
 
 /** The chunk a recording starts at, from its OpusTags page; null when the page is not one of ours. */

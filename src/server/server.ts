@@ -281,6 +281,11 @@ export class LiveServer {
     return this.url;
   }
 
+  /** What the audio plane holds now: spaces it keeps anything for, and the bytes of all live windows together. */
+  audioHeld(): { tracks: number; liveWindowBytes: number } {
+    return { tracks: this.hub.audio.trackCount, liveWindowBytes: this.hub.audio.liveWindowBytes };
+  }
+
   /** Real join attempts and admissions since the server started (both only grow). */
   joinTotals(): Readonly<JoinCounters> {
     return this.api.joinTotals();
@@ -302,6 +307,9 @@ export class LiveServer {
   async startSpace(space: Space, opts: { syntheticHost?: boolean } = {}): Promise<void> {
     const { maxLiveSpaces } = this.deps.config;
     if (space.state === 'scheduled' && this.spaces.countByState().live >= maxLiveSpaces) throw new ApiError('SPACE_LIMIT', `the server holds its cap of ${maxLiveSpaces} live spaces: end one first`);
+    if (space.state === 'scheduled' && !this.hub.audio.recordingRoom()) {
+      throw new ApiError('RECORDING_QUOTA', `the recordings have used their disk quota (recordingQuotaBytes = ${this.deps.config.recordingQuotaBytes}): no new space can be recorded`);
+    }
     space.start(this.deps.clock.now());
     this.sync.changed(space);
     this.publishSpaceStates();

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
-import { probeResources } from '../../src/load/probe.js';
+import { http, probeResources } from '../../src/load/probe.js';
+import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { api, connectHost, createSpace, joinAndConnect, OPERATOR, OPERATOR_TOKEN, startSpace, useApps } from '../helpers/app.js';
 
 type ErrBody = { error: { code: string; message: string } };
 type Page = { spaces: { id: string; state: string }[]; next: string | null };
+/** A chunk near the 16 KiB maximum: twelve Opus frames of the largest size. */
+const big = (seq: number): Buffer => encodeAudioChunk({ seq, captureMs: Date.now(), frames: Array.from({ length: 12 }, () => new Uint8Array(1275).fill(3)) });
 
 /** docs/reliability.md #24: spaces are bounded, the list is paginated, a space whose host left ends. */
 describe('bounded spaces', () => {
@@ -110,5 +113,51 @@ describe('bounded spaces', () => {
     await clock.advance(20_000);
     expect(await state(back.id)).toBe('live');
     h2again.ws.close();
+  });
+
+  it('stops recording at the disk quota (the host is told, listeners keep hearing), publishes it as incomplete, and refuses new starts with 507', async () => {
+    const s = await startApp({ recordingQuotaBytes: 64 * 1024 });
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const host = await connectHost(s.url, id, hostToken);
+    const listener = await joinAndConnect(s.url, id);
+    for (let seq = 0; seq < 8; seq++) host.ws.send(big(seq));
+    await host.until((c) => c.texts.some((m) => m.type === 'error' && m.code === 'RECORDING_QUOTA'), 'the quota error');
+    await listener.until((c) => c.binaries.length === 8, 'all 8 chunks, recorded or not');
+    const other = await createSpace(s.url);
+    const refused = await api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${other.id}/start`, undefined, { authorization: `Bearer ${other.hostToken}` });
+    expect([refused.status, refused.body.error.code]).toEqual([507, 'RECORDING_QUOTA']);
+    expect((await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, undefined, OPERATOR)).status).toBe(200);
+    const rec = await http(new URL(s.url), 'HEAD', `/api/v1/spaces/${id}/recording`);
+    expect(rec.status).toBe(200);
+    expect(rec.headers['x-stampede-complete']).toBe('false');
+    const chunks = Number(rec.headers['x-stampede-chunks']);
+    expect(chunks).toBeGreaterThan(0);
+    expect(chunks).toBeLessThan(8);
+    // the audio pages stay within the quota; the Ogg head, tags and end pages are a few hundred bytes
+    expect(Number(rec.headers['content-length'])).toBeLessThan(64 * 1024 + 1024);
+  });
+
+  it('bounds the live windows of all spaces together, and forgets the audio of spaces it no longer remembers', async () => {
+    const s = await startApp({ liveWindowTotalBytes: 64 * 1024, maxEndedSpaces: 1 });
+    const spaces = [await createSpace(s.url), await createSpace(s.url)];
+    for (const sp of spaces) {
+      await startSpace(s.url, sp.id, sp.hostToken);
+      const host = await connectHost(s.url, sp.id, sp.hostToken);
+      const listener = await joinAndConnect(s.url, sp.id);
+      for (let seq = 0; seq < 20; seq++) host.ws.send(big(seq));
+      await listener.until((c) => c.binaries.length === 20, '20 chunks');
+      const w = await api<{ first: number; last: number }>(s.url, 'GET', `/api/v1/spaces/${sp.id}/playlist`);
+      expect(w.body.last).toBe(19);
+      expect(w.body.last - w.body.first + 1).toBeGreaterThanOrEqual(1);
+      expect((await http(new URL(s.url), 'GET', `/api/v1/spaces/${sp.id}/chunks/19`)).status).toBe(200);
+      // at most the budget, plus the newest chunk each space always keeps
+      expect(s.app.server.audioHeld().liveWindowBytes).toBeLessThanOrEqual(64 * 1024 + 2 * big(0).length);
+      host.ws.close();
+    }
+    expect(s.app.server.audioHeld().tracks).toBe(2);
+    for (const sp of spaces) expect((await api(s.url, 'POST', `/api/v1/spaces/${sp.id}/end`, undefined, OPERATOR)).status).toBe(200);
+    // one ended space remembered: the other's window and recording entry are gone with it
+    expect(s.app.server.audioHeld().tracks).toBe(1);
   });
 });
