@@ -35,6 +35,8 @@ const CFG = {
   overloadFactors: (env.BENCH_OVERLOAD_FACTORS ?? '0.5,1,2,5,10').split(',').map(Number),
   /** The join capacity the overload part scales from and sets admission to; 0 measures it (the join part's figure, or three closed rounds). */
   overloadCapacity: num('BENCH_OVERLOAD_CAPACITY', 0),
+  /** 1: the overload part also runs Stampede with the token bucket alone (shedding off), to show what shedding costs and buys. */
+  overloadNoShed: env.BENCH_OVERLOAD_NOSHED === '1',
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
@@ -405,15 +407,18 @@ async function partOverload(): Promise<void> {
   log(`graceful overload: capacity ${capacity} joins/s (Stampede's measured join rate); admission set to it`);
   // Stampede with its admission on (token bucket at the capacity, shedding on event-loop lag) vs bare node:http with none
   const admission = [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 250 })];
-  const servers = [await httpServer('stampede', admission), await httpServer('bare-http'), ...(CFG.before ? [await httpServer('stampede-before', admission, beforeServer('stampede'))] : [])];
+  const servers = [await httpServer('stampede', admission), await httpServer('bare-http'), ...(CFG.before ? [await httpServer('stampede-before', admission, beforeServer('stampede'))] : []),
+    ...(CFG.overloadNoShed ? [await httpServer('stampede-noshed', [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 600_000 })], 'servers/stampede')] : [])];
   const points: OverloadPoint[] = [];
   try {
     for (let r = 0; r < CFG.overloadRounds; r++) {
       for (const factor of shuffled(CFG.overloadFactors, rng.next)) {
         for (const s of shuffled(servers, rng.next)) {
-          const [m0] = await Promise.all([s.proc.call<Mark>('mark'), s.proc.call('loop')]);
+          // an earlier build (BENCH_BEFORE) may not read its loop delay: NaN then
+          const loopDelay = () => s.proc.call<{ p99Ms: number }>('loop').catch(() => ({ p99Ms: NaN }));
+          const [m0] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay()]);
           const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
-          const [m1, loop] = await Promise.all([s.proc.call<Mark>('mark'), s.proc.call<{ p99Ms: number }>('loop')]);
+          const [m1, loop] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay()]);
           // what each answer (admitted or refused) cost the server, and how far its event loop fell behind meanwhile
           const cpuMicrosPerAnswer = (m1.userMicros + m1.systemMicros - m0.userMicros - m0.systemMicros) / Math.max(1, o.answered);
           points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, round: r });
@@ -431,7 +436,7 @@ async function partOverload(): Promise<void> {
   const top = Math.max(...CFG.overloadFactors);
   for (const s of servers) {
     const at = points.filter((p) => p.server === s.name && p.factor === top);
-    const label = s.name === 'stampede' ? 'Stampede (admission on)' : s.name === 'bare-http' ? 'bare node:http (no admission)' : `${BEFORE_LABEL} (admission on)`;
+    const label = { stampede: 'Stampede (admission on)', 'bare-http': 'bare node:http (no admission)', 'stampede-noshed': 'Stampede (token bucket only, shedding off)' }[s.name] ?? `${BEFORE_LABEL} (admission on)`;
     against({ part: 'overload', name: `${label} at ${top}× capacity: goodput as a share of capacity`, unit: '× capacity', better: 'higher', a: at.map((p) => p.goodputPerSec / capacity), limit: 0.9, limitName: 'target 0.9× capacity' });
     against({ part: 'overload', name: `${label} at ${top}× capacity: p99 of admitted joins (from due time)`, unit: 'ms', better: 'lower', a: at.map((p) => p.p99Ms), limit: 1000, limitName: 'target 1 s' });
   }
@@ -450,7 +455,16 @@ async function partOverload(): Promise<void> {
 // ───────────────────────────── /metrics ─────────────────────────────
 
 async function partMetrics(): Promise<void> {
-  const server = spawnProc('servers/stampede', [], PIN.server);
+  const busyNow = await metricsOf('servers/stampede', 'stampede');
+  if (!CFG.before) return;
+  // the earlier build measured the same way right after (not interleaved: each needs its own listeners)
+  const busyBefore = await metricsOf(beforeServer('stampede'), 'stampede-before');
+  compare({ part: 'metrics', name: `/metrics scrape time with ${CFG.metricsListeners.toLocaleString('en-US')} listeners on air vs ${BEFORE_LABEL} (run after it, not interleaved)`, unit: 'ms', better: 'lower', a: busyNow, baselineName: 'stampede-before', b: busyBefore });
+}
+
+/** The scrape figure of one build's Stampede: idle, then with listeners on air; returns the busy scrape times. */
+async function metricsOf(script: string, name: string): Promise<number[]> {
+  const server = spawnProc(script, [], PIN.server, [], name);
   const scraper = spawnProc('loadgen', [], PIN.client);
   const swarm = spawnProc('swarm', [], PIN.client);
   try {
@@ -463,11 +477,16 @@ async function partMetrics(): Promise<void> {
     await wait(CFG.warmupMs);
     const busy = await scraper.call<{ ms: number[]; bytes: number }>('scrape', { url, samples: CFG.metricsSamples });
     await server.call('audio', { on: false });
+    if (name !== 'stampede') {
+      raw.metricsBefore = { idle, busy, connected };
+      return busy.ms;
+    }
     raw.metrics = { idle, busy, connected };
     const n = connected.toLocaleString('en-US');
     compare({ part: 'metrics', name: `/metrics scrape time (median of ${CFG.metricsSamples} scrapes) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: busy.ms, baselineName: '0 listeners', b: idle.ms, excluded: connected < CFG.metricsListeners ? `connected ${connected} of ${CFG.metricsListeners}` : undefined, target: { text: '≤ 1.3×', test: (r) => r.median <= 1.3 } });
     const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
     log(`  /metrics p99: ${p99(busy.ms).toFixed(2)} ms busy vs ${p99(idle.ms).toFixed(2)} ms idle; ${busy.bytes} vs ${idle.bytes} bytes`);
+    return busy.ms;
   } finally {
     await Promise.all([swarm.stop(), scraper.stop()]);
     await server.stop();

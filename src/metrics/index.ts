@@ -111,9 +111,19 @@ export interface MetricsOptions {
   prefix?: string;
 }
 
+/**
+ * prom-client default metrics left out: with thousands of listeners, listing every active handle and
+ * resource on each scrape was about 40% of the scrape's CPU (docs/metrics.md).
+ */
+export const PER_SOCKET_DEFAULTS = ['nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total'] as const;
+
 export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    // these walk every handle (every listener's socket) on every scrape; stampede_ws_connections counts the sockets
+    for (const name of PER_SOCKET_DEFAULTS) registry.removeSingleMetric(name);
+  }
   const p = opts.prefix ?? 'stampede_';
   const r = [registry];
   const m: ServerMetrics = {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { PER_SOCKET_DEFAULTS } from '../../src/metrics/index.js';
 import { useApps } from '../helpers/app.js';
 
 describe('/metrics', () => {
@@ -18,6 +19,12 @@ describe('/metrics', () => {
     for (const name of exposed) if (name.startsWith('stampede_')) expect(documented, `${name} is undocumented`).toContain(name);
     expect(exposed).toContain('nodejs_eventloop_lag_seconds');
     expect(exposed).toContain('process_resident_memory_bytes');
+    expect(exposed).toContain('process_open_fds');
+    // the defaults that list every socket on each scrape are left out, as docs/metrics.md says
+    for (const name of PER_SOCKET_DEFAULTS) {
+      expect(exposed, name).not.toContain(name);
+      expect(doc, name).toContain(`\`${name}\``);
+    }
   });
 
   it('keeps two apps in one process apart (no global registry)', async () => {
