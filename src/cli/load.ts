@@ -6,7 +6,7 @@ import { createApp } from '../app.js';
 import { systemClock } from '../clock.js';
 import { ONE_ADDRESS_CROWD } from '../config.js';
 import { createLogger } from '../logging.js';
-import { createClientMetrics, formatSummary, loadPlan, parseThreshold, ProfileError, runLoad, type IntervalLine, type LoadResult } from '../load/index.js';
+import { createClientMetrics, formatSummary, loadPlan, MergedMetrics, parseThreshold, ProfileError, runLoad, type IntervalLine, type LoadResult } from '../load/index.js';
 import { MetricsEndpoint } from '../metrics/endpoint.js';
 import { writeAtomic } from '../write-atomic.js';
 import { createRng } from '../sim/index.js';
@@ -55,6 +55,13 @@ function parseThresholdFlag(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
+/** Load workers: at least 1 (this process alone), at most 64 (threads, each its own event loop). */
+function parseWorkers(v: string): number {
+  const n = parsePositiveInt(v);
+  if (n > 64) throw new InvalidArgumentError('at most 64 workers');
+  return n;
+}
+
 interface LoadOpts {
   target?: string;
   space?: string;
@@ -65,6 +72,7 @@ interface LoadOpts {
   threshold: string[];
   metricsPort?: number;
   seed: number;
+  workers: number;
   quiet?: boolean;
 }
 
@@ -82,6 +90,7 @@ export function registerLoad(program: Command): void {
     .option('--out <ndjson=file>', 'stream one JSON line per scenario, request kind and second to a file (repeatable)', parseOut, [])
     .option('--metrics-port <n>', "serve the load generator's own metrics on 127.0.0.1:<n>/metrics", parsePort)
     .option('--seed <n>', 'seed for backoff jitter and reactions', parseWholeNumber, 1)
+    .option('--workers <n>', 'run the load in N worker threads, each a share of every scenario; HDR histograms merged exactly into one report', parseWorkers, 1)
     .option('-q, --quiet', 'no progress line and no banner; only the summary (and the JSON)')
     .addHelpText(
       'after',
@@ -95,6 +104,7 @@ export function registerLoad(program: Command): void {
         '  $ stampede load night --quiet --json -',
         '  $ stampede load details-poll --threshold "p(95)<200" --threshold "availability>0.99"',
         '  $ stampede load ws-listeners --out ndjson=out/load.ndjson --duration 2',
+        '  $ stampede load join-storm --workers 2',
       ].join('\n'),
     )
     .action(async (name: string, o: LoadOpts) => {
@@ -114,7 +124,8 @@ export function registerLoad(program: Command): void {
         target = await app.start();
         say(`started a server for the test on ${target}`);
       }
-      const endpoint = o.metricsPort === undefined ? null : new MetricsEndpoint({ registry: metrics.registry, host: '127.0.0.1', port: o.metricsPort });
+      const merged = o.workers > 1 ? new MergedMetrics() : null;
+      const endpoint = o.metricsPort === undefined ? null : new MetricsEndpoint({ registry: merged ?? metrics.registry, host: '127.0.0.1', port: o.metricsPort });
       if (endpoint) say(`load generator metrics on ${await endpoint.start()}`);
       const streams = o.out.map((f) => {
         const file = resolve(f);
@@ -134,6 +145,7 @@ export function registerLoad(program: Command): void {
         random: rng.fork('load').next,
         metrics,
         signal: abort.signal,
+        ...(merged ? { workers: { count: o.workers, seed: o.seed, entry: new URL('./load-worker.js', import.meta.url), metrics: merged } } : {}),
         ...(files.length ? { onInterval: (lines: IntervalLine[]) => lines.forEach((l) => files.forEach((f) => f.write(`${JSON.stringify(l)}\n`))) } : {}),
         onProgress: (p) => progress?.update(`${p.elapsedS.toFixed(0)}/${p.totalS.toFixed(0)} s  requests ${p.requests}  ok ${p.ok}${p.connected !== undefined ? `  connected ${p.connected}` : ''}`, clock.now()),
       });

@@ -185,6 +185,11 @@ export class Cluster {
     this.redisProc = redis.process;
   }
 
+  /** The process ids of the instances (in order), the proxy and Redis, for a caller that reads their CPU time (the bench). */
+  pids(): { instances: number[]; proxy: number | null; redis: number | null } {
+    return { instances: this.instances.map((i) => i.process.pid ?? 0).filter((p) => p > 0), proxy: this.proxy?.process.pid ?? null, redis: this.redisProc?.pid ?? null };
+  }
+
   /** Last resort when the CLI must exit at once (a second Ctrl-C): SIGKILL every child still running, synchronously. */
   killAllNow(): void {
     for (const p of [...this.instances.map((i) => i.process), this.proxy?.process, this.redisProc]) p?.killNow();

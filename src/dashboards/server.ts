@@ -28,7 +28,7 @@ export function serverDashboard(): Dashboard {
   return dashboard({
     uid: SERVER_UID,
     title: 'Stampede — server health',
-    description: 'One Stampede process: connections, audio fan-out, backpressure, event loop, memory, heartbeats and HTTP by route.',
+    description: 'Stampede processes: connections, audio fan-out, backpressure, event loop, memory, heartbeats, each instance of a cluster, and HTTP by route.',
     tags: ['stampede'],
     annotations: boardAnnotations(),
     links: [boardLink('Outage overview', OUTAGE_UID, 'The replay, the crowd, joins from both sides and the error budget')],
@@ -92,6 +92,36 @@ export function serverDashboard(): Dashboard {
             unit: 'ops',
             w: 8,
             targets: [{ expr: `sum(rate(stampede_heartbeat_terminations_total{${SEL}}[${R}]))`, legend: 'terminated' }],
+          },
+        ],
+      },
+      {
+        // one line per instance: a `stampede cluster` (file_sd labels them i1, i2, …) or any set of processes scraped by one job
+        row: 'Per instance',
+        panels: [
+          { title: 'Real listeners per instance', description: 'Listeners connected to each instance (behind haproxy, leastconn spreads them).', unit: 'short', w: 8, targets: [{ expr: `sum by (instance) (stampede_listeners{${SEL},kind="real"})`, legend: '{{instance}}' }] },
+          { title: 'Chunks sent per instance', description: 'Audio chunks each instance hands to its own listeners, per second: with Redis every instance fans out every chunk of a space.', unit: 'ops', w: 8, targets: [{ expr: `sum by (instance) (rate(stampede_audio_chunks_sent_total{${SEL}}[${R}]))`, legend: '{{instance}}' }] },
+          { title: 'Joins admitted per instance', description: 'Joins each instance admitted, per second (a ticket is redeemed on whichever instance the socket lands on).', unit: 'reqps', w: 8, targets: [{ expr: `sum by (instance) (rate(stampede_join_attempts_total{${SEL},outcome="admitted"}[${R}]))`, legend: '{{instance}}' }] },
+          { title: 'Event-loop lag per instance', description: 'The p99 delay each instance sheds on: one hot instance shows here before it shows in the sums.', unit: 's', w: 8, targets: [{ expr: `max by (instance) (stampede_event_loop_lag_seconds{${SEL}})`, legend: '{{instance}}' }] },
+          {
+            title: 'Redis link and peers per instance',
+            description: 'Per instance: 1 while it has Redis (0 while it reconnects, or alone without Redis), and the other instances it heard from.',
+            unit: 'short',
+            w: 8,
+            targets: [
+              { expr: `min by (instance) (stampede_cluster_redis_up{${SEL}})`, legend: '{{instance}} redis up' },
+              { expr: `max by (instance) (stampede_cluster_peers{${SEL}})`, legend: '{{instance}} peers' },
+            ],
+          },
+          {
+            title: 'Takeovers and Redis reconnects',
+            description: 'Spaces an instance took over after their owner went silent, and times it got Redis back, over the last 5 minutes.',
+            unit: 'short',
+            w: 8,
+            targets: [
+              { expr: `sum by (instance) (increase(stampede_cluster_takeovers_total{${SEL}}[5m]))`, legend: '{{instance}} takeovers' },
+              { expr: `sum by (instance) (increase(stampede_cluster_redis_reconnects_total{${SEL}}[5m]))`, legend: '{{instance}} reconnects' },
+            ],
           },
         ],
       },

@@ -5,3 +5,5 @@ export * from './run.js';
 export * from './swarm.js';
 export * from './thresholds.js';
 export * from './env.js';
+export * from './workers.js';
+export * from './scenario.js';

@@ -37,10 +37,13 @@ export function createClientMetrics(registry = new Registry()): ClientMetrics {
 const histogram = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);
 
-/** Latency at a percentile in ms from a µs histogram, kept inside [min, max] (HDR reports a bucket's upper edge). */
-function percentileMs(h: hdr.Histogram, p: number): number | null {
+/**
+ * Latency at a percentile in ms from a µs histogram, kept inside the exact [lo, hi] recorded (HDR
+ * reports a bucket's upper edge, and a histogram added from another keeps only bucket-precise extremes).
+ */
+function percentileMs(h: hdr.Histogram, p: number, lo: number, hi: number): number | null {
   if (h.totalCount === 0) return null;
-  const us = Math.min(Math.max(h.getValueAtPercentile(p), h.minNonZeroValue), h.maxValue);
+  const us = Math.min(Math.max(h.getValueAtPercentile(p), lo), hi);
   return us / 1000;
 }
 
@@ -58,11 +61,37 @@ export interface WindowSummary {
   max: number | null;
 }
 
+/**
+ * What one load worker measured of one kind since its last report: counts and the HDR histogram of
+ * latencies (µs, compressed base64: HdrHistogram's own interchange format), so that the parent adds
+ * histograms, never percentiles.
+ */
+export interface KindDelta {
+  kind: ClientKind;
+  histogram: string | null;
+  /** The exact smallest and largest latency (µs) in the histogram (its encoding keeps them only to a bucket). */
+  minUs: number;
+  maxUs: number;
+  ok: number;
+  timeouts: number;
+  refused: Record<string, number>;
+  errors: Record<string, number>;
+}
+
+const minus = (now: Record<string, number>, before: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(now).flatMap(([k, n]) => (n - (before[k] ?? 0) > 0 ? [[k, n - (before[k] ?? 0)]] : [])));
+
 /** Per-kind tallies with an HDR histogram of latencies in microseconds (and one for the current interval). */
 export class KindStats {
   readonly latency = histogram();
   private window = histogram();
   private taken = { ok: 0, refused: 0, errors: 0, timeouts: 0 };
+  private sent = { ok: 0, timeouts: 0, refused: {} as Record<string, number>, errors: {} as Record<string, number> };
+  /** Exact extremes (µs) of the run and of the current interval. */
+  private lo = Infinity;
+  private hi = 0;
+  private wlo = Infinity;
+  private whi = 0;
   ok = 0;
   refused: Record<string, number> = {};
   errors: Record<string, number> = {};
@@ -81,6 +110,10 @@ export class KindStats {
       if (expectedIntervalMs && expectedIntervalMs > 0) h.recordValueWithExpectedInterval(us, Math.max(1, Math.round(expectedIntervalMs * 1000)));
       else h.recordValue(us);
     }
+    this.hi = Math.max(this.hi, us);
+    this.whi = Math.max(this.whi, us);
+    this.lo = Math.min(this.lo, this.latency.minNonZeroValue);
+    this.wlo = Math.min(this.wlo, this.window.minNonZeroValue);
     if (outcome === 'ok') this.ok++;
     else if (outcome === 'timeout') this.timeouts++;
     else {
@@ -96,7 +129,12 @@ export class KindStats {
 
   /** Latency in ms at percentile p, never above the largest value recorded; null without samples. */
   percentile(p: number): number | null {
-    return percentileMs(this.latency, p);
+    return percentileMs(this.latency, p, this.lo, this.hi);
+  }
+
+  /** The largest latency recorded, in ms; null without samples. */
+  get maxMs(): number | null {
+    return this.latency.totalCount > 0 ? this.hi / 1000 : null;
   }
 
   /** The thresholds' view of these tallies over `seconds` of run time. */
@@ -110,9 +148,9 @@ export class KindStats {
       refused: sum(this.refused),
       errors: sum(this.errors) + this.timeouts,
       seconds,
-      percentile: (p) => percentileMs(h, p),
-      max: () => (some ? h.maxValue / 1000 : null),
-      min: () => (some ? h.minNonZeroValue / 1000 : null),
+      percentile: (p) => percentileMs(h, p, this.lo, this.hi),
+      max: () => (some ? this.hi / 1000 : null),
+      min: () => (some ? this.lo / 1000 : null),
       mean: () => (some ? h.mean / 1000 : null),
     };
   }
@@ -127,13 +165,62 @@ export class KindStats {
       kind: this.kind,
       requests: d.ok + d.refused + d.errors + d.timeouts,
       ...d,
-      p50: percentileMs(w, 50),
-      p95: percentileMs(w, 95),
-      p99: percentileMs(w, 99),
-      max: w.totalCount > 0 ? w.maxValue / 1000 : null,
+      p50: percentileMs(w, 50, this.wlo, this.whi),
+      p95: percentileMs(w, 95, this.wlo, this.whi),
+      p99: percentileMs(w, 99, this.wlo, this.whi),
+      max: w.totalCount > 0 ? this.whi / 1000 : null,
     };
-    w.reset();
+    this.resetWindow();
     return out;
+  }
+
+  /**
+   * What was recorded since the last delta (a load worker's report to its parent), then starts a new
+   * one. A tally reports either deltas (in a worker) or windows (in the process that streams intervals).
+   */
+  takeDelta(): KindDelta {
+    const w = this.window;
+    const d: KindDelta = {
+      kind: this.kind,
+      histogram: w.totalCount > 0 ? hdr.encodeIntoCompressedBase64(w) : null,
+      minUs: this.wlo,
+      maxUs: this.whi,
+      ok: this.ok - this.sent.ok,
+      timeouts: this.timeouts - this.sent.timeouts,
+      refused: minus(this.refused, this.sent.refused),
+      errors: minus(this.errors, this.sent.errors),
+    };
+    this.sent = { ok: this.ok, timeouts: this.timeouts, refused: { ...this.refused }, errors: { ...this.errors } };
+    this.resetWindow();
+    return d;
+  }
+
+  private resetWindow(): void {
+    this.window.reset();
+    this.wlo = Infinity;
+    this.whi = 0;
+  }
+
+  private widen(lo: number, hi: number): void {
+    this.lo = Math.min(this.lo, lo);
+    this.hi = Math.max(this.hi, hi);
+  }
+
+  /** Adds a worker's delta, exactly: its histogram into the run's and the current interval's, its counts to these. */
+  absorb(d: KindDelta): void {
+    if (d.histogram !== null) {
+      const h = hdr.decodeFromCompressedBase64(d.histogram);
+      this.latency.add(h);
+      this.window.add(h);
+      h.destroy();
+      this.widen(d.minUs, d.maxUs);
+      this.wlo = Math.min(this.wlo, d.minUs);
+      this.whi = Math.max(this.whi, d.maxUs);
+    }
+    this.ok += d.ok;
+    this.timeouts += d.timeouts;
+    for (const [k, n] of Object.entries(d.refused)) this.refused[k] = (this.refused[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(d.errors)) this.errors[k] = (this.errors[k] ?? 0) + n;
   }
 
   /** Exact union of several tallies of one kind (HDR histograms add; percentiles are never averaged). */
@@ -141,6 +228,7 @@ export class KindStats {
     const m = new KindStats(kind);
     for (const p of parts) {
       m.latency.add(p.latency);
+      if (p.latency.totalCount > 0) m.widen(p.lo, p.hi);
       m.ok += p.ok;
       m.timeouts += p.timeouts;
       for (const [k, n] of Object.entries(p.refused)) m.refused[k] = (m.refused[k] ?? 0) + n;
@@ -173,7 +261,6 @@ const ms2 = (x: number | null): number | null => (x === null ? null : Math.round
 
 export function summarize(s: KindStats, seconds: number): KindSummary {
   const requests = s.requests;
-  const some = s.latency.totalCount > 0;
   return {
     kind: s.kind,
     requests,
@@ -188,6 +275,6 @@ export function summarize(s: KindStats, seconds: number): KindSummary {
     p95: ms2(s.percentile(95)),
     p99: ms2(s.percentile(99)),
     p999: ms2(s.percentile(99.9)),
-    max: some ? ms2(s.latency.maxValue / 1000) : null,
+    max: ms2(s.maxMs),
   };
 }

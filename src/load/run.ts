@@ -6,11 +6,13 @@
  * (`thresholds.ts`).
  */
 import type { Clock } from '../clock.js';
-import { runHttp } from './http.js';
 import { assertLoopback, profileSeconds, truncatePhases, type LoadPlan, type LoadProfile, type ThresholdEntry } from './profile.js';
 import { createClientMetrics, KindStats, summarize, type ClientKind, type ClientMetrics, type KindSummary, type WindowSummary } from './results.js';
-import { arrivalTimes, Swarm } from './swarm.js';
+import { runScenario, ScenarioRun, type WsSummary } from './scenario.js';
 import { formatActual, judge, parseThreshold, type Threshold, type ThresholdResult } from './thresholds.js';
+import { runInWorkers, type WorkersOptions } from './workers.js';
+
+export type { WsSummary } from './scenario.js';
 
 export interface LoadOptions {
   /** What to run: several named scenarios (a plan), or one profile. */
@@ -33,6 +35,8 @@ export interface LoadOptions {
   /** Called once a second with what each scenario measured in that second, per request kind. */
   onInterval?: (lines: IntervalLine[]) => void;
   signal?: AbortSignal;
+  /** Run the scenarios in this many worker threads (each a share of the load), results merged exactly. */
+  workers?: WorkersOptions;
 }
 
 export interface LoadProgress {
@@ -51,15 +55,6 @@ export interface IntervalLine extends WindowSummary {
   elapsedS: number;
   scenario: string;
   tags: Record<string, string>;
-}
-
-export interface WsSummary {
-  closes: Record<string, number>;
-  chunks: number;
-  gaps: number;
-  peakConnected: number;
-  cutShort: number;
-  joinsAbandoned: number;
 }
 
 export interface ScenarioResult {
@@ -82,6 +77,8 @@ export interface LoadResult {
   target: string;
   spaceId: string;
   seconds: number;
+  /** Load workers (threads) the run was spread over; 1 = this process alone. */
+  workers: number;
   scenarios: ScenarioResult[];
   /** Every scenario's requests together, per kind (HDR histograms merged exactly). */
   kinds: KindSummary[];
@@ -140,75 +137,6 @@ async function createLiveSpace(base: URL, token: string, timeout: () => AbortSig
   return space.id;
 }
 
-/** One scenario while it runs: its tallies (live), and what it adds to the result. */
-class ScenarioRun {
-  readonly stats: KindStats[];
-  readonly thresholds: Threshold[];
-  swarm: Swarm | null = null;
-  peak = 0;
-  seconds = 0;
-
-  constructor(readonly profile: LoadProfile) {
-    this.stats = profile.kind === 'http' ? [new KindStats(profile.request as ClientKind)] : [new KindStats('join'), new KindStats('ws_connect'), new KindStats('audio')];
-    this.thresholds = profile.thresholds.map(parseThreshold);
-  }
-
-  /** Requests and successes so far (for the progress line). */
-  counts(): { requests: number; ok: number; connected: number } {
-    if (this.swarm) return { requests: this.swarm.attempts, ok: this.swarm.admitted, connected: this.swarm.connected };
-    const s = this.stats[0]!;
-    return { requests: s.requests, ok: s.ok, connected: 0 };
-  }
-
-  judge(elapsedS: number, only?: (t: Threshold) => boolean): ThresholdResult[] {
-    const seconds = this.seconds || elapsedS;
-    const measured = this.stats.map((s) => s.measured(seconds));
-    return this.thresholds.filter(only ?? (() => true)).map((t) => judge(t, measured));
-  }
-}
-
-async function runScenario(r: ScenarioRun, ctx: { base: URL; spaceId: string; clock: Clock; random: () => number; metrics: ClientMetrics; signal: AbortSignal; t0: number }): Promise<void> {
-  const { clock, signal } = ctx;
-  const profile = r.profile;
-  await clock.sleep(ctx.t0 + profile.startTime * 1000 - clock.now(), signal);
-  if (signal.aborted) return;
-  const started = clock.now();
-  if (profile.kind === 'http') {
-    await runHttp(profile, { base: ctx.base, spaceId: ctx.spaceId }, r.stats[0]!, ctx.metrics, { signal, sleep: (ms, s) => clock.sleep(ms, s) });
-  } else {
-    const total = profileSeconds(profile);
-    const closed = profile.executor === 'constant-vus';
-    // a closed model: vus listeners from the start (spread over the first second), each back as soon as its hold ends
-    const arrivalsMs = closed ? Array.from({ length: profile.vus! }, (_, i) => (i * 1000) / profile.vus!) : arrivalTimes(profile.phases, 100_000);
-    const swarm = new Swarm({
-      base: ctx.base,
-      spaceId: ctx.spaceId,
-      arrivalsMs,
-      maxListeners: closed ? profile.vus! : profile.maxListeners,
-      holdMs: profile.holdSeconds * 1000,
-      loop: closed,
-      reconnect: profile.reconnect,
-      backoffBaseMs: profile.backoffBaseMs,
-      backoffCapMs: profile.backoffCapMs,
-      reactionsPerMinute: profile.reactionsPerMinute,
-      dropAfterMs: profile.dropAfterSeconds * 1000,
-      timeoutMs: profile.timeoutMs,
-      clock,
-      random: ctx.random,
-      metrics: ctx.metrics,
-      stats: { join: r.stats[0]!, connect: r.stats[1]!, audio: r.stats[2]! },
-    });
-    r.swarm = swarm;
-    swarm.start();
-    for (let s = 1; s <= Math.ceil(total) && !signal.aborted; s++) {
-      await clock.sleep(started + s * 1000 - clock.now(), signal);
-      r.peak = Math.max(r.peak, swarm.connected);
-    }
-    await swarm.stop();
-  }
-  r.seconds = (clock.now() - started) / 1000;
-}
-
 /** The plan a caller asked for, cut to `durationS` of the whole run (a scenario starting later is cut to nothing). */
 function effectivePlan(o: LoadOptions): LoadPlan {
   const plan = o.plan ?? (o.profile ? { name: o.profile.name, description: o.profile.description, thresholds: [], scenarios: [o.profile] } : null);
@@ -233,18 +161,28 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const spaceId = await resolveSpace(base, o.spaceId, o.signal, o.token);
   const metrics = o.metrics ?? createClientMetrics();
   const { clock } = o;
-  const runs = plan.scenarios.filter((s) => s.phases.length > 0).map((s) => new ScenarioRun(s));
-  const skipped = plan.scenarios.filter((s) => s.phases.length === 0).map((s) => new ScenarioRun(s));
+  const inPlan = plan.scenarios.map((s) => new ScenarioRun(s));
+  const runs = inPlan.filter((r) => r.profile.phases.length > 0);
+  const skipped = inPlan.filter((r) => r.profile.phases.length === 0);
   const overallThresholds = [...plan.thresholds, ...(o.thresholds ?? [])].map(parseThreshold);
   const totalS = Math.max(0, ...runs.map((r) => r.profile.startTime + profileSeconds(r.profile)));
   const abort = new AbortController();
   const onAbort = (): void => abort.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const t0 = clock.now();
   let aborted: LoadResult['aborted'] = null;
-  const ctx = { base, spaceId, clock, random: o.random, metrics, signal: abort.signal, t0 };
   let settled = false;
-  const all = Promise.all(runs.map((r) => runScenario(r, ctx))).finally(() => (settled = true));
+  let t0 = clock.now();
+  let all: Promise<unknown>;
+  if (o.workers) {
+    // t0 is when every worker is ready and told to go
+    let started!: () => void;
+    const go = new Promise<void>((r) => (started = r));
+    all = runInWorkers(inPlan, plan, { ...o.workers, target: base.href, spaceId, clock, signal: abort.signal, onStart: (t) => ((t0 = t), started()) }).finally(() => (settled = true));
+    await Promise.race([go, all]);
+  } else {
+    const ctx = { base, spaceId, clock, random: o.random, metrics, signal: abort.signal, t0 };
+    all = Promise.all(runs.map((r) => runScenario(r, ctx))).finally(() => (settled = true));
+  }
   const overall = (seconds: number): ReturnType<KindStats['measured']>[] => mergeKinds(runs).map((s) => s.measured(seconds));
 
   const emitInterval = (elapsedS: number): void => {
@@ -256,7 +194,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   };
   // once a second: the per-interval stream, abortOnFail, the progress line
   const tick = new AbortController();
-  void all.finally(() => tick.abort());
+  void all.finally(() => tick.abort()).catch(() => undefined); // a failure is thrown by `await all` below
   for (let n = 1; !settled; n++) {
     await clock.sleep(t0 + n * 1000 - clock.now(), tick.signal);
     if (settled) break;
@@ -283,7 +221,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       tags: r.profile.tags,
       seconds: Math.round(r.seconds * 10) / 10,
       kinds: r.stats.map((s) => summarize(s, r.seconds)),
-      ...(r.swarm ? { ws: { closes: r.swarm.closes, chunks: r.swarm.chunks, gaps: r.swarm.gaps, peakConnected: r.peak, cutShort: r.swarm.cutShort, joinsAbandoned: r.swarm.joinsAbandoned } } : {}),
+      ...(r.ws() ? { ws: r.ws() } : {}),
       thresholds,
       pass: thresholds.every((t) => t.pass),
     };
@@ -295,6 +233,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     target: base.origin,
     spaceId,
     seconds: Math.round(seconds * 10) / 10,
+    workers: o.workers?.count ?? 1,
     scenarios,
     kinds: mergeKinds(runs).map((s) => summarize(s, seconds)),
     thresholds,
@@ -346,7 +285,7 @@ function thresholdLines(results: readonly ThresholdResult[]): string[] {
 
 /** The human summary: per scenario, then overall, then the verdict. */
 export function formatSummary(r: LoadResult): string {
-  const lines = [`${r.profile} against ${r.target} for ${r.seconds} s (${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'})`];
+  const lines = [`${r.profile} against ${r.target} for ${r.seconds} s (${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'}${r.workers > 1 ? `, ${r.workers} load workers, histograms merged` : ''})`];
   for (const s of r.scenarios) {
     const tags = Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(',');
     lines.push('', `  scenario ${s.name}: ${s.kind}, ${s.executor}, from ${s.startTime} s${tags ? `, tags ${tags}` : ''}`);

@@ -2,15 +2,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
+/** What a scrape reads: a prom-client Registry, or metrics merged from several (the load workers'). */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
+
 /** Answers a Prometheus scrape from `registry` (text format, the registry's content type). */
-export async function writeMetrics(registry: Registry, res: ServerResponse): Promise<void> {
+export async function writeMetrics(registry: MetricsSource, res: ServerResponse): Promise<void> {
   const text = await registry.metrics();
   res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
   res.end(text);
 }
 
 export interface MetricsEndpointOptions {
-  registry: Registry;
+  registry: MetricsSource;
   host: string;
   /** 0 = any free port. */
   port: number;

@@ -1,6 +1,10 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { httpAnswers, redisAnswers, type TargetGroup } from '../../src/cluster/index.js';
+import { serverDashboard } from '../../src/dashboards/server.js';
 import { runCli, runToEnd, type Running } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tmp.js';
 import { startPrometheus, type RunningPrometheus } from '../setup/prometheus.js';
@@ -20,7 +24,9 @@ describe('stampede cluster', () => {
   });
 
   it('starts Redis, haproxy and the instances, prints their URLs, writes Prometheus targets, and stops everything on Ctrl-C', async () => {
-    cli = runCli(['cluster', '--instances', '2', '--port', '0', '--dir', dir(), '--log-level', 'warn']);
+    // the cluster's directory sits where the shipped prometheus.yml's cluster job looks: next to the config
+    const promDir = dir();
+    cli = runCli(['cluster', '--instances', '2', '--port', '0', '--dir', join(promDir, 'cluster'), '--log-level', 'warn']);
     await cli.waitFor(/Ctrl-C to stop everything/);
     const out = cli.stdout();
     const proxy = /proxy\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
@@ -41,11 +47,24 @@ describe('stampede cluster', () => {
     const groups = JSON.parse(await readFile(targetsFile, 'utf8')) as TargetGroup[];
     expect(groups.map((g) => [g.labels.instance, g.targets])).toEqual(instances.map((i) => [i.id, [i.url.replace('http://', '')]]));
 
-    // a real Prometheus finds both through file_sd_configs and keeps them apart by `instance`
-    prom = await startPrometheus({ scrapeConfigs: [{ job_name: 'stampede', file_sd_configs: [{ files: [targetsFile] }] }] });
-    const up = await prom.waitFor('sum by (instance) (up{job="stampede"}) == 1');
+    // a real Prometheus with the shipped cluster job (dashboards/prometheus/prometheus.yml, checked by
+    // promtool in test/observability) finds both through file_sd and keeps them apart by `instance`
+    const shipped = parse(await readFile(fileURLToPath(new URL('../../dashboards/prometheus/prometheus.yml', import.meta.url)), 'utf8')) as { scrape_configs: { job_name: string; file_sd_configs?: { files: string[] }[] }[] };
+    const job = shipped.scrape_configs.find((c) => c.job_name === 'stampede-cluster')!;
+    const files = job.file_sd_configs![0]!.files.map((f) => join(promDir, f)); // relative to the config's directory
+    expect(files).toEqual([targetsFile]);
+    prom = await startPrometheus({ scrapeConfigs: [{ ...job, file_sd_configs: [{ ...job.file_sd_configs![0], files }] }] });
+    const up = await prom.waitFor('sum by (instance) (up{job="stampede-cluster"}) == 1');
     await expect.poll(async () => (await prom!.query('count by (instance) (stampede_ws_connections)')).data?.result.map((r) => r.metric.instance).sort(), { timeout: 20_000 }).toEqual(['i1', 'i2']);
     expect(up.data!.result.length).toBeGreaterThanOrEqual(1);
+    // the server board's per-instance panels draw one line per instance, as Grafana asks with job = the cluster's
+    const row = serverDashboard().panels.findIndex((p) => p.type === 'row' && p.title === 'Per instance');
+    const perInstance = serverDashboard().panels.slice(row + 1, row + 7).flatMap((p) => (p.type === 'row' ? [] : p.targets.map((t) => ({ where: `${p.title} / ${t.refId}`, expr: t.expr }))));
+    expect(perInstance.length).toBeGreaterThanOrEqual(6);
+    for (const e of perInstance) {
+      const expr = e.expr.replaceAll('$__rate_interval', '1m').replaceAll('$job', 'stampede-cluster').replaceAll('$instance', '.*');
+      await expect.poll(async () => (await prom!.query(expr)).data?.result.map((r) => r.metric.instance).sort(), { timeout: 20_000, message: e.where }).toEqual(['i1', 'i2']);
+    }
 
     cli.child.kill('SIGINT');
     expect(await cli.exited).toEqual({ code: 0, signal: null });

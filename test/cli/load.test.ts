@@ -114,15 +114,79 @@ describe('stampede load', () => {
     expect(intervals.reduce((a, l) => a + l.requests, 0)).toBe(summary.kinds[0]!.requests);
   });
 
-  it('abortOnFail stops the whole run as soon as its threshold fails, with exit 99', async () => {
+  it('abortOnFail stops the whole run as soon as its threshold fails, with exit 99 (in one process, and across load workers)', async () => {
     const dir = tempDir();
     const profile = join(dir, 'abort.yaml');
     await writeFile(profile, 'name: abort\nkind: http\nrequest: details\nconnections: 2\nphases: [{duration: 30, arrivalRate: 20}]\nthresholds: [{threshold: "p50<0.001", abortOnFail: true}]\n');
     const t0 = Date.now();
-    const r = await runToEnd(['load', profile, '--quiet']);
-    expect(r.code, r.stderr).toBe(99);
-    expect(r.stdout).toMatch(/ABORTED at [\d.]+ s: p50<0\.001 \(scenario abort\) failed and has abortOnFail/);
+    const runs = await Promise.all([runToEnd(['load', profile, '--quiet']), runToEnd(['load', profile, '--quiet', '--workers', '2'])]);
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(99);
+      expect(r.stdout).toMatch(/ABORTED at [\d.]+ s: p50<0\.001 \(scenario abort\) failed and has abortOnFail/);
+    }
+    expect(runs[1]!.stdout).toContain('2 load workers');
     expect(Date.now() - t0).toBeLessThan(20_000); // far short of the 30 s profile
+  });
+
+  it('--workers 3 against a live `stampede serve`: one report whose counts are what the server saw, merged client metrics while it runs', async () => {
+    const dir = tempDir();
+    const server = runCli(['serve', '--port', '0', '--log-level', 'warn']);
+    try {
+      const [, url] = await server.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      const joinsSeen = async (): Promise<number> => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return [...text.matchAll(/^stampede_join_attempts_total\{kind="real",outcome="\w+"\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+      };
+      const before = await joinsSeen();
+      const file = join(dir, 'split.yaml');
+      await writeFile(
+        file,
+        [
+          'name: split',
+          'thresholds: ["join.requests>=1"]',
+          'scenarios:',
+          '  joins: {kind: http, request: join, connections: 6, phases: [{duration: 3, arrivalRate: 30}]}',
+          '  held: {kind: ws, executor: constant-vus, vus: 7, duration: 3}',
+        ].join('\n'),
+      );
+      const nd = join(dir, 'out.ndjson');
+      const r = runCli(['load', file, '--target', url!, '--workers', '3', '--metrics-port', '0', '--json', join(dir, 'r.json'), '--out', `ndjson=${nd}`]);
+      const [, metricsUrl] = await r.waitFor(/load generator metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
+      // the workers' metrics, merged into one scrape: listeners held and joins made across the threads
+      let scrape = '';
+      while (!/^stampede_client_ws_open [1-9]/m.test(scrape) && r.child.exitCode === null) {
+        scrape = await fetch(metricsUrl!).then((res) => res.text(), () => '');
+        await new Promise((ok) => setTimeout(ok, 50));
+      }
+      expect(scrape).toMatch(/^stampede_client_ws_open [1-9]/m);
+      expect(scrape).toMatch(/^stampede_client_requests_total\{kind="join",outcome="ok"\} [1-9]/m);
+      expect((await r.exited).code, r.stderr()).toBe(0);
+      expect(r.stdout()).toContain('split against');
+      expect(r.stdout()).toContain('3 load workers, histograms merged');
+      const result = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as LoadResult;
+      expect(result.workers).toBe(3);
+      const [joins, held] = result.scenarios;
+      // 7 VUs split 3/2/2 over the workers: all of them were connected at once
+      expect(held!.ws!.peakConnected).toBe(7);
+      expect(held!.ws!.chunks).toBeGreaterThan(0);
+      // nothing lost or counted twice in the merge: every join the server saw is in the one report
+      const overallJoin = result.kinds.find((k) => k.kind === 'join')!;
+      expect(overallJoin.requests).toBe(joins!.kinds[0]!.requests + held!.kinds.find((k) => k.kind === 'join')!.requests);
+      // the server saw every one of them; autocannon stops at its deadline with at most one request in
+      // flight per connection (6 over the workers), and a listener's join can be left unanswered at the end
+      const seen = (await joinsSeen()) - before;
+      expect(seen).toBeGreaterThanOrEqual(overallJoin.requests);
+      expect(seen - overallJoin.requests).toBeLessThanOrEqual(6 + held!.ws!.joinsAbandoned);
+      // the per-second stream is cut from the same merged tallies: it adds up to the report
+      const lines = (await readFile(nd, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as IntervalLine | { type: 'summary' });
+      const intervals = lines.filter((l): l is IntervalLine => l.type === 'interval');
+      for (const s of result.scenarios)
+        for (const k of s.kinds) expect(intervals.filter((l) => l.scenario === s.name && l.kind === k.kind).reduce((a, l) => a + l.requests, 0), `${s.name} ${k.kind}`).toBe(k.requests);
+      expectPercentilesWithinMax(result);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
   });
 
   it('substitutes the environment into a profile, and names a variable that is missing', async () => {

@@ -18,7 +18,7 @@ interface Service {
 describe('dashboards/docker-compose.yml (no Docker engine here: parsed and checked)', async () => {
   const compose = parse(await readFile(`${DIR}docker-compose.yml`, 'utf8')) as { services: Record<string, Service> };
   const prometheusYml = parse(await readFile(`${DIR}prometheus/prometheus.yml`, 'utf8')) as {
-    scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    scrape_configs: { job_name: string; static_configs?: { targets: string[] }[] }[];
     rule_files: string[];
   };
 
@@ -46,7 +46,7 @@ describe('dashboards/docker-compose.yml (no Docker engine here: parsed and check
 
   it('prometheus reaches the host through host.docker.internal mapped to host-gateway', () => {
     expect(compose.services.prometheus?.extra_hosts).toContain('host.docker.internal:host-gateway');
-    const targets = prometheusYml.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    const targets = prometheusYml.scrape_configs.flatMap((c) => (c.static_configs ?? []).flatMap((s) => s.targets));
     expect(targets).toEqual(['host.docker.internal:8080', 'host.docker.internal:9465']);
   });
 
