@@ -12,18 +12,30 @@ interface SpaceView {
   chunks: number;
 }
 
+/** POST …/join until it answers a ticket, waiting what Retry-After says after a 429/503; any other answer fails with its body. */
+async function joinLikeAClient(joinUrl: string): Promise<{ wsUrl: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(joinUrl, { method: 'POST' });
+    const body = (await res.json()) as { wsUrl?: string; error?: { code: string } };
+    if (res.ok && body.wsUrl) return { wsUrl: body.wsUrl };
+    if (![429, 503].includes(res.status) || attempt === 20) throw new Error(`join answered ${res.status} ${JSON.stringify(body)} on attempt ${attempt}`);
+    await new Promise((r) => setTimeout(r, Math.min(1000, Number(res.headers.get('retry-after') ?? 1) * 1000)));
+  }
+}
+
 describe('stampede serve --faults', () => {
   const dir = useTempDir('stampede-faults-');
 
   it('crashes the live space on plan: listeners closed with 4003, the recording kept, the conversation reopened elsewhere', async () => {
     const plan = join(dir(), 'faults.yaml');
-    await writeFile(plan, 'faults:\n  - kind: crash\n    afterSeconds: 4\n    reopen: { afterSeconds: 0.5, host: Backup host }\n');
-    // the crash is due 4 s after start: time for a busy machine to list, join and open the socket first
+    await writeFile(plan, 'faults:\n  - kind: crash\n    afterSeconds: 6\n    reopen: { afterSeconds: 0.5, host: Backup host }\n');
+    // the crash is due 6 s after start: time for a busy machine to list, join and open the socket first
     const r = runCli(['serve', '--port', '0', '--log-level', 'warn', '--faults', plan, '--recording-dir', join(dir(), 'rec')]);
     const [, url] = await r.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
     const list = async (): Promise<SpaceView[]> => ((await (await fetch(`${url}/api/v1/spaces`)).json()) as { spaces: SpaceView[] }).spaces;
     const [demo] = await list();
-    const join_ = (await (await fetch(`${url}/api/v1/spaces/${demo!.id}/join`, { method: 'POST' })).json()) as { wsUrl: string };
+    // a fresh server on a busy machine may shed its first joins (503 + Retry-After): a listener tries again, as a client does
+    const join_ = await joinLikeAClient(`${url}/api/v1/spaces/${demo!.id}/join`);
     const ws = new WebSocket(join_.wsUrl);
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
     expect(await closed).toBe(4003);
