@@ -9,6 +9,7 @@ import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger } from './lib/entries.js';
 import { estimate, shuffled, type Estimate } from './lib/stats.js';
 import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
+import { partCluster } from './cluster.js';
 import type { Flavor } from './swarm.js';
 
 /**
@@ -527,6 +528,7 @@ async function main(): Promise<void> {
   if (CFG.parts.includes('overload')) await partOverload();
   if (CFG.parts.includes('metrics')) await partMetrics();
   if (CFG.parts.includes('replay')) await partReplay();
+  if (CFG.parts.includes('cluster')) await partCluster({ env, pin: PIN, random: rng.next, log, compare, raw });
   const dir = env.BENCH_OUT ? `${env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', pinning: PIN, loadAverage: { before: load0, after: loadavg() }, minutes: Math.round((Date.now() - t0) / 600) / 100, config: CFG };

@@ -71,7 +71,7 @@ export async function frameOnceServer(server: NetServer, accept: (add: (socket: 
  * chunk is stamped with its DUE time on the machine's monotonic clock, so a tick that runs late shows
  * in the listeners' latency instead of hiding in it.
  */
-class Ticker {
+export class Ticker {
   private timer: NodeJS.Timeout | null = null;
   private seq = 0;
   ticks = 0;
