@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { runCli, runToEnd } from '../helpers/cli.js';
+import { joinLikeAClient, runCli, runToEnd } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tmp.js';
 
 interface SpaceView {
@@ -10,17 +10,6 @@ interface SpaceView {
   state: string;
   host: { name: string };
   chunks: number;
-}
-
-/** POST …/join until it answers a ticket, waiting what Retry-After says after a 429/503; any other answer fails with its body. */
-async function joinLikeAClient(joinUrl: string): Promise<{ wsUrl: string }> {
-  for (let attempt = 1; ; attempt++) {
-    const res = await fetch(joinUrl, { method: 'POST' });
-    const body = (await res.json()) as { wsUrl?: string; error?: { code: string } };
-    if (res.ok && body.wsUrl) return { wsUrl: body.wsUrl };
-    if (![429, 503].includes(res.status) || attempt === 20) throw new Error(`join answered ${res.status} ${JSON.stringify(body)} on attempt ${attempt}`);
-    await new Promise((r) => setTimeout(r, Math.min(1000, Number(res.headers.get('retry-after') ?? 1) * 1000)));
-  }
 }
 
 describe('stampede serve --faults', () => {

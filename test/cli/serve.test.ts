@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { runCli, runToEnd } from '../helpers/cli.js';
+import { joinLikeAClient, runCli, runToEnd } from '../helpers/cli.js';
 
 describe('stampede serve', () => {
   it('serves the demo space with live audio, and stops cleanly on SIGTERM with listeners told 1001', async () => {
@@ -9,7 +9,8 @@ describe('stampede serve', () => {
     const spaces = (await (await fetch(`${url}/api/v1/spaces`)).json()) as { spaces: { id: string; state: string }[] };
     expect(spaces.spaces).toHaveLength(1);
     expect(spaces.spaces[0]!.state).toBe('live');
-    const join = (await (await fetch(`${url}/api/v1/spaces/${spaces.spaces[0]!.id}/join`, { method: 'POST' })).json()) as { wsUrl: string };
+    // a fresh server on a busy machine may shed its first joins (503 + Retry-After): try again, as a client does
+    const join = await joinLikeAClient(`${url}/api/v1/spaces/${spaces.spaces[0]!.id}/join`);
     const ws = new WebSocket(join.wsUrl);
     const gotAudio = new Promise<void>((resolve) => ws.on('message', (_d, binary) => binary && resolve()));
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));

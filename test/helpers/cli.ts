@@ -53,3 +53,14 @@ export async function runToEnd(args: string[], env: NodeJS.ProcessEnv = {}, cwd?
   const { code } = await r.exited;
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }
+
+/** POST …/join until it answers a ticket, waiting what Retry-After says after a 429/503; any other answer fails with its body. */
+export async function joinLikeAClient(joinUrl: string): Promise<{ wsUrl: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(joinUrl, { method: 'POST' });
+    const body = (await res.json()) as { wsUrl?: string; error?: { code: string } };
+    if (res.ok && body.wsUrl) return { wsUrl: body.wsUrl };
+    if (![429, 503].includes(res.status) || attempt === 20) throw new Error(`join answered ${res.status} ${JSON.stringify(body)} on attempt ${attempt}`);
+    await new Promise((r) => setTimeout(r, Math.min(1000, Number(res.headers.get('retry-after') ?? 1) * 1000)));
+  }
+}
