@@ -10,6 +10,7 @@ import { Ledger } from './lib/entries.js';
 import { estimate, shuffled, type Estimate } from './lib/stats.js';
 import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
 import { partCluster } from './cluster.js';
+import { partWorkers } from './load-workers.js';
 import type { Flavor } from './swarm.js';
 
 /**
@@ -529,6 +530,7 @@ async function main(): Promise<void> {
   if (CFG.parts.includes('metrics')) await partMetrics();
   if (CFG.parts.includes('replay')) await partReplay();
   if (CFG.parts.includes('cluster')) await partCluster({ env, pin: PIN, random: rng.next, log, compare, raw });
+  if (CFG.parts.includes('workers')) await partWorkers({ env, pin: PIN, random: rng.next, log, compare, raw });
   const dir = env.BENCH_OUT ? `${env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', pinning: PIN, loadAverage: { before: load0, after: loadavg() }, minutes: Math.round((Date.now() - t0) / 600) / 100, config: CFG };

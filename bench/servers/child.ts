@@ -77,17 +77,22 @@ export class Ticker {
   ticks = 0;
   maxLateMs = 0;
 
-  constructor(private readonly broadcast: (chunk: Buffer) => void) {}
+  /** `wallClock`: stamp chunks with the due time on the wall clock (Date.now()), as a real host does, for clients that measure with it (`stampede load`). */
+  constructor(
+    private readonly broadcast: (chunk: Buffer) => void,
+    private readonly wallClock = false,
+  ) {}
 
   start(): void {
     if (this.timer) return;
     const t0 = monoMs();
+    const stamp = this.wallClock ? Date.now() - t0 : 0;
     let k = 0;
     const tick = (): void => {
       const due = t0 + k * CHUNK_INTERVAL_MS;
       this.maxLateMs = Math.max(this.maxLateMs, monoMs() - due);
       this.ticks++;
-      this.broadcast(encodeAudioChunk({ seq: this.seq++, captureMs: due, frames: FRAMES }));
+      this.broadcast(encodeAudioChunk({ seq: this.seq++, captureMs: due + stamp, frames: FRAMES }));
       k++;
       this.timer = setTimeout(tick, Math.max(0, t0 + k * CHUNK_INTERVAL_MS - monoMs()));
     };
@@ -113,7 +118,7 @@ export function serveChild(start: () => Promise<ServerHandle>): void {
       audio: async (m) => {
         const h = await started;
         if (!h.broadcast) throw new Error('this server sends no audio');
-        ticker ??= new Ticker(h.broadcast);
+        ticker ??= new Ticker(h.broadcast, m.wallClock === true);
         if (m.on) ticker.start();
         else ticker.stop();
         return {};
