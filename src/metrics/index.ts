@@ -1,4 +1,7 @@
+import { readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { systemClock, type Clock } from '../clock.js';
 
 /**
  * Every metric Stampede's server publishes, created on one Registry per app (never the global one).
@@ -109,6 +112,8 @@ export interface MetricsOptions {
   /** Include prom-client's default process and Node.js metrics (on by default). */
   defaultMetrics?: boolean;
   prefix?: string;
+  /** What `process_open_fds` measures its refresh interval by; the system clock when not given. */
+  clock?: Clock;
 }
 
 /**
@@ -117,12 +122,58 @@ export interface MetricsOptions {
  */
 export const PER_SOCKET_DEFAULTS = ['nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total'] as const;
 
+/** How often `process_open_fds` lists /proc/self/fd at most (docs/metrics.md). */
+export const OPEN_FDS_REFRESH_MS = 1_000;
+
+/**
+ * `process_open_fds` as prom-client names it, without listing /proc/self/fd on the scrape: that listing
+ * grows with every listener's socket (with 2,000 listeners it was the whole difference between a busy and
+ * an idle scrape). The first scrape lists it; after that a scrape reports the last count and, when that
+ * is older than OPEN_FDS_REFRESH_MS, lists it again off the main thread for the scrapes that follow.
+ */
+function openFdsGauge(registry: Registry, clock: Clock): void {
+  if (process.platform !== 'linux') return;
+  const dir = '/proc/self/fd';
+  let count = -1;
+  let at = 0;
+  let listing = false;
+  registry.removeSingleMetric('process_open_fds');
+  new Gauge({
+    name: 'process_open_fds',
+    help: `Number of open file descriptors (counted at most every ${OPEN_FDS_REFRESH_MS / 1000} s, in the background).`,
+    registers: [registry],
+    collect() {
+      if (count < 0) {
+        try {
+          // minus the descriptor the listing itself held
+          count = readdirSync(dir).length - 1;
+          at = clock.now();
+        } catch {
+          return;
+        }
+      } else if (!listing && clock.now() - at >= OPEN_FDS_REFRESH_MS) {
+        listing = true;
+        readdir(dir).then(
+          (fds) => {
+            count = fds.length - 1;
+            at = clock.now();
+            listing = false;
+          },
+          () => (listing = false),
+        );
+      }
+      this.set(count);
+    },
+  });
+}
+
 export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
     // these walk every handle (every listener's socket) on every scrape; stampede_ws_connections counts the sockets
     for (const name of PER_SOCKET_DEFAULTS) registry.removeSingleMetric(name);
+    openFdsGauge(registry, opts.clock ?? systemClock());
   }
   const p = opts.prefix ?? 'stampede_';
   const r = [registry];
