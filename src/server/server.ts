@@ -256,6 +256,9 @@ export class LiveServer {
   async start(): Promise<string> {
     const { config } = this.deps;
     this.recordingDir = config.recordingDir ?? (await mkdtemp(join(tmpdir(), 'stampede-rec-')));
+    // recordings already there count toward the disk quota: a restarted process does not start at 0
+    const onDisk = await this.hub.audio.countRecordingsOnDisk(this.recordingDir);
+    if (onDisk > 0) this.log.info({ recordingDir: this.recordingDir, bytes: onDisk, quotaBytes: config.recordingQuotaBytes }, 'recordings already on disk count toward the quota');
     // with Redis, an instance that cannot reach it fails here rather than serving alone
     await this.sync.start();
     try {
