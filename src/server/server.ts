@@ -103,7 +103,7 @@ export class LiveServer {
     const tickets = new TicketBook(config.ticketTtlMs);
     // the real process: loop lag that cannot read 0 while the loop is too busy to sample, and memory
     // beside the heap (docs/reliability.md #22)
-    this.monitor = deps.loadSignal ? null : new LoadMonitor(500, (r) => metrics.eventLoopLag.set(r.lagMs / 1000));
+    this.monitor = deps.loadSignal ? null : new LoadMonitor({ warmupMs: config.shedWarmupMs, onSample: (r) => metrics.eventLoopLag.set(r.lagMs / 1000) });
     const limits = { maxLagMs: config.shedEventLoopLagMs, maxHeapBytes: config.shedHeapBytes, maxRssBytes: config.shedRssBytes, maxExternalBytes: config.shedExternalBytes };
     const shedder = new Shedder(deps.loadSignal ?? this.monitor!, limits, (reason, r) => {
       const MiB = 2 ** 20;
