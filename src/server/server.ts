@@ -184,9 +184,7 @@ export class LiveServer {
       shedder,
       hostKeys: this.hostKeys,
       replay,
-      shareTicket: async (ticket, t, ttlMs) => {
-        if (this.bus.shared) await this.bus.putTicket(ticket, t, ttlMs).catch(() => undefined);
-      },
+      shareTicket: (ticket, t, ttlMs) => (this.bus.shared ? this.bus.putTicket(ticket, t, ttlMs).catch(() => undefined) : undefined),
       cluster: async () => ({ instance: this.sync.instanceId, shared: this.sync.shared, instances: await this.sync.statuses() }),
       draining: () => this.draining,
       listenAddress: () => `${this.address?.address}:${this.address?.port}`,
