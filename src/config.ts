@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { zodIssues } from './protocol/issues.js';
 
@@ -43,6 +44,8 @@ export const SERVER_DEFAULTS = {
   shedHeapBytes: 2 * 1024 ** 3,
   shedRssBytes: 3 * 1024 ** 3,
   shedExternalBytes: 1024 ** 3,
+  /** Lag read this soon after start does not shed (reliability.md #17): a fresh process is slow by nature. */
+  shedWarmupMs: 2_000,
   retryAfterMs: 2_000,
   /** Heartbeat (reliability.md #11, #20): ping with a fresh payload; only a pong carrying it counts. */
   heartbeatMs: 15_000,
@@ -99,7 +102,10 @@ export const SERVER_DEFAULTS = {
   recordingDir: null as string | null,
   /** Bytes all recordings of this process may take on disk (reliability.md #24). */
   recordingQuotaBytes: 1024 ** 3,
-  /** Proxies whose X-Forwarded-For is believed; empty = trust no one. */
+  /**
+   * Proxies whose X-Forwarded-For is believed (reliability.md #13): addresses or CIDR blocks; empty = trust
+   * no one. From them the right-most hop that is not itself a trusted proxy is the client's address.
+   */
   trustedProxies: [] as string[],
   /**
    * Browser origins (reliability.md #26) allowed to open WebSockets and to call the API across origins.
@@ -122,6 +128,14 @@ export const SERVER_DEFAULTS = {
 };
 
 const positive = z.number().int().positive();
+
+/** `10.0.0.1`, `::1`, `10.0.0.0/8` or `fd00::/8`: what `trustedProxies` takes. */
+function isAddressOrBlock(s: string): boolean {
+  const [addr = '', bits, ...rest] = s.split('/');
+  const v = isIP(addr);
+  if (v === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
+}
 const nonNegative = z.number().int().min(0);
 const rate = z.strictObject({ perSecond: z.number().positive(), burst: positive });
 
@@ -151,6 +165,7 @@ export const serverConfigSchema = z.strictObject({
   ticketTtlMs: positive,
   maxTicketsPerAddress: positive,
   shedEventLoopLagMs: positive,
+  shedWarmupMs: nonNegative,
   shedHeapBytes: positive,
   shedRssBytes: positive,
   shedExternalBytes: positive,
@@ -175,7 +190,7 @@ export const serverConfigSchema = z.strictObject({
   liveWindowTotalBytes: positive.min(16 * 1024 + 4),
   recordingDir: z.string().min(1).nullable(),
   recordingQuotaBytes: positive,
-  trustedProxies: z.array(z.string()),
+  trustedProxies: z.array(z.string().refine(isAddressOrBlock, 'expected an IP address or a CIDR block, e.g. 10.0.0.1 or 10.0.0.0/8')),
   allowedOrigins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })])),
   demoSpace: z.boolean(),
   chunkIntervalMs: positive,
