@@ -51,7 +51,7 @@ const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The limits that protect a production server from a crowd, raised as for the one-process bench server: the figures measure the work, not refusals. */
 const OPERATOR = `bench${Date.now().toString(36)}operatortoken`;
 // one machine's load through the proxy is one address to the instances: per-address limits lifted
-const BENCH_SETS = [...ONE_ADDRESS_CROWD_SETS, `operatorToken=${OPERATOR}`, 'maxListeners=1000000', 'maxConnections=60000', 'joinRatePerSecond=10000000', 'joinBurst=10000000', 'shedEventLoopLagMs=60000', 'heartbeatMs=3600000', 'shutdownDeadlineMs=1000'];
+const SERVE_SETS = [...ONE_ADDRESS_CROWD_SETS, `operatorToken=${OPERATOR}`, 'maxListeners=1000000', 'maxConnections=60000', 'joinRatePerSecond=10000000', 'joinBurst=10000000', 'shedEventLoopLagMs=60000', 'heartbeatMs=3600000', 'shutdownDeadlineMs=1000'];
 const TICK_SECONDS = 0.01; // USER_HZ: /proc/<pid>/stat counts CPU time in 10 ms ticks
 
 /** fetch, once more after a socket the server had already closed (a keep-alive connection reused just as it timed out). */
@@ -107,7 +107,7 @@ interface Live {
 
 async function startOne(n: number, pin: string | null, clientPin: string | null, cfg: ClusterBenchConfig, log: (s: string) => void): Promise<Live> {
   const dir = await mkdtemp(join(tmpdir(), `stampede-bench-cluster${n}-`));
-  const cluster = new Cluster({ instances: n, port: 0, dir, clock: systemClock(), stampede: [process.execPath, BIN], logLevel: 'warn', demo: false, serveArgs: BENCH_SETS.flatMap((s) => ['--set', s]) });
+  const cluster = new Cluster({ instances: n, port: 0, dir, clock: systemClock(), stampede: [process.execPath, BIN], logLevel: 'warn', demo: false, serveArgs: SERVE_SETS.flatMap((s) => ['--set', s]) });
   try {
     await cluster.start();
     const p = cluster.pids();
