@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { InstanceCounts, InstanceStatus, ReactionCounts, SpaceAnnouncement } from '../protocol/index.js';
 import type { Space, SpaceStore } from '../space/index.js';
+import type { JoinGate } from './admission.js';
 import type { BusHandlers, SpaceBus } from './bus.js';
 import type { HostKeys } from './host-auth.js';
 
@@ -56,6 +57,8 @@ export class SpaceSync {
       hooks: SpaceSyncHooks;
       /** The local simulated time, if this instance runs a replay. */
       localSimTime: () => string | null;
+      /** The replay model's join gate, if this instance runs a replay (null otherwise). */
+      localGate: () => JoinGate | null;
       /** The replay's modelled listeners in a space, if this instance runs a replay. */
       modelledListeners: (spaceId: string) => number;
       onPeers?: (n: number) => void;
@@ -79,6 +82,12 @@ export class SpaceSync {
   /** The simulated time another instance's replay reports, when this one runs none. */
   peerSimTime(): string | null {
     for (const p of this.peers.values()) if (p.counts.simTime) return p.counts.simTime;
+    return null;
+  }
+
+  /** The join gate another instance's replay reports, when this one runs none (null: no replay in the cluster). */
+  peerGate(): JoinGate | null {
+    for (const p of this.peers.values()) if (p.counts.gate) return p.counts.gate;
     return null;
   }
 
@@ -170,7 +179,8 @@ export class SpaceSync {
       const modelled = this.o.modelledListeners(s.id);
       if (modelled) virtual[s.id] = modelled;
     }
-    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime() });
+    const gate = this.o.localGate();
+    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime(), ...(gate ? { gate } : {}) });
     this.sumPeers();
     const now = this.o.clock.now();
     this.o.bus.putStatus({ id: this.instanceId, ...this.o.hooks.status(), startedAt: this.startedAt, at: now }, this.o.intervalMs * 3);
