@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { zodIssues } from './protocol/issues.js';
 
@@ -99,7 +100,10 @@ export const SERVER_DEFAULTS = {
   recordingDir: null as string | null,
   /** Bytes all recordings of this process may take on disk (reliability.md #24). */
   recordingQuotaBytes: 1024 ** 3,
-  /** Proxies whose X-Forwarded-For is believed; empty = trust no one. */
+  /**
+   * Proxies whose X-Forwarded-For is believed (reliability.md #13): addresses or CIDR blocks; empty = trust
+   * no one. From them the right-most hop that is not itself a trusted proxy is the client's address.
+   */
   trustedProxies: [] as string[],
   /**
    * Browser origins (reliability.md #26) allowed to open WebSockets and to call the API across origins.
@@ -122,6 +126,14 @@ export const SERVER_DEFAULTS = {
 };
 
 const positive = z.number().int().positive();
+
+/** `10.0.0.1`, `::1`, `10.0.0.0/8` or `fd00::/8`: what `trustedProxies` takes. */
+function isAddressOrBlock(s: string): boolean {
+  const [addr = '', bits, ...rest] = s.split('/');
+  const v = isIP(addr);
+  if (v === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
+}
 const nonNegative = z.number().int().min(0);
 const rate = z.strictObject({ perSecond: z.number().positive(), burst: positive });
 
@@ -175,7 +187,7 @@ export const serverConfigSchema = z.strictObject({
   liveWindowTotalBytes: positive.min(16 * 1024 + 4),
   recordingDir: z.string().min(1).nullable(),
   recordingQuotaBytes: positive,
-  trustedProxies: z.array(z.string()),
+  trustedProxies: z.array(z.string().refine(isAddressOrBlock, 'expected an IP address or a CIDR block, e.g. 10.0.0.1 or 10.0.0.0/8')),
   allowedOrigins: z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ })])),
   demoSpace: z.boolean(),
   chunkIntervalMs: positive,

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { Cluster, MAX_INSTANCES } from '../cluster/index.js';
-import { parsePort, untilSignal } from './common.js';
+import { collect, parsePort, untilSignal } from './common.js';
 import { OPERATOR_TOKEN_ENV } from './serve.js';
 
 export function parseInstances(v: string): number {
@@ -19,7 +19,8 @@ export function registerCluster(program: Command): void {
     .option('--dir <dir>', 'logs, haproxy.cfg, the Prometheus targets file and recordings', 'out/cluster')
     .option('--log-level <level>', "each instance's log level", 'info')
     .option('--no-demo', 'no demo space on the first instance')
-    .action(async (o: { instances: number; port: number; dir: string; logLevel: string; demo: boolean }) => {
+    .option('--set <key=value>', "a server setting for every instance, as `serve --set` (repeatable)", collect, [])
+    .action(async (o: { instances: number; port: number; dir: string; logLevel: string; demo: boolean; set: string[] }) => {
       const out = process.stdout;
       const cluster = new Cluster({
         instances: o.instances,
@@ -27,6 +28,7 @@ export function registerCluster(program: Command): void {
         dir: o.dir,
         logLevel: o.logLevel,
         demo: o.demo,
+        serveArgs: o.set.flatMap((kv) => ['--set', kv]),
         clock: systemClock(),
         // the children run this same CLI with this same Node
         stampede: [process.execPath, process.argv[1]!],

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
-import { ONE_ADDRESS_CROWD_SETS } from '../config.js';
 import { newToken } from '../guard/index.js';
 import { startHaproxy, type RunningHaproxy } from './haproxy.js';
 import { SupervisedProcess, freePort, httpAnswers, type Exit } from './process.js';
@@ -23,7 +23,10 @@ export interface ClusterOptions {
   logLevel?: string;
   /** Only the first instance creates the demo space with a synthetic host (default true). */
   demo?: boolean;
-  /** More `serve` arguments for every instance. */
+  /**
+   * More `serve` arguments for every instance. A load from one machine through the proxy is one address
+   * to the instances: lift the per-address limits for it with `ONE_ADDRESS_CROWD_SETS` (src/config.ts).
+   */
   serveArgs?: string[];
   /** haproxy's health-check interval (default 500 ms). */
   checkIntervalMs?: number;
@@ -73,6 +76,13 @@ export class Cluster {
 
   get host(): string {
     return this.o.host ?? '127.0.0.1';
+  }
+
+  /** The address the proxy reaches the instances from: the host they listen on (loopback for 0.0.0.0 / ::). */
+  get proxyPeer(): string {
+    const h = this.host;
+    if (h === '::') return '::1';
+    return isIP(h) && h !== '0.0.0.0' ? h : '127.0.0.1';
   }
 
   get proxyUrl(): string {
@@ -138,8 +148,9 @@ export class Cluster {
   serveArgs(k: number, port: number): string[] {
     const args = ['serve', '--host', this.host, '--port', String(port), '--redis', this.redisUrl, '--instance', `i${k}`, '--json-logs', '--log-level', this.o.logLevel ?? 'info', '--recording-dir', this.recordingDir];
     if (k > 1 || this.o.demo === false) args.push('--no-demo');
-    // behind haproxy every client arrives from the proxy's address: per-address limits would count the whole crowd as one
-    for (const s of ONE_ADDRESS_CROWD_SETS) args.push('--set', s);
+    // behind haproxy every connection comes from the proxy: its X-Forwarded-For names the client, so the
+    // per-address limits count each client, not the whole crowd as one (docs/reliability.md #13)
+    args.push('--set', `trustedProxies=${JSON.stringify([this.proxyPeer])}`);
     return [...args, ...(this.o.serveArgs ?? [])];
   }
 

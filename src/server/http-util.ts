@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
+import { BlockList, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ApiError } from '../protocol/index.js';
 
@@ -116,20 +117,52 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) is `10.0.0.1`. */
+function plainAddress(a: string): string {
+  return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
+}
+
+/** The trusted proxies (addresses or CIDR blocks, e.g. `10.0.0.0/8`), compiled once per settings array. */
+const compiled = new WeakMap<readonly string[], BlockList>();
+function proxyList(trusted: readonly string[]): BlockList {
+  let list = compiled.get(trusted);
+  if (!list) {
+    list = new BlockList();
+    for (const t of trusted) {
+      const [addr = '', bits] = t.split('/');
+      const family = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) list.addAddress(addr, family);
+      else list.addSubnet(addr, Number(bits), family);
+    }
+    compiled.set(trusted, list);
+  }
+  return list;
+}
+
+function isTrusted(list: BlockList, a: string): boolean {
+  const v = isIP(a);
+  return v !== 0 && list.check(a, v === 6 ? 'ipv6' : 'ipv4');
+}
+
 /**
- * The client's address. X-Forwarded-For is believed only when the direct peer is a configured proxy,
- * and then the right-most address that is not itself a trusted proxy wins.
+ * The client's address (reliability.md #13). X-Forwarded-For is believed only when the direct peer is a
+ * configured proxy, and then the right-most hop that is not itself a trusted proxy wins: hops to its
+ * left were written by the client and may be anything. From any other peer the header is ignored.
  */
 export function clientAddress(req: IncomingMessage, trustedProxies: readonly string[]): string {
-  const peer = req.socket.remoteAddress ?? 'unknown';
-  if (trustedProxies.length === 0 || !trustedProxies.includes(peer)) return peer;
+  const peer = plainAddress(req.socket.remoteAddress ?? 'unknown');
+  if (trustedProxies.length === 0) return peer;
+  const list = proxyList(trustedProxies);
+  if (!isTrusted(list, peer)) return peer;
   const xff = req.headers['x-forwarded-for'];
   const raw = Array.isArray(xff) ? xff.join(',') : xff;
   if (!raw || raw.length > 1024) return peer;
-  const hops = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const hops = raw.split(',').map((s) => plainAddress(s.trim()));
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = hops[i]!;
-    if (!trustedProxies.includes(hop)) return hop;
+    // a hop that is not an address (empty, `unknown`, garbage) ends the chain: believe nothing left of it
+    if (isIP(hop) === 0) return peer;
+    if (!isTrusted(list, hop)) return hop;
   }
   return peer;
 }

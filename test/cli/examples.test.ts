@@ -73,9 +73,11 @@ function plan(args: string[], tmp: string, target: string | null): { args: strin
   return { args: a, kind: 'to-end' };
 }
 
-async function stopWith(r: Running, signal: NodeJS.Signals): Promise<number | null> {
+/** Sends `signal` and waits for the exit: its code, or the signal that ended it (never a bare null). */
+async function stopWith(r: Running, signal: NodeJS.Signals): Promise<number | string | null> {
   r.child.kill(signal);
-  return (await r.exited).code;
+  const { code, signal: endedBy } = await r.exited;
+  return code ?? endedBy;
 }
 
 describe('every example in the README and in each --help runs', async () => {

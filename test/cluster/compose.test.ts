@@ -16,6 +16,7 @@ interface Service {
   volumes?: string[];
   ports?: string[];
   depends_on?: string[];
+  networks?: Record<string, { ipv4_address?: string }>;
 }
 
 describe('deploy/cluster/docker-compose.yml (no Docker engine here: parsed and checked)', async () => {
@@ -53,6 +54,9 @@ describe('deploy/cluster/docker-compose.yml (no Docker engine here: parsed and c
     await expect(checkHaproxyConfig(`${DIR}haproxy.cfg`)).resolves.toBeUndefined();
     expect(JSON.parse(await readFile(`${DIR}targets.json`, 'utf8'))).toEqual(prometheusTargets(servers.map((s) => ({ id: s.name, address: s.address })), 'stampede'));
     expect(compose.services.haproxy!.ports).toEqual(['127.0.0.1:8080:8080']);
+    // every instance believes X-Forwarded-For from the proxy's fixed address, and from no one else
+    const proxyAddress = compose.services.haproxy!.networks!.default!.ipv4_address!;
+    for (const [name, s] of instances) expect(flag(s.command!, '--set'), name).toBe(`trustedProxies=[${proxyAddress}]`);
   });
 
   it('Prometheus finds the instances through the mounted targets file, and every mounted file exists', async () => {

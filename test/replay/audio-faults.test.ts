@@ -2,27 +2,16 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
 import { createReplay } from '../../src/replay/index.js';
-import { parseScenario } from '../../src/sim/index.js';
 import { CALM } from '../helpers/app.js';
-import { driveReplay } from '../helpers/replay.js';
+import { driveReplay, smallNight } from '../helpers/replay.js';
 import { useTempDir } from '../helpers/tmp.js';
 
 /** One room live from 10:01 to 10:12; with `faults`, half its chunks are lost between 10:04 and 10:08. */
 function scenario(faults: boolean) {
-  return parseScenario(
-    JSON.stringify({
-      event: { name: 'lossy audio', room: 'a', host: 'Host A', account: '@a', date: '2025-03-01', timeZone: 'UTC', replayFrom: '10:00', opensAt: '10:00', scheduledStart: '10:01', replayUntil: '10:13' },
-      assumptions: {
-        demand: { keyframes: [{ at: '10:00', perSecond: 100 }, { at: '10:03', perSecond: 0 }], noise: 0 },
-        capacity: { keyframes: [{ at: '10:00', joinsPerSecond: 1e6 }] },
-        clients: { retry: { policy: 'jittered', baseSeconds: 2, capSeconds: 20, maxAttempts: 10 }, giveUpProbability: 0.05, sessionMinutes: 600 },
-        hostStart: { when: { forMinutes: 0 } },
-        hostEnd: { afterMinutesLive: 11 },
-        ...(faults ? { audio: { faults: [{ room: 'a', from: '10:04', to: '10:08', chunkLoss: 0.5 }] } } : {}),
-      },
-    }),
-    'lossy.json',
-  );
+  return smallNight('lossy audio', { replayUntil: '10:13' }, {
+    hostEnd: { afterMinutesLive: 11 },
+    ...(faults ? { audio: { faults: [{ room: 'a', from: '10:04', to: '10:08', chunkLoss: 0.5 }] } } : {}),
+  });
 }
 
 /** Runs the replay on a manual clock with 12 real listeners; returns what they heard and the model's audio gap. */

@@ -6,27 +6,16 @@ import { checkOggOpus } from '../../src/audio/index.js';
 import { manualClock } from '../../src/clock.js';
 import { CLOSE } from '../../src/protocol/index.js';
 import { createReplay } from '../../src/replay/index.js';
-import { parseScenario } from '../../src/sim/index.js';
 import { CALM } from '../helpers/app.js';
-import { driveReplay } from '../helpers/replay.js';
+import { driveReplay, smallNight } from '../helpers/replay.js';
 import { useTempDir } from '../helpers/tmp.js';
 
 /** Room a goes on air at 10:01 and crashes at 10:08; room b opens a minute later on another account and half the audience follows. */
-const scenario = parseScenario(
-  JSON.stringify({
-    event: { name: 'crash and reopen', room: 'a', host: 'Host A', account: '@a', date: '2025-03-01', timeZone: 'UTC', replayFrom: '10:00', opensAt: '10:00', scheduledStart: '10:01', replayUntil: '10:19' },
-    assumptions: {
-      demand: { keyframes: [{ at: '10:00', perSecond: 100 }, { at: '10:03', perSecond: 0 }], noise: 0 },
-      capacity: { keyframes: [{ at: '10:00', joinsPerSecond: 1e6 }] },
-      clients: { retry: { policy: 'jittered', baseSeconds: 2, capSeconds: 20, maxAttempts: 10 }, giveUpProbability: 0.05, sessionMinutes: 600 },
-      hostStart: { when: { forMinutes: 0 } },
-      hostEnd: { afterMinutesLive: 60 },
-      crashes: [{ room: 'a', at: '10:08', eject: 1, ends: true }],
-      rooms: [{ name: 'b', host: 'Host B', account: '@b', opensAfter: { roomEnds: 'a', minutes: 1 }, endAfterMinutesLive: 8, migration: { from: 'a', share: 0.5, spreadMinutes: 2 } }],
-    },
-  }),
-  'crash.json',
-);
+const scenario = smallNight('crash and reopen', { replayUntil: '10:19' }, {
+  hostEnd: { afterMinutesLive: 60 },
+  crashes: [{ room: 'a', at: '10:08', eject: 1, ends: true }],
+  rooms: [{ name: 'b', host: 'Host B', account: '@b', opensAfter: { roomEnds: 'a', minutes: 1 }, endAfterMinutesLive: 8, migration: { from: 'a', share: 0.5, spreadMinutes: 2 } }],
+});
 
 /**
  * Polls the server while the replay runs. The replay stops its server as soon as the night ends,

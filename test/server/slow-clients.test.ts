@@ -29,5 +29,9 @@ describe('slow and lying clients', () => {
     expect(clientAddress(req('10.0.0.1', '6.6.6.6, 1.2.3.4'), ['10.0.0.1'])).toBe('1.2.3.4');
     expect(clientAddress(req('10.0.0.1', '1.2.3.4, 10.0.0.1'), ['10.0.0.1'])).toBe('1.2.3.4');
     expect(clientAddress(req('10.0.0.1'), ['10.0.0.1'])).toBe('10.0.0.1');
+    // CIDR blocks, IPv4-mapped peers, and a garbage hop that ends the chain
+    expect(clientAddress(req('::ffff:172.28.0.10', '198.51.100.7'), ['172.28.0.0/24'])).toBe('198.51.100.7');
+    expect(clientAddress(req('172.28.0.10', '6.6.6.6, not-an-address'), ['172.28.0.0/24'])).toBe('172.28.0.10');
+    expect(clientAddress(req('::ffff:10.0.0.9', '1.2.3.4'), ['10.0.0.1'])).toBe('10.0.0.9');
   });
 });
