@@ -11,7 +11,9 @@ import { answer, monoMs } from './lib/proc.js';
  *   a fresh connection that names the ticket (no WebSocket key, so no socket stays open).
  * - scrape: one GET after another (the /metrics figure), each timed.
  * - open: requests leave at a fixed `rate` whatever the answers (pipelined over `connections`), and
- *   each answer's latency is measured from when its request was DUE, so queueing is not hidden.
+ *   each answer's latency is measured from when its request was DUE, so queueing is not hidden. A
+ *   connection the server closes is opened again, as a client would; what it had sent and not had
+ *   answered is counted as dropped.
  */
 interface Target {
   host: string;
@@ -122,18 +124,30 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
   const ok = latency();
   const statuses: Record<string, number> = {};
   const req = requestBytes(t);
-  const sockets = await Promise.all(Array.from({ length: connections }, () => open(t)));
-  const due: number[][] = sockets.map(() => []);
   let sent = 0;
   let answered = 0;
-  sockets.forEach((s, i) => {
-    const q = due[i]!;
-    let head = 0;
+  /** Requests lost with a connection the server closed before answering them. */
+  let dropped = 0;
+  let reconnects = 0;
+  let sending = true;
+  // one slot per connection: its socket (null while reconnecting), the due times of what it sent and
+  // is not answered yet, and what fell due while it was reconnecting (written as soon as it is back)
+  interface Slot {
+    socket: Socket | null;
+    due: number[];
+    head: number;
+    waiting: number[];
+  }
+  const slots: Slot[] = Array.from({ length: connections }, () => ({ socket: null, due: [], head: 0, waiting: [] }));
+  const attach = (slot: Slot, s: Socket): void => {
+    slot.socket = s;
+    slot.due = [];
+    slot.head = 0;
     const reader = new ResponseReader((a) => {
-      const at = q[head++]!;
-      if (head > 4096) {
-        q.splice(0, head);
-        head = 0;
+      const at = slot.due[slot.head++]!;
+      if (slot.head > 4096) {
+        slot.due.splice(0, slot.head);
+        slot.head = 0;
       }
       answered++;
       statuses[a.status] = (statuses[a.status] ?? 0) + 1;
@@ -141,7 +155,30 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
     });
     s.on('data', (d: Buffer) => reader.push(d));
     s.on('error', () => undefined);
-  });
+    // a client whose connection the server closed counts what was not answered as lost and connects again
+    s.once('close', () => {
+      if (slot.socket !== s) return;
+      dropped += slot.due.length - slot.head;
+      slot.socket = null;
+      if (!sending) return;
+      reconnects++;
+      open(t).then(
+        (n) => {
+          if (!sending) return void n.destroy();
+          attach(slot, n);
+          const w = slot.waiting.splice(0);
+          if (w.length) {
+            for (const at of w) slot.due.push(at);
+            n.write(w.length === 1 ? req : Buffer.concat(Array.from({ length: w.length }, () => req)));
+          }
+        },
+        () => {
+          dropped += slot.waiting.splice(0).length;
+        },
+      );
+    });
+  };
+  (await Promise.all(slots.map(() => open(t)))).forEach((s, i) => attach(slots[i]!, s));
   const t0 = monoMs();
   let next = 0;
   await new Promise<void>((resolve) => {
@@ -151,13 +188,17 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
       const owed = Math.floor(((until - t0) / 1000) * rate) - sent;
       if (owed > 0) {
         // due times are spread evenly over the interval: request k was due at t0 + k / rate
-        const per: number[] = new Array<number>(sockets.length).fill(0);
+        const per: number[] = new Array<number>(slots.length).fill(0);
         for (let k = 0; k < owed; k++) {
-          const i = next++ % sockets.length;
-          per[i]!++;
-          due[i]!.push(t0 + ((sent + k) / rate) * 1000);
+          const i = next++ % slots.length;
+          const slot = slots[i]!;
+          const at = t0 + ((sent + k) / rate) * 1000;
+          if (slot.socket) {
+            per[i]!++;
+            slot.due.push(at);
+          } else slot.waiting.push(at);
         }
-        per.forEach((c, i) => c && sockets[i]!.write(c === 1 ? req : Buffer.concat(Array.from({ length: c }, () => req))));
+        per.forEach((c, i) => c && slots[i]!.socket!.write(c === 1 ? req : Buffer.concat(Array.from({ length: c }, () => req))));
         sent += owed;
       }
       if (now >= t0 + durationMs) {
@@ -168,14 +209,17 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
   });
   const sendSecs = (monoMs() - t0) / 1000;
   const graceEnd = monoMs() + graceMs;
-  while (answered < sent && monoMs() < graceEnd) await new Promise((r) => setTimeout(r, 20));
-  for (const s of sockets) s.destroy();
+  while (answered + dropped < sent && monoMs() < graceEnd) await new Promise((r) => setTimeout(r, 20));
+  sending = false;
+  for (const slot of slots) slot.socket?.destroy();
   const good = statuses['200'] ?? 0;
   return {
     offeredPerSec: sent / sendSecs,
     sent,
     answered,
-    unanswered: sent - answered,
+    dropped,
+    reconnects,
+    unanswered: sent - answered - dropped,
     statuses,
     goodputPerSec: good / sendSecs,
     p50Ms: ok.getValueAtPercentile(50) / 1000,

@@ -38,6 +38,8 @@ const CFG = {
   overloadCapacity: num('BENCH_OVERLOAD_CAPACITY', 0),
   /** 1: the overload part also runs Stampede with the token bucket alone (shedding off), to show what shedding costs and buys. */
   overloadNoShed: env.BENCH_OVERLOAD_NOSHED === '1',
+  /** That contestant's token bucket as a share of the capacity (1: the capacity). */
+  overloadNoShedShare: num('BENCH_OVERLOAD_NOSHED_SHARE', 1),
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
@@ -386,6 +388,8 @@ export interface OverloadPoint {
   goodputPerSec: number;
   p99Ms: number | null;
   unanswered: number;
+  /** Requests lost with a connection the server closed (sent, never answered); the load generator connects again. */
+  dropped: number;
   statuses: Record<string, number>;
   /** Server CPU per answered request (admitted or refused), µs. */
   cpuMicrosPerAnswer: number;
@@ -409,7 +413,7 @@ async function partOverload(): Promise<void> {
   // Stampede with its admission on (token bucket at the capacity, shedding on event-loop lag) vs bare node:http with none
   const admission = [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 250 })];
   const servers = [await httpServer('stampede', admission), await httpServer('bare-http'), ...(CFG.before ? [await httpServer('stampede-before', admission, beforeServer('stampede'))] : []),
-    ...(CFG.overloadNoShed ? [await httpServer('stampede-noshed', [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 600_000 })], 'servers/stampede')] : [])];
+    ...(CFG.overloadNoShed ? [await httpServer('stampede-noshed', [JSON.stringify({ joinRatePerSecond: capacity * CFG.overloadNoShedShare, joinBurst: Math.max(1, Math.round((capacity * CFG.overloadNoShedShare) / 10)), shedEventLoopLagMs: 600_000 })], 'servers/stampede')] : [])];
   const points: OverloadPoint[] = [];
   try {
     for (let r = 0; r < CFG.overloadRounds; r++) {
@@ -418,11 +422,11 @@ async function partOverload(): Promise<void> {
           // an earlier build (BENCH_BEFORE) may not read its loop delay: NaN then
           const loopDelay = () => s.proc.call<{ p99Ms: number }>('loop').catch(() => ({ p99Ms: NaN }));
           const [m0] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay()]);
-          const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
+          const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; dropped: number; statuses: Record<string, number> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
           const [m1, loop] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay()]);
           // what each answer (admitted or refused) cost the server, and how far its event loop fell behind meanwhile
           const cpuMicrosPerAnswer = (m1.userMicros + m1.systemMicros - m0.userMicros - m0.systemMicros) / Math.max(1, o.answered);
-          points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, round: r });
+          points.push({ server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, dropped: o.dropped, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, round: r });
           // let queues drain and the admission bucket refill before the next point
           await wait(Math.min(1_000, CFG.overloadMs));
         }
@@ -437,7 +441,7 @@ async function partOverload(): Promise<void> {
   const top = Math.max(...CFG.overloadFactors);
   for (const s of servers) {
     const at = points.filter((p) => p.server === s.name && p.factor === top);
-    const label = { stampede: 'Stampede (admission on)', 'bare-http': 'bare node:http (no admission)', 'stampede-noshed': 'Stampede (token bucket only, shedding off)' }[s.name] ?? `${BEFORE_LABEL} (admission on)`;
+    const label = { stampede: 'Stampede (admission on)', 'bare-http': 'bare node:http (no admission)', 'stampede-noshed': `Stampede (token bucket only at ${CFG.overloadNoShedShare}× capacity, shedding off)` }[s.name] ?? `${BEFORE_LABEL} (admission on)`;
     against({ part: 'overload', name: `${label} at ${top}× capacity: goodput as a share of capacity`, unit: '× capacity', better: 'higher', a: at.map((p) => p.goodputPerSec / capacity), limit: 0.9, limitName: 'target 0.9× capacity' });
     against({ part: 'overload', name: `${label} at ${top}× capacity: p99 of admitted joins (from due time)`, unit: 'ms', better: 'lower', a: at.map((p) => p.p99Ms), limit: 1000, limitName: 'target 1 s' });
   }

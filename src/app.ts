@@ -46,7 +46,7 @@ export function createApp(opts: AppOptions = {}): App {
   const config = parseServerConfig(opts.server);
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const clock = opts.clock ?? systemClock();
-  const metrics = createServerMetrics();
+  const metrics = createServerMetrics({ clock });
   // one process alone keeps the embedded bus; with Redis, instances share spaces, audio, counts and tickets
   const bus = config.redisUrl
     ? new RedisBus({

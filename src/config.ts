@@ -44,6 +44,8 @@ export const SERVER_DEFAULTS = {
   shedHeapBytes: 2 * 1024 ** 3,
   shedRssBytes: 3 * 1024 ** 3,
   shedExternalBytes: 1024 ** 3,
+  /** Lag read this soon after start does not shed (reliability.md #17): a fresh process is slow by nature. */
+  shedWarmupMs: 2_000,
   retryAfterMs: 2_000,
   /** Heartbeat (reliability.md #11, #20): ping with a fresh payload; only a pong carrying it counts. */
   heartbeatMs: 15_000,
@@ -163,6 +165,7 @@ export const serverConfigSchema = z.strictObject({
   ticketTtlMs: positive,
   maxTicketsPerAddress: positive,
   shedEventLoopLagMs: positive,
+  shedWarmupMs: nonNegative,
   shedHeapBytes: positive,
   shedRssBytes: positive,
   shedExternalBytes: positive,

@@ -45,9 +45,9 @@ export function renderMarkdown(meta: { date: string; node: string; cpus: number;
   const ov = raw.overload as { capacity: number; points: OverloadPoint[] } | undefined;
   if (ov) {
     out.push('', '## Graceful overload', '', `Capacity ${ov.capacity.toLocaleString('en-US')} joins/s. Open-loop offered load; medians of the rounds.`, '');
-    out.push('| offered (× capacity) | server | offered joins/s | goodput (200/s) | goodput ÷ capacity | p99 of admitted, ms | refused | unanswered | server CPU µs per answer | event-loop delay p99, ms |', '|---|---|---|---|---|---|---|---|---|---|');
+    out.push('| offered (× capacity) | server | offered joins/s | goodput (200/s) | goodput ÷ capacity | p99 of admitted, ms | refused | dropped with a closed connection | unanswered | server CPU µs per answer | event-loop delay p99, ms |', '|---|---|---|---|---|---|---|---|---|---|---|');
     for (const row of overloadRows(ov)) {
-      out.push(`| ${row.factor}× | ${row.server} | ${fmt(row.offered)} | ${fmt(row.goodput)} | ${fmt(row.goodput / ov.capacity)} | ${fmt(row.p99)} | ${fmt(row.refused)} | ${fmt(row.unanswered)} | ${fmt(row.cpuPerAnswer)} | ${fmt(row.loopP99)} |`);
+      out.push(`| ${row.factor}× | ${row.server} | ${fmt(row.offered)} | ${fmt(row.goodput)} | ${fmt(row.goodput / ov.capacity)} | ${fmt(row.p99)} | ${fmt(row.refused)} | ${fmt(row.dropped)} | ${fmt(row.unanswered)} | ${fmt(row.cpuPerAnswer)} | ${fmt(row.loopP99)} |`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -60,6 +60,7 @@ interface OverloadRow {
   goodput: number;
   p99: number;
   refused: number;
+  dropped: number;
   unanswered: number;
   cpuPerAnswer: number;
   loopP99: number;
@@ -80,6 +81,7 @@ export function overloadRows(ov: { points: OverloadPoint[] }): OverloadRow[] {
         goodput: median(ps.map((p) => p.goodputPerSec)),
         p99: median(ps.map((p) => p.p99Ms ?? Number.POSITIVE_INFINITY)),
         refused: median(refused),
+        dropped: median(ps.map((p) => p.dropped ?? 0)),
         unanswered: median(ps.map((p) => p.unanswered)),
         // older results (before these were measured) read NaN, shown as such
         cpuPerAnswer: median(ps.map((p) => p.cpuMicrosPerAnswer ?? NaN)),

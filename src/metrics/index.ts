@@ -1,4 +1,7 @@
+import { readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { systemClock, type Clock } from '../clock.js';
 
 /**
  * Every metric Stampede's server publishes, created on one Registry per app (never the global one).
@@ -86,6 +89,10 @@ export interface ServerMetrics {
   outboundOverflows: Counter;
   recordingBytes: Counter;
   recordingFailures: Counter;
+  recordingQuotaUsed: Gauge;
+  recordingQuotaLimit: Gauge;
+  liveWindowBytes: Gauge;
+  liveWindowLimit: Gauge;
   faultsActive: Gauge<'kind'>;
   faultsInjected: Counter<'kind'>;
   spacesByState: Gauge<'state'>;
@@ -109,6 +116,8 @@ export interface MetricsOptions {
   /** Include prom-client's default process and Node.js metrics (on by default). */
   defaultMetrics?: boolean;
   prefix?: string;
+  /** What `process_open_fds` measures its refresh interval by; the system clock when not given. */
+  clock?: Clock;
 }
 
 /**
@@ -117,12 +126,58 @@ export interface MetricsOptions {
  */
 export const PER_SOCKET_DEFAULTS = ['nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total'] as const;
 
+/** How often `process_open_fds` lists /proc/self/fd at most (docs/metrics.md). */
+export const OPEN_FDS_REFRESH_MS = 1_000;
+
+/**
+ * `process_open_fds` as prom-client names it, without listing /proc/self/fd on the scrape: that listing
+ * grows with every listener's socket (with 2,000 listeners it was the whole difference between a busy and
+ * an idle scrape). The first scrape lists it; after that a scrape reports the last count and, when that
+ * is older than OPEN_FDS_REFRESH_MS, lists it again off the main thread for the scrapes that follow.
+ */
+function openFdsGauge(registry: Registry, clock: Clock): void {
+  if (process.platform !== 'linux') return;
+  const dir = '/proc/self/fd';
+  let count = -1;
+  let at = 0;
+  let listing = false;
+  registry.removeSingleMetric('process_open_fds');
+  new Gauge({
+    name: 'process_open_fds',
+    help: `Number of open file descriptors (counted at most every ${OPEN_FDS_REFRESH_MS / 1000} s, in the background).`,
+    registers: [registry],
+    collect() {
+      if (count < 0) {
+        try {
+          // minus the descriptor the listing itself held
+          count = readdirSync(dir).length - 1;
+          at = clock.now();
+        } catch {
+          return;
+        }
+      } else if (!listing && clock.now() - at >= OPEN_FDS_REFRESH_MS) {
+        listing = true;
+        readdir(dir).then(
+          (fds) => {
+            count = fds.length - 1;
+            at = clock.now();
+            listing = false;
+          },
+          () => (listing = false),
+        );
+      }
+      this.set(count);
+    },
+  });
+}
+
 export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) {
     collectDefaultMetrics({ register: registry });
     // these walk every handle (every listener's socket) on every scrape; stampede_ws_connections counts the sockets
     for (const name of PER_SOCKET_DEFAULTS) registry.removeSingleMetric(name);
+    openFdsGauge(registry, opts.clock ?? systemClock());
   }
   const p = opts.prefix ?? 'stampede_';
   const r = [registry];
@@ -143,6 +198,10 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     outboundOverflows: new Counter({ name: `${p}ws_outbound_overflows_total`, help: 'Connections closed (4001) because a message would have taken their outbound buffer past maxOutboundBytes', registers: r }),
     recordingBytes: new Counter({ name: `${p}recording_bytes_total`, help: 'Audio bytes written to recordings', registers: r }),
     recordingFailures: new Counter({ name: `${p}recording_failures_total`, help: 'Recordings whose file write failed (not published)', registers: r }),
+    recordingQuotaUsed: new Gauge({ name: `${p}recording_quota_used_bytes`, help: 'Bytes of the recordings disk quota in use: what the directory held at start plus what this process wrote since', registers: r }),
+    recordingQuotaLimit: new Gauge({ name: `${p}recording_quota_limit_bytes`, help: 'The recordings disk quota of this process (recordingQuotaBytes)', registers: r }),
+    liveWindowBytes: new Gauge({ name: `${p}live_window_bytes`, help: 'Audio bytes the live windows of all spaces hold together', registers: r }),
+    liveWindowLimit: new Gauge({ name: `${p}live_window_limit_bytes`, help: 'The bound on all live windows together (liveWindowTotalBytes)', registers: r }),
     faultsActive: new Gauge({ name: `${p}faults_active`, help: 'Injected faults in force, by kind (serve --faults, a replayed scenario)', labelNames: ['kind'], registers: r }),
     faultsInjected: new Counter({ name: `${p}faults_injected_total`, help: 'What injected faults did, by kind: chunks dropped, held or echoed, heartbeat rounds skipped, recordings failed', labelNames: ['kind'], registers: r }),
     spacesByState: new Gauge({ name: `${p}spaces`, help: 'Spaces by state', labelNames: ['state'], registers: r }),

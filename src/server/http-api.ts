@@ -50,8 +50,8 @@ export interface HttpApiDeps {
   shedder: Shedder;
   hostKeys: HostKeys;
   replay: ReplayView;
-  /** Puts a ticket where every instance can redeem it (nothing with the embedded bus). */
-  shareTicket: (ticket: string, t: { spaceId: string; name: string }, ttlMs: number) => Promise<void>;
+  /** Puts a ticket where every instance can redeem it; undefined (nothing to wait for) with the embedded bus. */
+  shareTicket: (ticket: string, t: { spaceId: string; name: string }, ttlMs: number) => Promise<void> | undefined;
   /** GET /api/v1/cluster: this instance's id and every instance's status. */
   cluster: () => Promise<Record<string, unknown>>;
   draining(): boolean;
@@ -191,7 +191,9 @@ export class HttpApi {
       if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });
     try {
-      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q < 0 ? url : url.slice(0, q);
       const method = req.method ?? 'GET';
       // the browser-facing policy (docs/reliability.md #26): a page from another site gets nothing;
       // an allowed one gets an explicit CORS answer for its own origin
@@ -199,7 +201,7 @@ export class HttpApi {
       if (!originAllowed(origin, req.headers.host, this.d.config.allowedOrigins)) {
         throw new ApiError('ORIGIN_FORBIDDEN', `pages from ${String(origin).slice(0, 100)} may not use this server (allowedOrigins)`);
       }
-      for (const [k, v] of Object.entries(corsHeaders(origin, method === 'OPTIONS'))) res.setHeader(k, v);
+      if (origin !== undefined) for (const [k, v] of Object.entries(corsHeaders(origin, method === 'OPTIONS'))) res.setHeader(k, v);
       // draining: the port stays open and says so (docs/reliability.md #25); health and metrics still answer
       if (this.d.draining() && path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
         res.setHeader('connection', 'close');
@@ -245,7 +247,8 @@ export class HttpApi {
 
   private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean; recordingLost: boolean } {
     const audio = this.d.hub.audio;
-    return { ...space.snapshot(this.d.replay.modelledListeners(space.id)), simTime: this.d.replay.simTime(), recordingReady: audio.recordingReady(space), recordingLost: audio.recordingLost(space) };
+    // the snapshot is a fresh object: the view's fields go onto it (same order as a spread) instead of a copy
+    return Object.assign(space.snapshot(this.d.replay.modelledListeners(space.id)), { simTime: this.d.replay.simTime(), recordingReady: audio.recordingReady(space), recordingLost: audio.recordingLost(space) });
   }
 
   private html(res: ServerResponse, page: string): void {
@@ -362,7 +365,8 @@ export class HttpApi {
     const name = body.name ?? 'listener';
     const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now(), ip);
     // in a cluster: good on any instance once Redis has it (while Redis is away, on this one only)
-    await this.d.shareTicket(ticket, { spaceId: space.id, name }, config.ticketTtlMs);
+    const sharing = this.d.shareTicket(ticket, { spaceId: space.id, name }, config.ticketTtlMs);
+    if (sharing) await sharing;
     this.countJoin('admitted');
     const host = req.headers.host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(req.headers.host) ? req.headers.host : this.d.listenAddress();
     sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });

@@ -21,17 +21,23 @@ export type RouteMatch<C> =
  * A path that matches with another method gives the methods it allows, for a 405 with `Allow`.
  */
 export class RouteTable<C> {
-  private readonly rows: { def: RouteDef<C>; segments: string[] }[];
+  /** The rows by their number of segments, each list in table order: a path is tried only against rows of its length. */
+  private readonly byLength = new Map<number, { def: RouteDef<C>; segments: string[] }[]>();
 
   constructor(defs: readonly RouteDef<C>[]) {
-    this.rows = defs.map((def) => ({ def, segments: def.path.split('/').filter(Boolean) }));
+    for (const def of defs) {
+      const segments = def.path.split('/').filter(Boolean);
+      const rows = this.byLength.get(segments.length) ?? [];
+      rows.push({ def, segments });
+      this.byLength.set(segments.length, rows);
+    }
   }
 
   match(method: string, path: string): RouteMatch<C> {
     const parts = path.split('/').filter(Boolean);
     let sameRoute: Route | null = null;
     const allow: string[] = [];
-    for (const { def, segments } of this.rows) {
+    for (const { def, segments } of this.byLength.get(parts.length) ?? []) {
       const params = matchSegments(segments, parts);
       if (!params) continue;
       if (def.method === method || (def.head && method === 'HEAD')) return { kind: 'found', def, params };
@@ -44,11 +50,9 @@ export class RouteTable<C> {
 
 function matchSegments(pattern: readonly string[], parts: readonly string[]): Record<string, string> | null {
   if (pattern.length !== parts.length) return null;
+  // the literal segments first: a row that does not match allocates nothing
+  for (let i = 0; i < pattern.length; i++) if (pattern[i]![0] !== ':' && pattern[i] !== parts[i]) return null;
   const params: Record<string, string> = {};
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i]!;
-    if (p.startsWith(':')) params[p.slice(1)] = parts[i]!;
-    else if (p !== parts[i]) return null;
-  }
+  for (let i = 0; i < pattern.length; i++) if (pattern[i]![0] === ':') params[pattern[i]!.slice(1)] = parts[i]!;
   return params;
 }

@@ -104,7 +104,7 @@ export class LiveServer {
     const tickets = new TicketBook(config.ticketTtlMs);
     // the real process: loop lag that cannot read 0 while the loop is too busy to sample, and memory
     // beside the heap (docs/reliability.md #22)
-    this.monitor = deps.loadSignal ? null : new LoadMonitor(500, (r) => metrics.eventLoopLag.set(r.lagMs / 1000));
+    this.monitor = deps.loadSignal ? null : new LoadMonitor({ warmupMs: config.shedWarmupMs, onSample: (r) => metrics.eventLoopLag.set(r.lagMs / 1000) });
     const limits = { maxLagMs: config.shedEventLoopLagMs, maxHeapBytes: config.shedHeapBytes, maxRssBytes: config.shedRssBytes, maxExternalBytes: config.shedExternalBytes };
     const shedder = new Shedder(deps.loadSignal ?? this.monitor!, limits, (reason, r) => {
       const MiB = 2 ** 20;
@@ -186,9 +186,7 @@ export class LiveServer {
       shedder,
       hostKeys: this.hostKeys,
       replay,
-      shareTicket: async (ticket, t, ttlMs) => {
-        if (this.bus.shared) await this.bus.putTicket(ticket, t, ttlMs).catch(() => undefined);
-      },
+      shareTicket: (ticket, t, ttlMs) => (this.bus.shared ? this.bus.putTicket(ticket, t, ttlMs).catch(() => undefined) : undefined),
       cluster: async () => ({ instance: this.sync.instanceId, shared: this.sync.shared, instances: await this.sync.statuses() }),
       draining: () => this.draining,
       listenAddress: () => `${this.address?.address}:${this.address?.port}`,
@@ -258,6 +256,9 @@ export class LiveServer {
   async start(): Promise<string> {
     const { config } = this.deps;
     this.recordingDir = config.recordingDir ?? (await mkdtemp(join(tmpdir(), 'stampede-rec-')));
+    // recordings already there count toward the disk quota: a restarted process does not start at 0
+    const onDisk = await this.hub.audio.countRecordingsOnDisk(this.recordingDir);
+    if (onDisk > 0) this.log.info({ recordingDir: this.recordingDir, bytes: onDisk, quotaBytes: config.recordingQuotaBytes }, 'recordings already on disk count toward the quota');
     // with Redis, an instance that cannot reach it fails here rather than serving alone
     await this.sync.start();
     try {

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SERVER_DEFAULTS } from '../../src/config.js';
-import { bearer, Bucket, ByteQuota, KeyedBuckets, Liveness, LoadMonitor, MessageLimiter, newToken, originAllowed, tokenMatches } from '../../src/guard/index.js';
+import { bearer, Bucket, ByteQuota, KeyedBuckets, LagWindows, Liveness, LoadMonitor, MessageLimiter, newToken, originAllowed, tokenMatches } from '../../src/guard/index.js';
+import { Shedder } from '../../src/server/index.js';
 
 describe('token buckets', () => {
   it('admits the burst, then the rate, from the time it is given', () => {
@@ -65,7 +66,7 @@ describe('origin policy', () => {
 
 describe('load monitor', () => {
   it('reads a blocked event loop as lag even before its sampler gets to run, and memory beside the heap', async () => {
-    const m = new LoadMonitor(50);
+    const m = new LoadMonitor({ windowMs: 50 });
     m.start();
     try {
       await new Promise((r) => setTimeout(r, 120));
@@ -80,6 +81,56 @@ describe('load monitor', () => {
     } finally {
       m.stop();
     }
+  });
+});
+
+describe('start-up lag (a fresh serve shed its first joins on a busy machine)', () => {
+  const limits = { maxLagMs: 250, maxHeapBytes: Infinity, maxRssBytes: Infinity, maxExternalBytes: Infinity };
+
+  it('a process stalled right after start (descheduled, paused) admits its first join; the same stall after the warm-up sheds', () => {
+    let t = 10_000;
+    const m = new LoadMonitor({ windowMs: 500, warmupMs: 2_000, now: () => t });
+    m.start();
+    try {
+      const shedder = new Shedder(m, limits);
+      // the sampler has not run for 1 s since start: its next window is 500 ms overdue
+      t += 1_000;
+      expect(m.eventLoopLagMs()).toBe(0);
+      expect(shedder.reason()).toBeNull();
+      // the same between-samples reading once the warm-up is over counts at once, as before
+      t += 2_500;
+      expect(m.eventLoopLagMs()).toBe(1_000);
+      expect(shedder.reason()).toBe('event_loop_lag');
+    } finally {
+      m.stop();
+    }
+    // without a warm-up (the old rule) the start-up stall shed the first join
+    t = 10_000;
+    const old = new LoadMonitor({ windowMs: 500, now: () => t });
+    old.start();
+    t += 1_000;
+    expect(new Shedder(old, limits).reason()).toBe('event_loop_lag');
+    old.stop();
+  });
+
+  it('two slow start-up windows do not shed; two slow windows after the warm-up do, and the gauge reports both', () => {
+    const w = new LagWindows(500, 0, 2_000);
+    expect(w.window(500, 400)).toBe(400);
+    expect(w.window(1_000, 300)).toBe(300);
+    expect(w.lagAt(1_000, true)).toBe(0);
+    expect(w.lastMs).toBe(300);
+    expect(w.window(1_500, 20)).toBe(20);
+    expect(w.window(2_000, 300)).toBe(300);
+    // the first window after the warm-up has nothing counted to compare with: one slow tick does not shed
+    expect(w.window(2_500, 300)).toBe(300);
+    expect(w.lagAt(2_500, true)).toBe(0);
+    // a loop that stays behind does
+    w.window(3_000, 320);
+    expect(w.lagAt(3_000, true)).toBe(300);
+    const noWarmup = new LagWindows(500, 0);
+    noWarmup.window(500, 400);
+    noWarmup.window(1_000, 300);
+    expect(noWarmup.lagAt(1_000, true)).toBe(300);
   });
 });
 

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { PER_SOCKET_DEFAULTS } from '../../src/metrics/index.js';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { manualClock } from '../../src/clock.js';
+import { OPEN_FDS_REFRESH_MS, PER_SOCKET_DEFAULTS } from '../../src/metrics/index.js';
 import { useApps } from '../helpers/app.js';
 
 describe('/metrics', () => {
@@ -24,6 +26,27 @@ describe('/metrics', () => {
     for (const name of PER_SOCKET_DEFAULTS) {
       expect(exposed, name).not.toContain(name);
       expect(doc, name).toContain(`\`${name}\``);
+    }
+  });
+
+  it('counts open file descriptors without listing them on every scrape: a scrape reports the last count, refreshed once OPEN_FDS_REFRESH_MS has passed', async () => {
+    const clock = manualClock(Date.now());
+    const s = await startApp({}, { clock });
+    const fds = async () => Number(/^process_open_fds (\d+)$/m.exec(await (await fetch(`${s.url}/metrics`)).text())?.[1]);
+    const before = await fds();
+    expect(before).toBeGreaterThan(0);
+    // 50 more connections: at least 50 more descriptors in this process (the test's ends; the server's as it accepts them)
+    const { port } = new URL(s.url);
+    const socks = await Promise.all(Array.from({ length: 50 }, () => new Promise<Socket>((resolve, reject) => {
+      const c = tcpConnect(Number(port), '127.0.0.1', () => resolve(c));
+      c.on('error', reject);
+    })));
+    try {
+      expect(await fds()).toBe(before);
+      await clock.advance(OPEN_FDS_REFRESH_MS);
+      await expect.poll(fds).toBeGreaterThanOrEqual(before + 50);
+    } finally {
+      for (const c of socks) c.destroy();
     }
   });
 
