@@ -5,17 +5,31 @@
 export class ByteQuota {
   private usedBytes = 0;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    /** Told the bytes in use after every change (a gauge). */
+    private readonly onChange?: (usedBytes: number) => void,
+  ) {
+    onChange?.(0);
+  }
+
+  /** Bytes already taken before this process started (files on disk): counted even past the limit. */
+  count(bytes: number): void {
+    this.usedBytes += bytes;
+    this.onChange?.(this.usedBytes);
+  }
 
   /** Takes `bytes` from the budget if they fit. */
   take(bytes: number): boolean {
     if (this.usedBytes + bytes > this.limit) return false;
     this.usedBytes += bytes;
+    this.onChange?.(this.usedBytes);
     return true;
   }
 
   release(bytes: number): void {
     this.usedBytes = Math.max(0, this.usedBytes - bytes);
+    this.onChange?.(this.usedBytes);
   }
 
   get used(): number {

@@ -89,6 +89,10 @@ export interface ServerMetrics {
   outboundOverflows: Counter;
   recordingBytes: Counter;
   recordingFailures: Counter;
+  recordingQuotaUsed: Gauge;
+  recordingQuotaLimit: Gauge;
+  liveWindowBytes: Gauge;
+  liveWindowLimit: Gauge;
   faultsActive: Gauge<'kind'>;
   faultsInjected: Counter<'kind'>;
   spacesByState: Gauge<'state'>;
@@ -194,6 +198,10 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     outboundOverflows: new Counter({ name: `${p}ws_outbound_overflows_total`, help: 'Connections closed (4001) because a message would have taken their outbound buffer past maxOutboundBytes', registers: r }),
     recordingBytes: new Counter({ name: `${p}recording_bytes_total`, help: 'Audio bytes written to recordings', registers: r }),
     recordingFailures: new Counter({ name: `${p}recording_failures_total`, help: 'Recordings whose file write failed (not published)', registers: r }),
+    recordingQuotaUsed: new Gauge({ name: `${p}recording_quota_used_bytes`, help: 'Bytes of the recordings disk quota in use: what the directory held at start plus what this process wrote since', registers: r }),
+    recordingQuotaLimit: new Gauge({ name: `${p}recording_quota_limit_bytes`, help: 'The recordings disk quota of this process (recordingQuotaBytes)', registers: r }),
+    liveWindowBytes: new Gauge({ name: `${p}live_window_bytes`, help: 'Audio bytes the live windows of all spaces hold together', registers: r }),
+    liveWindowLimit: new Gauge({ name: `${p}live_window_limit_bytes`, help: 'The bound on all live windows together (liveWindowTotalBytes)', registers: r }),
     faultsActive: new Gauge({ name: `${p}faults_active`, help: 'Injected faults in force, by kind (serve --faults, a replayed scenario)', labelNames: ['kind'], registers: r }),
     faultsInjected: new Counter({ name: `${p}faults_injected_total`, help: 'What injected faults did, by kind: chunks dropped, held or echoed, heartbeat rounds skipped, recordings failed', labelNames: ['kind'], registers: r }),
     spacesByState: new Gauge({ name: `${p}spaces`, help: 'Spaces by state', labelNames: ['state'], registers: r }),

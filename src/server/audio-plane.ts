@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -51,7 +52,9 @@ export class AudioPlane {
     private readonly recordingDir: () => string,
     private readonly faults: ServerFaults = NO_FAULTS,
   ) {
-    this.quota = new ByteQuota(config.recordingQuotaBytes);
+    this.quota = new ByteQuota(config.recordingQuotaBytes, (used) => metrics.recordingQuotaUsed.set(used));
+    metrics.recordingQuotaLimit.set(config.recordingQuotaBytes);
+    metrics.liveWindowLimit.set(config.liveWindowTotalBytes);
     this.send = faults.route(this.fanOut.bind(this));
     faults.onDiskFault((spaceId) => this.failRecordings(spaceId));
   }
@@ -96,6 +99,22 @@ export class AudioPlane {
     return this.windowBytes;
   }
 
+  /**
+   * Counts what the recording directory already holds (`*.opus`, `*.opus.partial`) toward the quota, so a
+   * restarted process does not start at 0 (docs/reliability.md #24); returns the bytes counted.
+   */
+  async countRecordingsOnDisk(dir: string): Promise<number> {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    let bytes = 0;
+    for (const name of names) {
+      if (!name.endsWith('.opus') && !name.endsWith('.opus.partial')) continue;
+      const st = await stat(join(dir, name)).catch(() => null);
+      if (st?.isFile()) bytes += st.size;
+    }
+    this.quota.count(bytes);
+    return bytes;
+  }
+
   /** How many spaces the plane keeps anything for (a window, a recording). */
   get trackCount(): number {
     return this.tracks.size;
@@ -106,11 +125,13 @@ export class AudioPlane {
     const t = this.tracks.get(spaceId);
     if (!t) return;
     this.windowBytes -= t.recentBytes;
+    this.metrics.liveWindowBytes.set(this.windowBytes);
     this.tracks.delete(spaceId);
   }
 
   private dropWindow(t: Track): void {
     this.windowBytes -= t.recentBytes;
+    this.metrics.liveWindowBytes.set(this.windowBytes);
     t.recent = [];
     t.recentBytes = 0;
   }
@@ -233,6 +254,7 @@ export class AudioPlane {
       t.recentBytes -= n;
       this.windowBytes -= n;
     }
+    this.metrics.liveWindowBytes.set(this.windowBytes);
   }
 
   /**

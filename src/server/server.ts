@@ -20,7 +20,7 @@ import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import { SpaceStore, type Space } from '../space/index.js';
-import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
+import { OPEN_GATE, Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
 import type { ServerFaults } from './faults.js';
@@ -86,9 +86,10 @@ export class LiveServer {
   constructor(private readonly deps: LiveServerDeps) {
     const { config, clock, logger, metrics } = deps;
     const local = deps.replay ?? NO_REPLAY;
-    // an instance running no replay shows the simulated time another instance's replay reports
+    // an instance running no replay shows the simulated time another instance's replay reports, and gates
+    // real joins by that replay's model (a replay driving a cluster: docs/cluster.md)
     const replay: ReplayView = {
-      joinGate: () => local.joinGate(),
+      joinGate: () => (deps.replay ? local.joinGate() : (this.sync.peerGate() ?? OPEN_GATE)),
       simTime: () => local.simTime() ?? this.sync.peerSimTime(),
       modelledListeners: (id) => local.modelledListeners(id),
       status: () => local.status(),
@@ -131,6 +132,7 @@ export class LiveServer {
       log: this.log,
       intervalMs: config.peerIntervalMs,
       localSimTime: () => local.simTime(),
+      localGate: () => (deps.replay ? local.joinGate() : null),
       modelledListeners: (id) => local.modelledListeners(id),
       onPeers: (n) => metrics.clusterPeers.set(n),
       hooks: {
@@ -254,6 +256,9 @@ export class LiveServer {
   async start(): Promise<string> {
     const { config } = this.deps;
     this.recordingDir = config.recordingDir ?? (await mkdtemp(join(tmpdir(), 'stampede-rec-')));
+    // recordings already there count toward the disk quota: a restarted process does not start at 0
+    const onDisk = await this.hub.audio.countRecordingsOnDisk(this.recordingDir);
+    if (onDisk > 0) this.log.info({ recordingDir: this.recordingDir, bytes: onDisk, quotaBytes: config.recordingQuotaBytes }, 'recordings already on disk count toward the quota');
     // with Redis, an instance that cannot reach it fails here rather than serving alone
     await this.sync.start();
     try {

@@ -1,13 +1,24 @@
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
 import { http, probeResources } from '../../src/load/probe.js';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { api, connectHost, createSpace, joinAndConnect, OPERATOR, OPERATOR_TOKEN, startSpace, useApps } from '../helpers/app.js';
+import { useTempDir } from '../helpers/tmp.js';
 
 type ErrBody = { error: { code: string; message: string } };
 type Page = { spaces: { id: string; state: string }[]; next: string | null };
 /** A chunk near the 16 KiB maximum: twelve Opus frames of the largest size. */
 const big = (seq: number): Buffer => encodeAudioChunk({ seq, captureMs: Date.now(), frames: Array.from({ length: 12 }, () => new Uint8Array(1275).fill(3)) });
+
+/** One unlabelled sample from the server's /metrics (docs/metrics.md). */
+async function gauge(url: string, name: string): Promise<number> {
+  const text = (await api<string>(url, 'GET', '/metrics')).body;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in /metrics`);
+  return Number(line.slice(name.length + 1));
+}
 
 /** docs/reliability.md #24: spaces are bounded, the list is paginated, a space whose host left ends. */
 describe('bounded spaces', () => {
@@ -136,6 +147,39 @@ describe('bounded spaces', () => {
     expect(chunks).toBeLessThan(8);
     // the audio pages stay within the quota; the Ogg head, tags and end pages are a few hundred bytes
     expect(Number(rec.headers['content-length'])).toBeLessThan(64 * 1024 + 1024);
+    // what an operator scrapes: the quota's use and its limit
+    expect(await gauge(s.url, 'stampede_recording_quota_limit_bytes')).toBe(64 * 1024);
+    const used = await gauge(s.url, 'stampede_recording_quota_used_bytes');
+    expect(used).toBeGreaterThan(64 * 1024 - 2 * big(0).length);
+    expect(used).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  const dir = useTempDir('stampede-rec-restart-');
+  it('counts the recordings already in its directory at start: a restarted process does not start at 0', async () => {
+    const first = await startApp({ recordingDir: dir(), recordingQuotaBytes: 1024 ** 2 });
+    expect(await gauge(first.url, 'stampede_recording_quota_used_bytes')).toBe(0);
+    const { id, hostToken } = await createSpace(first.url);
+    await startSpace(first.url, id, hostToken);
+    const host = await connectHost(first.url, id, hostToken);
+    const listener = await joinAndConnect(first.url, id);
+    for (let seq = 0; seq < 6; seq++) host.ws.send(big(seq));
+    await listener.until((c) => c.binaries.length === 6, '6 chunks');
+    expect((await api(first.url, 'POST', `/api/v1/spaces/${id}/end`, undefined, OPERATOR)).status).toBe(200);
+    await expect.poll(async () => (await http(new URL(first.url), 'HEAD', `/api/v1/spaces/${id}/recording`)).status).toBe(200);
+    await first.close();
+    let onDisk = 0;
+    for (const f of await readdir(dir())) onDisk += (await stat(join(dir(), f))).size;
+    expect(onDisk).toBeGreaterThan(6 * 15_000);
+    // the same directory after a restart: what is there is counted
+    const second = await startApp({ recordingDir: dir(), recordingQuotaBytes: 1024 ** 2 });
+    expect(await gauge(second.url, 'stampede_recording_quota_used_bytes')).toBe(onDisk);
+    await second.close();
+    // a directory nearly full already: the next start is refused at once
+    await writeFile(join(dir(), 'older.opus.partial'), Buffer.alloc(1024 ** 2 - onDisk - 1_000));
+    const third = await startApp({ recordingDir: dir(), recordingQuotaBytes: 1024 ** 2 });
+    const next = await createSpace(third.url);
+    const refused = await api<ErrBody>(third.url, 'POST', `/api/v1/spaces/${next.id}/start`, undefined, { authorization: `Bearer ${next.hostToken}` });
+    expect([refused.status, refused.body.error.code]).toEqual([507, 'RECORDING_QUOTA']);
   });
 
   it('bounds the live windows of all spaces together, and forgets the audio of spaces it no longer remembers', async () => {
@@ -153,11 +197,14 @@ describe('bounded spaces', () => {
       expect((await http(new URL(s.url), 'GET', `/api/v1/spaces/${sp.id}/chunks/19`)).status).toBe(200);
       // at most the budget, plus the newest chunk each space always keeps
       expect(s.app.server.audioHeld().liveWindowBytes).toBeLessThanOrEqual(64 * 1024 + 2 * big(0).length);
+      expect(await gauge(s.url, 'stampede_live_window_bytes')).toBe(s.app.server.audioHeld().liveWindowBytes);
       host.ws.close();
     }
     expect(s.app.server.audioHeld().tracks).toBe(2);
     for (const sp of spaces) expect((await api(s.url, 'POST', `/api/v1/spaces/${sp.id}/end`, undefined, OPERATOR)).status).toBe(200);
     // one ended space remembered: the other's window and recording entry are gone with it
     expect(s.app.server.audioHeld().tracks).toBe(1);
+    expect(await gauge(s.url, 'stampede_live_window_bytes')).toBe(s.app.server.audioHeld().liveWindowBytes);
+    expect(await gauge(s.url, 'stampede_live_window_limit_bytes')).toBe(64 * 1024);
   });
 });
