@@ -124,7 +124,7 @@ describe('npm run bench', () => {
       expect(r.chunks, `--workers ${r.workers}`).toBeGreaterThan(0);
       expect(r.windowMs, `--workers ${r.workers}`).toBeGreaterThanOrEqual(300);
     }
-    expect(names).toMatch(/stampede load --workers 2: server CPU per delivered chunk \(joins included\), 20 listeners/);
+    expect(names).toMatch(/stampede load --workers 2: server CPU per chunk sent, 20 listeners/);
     const md = await readFile(join(out, 'latest.md'), 'utf8');
     expect(md).toMatch(/\| fanout \| chunks per server CPU-second, 40 listeners, vs bare ws/);
     expect(await readFile(join(out, 'overload.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
