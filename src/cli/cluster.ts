@@ -4,7 +4,7 @@ import { Cluster, MAX_INSTANCES } from '../cluster/index.js';
 import { collect, parsePort, untilSignal } from './common.js';
 import { OPERATOR_TOKEN_ENV } from './serve.js';
 
-function parseInstances(v: string): number {
+export function parseInstances(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > MAX_INSTANCES) throw new InvalidArgumentError(`expected a whole number from 1 to ${MAX_INSTANCES}`);
   return n;

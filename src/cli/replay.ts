@@ -2,11 +2,14 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
-import { createReplay } from '../replay/index.js';
-import { buildReport, createRunDir, fileSha256, pointLatest, runDirName, writeReport } from '../report/index.js';
+import { createReplay, type ClusterRun } from '../replay/index.js';
+import { type ClusterShare, buildReport, createRunDir, fileSha256, pointLatest, runDirName, writeReport } from '../report/index.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { loadScenario, type ReplayStep } from '../sim/index.js';
+import { MAX_INSTANCES } from '../cluster/index.js';
+import { parseInstances } from './cluster.js';
 import { collect, parsePort, parseWholeNumber, untilSignal } from './common.js';
+import { OPERATOR_TOKEN_ENV } from './serve.js';
 import { ReplayProgress } from './replay-progress.js';
 
 export const DEFAULT_SCENARIO = 'scenarios/x-spaces-2024-08-12.yaml';
@@ -34,7 +37,10 @@ interface ReplayOpts {
   listeners: number;
   server: boolean;
   logLevel: string;
+  instances: number;
+  clusterDir: string;
 }
+
 
 /** Unix ms as a wall-clock time (HH:MM) in the scenario's time zone. */
 function simClock(ms: number, timeZone: string): string {
@@ -61,20 +67,38 @@ export function registerReplay(program: Command): void {
     .option('-H, --host <addr>', 'address to bind', '127.0.0.1')
     .option('--listeners <n>', 'real listeners that join through the live server', parseWholeNumber, 200)
     .option('--no-server', 'run the model alone (the default with --speed max)')
+    .option('-n, --instances <n>', `replay on a cluster: Redis, haproxy on --port and N server instances on loopback; the real listeners join through the proxy (1 = one process, the default; 2–${MAX_INSTANCES})`, parseInstances, 1)
+    .option('--cluster-dir <dir>', "with --instances ≥ 2: the instances' logs, haproxy.cfg and the shared recordings", 'out/replay-cluster')
     .option('--log-level <level>', 'server log level', 'warn')
     .option('-q, --quiet', 'no progress line: print only the summary and where the report went', false)
     .option('--stay', 'keep the server up after the night, for the dashboard and the recording, until Ctrl-C (the default at a terminal)')
     .option('--no-stay', 'stop the server when the night is over (the default when output is not a terminal)')
+    .addHelpText(
+      'after',
+      `
+Example — the night on Redis, haproxy and 2 instances (the listeners join through the proxy; out/replay-cluster has the logs):
+  $ stampede replay --instances 2 --port 0 --speed 1800 --listeners 10 --no-stay`,
+    )
     .action(async (scenarioFile: string, o: ReplayOpts) => {
       process.exitCode = await replayCommand(scenarioFile, o);
     });
+}
+
+/** The report's account of a night on a cluster. */
+function clusterShare(run: ClusterRun | null): { cluster: ClusterShare } | null {
+  return run ? { cluster: { instances: run.instances, perInstance: run.perInstance } } : null;
 }
 
 /** argv → options → createReplay → exit code. */
 async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<number> {
   const startedAt = new Date();
   const speed = o.speed ?? DEFAULT_SPEED;
-  const withServer = o.server && (speed !== 'max' || o.port !== undefined);
+  const onCluster = o.instances > 1;
+  if (onCluster && !o.server) {
+    process.stderr.write('stampede: --instances needs the server: drop --no-server\n');
+    return 2;
+  }
+  const withServer = o.server && (speed !== 'max' || o.port !== undefined || onCluster);
   const stay = withServer && (o.stay ?? process.stdout.isTTY === true);
   const scenario = await loadScenario(scenarioFile, o.set);
   const scenarioSha256 = await fileSha256(scenarioFile);
@@ -91,6 +115,19 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     clock,
     logger: createLogger({ level: logLevel, pretty: process.stderr.isTTY }),
     ...(withServer ? { server: { port: o.port ?? 8080, host: o.host, logLevel }, listeners: o.listeners, keepServing: stay } : {}),
+    ...(onCluster
+      ? {
+          cluster: {
+            instances: o.instances,
+            dir: o.clusterDir,
+            logLevel,
+            // the instances run this same CLI with this same Node, and share the configured operator token (or one made here)
+            stampede: [process.execPath, process.argv[1]!],
+            env: process.env,
+            ...(process.env[OPERATOR_TOKEN_ENV] ? { operatorToken: process.env[OPERATOR_TOKEN_ENV] } : {}),
+          },
+        }
+      : {}),
     onStep: (s: ReplayStep) => {
       const c = replay.realCrowd();
       progress.update(
@@ -118,6 +155,9 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   };
   process.on('SIGINT', hold);
   process.on('SIGTERM', hold);
+  // a second Ctrl-C exits at once: the cluster's children (in their own process groups) must not outlive us
+  const orphans = (): void => replay.killChildrenNow();
+  if (onCluster) process.once('exit', orphans);
   const started = await replay.start().finally(() => {
     process.off('SIGINT', hold);
     process.off('SIGTERM', hold);
@@ -126,7 +166,22 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   // and listen for Ctrl-C / SIGTERM before announcing the server: a signal right after the banner stops it cleanly;
   // staying, the end of the night stops the model and the real listeners but not the server
   const stopped = early ? null : untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
-  if (started.url) {
+  if (started.cluster) {
+    const c = started.cluster;
+    say(
+      [
+        `Replaying ${scenario.event.name} at ${speed === 'max' ? 'full speed' : `${speed}×`} on ${c.instances.length} instances behind haproxy — server live on ${c.proxyUrl}`,
+        ...(whatIf ? [whatIf.trimEnd()] : []),
+        `  page      ${c.proxyUrl}/`,
+        `  API       ${c.proxyUrl}/api/v1/spaces/${started.spaceId}   cluster ${c.proxyUrl}/api/v1/cluster`,
+        ...c.instances.map((i) => `  ${i.id.padEnd(9)} ${i.url}   metrics ${i.url}/metrics   log ${i.logFile}`),
+        `  replay    ${started.url}   dashboard ${started.url}/dashboard   (the model's own instance: owns the space, publishes the model over Redis)`,
+        `  redis     ${c.redisUrl}`,
+        ...(started.listeners > 0 ? [`  ${started.listeners} real listeners join through the proxy`] : []),
+        '',
+      ].join('\n'),
+    );
+  } else if (started.url) {
     const url = started.url;
     say(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n${whatIf}  dashboard ${url}/dashboard\n  page     ${url}/\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n`);
     if (started.listeners > 0) say(`  ${started.listeners} real listeners join through the same join path\n`);
@@ -151,6 +206,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     tool: `${TOOL_NAME} ${TOOL_VERSION}`,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
+    ...(clusterShare(replay.clusterRun()) ?? {}),
   });
   const { dir, root } = await reportDir(o, scenarioFile, startedAt);
   const { htmlPath, mdPath, jsonPath } = await writeReport(dir, report);

@@ -65,6 +65,8 @@ export const instanceCounts = z.strictObject({
   /** Modelled listeners per space, from the instance the replay drives (others send none). */
   virtual: z.record(id, count),
   simTime: z.string().max(40).nullable(),
+  /** The replay model's verdict on the join path, from the instance the replay drives (others send none): every instance gates real joins by it. */
+  gate: z.strictObject({ availability: z.number().min(0).max(1), latencyMs: z.number().min(0).max(3_600_000) }).optional(),
 });
 export type InstanceCounts = z.infer<typeof instanceCounts>;
 

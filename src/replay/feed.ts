@@ -78,7 +78,7 @@ export class ReplayFeed implements ReplayView {
     tl.add({
       t: step.t,
       listeners: Math.round(step.listeners),
-      real: this.space?.realListeners ?? 0,
+      real: this.space ? this.space.realListeners + this.space.peers.real : 0,
       availability: x.attempts > 0 ? 1 - x.failures / x.attempts : 1,
       realAvailability: x.realAttempts > 0 ? x.realAdmitted / x.realAttempts : null,
       offered: x.offered / x.steps,
@@ -136,7 +136,7 @@ export class ReplayFeed implements ReplayView {
       speed: this.o.speed,
       simTime: new Date(s?.t ?? this.o.scheduledStartMs).toISOString(),
       phase,
-      listeners: { virtual: this.modelledListeners(space.id), real: space.realListeners },
+      listeners: { virtual: this.modelledListeners(space.id), real: space.realListeners + space.peers.real },
       availability: s?.availability ?? 1,
       offered: s?.offered ?? 0,
       admitted: s?.admitted ?? 0,

@@ -23,6 +23,11 @@ export interface LivePortOptions {
   speed: number | 'max';
   /** The first room's name (scenarios with several rooms name their rooms). */
   room?: string;
+  /**
+   * Where the real clients' joins are counted: this server's own join path by default; a replay driving a
+   * cluster, whose clients join on the other instances, counts them at the clients.
+   */
+  realJoins?: () => JoinCounters;
   /** The scenario's audio faults and the server's injector, so the real listeners feel what the model counts. */
   audioFaults?: { injector: FaultInjector; windows: readonly AudioFaultWindow[] };
 }
@@ -74,7 +79,11 @@ export class LiveReplayPort implements ReplayPort {
     this.rooms.set(o.room ?? 'main', this.space);
     o.feed.playIn(this.space, o.room);
     o.metrics.simSpeed.set(o.speed === 'max' ? 0 : o.speed);
-    this.seen = o.server.joinTotals();
+    this.seen = this.joinTotals();
+  }
+
+  private joinTotals(): JoinCounters {
+    return this.o.realJoins ? this.o.realJoins() : this.o.server.joinTotals();
   }
 
   openSpace(): void {
@@ -170,9 +179,10 @@ export class LiveReplayPort implements ReplayPort {
   }
 
   takeRealLoad(): RealLoad {
-    const now = this.o.server.joinTotals();
+    const now = this.joinTotals();
     let listeners = 0;
-    for (const space of this.rooms.values()) listeners += space.realListeners;
+    // this instance's real listeners and, in a cluster, the other instances' (their reports, at most a second old)
+    for (const space of this.rooms.values()) listeners += space.realListeners + space.peers.real;
     const load = { attempts: now.attempts - this.seen.attempts, admitted: now.admitted - this.seen.admitted, listeners };
     this.seen = now;
     this.o.feed.recordReal(load);

@@ -8,6 +8,7 @@ import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplaySt
 import { delayWindow, timelineMeta } from './dashboard-feed.js';
 import { ReplayFeed } from './feed.js';
 import { LiveReplayPort, type AudioFaultWindow } from './live-port.js';
+import { ReplayCluster, type ClusterRun, type ReplayClusterOptions } from './on-cluster.js';
 
 export interface ReplayOptions {
   scenario: Scenario;
@@ -29,6 +30,13 @@ export interface ReplayOptions {
    * dashboard stays readable and the recording can be played, until stop().
    */
   keepServing?: boolean;
+  /**
+   * Run the night on a cluster (with `server`): Redis, haproxy on `server.port` and N `stampede serve`
+   * instances; this replay's own server joins it over Redis as instance `replay`, owns the space and
+   * publishes the model (modelled counts, simulated time, join gate) to every instance, and the real
+   * listeners join through the proxy. docs/cluster.md, "A replay on the cluster".
+   */
+  cluster?: ReplayClusterOptions;
 }
 
 export interface ReplayStarted {
@@ -37,6 +45,8 @@ export interface ReplayStarted {
   spaceId: string | null;
   /** Real listeners that will join. */
   listeners: number;
+  /** On a cluster: the proxy the real listeners join through, and each instance. */
+  cluster?: { proxyUrl: string; redisUrl: string; dir: string; instances: { id: string; url: string; logFile: string }[] };
 }
 
 /** The real listeners so far, for a progress line. */
@@ -58,7 +68,11 @@ export interface Replay {
   readonly finished: Promise<ReplayResult>;
   /** The real listeners' counts, or null without them. */
   realCrowd(): RealCrowd | null;
-  /** Stops the model, then the real listeners, then the server (in that order); idempotent. */
+  /** On a cluster, once the night is over: the instances and each one's share (null otherwise). */
+  clusterRun(): ClusterRun | null;
+  /** Last resort when the process must exit at once (a second Ctrl-C): SIGKILLs the cluster's children, synchronously. */
+  killChildrenNow(): void;
+  /** Stops the model, then the real listeners, then the server, then the cluster (in that order); idempotent. */
   stop(): Promise<void>;
 }
 
@@ -73,6 +87,8 @@ export function createReplay(o: ReplayOptions): Replay {
   let app: App | null = null;
   let port: LiveReplayPort | null = null;
   let crowd: Swarm | null = null;
+  let cluster: ReplayCluster | null = null;
+  let clusterRun: ClusterRun | null = null;
   let run: Promise<ReplayResult> | null = null;
   let stopping: Promise<void> | null = null;
   let resolveFinished!: (r: ReplayResult) => void;
@@ -91,6 +107,7 @@ export function createReplay(o: ReplayOptions): Replay {
       abort.abort();
       await run?.catch(() => undefined);
       await crowd?.stop();
+      if (cluster) clusterRun = await cluster.figures();
       port?.finish();
     })();
     return quieting;
@@ -99,6 +116,7 @@ export function createReplay(o: ReplayOptions): Replay {
     stopping ??= (async () => {
       await quiet();
       await app?.stop();
+      await cluster?.stop();
     })();
     return stopping;
   };
@@ -108,8 +126,25 @@ export function createReplay(o: ReplayOptions): Replay {
 
   const start = async (): Promise<ReplayStarted> => {
     if (run) throw new Error('the replay has already started');
+    try {
+      return await begin();
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+  };
+
+  const begin = async (): Promise<ReplayStarted> => {
     let started: ReplayStarted = { url: null, spaceId: null, listeners: 0 };
     if (o.server) {
+      let server = o.server;
+      if (o.cluster) {
+        // the cluster takes the given port for its proxy; this replay's own server (the model's instance) takes a free one
+        cluster = new ReplayCluster(o.cluster, clock, o.server.host ?? '127.0.0.1', o.server.port ?? 8080);
+        await cluster.start();
+        const c = cluster.cluster;
+        server = { ...o.server, port: 0, redisUrl: c.redisUrl, instanceId: 'replay', recordingDir: c.recordingDir, operatorToken: c.operatorToken };
+      }
       const feed = new ReplayFeed({
         scenarioName: scenario.event.name,
         scheduledStartMs: scenario.scheduledStartMs,
@@ -121,7 +156,7 @@ export function createReplay(o: ReplayOptions): Replay {
         logger: o.logger,
         clock,
         random: rng.fork('server').next,
-        server: { demoSpace: false, ...o.server },
+        server: { demoSpace: false, ...server },
         replay: feed,
         ...(o.loadSignal ? { loadSignal: o.loadSignal } : {}),
         ...(audioFaults.length > 0 ? { faults: { random: rng.fork('faults').next } } : {}),
@@ -136,17 +171,27 @@ export function createReplay(o: ReplayOptions): Replay {
         scheduledStartMs: scenario.scheduledStartMs,
         speed,
         room: scenario.event.room,
+        // on a cluster the real clients join on the other instances: count their joins where they are made
+        ...(cluster ? { realJoins: () => ({ attempts: crowd?.attempts ?? 0, admitted: crowd?.admitted ?? 0 }) } : {}),
         ...(app.faults && audioFaults.length > 0 ? { audioFaults: { injector: app.faults, windows: audioFaults } } : {}),
       });
       const livePort = port;
       const listeners = o.listeners ?? 0;
       started = { url, spaceId: port.space.id, listeners };
+      let joinAt = url;
+      if (cluster) {
+        const c = cluster.cluster;
+        await cluster.knowSpace(port.space.id);
+        cluster.sample();
+        joinAt = c.proxyUrl;
+        started.cluster = { proxyUrl: c.proxyUrl, redisUrl: c.redisUrl, dir: c.dir, instances: c.instances.map((i) => ({ id: i.id, url: i.url, logFile: i.logFile })) };
+      }
       if (listeners > 0) {
         // real clients arrive as the modelled crowd does, mapped from simulated to wall time
         const sp = speed === 'max' ? Infinity : speed;
         const arrivalsMs = demandQuantiles(scenario, listeners).map((t) => (t - scenario.replayFromMs) / sp);
         crowd = new Swarm({
-          base: new URL(url),
+          base: new URL(joinAt),
           spaceId: port.space.id,
           arrivalsMs,
           maxListeners: listeners,
@@ -185,6 +230,8 @@ export function createReplay(o: ReplayOptions): Replay {
   return {
     start,
     finished,
+    clusterRun: () => clusterRun,
+    killChildrenNow: () => cluster?.killAllNow(),
     realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts, closes: crowd.closes, chunks: crowd.chunks, gaps: crowd.gaps } : null),
     stop,
   };

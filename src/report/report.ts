@@ -41,6 +41,14 @@ export interface RunMeta {
   tool: string;
   startedAt: string;
   finishedAt: string;
+  /** Present when the night ran on a cluster (`replay --instances N`, N ≥ 2): the instances and each one's share. */
+  cluster?: ClusterShare;
+}
+
+/** How a night on a cluster spread over its instances (the figures each instance reported). */
+export interface ClusterShare {
+  instances: number;
+  perInstance: { id: string; peakListeners: number; joinsAdmitted: number; chunksSent: number }[];
 }
 
 /** A minute of the replay as written to report.json: the runner's row with an ISO time and no raw counts. */
@@ -333,6 +341,11 @@ export function runFacts(r: Report): [string, string][] {
   rows.push(['seed', String(r.seed)]);
   rows.push(['speed', r.speed === 'max' ? 'max' : `${r.speed}×`]);
   rows.push(['mode', r.withServer ? 'server live with real clients' : 'model only']);
+  if (run?.cluster) {
+    const n = (x: number): string => x.toLocaleString('en-US');
+    const each = run.cluster.perInstance.map((i) => `${i.id}: peak ${n(i.peakListeners)} real listeners, ${n(i.joinsAdmitted)} joins admitted, ${n(i.chunksSent)} chunks sent`);
+    rows.push(['instances', `${run.cluster.instances} behind haproxy, sharing the space through Redis (the model runs on the replay's own instance) — ${each.join('; ')}`]);
+  }
   if (run) {
     rows.push(['tool', run.tool]);
     rows.push(['run', `${run.startedAt} → ${run.finishedAt}`]);

@@ -20,7 +20,7 @@ import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import { SpaceStore, type Space } from '../space/index.js';
-import { Shedder, TokenBucket, type LoadSignal } from './admission.js';
+import { OPEN_GATE, Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
 import type { ServerFaults } from './faults.js';
@@ -86,9 +86,10 @@ export class LiveServer {
   constructor(private readonly deps: LiveServerDeps) {
     const { config, clock, logger, metrics } = deps;
     const local = deps.replay ?? NO_REPLAY;
-    // an instance running no replay shows the simulated time another instance's replay reports
+    // an instance running no replay shows the simulated time another instance's replay reports, and gates
+    // real joins by that replay's model (a replay driving a cluster: docs/cluster.md)
     const replay: ReplayView = {
-      joinGate: () => local.joinGate(),
+      joinGate: () => (deps.replay ? local.joinGate() : (this.sync.peerGate() ?? OPEN_GATE)),
       simTime: () => local.simTime() ?? this.sync.peerSimTime(),
       modelledListeners: (id) => local.modelledListeners(id),
       status: () => local.status(),
@@ -131,6 +132,7 @@ export class LiveServer {
       log: this.log,
       intervalMs: config.peerIntervalMs,
       localSimTime: () => local.simTime(),
+      localGate: () => (deps.replay ? local.joinGate() : null),
       modelledListeners: (id) => local.modelledListeners(id),
       onPeers: (n) => metrics.clusterPeers.set(n),
       hooks: {

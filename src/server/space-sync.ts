@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { InstanceCounts, InstanceStatus, ReactionCounts, SpaceAnnouncement } from '../protocol/index.js';
 import type { Space, SpaceStore } from '../space/index.js';
+import type { JoinGate } from './admission.js';
 import type { BusHandlers, SpaceBus } from './bus.js';
 import type { HostKeys } from './host-auth.js';
 
@@ -44,6 +45,8 @@ export class SpaceSync {
   private loop: Promise<void> | null = null;
   private readonly abort = new AbortController();
   private lastPeerCount = -1;
+  /** The join gate last sent with the counts (a replay's instance only). */
+  private sentGate: JoinGate | null = null;
 
   constructor(
     private readonly o: {
@@ -56,6 +59,8 @@ export class SpaceSync {
       hooks: SpaceSyncHooks;
       /** The local simulated time, if this instance runs a replay. */
       localSimTime: () => string | null;
+      /** The replay model's join gate, if this instance runs a replay (null otherwise). */
+      localGate: () => JoinGate | null;
       /** The replay's modelled listeners in a space, if this instance runs a replay. */
       modelledListeners: (spaceId: string) => number;
       onPeers?: (n: number) => void;
@@ -82,6 +87,12 @@ export class SpaceSync {
     return null;
   }
 
+  /** The join gate another instance's replay reports, when this one runs none (null: no replay in the cluster). */
+  peerGate(): JoinGate | null {
+    for (const p of this.peers.values()) if (p.counts.gate) return p.counts.gate;
+    return null;
+  }
+
   async start(): Promise<void> {
     const handlers: BusHandlers = {
       audio: (spaceId, chunk) => this.o.hooks.audio(spaceId, chunk),
@@ -104,9 +115,13 @@ export class SpaceSync {
     if (!this.shared) return;
     this.loop = (async () => {
       const t0 = this.o.clock.now();
+      // only an instance that runs a replay has a gate to watch between the intervals
+      const ticks = this.o.localGate() ? 10 : 1;
+      const tick = this.o.intervalMs / ticks;
       for (let k = 0; !this.abort.signal.aborted; k++) {
-        this.every();
-        await this.o.clock.sleep(t0 + (k + 1) * this.o.intervalMs - this.o.clock.now(), this.abort.signal);
+        if (k % ticks === 0) this.every();
+        else this.gateMoved();
+        await this.o.clock.sleep(t0 + (k + 1) * tick - this.o.clock.now(), this.abort.signal);
       }
     })();
   }
@@ -160,20 +175,40 @@ export class SpaceSync {
   }
 
   private every(): void {
+    for (const s of this.o.spaces.list()) {
+      if (this.owned.has(s.id)) this.changed(s);
+      if (s.state !== 'ended') this.lease(s);
+    }
+    this.publishCounts();
+    this.sumPeers();
+    const now = this.o.clock.now();
+    this.o.bus.putStatus({ id: this.instanceId, ...this.o.hooks.status(), startedAt: this.startedAt, at: now }, this.o.intervalMs * 3);
+  }
+
+  /** This instance's listeners per space, and the replay's model if it runs one, to every other instance. */
+  private publishCounts(): void {
     const real: Record<string, number> = {};
     const virtual: Record<string, number> = {};
     for (const s of this.o.spaces.list()) {
-      if (this.owned.has(s.id)) this.changed(s);
       if (s.state === 'ended') continue;
-      this.lease(s);
       if (s.realListeners) real[s.id] = s.realListeners;
       const modelled = this.o.modelledListeners(s.id);
       if (modelled) virtual[s.id] = modelled;
     }
-    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime() });
-    this.sumPeers();
-    const now = this.o.clock.now();
-    this.o.bus.putStatus({ id: this.instanceId, ...this.o.hooks.status(), startedAt: this.startedAt, at: now }, this.o.intervalMs * 3);
+    const gate = this.o.localGate();
+    this.sentGate = gate;
+    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime(), ...(gate ? { gate } : {}) });
+  }
+
+  /**
+   * An instance that runs a replay sends its counts again as soon as the model's join gate moves (checked
+   * every tenth of the interval), so the other instances gate real joins by a verdict at most that old:
+   * once a second would be half a simulated hour late at 1800×.
+   */
+  private gateMoved(): void {
+    const g = this.o.localGate();
+    const s = this.sentGate;
+    if (g && (!s || Math.abs(g.availability - s.availability) > 0.005 || Math.abs(g.latencyMs - s.latencyMs) > 50)) this.publishCounts();
   }
 
   /**

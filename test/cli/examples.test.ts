@@ -39,7 +39,7 @@ type Kind = 'to-end' | 'server' | 'live-replay' | 'cluster';
 /**
  * How the test runs an example as written, bounded for a 2-core test machine: ports become 0 (any free
  * port), outputs go to a temporary directory, servers bind loopback, load runs are cut to 1 s, a live
- * replay runs until its server is up and is then interrupted (Ctrl-C), a server is stopped with SIGTERM,
+ * replay (on a cluster too, its directory made temporary) runs until its server is up and is then interrupted (Ctrl-C), a server is stopped with SIGTERM,
  * a cluster is interrupted (Ctrl-C) once it is up.
  */
 function plan(args: string[], tmp: string, target: string | null): { args: string[]; kind: Kind } {
@@ -58,6 +58,7 @@ function plan(args: string[], tmp: string, target: string | null): { args: strin
     if (a.includes('--target') && target) set('--target', target);
   }
   if (cmd === 'replay' || cmd === 'compare') set('--out', tmp);
+  if (cmd === 'replay' && a.includes('--instances')) set('--cluster-dir', join(tmp, 'cluster'));
   if (cmd === 'dashboards') set('--root', tmp);
   if (cmd === 'serve') return { args: a, kind: 'server' };
   if (cmd === 'cluster') {

@@ -1,0 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { httpAnswers, redisAnswers } from '../../src/cluster/index.js';
+import type { Report } from '../../src/report/index.js';
+import { runCli, type Running } from '../helpers/cli.js';
+import { useTempDir } from '../helpers/tmp.js';
+
+/** The URLs the replay's banner printed: the proxy, each instance, the replay's own instance and Redis. */
+function banner(out: string): { proxy: string; instances: { id: string; url: string; log: string }[]; own: string; redisPort: number } {
+  return {
+    proxy: /server live on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!,
+    instances: [...out.matchAll(/ (i\d)\s+(http:\/\/127\.0\.0\.1:\d+)\s+metrics \S+\s+log (\S+)/g)].map((m) => ({ id: m[1]!, url: m[2]!, log: m[3]! })),
+    own: /replay\s+(http:\/\/127\.0\.0\.1:\d+)\s+dashboard/.exec(out)![1]!,
+    redisPort: Number(/redis\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]),
+  };
+}
+
+/** Nothing of the cluster answers any more: the instances, the replay's own server, the proxy and Redis are gone. */
+async function allGone(b: ReturnType<typeof banner>): Promise<void> {
+  for (const url of [b.proxy, b.own, ...b.instances.map((i) => i.url)]) expect(await httpAnswers(`${url}/healthz`), url).toBe(false);
+  expect(await redisAnswers(b.redisPort)).toBe(false);
+}
+
+describe('stampede replay --instances', () => {
+  const dir = useTempDir('stampede-replay-cluster-');
+  let cli: Running | null = null;
+  afterEach(async () => {
+    if (cli && cli.child.exitCode === null) {
+      cli.child.kill('SIGINT');
+      await cli.exited;
+    }
+    cli = null;
+  });
+
+  it('replays the night on Redis, haproxy and 2 instances: the facts hold, the real listeners land on both, and everything stops at the end', async () => {
+    const out = join(dir(), 'report');
+    cli = runCli(['replay', '--instances', '2', '--port', '0', '--speed', '1200', '--listeners', '8', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
+    await cli.waitFor(/real listeners join through the proxy/);
+    const b = banner(cli.stdout());
+    expect(b.instances.map((i) => i.id)).toEqual(['i1', 'i2']);
+    const { code } = await cli.exited;
+    expect(code, cli.stderr()).toBe(0);
+
+    // the same report as one process, scored by the same facts, saying where it ran
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.withServer).toBe(true);
+    expect(report.expectations.length).toBeGreaterThanOrEqual(5);
+    for (const e of report.expectations) expect(e.pass, `${e.name}: ${e.actual}`).toBe(true);
+    expect(cli.stdout()).toContain(`${report.expectations.length}/${report.expectations.length} facts met`);
+    const cluster = report.run!.cluster!;
+    expect(cluster.instances).toBe(2);
+    expect(cluster.perInstance.map((i) => i.id)).toEqual(['i1', 'i2']);
+    // the real listeners joined through the proxy and heard the model's instance's host on both instances
+    expect(Math.max(...report.series.map((s) => s.realListeners))).toBeGreaterThan(0);
+    for (const i of cluster.perInstance) expect(i.chunksSent, `${i.id} delivered audio to its listeners`).toBeGreaterThan(0);
+    expect(cluster.perInstance.reduce((a, i) => a + i.joinsAdmitted, 0)).toBeGreaterThanOrEqual(2);
+    const md = await readFile(join(out, 'report.md'), 'utf8');
+    expect(md).toMatch(/- instances: 2 behind haproxy.* i1: peak \d+ real listeners, \d+ joins admitted, [\d,]+ chunks sent; i2: /);
+    expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('<dt>instances</dt>');
+
+    await allGone(b);
+    expect(await readFile(b.instances[0]!.log, 'utf8')).toContain('stopped cleanly');
+  }, 60_000);
+
+  it('stops everything on Ctrl-C mid-night and writes no report', async () => {
+    const out = join(dir(), 'report');
+    cli = runCli(['replay', '--instances', '2', '--port', '0', '--speed', '60', '--listeners', '2', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
+    await cli.waitFor(/real listeners join through the proxy/);
+    const b = banner(cli.stdout());
+    cli.child.kill('SIGINT');
+    expect((await cli.exited).code, cli.stderr()).toBe(130);
+    expect(cli.stdout()).toContain('interrupted: no report written');
+    await allGone(b);
+  }, 60_000);
+});
