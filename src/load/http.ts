@@ -1,4 +1,6 @@
-import autocannon from 'autocannon';
+// only its types at load time: every `stampede serve` loads this module with the CLI, and importing
+// autocannon took 260–320 ms of each start (docs/reliability.md #17); it is loaded when a run needs it
+import type autocannon from 'autocannon';
 import { profileSeconds, type HttpProfile, type HttpRequestKind, type Phase } from './profile.js';
 import type { ClientKind, ClientMetrics, ClientOutcome, KindStats } from './results.js';
 
@@ -94,6 +96,7 @@ export async function runHttp(
   const kind = profile.request as ClientKind;
   let elapsed = 0;
   const total = plan.reduce((a, s) => a + s.seconds, 0);
+  const cannon = (await import('autocannon')).default;
   for (const step of plan) {
     if (opts.signal?.aborted) return;
     if (step.rate <= 0 && !closed) {
@@ -105,7 +108,7 @@ export async function runHttp(
       // at the intended rate each connection sends one request every connections/rate seconds; a closed
       // model has no intended rate (it measures service time, as k6's constant-vus does)
       const expectedIntervalMs = closed ? undefined : (1000 * connections) / step.rate;
-      const instance = autocannon({
+      const instance = cannon({
         url: target.base.origin,
         connections,
         duration: step.seconds,
