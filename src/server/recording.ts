@@ -162,9 +162,23 @@ export class Recording {
     await this.finishing;
   }
 
+  /** The partial file is gone and the recording is published: the instance that took the space over finished it. */
+  private async publishedByAnother(): Promise<boolean> {
+    const [partial, published] = await Promise.all([stat(this.partialPath).catch(() => null), stat(this.path).catch(() => null)]);
+    return partial === null && published !== null;
+  }
+
   finish(): Promise<void> {
     this.finishing ??= (async () => {
       const s = this.stream;
+      if (s && !this.failed && (await this.publishedByAnother())) {
+        // the partial file is gone: an instance that took the space over while this one stalled has
+        // published it (our stream now points into its file). Nothing more here is ours to write or rename.
+        s.destroy();
+        this.quota?.release(this.quotaHeld);
+        this.log.warn({ spaceId: this.spaceId, chunks: this.chunks }, 'recording left to the instance that took the space over');
+        return;
+      }
       if (s && !this.failed) this.write(this.ogg.end());
       if (s) await new Promise<void>((resolve) => s.end(resolve));
       if (this.failed) {

@@ -43,6 +43,23 @@ describe('a recording another instance continues (the shared recording directory
     expect(recording.chunks).toBe(15);
   });
 
+  it('an owner that stalled past its lease and finishes after the new owner published leaves the file alone, without an error', async () => {
+    const stale = new Recording(dir, 's4', log, 'T', 0);
+    await stale.open();
+    for (let k = 0; k < 5; k++) stale.append(chunk(k));
+    // the new owner continues the same file and publishes it while the old one is stalled
+    const { recording } = await Recording.resume(dir, 's4', log, 'T', 0);
+    for (let k = 0; k < 8; k++) recording.append(chunk(k));
+    await recording.finish();
+    const published = await readFile(join(dir, 's4.opus'));
+    // the old owner wakes up and ends its space: no ENOENT from a rename, no end page into the published file
+    await expect(stale.finish()).resolves.toBeUndefined();
+    expect(stale.ready).toBe(false);
+    const after = await readFile(join(dir, 's4.opus'));
+    expect(after.equals(published)).toBe(true);
+    expect(checkOggOpus(after).problems).toEqual([]);
+  });
+
   it('starts a new file at the live window when the owner left none here (a directory not shared), and says so', async () => {
     const { recording, resumed } = await Recording.resume(dir, 's2', log, 'T', 40);
     expect(resumed).toBe(false);
