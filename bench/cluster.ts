@@ -8,7 +8,7 @@ import { systemClock } from '../src/clock.js';
 import { Cluster } from '../src/cluster/index.js';
 import { ONE_ADDRESS_CROWD_SETS } from '../src/config.js';
 import type { Comparison, Entry } from './lib/entries.js';
-import { spawnProc, type Pinning, type Proc } from './lib/proc.js';
+import { processCpuMicros, spawnProc, type Pinning, type Proc } from './lib/proc.js';
 import { shuffled } from './lib/stats.js';
 import { Ticker } from './servers/child.js';
 
@@ -52,7 +52,6 @@ const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OPERATOR = `bench${Date.now().toString(36)}operatortoken`;
 // one machine's load through the proxy is one address to the instances: per-address limits lifted
 const SERVE_SETS = [...ONE_ADDRESS_CROWD_SETS, `operatorToken=${OPERATOR}`, 'maxListeners=1000000', 'maxConnections=60000', 'joinRatePerSecond=10000000', 'joinBurst=10000000', 'shedEventLoopLagMs=60000', 'heartbeatMs=3600000', 'shutdownDeadlineMs=1000'];
-const TICK_SECONDS = 0.01; // USER_HZ: /proc/<pid>/stat counts CPU time in 10 ms ticks
 
 /** fetch, once more after a socket the server had already closed (a keep-alive connection reused just as it timed out). */
 async function request(url: string, init?: RequestInit): Promise<Response> {
@@ -67,13 +66,6 @@ async function request(url: string, init?: RequestInit): Promise<Response> {
 }
 
 /** A process's CPU time so far (user + system, every thread), in µs. */
-async function cpuMicros(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // fields after the command (which may hold spaces) start at ") "; utime and stime are fields 14 and 15
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_SECONDS * 1e6;
-}
-
 interface ClusterRound {
   instances: number;
   round: number;
@@ -157,8 +149,8 @@ async function stopOne(l: Live): Promise<void> {
 
 async function serverCpu(l: Live): Promise<{ instances: number; all: number }> {
   const p = l.cluster.pids();
-  const inst = (await Promise.all(p.instances.map(cpuMicros))).reduce((a, b) => a + b, 0);
-  const others = (await Promise.all([p.proxy, p.redis].filter((x): x is number => !!x).map(cpuMicros))).reduce((a, b) => a + b, 0);
+  const inst = (await Promise.all(p.instances.map(processCpuMicros))).reduce((a, b) => a + b, 0);
+  const others = (await Promise.all([p.proxy, p.redis].filter((x): x is number => !!x).map(processCpuMicros))).reduce((a, b) => a + b, 0);
   return { instances: inst, all: inst + others };
 }
 

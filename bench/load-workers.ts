@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Comparison, Entry } from './lib/entries.js';
-import { spawnProc, type Pinning, type Proc } from './lib/proc.js';
+import { processCpuMicros, spawnProc, type Pinning, type Proc } from './lib/proc.js';
 import { shuffled } from './lib/stats.js';
 import type { Mark } from './servers/child.js';
 
@@ -40,7 +40,6 @@ export function workersConfig(env: NodeJS.ProcessEnv): WorkersBenchConfig {
 }
 
 const BIN = fileURLToPath(new URL('../../bin/stampede.js', import.meta.url));
-const TICK_MICROS = 10_000; // USER_HZ: /proc/<pid>/stat counts CPU time in 10 ms ticks
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface WorkersRound {
@@ -76,13 +75,8 @@ interface Interval {
   ok: number;
 }
 
-/** A process's CPU time so far (user + system, every thread), in µs; 0 once it has gone. */
-async function cpuMicros(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  if (!stat) return 0;
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MICROS;
-}
+/** The load process's CPU time so far (every thread), in µs; 0 once it has gone. */
+const cpuMicros = (pid: number): Promise<number> => processCpuMicros(pid).catch(() => 0);
 
 /**
  * Audio chunks the load received inside [from, to] (epoch ms), from its per-second intervals: each

@@ -1,4 +1,5 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +29,17 @@ export function pinning(env: NodeJS.ProcessEnv): Pinning {
   const n = cpus().length;
   if (!taskset || n < 2) return { server: null, client: null };
   return { server: env.BENCH_SERVER_CPUS ?? '0', client: env.BENCH_CLIENT_CPUS ?? (n === 2 ? '1' : `1-${n - 1}`) };
+}
+
+/** USER_HZ: /proc/<pid>/stat counts CPU time in 10 ms ticks. */
+const TICK_MICROS = 10_000;
+
+/** Another process's CPU time so far (user + system, every thread), in µs, from /proc/<pid>/stat; rejects once it has gone. */
+export async function processCpuMicros(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // fields after the command (which may hold spaces) start at ") "; utime and stime are fields 14 and 15
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_MICROS;
 }
 
 /** Moves this process onto a CPU set (the bench itself runs autocannon, so it sits with the clients). */
