@@ -124,8 +124,7 @@ export class AudioPlane {
   forget(spaceId: string): void {
     const t = this.tracks.get(spaceId);
     if (!t) return;
-    this.windowBytes -= t.recentBytes;
-    this.metrics.liveWindowBytes.set(this.windowBytes);
+    this.dropWindow(t);
     this.tracks.delete(spaceId);
   }
 
