@@ -55,7 +55,9 @@ const CFG = {
   seed: num('BENCH_SEED', 1),
   /** Chunks per write of the coalesced operating point (Stampede with `fanoutCoalesceChunks`); 0 or 1 leaves it out. */
   coalesce: num('BENCH_COALESCE', 4),
-  /** Fan-out contestants to run (Stampede always runs); default all. */
+  /** Its bound on how long a held chunk waits (`fanoutCoalesceMaxHoldMs`), ms. */
+  coalesceHoldMs: num('BENCH_COALESCE_HOLD_MS', 250),
+  /** Fan-out contestants to run (Stampede, and BENCH_BEFORE's when given, always run); default all. */
   contestants: env.BENCH_CONTESTANTS ? env.BENCH_CONTESTANTS.split(',') : null,
   /** A `dist` directory built from earlier code: its Stampede runs beside this one, for a before/after ratio in one run. */
   before: env.BENCH_BEFORE ? resolve(env.BENCH_BEFORE) : null,
@@ -89,6 +91,8 @@ interface Contestant {
 const beforeServer = (name: string) => `${CFG.before}/bench/servers/${name}`;
 const BEFORE_LABEL = 'Stampede before (BENCH_BEFORE)';
 
+const COALESCED = `${CFG.coalesce} chunks per write, held ≤ ${CFG.coalesceHoldMs} ms`;
+
 const ALL_FANOUT: Contestant[] = [
   { name: 'stampede', label: 'Stampede', server: 'servers/stampede', flavor: 'stampede' },
   { name: 'bare-ws', label: 'bare ws (send per client)', server: 'servers/bare-ws', flavor: 'ws' },
@@ -96,11 +100,12 @@ const ALL_FANOUT: Contestant[] = [
   { name: 'net-floor', label: 'raw node:net, one pre-built frame per listener (floor 2)', server: 'servers/net-floor', flavor: 'net' },
   { name: 'socketio', label: 'Socket.IO', server: 'servers/socketio', flavor: 'socketio' },
   ...(CFG.coalesce > 1
-    ? [{ name: 'stampede-coalesce', label: `Stampede, ${CFG.coalesce} chunks per write`, server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutCoalesceChunks: CFG.coalesce })], cadenceMs: CFG.coalesce * CHUNK_INTERVAL_MS } satisfies Contestant]
+    ? [{ name: 'stampede-coalesce', label: `Stampede, ${COALESCED}`, server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutCoalesceChunks: CFG.coalesce, fanoutCoalesceMaxHoldMs: CFG.coalesceHoldMs })], cadenceMs: CFG.coalesce * CHUNK_INTERVAL_MS } satisfies Contestant]
     : []),
   ...(CFG.before ? [{ name: 'stampede-before', label: BEFORE_LABEL, server: beforeServer('stampede'), flavor: 'stampede' } satisfies Contestant] : []),
 ];
-const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || !CFG.contestants || CFG.contestants.includes(c.name));
+// Stampede always runs, and so does the BENCH_BEFORE build when one is given
+const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || !CFG.contestants || CFG.contestants.includes(c.name));
 
 interface FanoutRound {
   round: number;
@@ -270,8 +275,8 @@ async function partFanout(): Promise<void> {
     if (co) {
       // an operating point of its own, never mixed with the default: listener-audio-seconds per server CPU-second, at its p99
       const las = (c: FanoutCell) => cps(c).map((x) => (x * CHUNK_INTERVAL_MS) / 1000);
-      compare({ part: 'fanout', name: `coalesced (${CFG.coalesce} chunks per write): listener-audio-seconds per server CPU-second, ${n} listeners, vs Stampede writing each chunk`, unit: 'listener-s/cpu-s', better: 'higher', a: las(co), baselineName: 'stampede', b: las(st), excluded: why(st, co) });
-      compare({ part: 'fanout', name: `coalesced (${CFG.coalesce} chunks per write): p99 delivery latency from due time, ${n} listeners, vs Stampede writing each chunk`, unit: 'ms', better: 'lower', a: fig('p99Ms')(co), baselineName: 'stampede', b: fig('p99Ms')(st), excluded: why(st, co) });
+      compare({ part: 'fanout', name: `coalesced (${COALESCED}): listener-audio-seconds per server CPU-second, ${n} listeners, vs Stampede writing each chunk`, unit: 'listener-s/cpu-s', better: 'higher', a: las(co), baselineName: 'stampede', b: las(st), excluded: why(st, co) });
+      compare({ part: 'fanout', name: `coalesced (${COALESCED}): p99 delivery latency from due time, ${n} listeners, vs Stampede writing each chunk`, unit: 'ms', better: 'lower', a: fig('p99Ms')(co), baselineName: 'stampede', b: fig('p99Ms')(st), excluded: why(st, co) });
     }
     const floor = find('net-floor');
     if (floor) {

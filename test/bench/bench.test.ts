@@ -101,8 +101,8 @@ describe('npm run bench', () => {
     expect(names).toMatch(/at 2× capacity: goodput/);
     expect(names).toMatch(/peak 13.0M vs 1.3M listeners/);
     expect(names).toMatch(/server CPU per chunk, 40 listeners, vs Stampede before/);
-    expect(names).toMatch(/coalesced \(4 chunks per write\): listener-audio-seconds per server CPU-second, 40 listeners/);
-    expect(names).toMatch(/coalesced \(4 chunks per write\): p99 delivery latency/);
+    expect(names).toMatch(/coalesced \(4 chunks per write, held ≤ 250 ms\): listener-audio-seconds per server CPU-second, 40 listeners/);
+    expect(names).toMatch(/coalesced \(4 chunks per write, held ≤ 250 ms\): p99 delivery latency/);
     expect(names).toMatch(/join \(POST …\/join\): server CPU per request vs Stampede before/);
 
     // every contestant's every round is kept, with user and system CPU apart, and each got its audio
