@@ -56,6 +56,8 @@ export const SERVER_DEFAULTS = {
   slowConsumerMs: 5_000,
   /** Audio chunks per fan-out write: 1 writes each chunk as it comes; k > 1 holds k and writes them at once (an operating point the bench measures). */
   fanoutCoalesceChunks: 1,
+  /** With `fanoutCoalesceChunks` > 1: the longest a held chunk waits for its write; past it, what is held goes out. */
+  fanoutCoalesceMaxHoldMs: 500,
   /**
    * One bounded outbound path (reliability.md #19): no message of any kind is queued past this many
    * bytes for one connection; audio is skipped, a control message closes the connection with 4001.
@@ -175,6 +177,7 @@ export const serverConfigSchema = z.strictObject({
   skipBufferedBytes: positive,
   slowConsumerMs: positive,
   fanoutCoalesceChunks: positive.max(50),
+  fanoutCoalesceMaxHoldMs: positive.max(10_000),
   maxOutboundBytes: positive.min(64 * 1024),
   maxBadMessages: positive,
   messageRates: z.strictObject(Object.fromEntries(MESSAGE_RATE_KINDS.map((k) => [k, rate])) as Record<MessageRateKind, typeof rate>),
