@@ -24,8 +24,11 @@ interface Track {
   recording: Recording | null;
   /** The live window for HTTP listeners (the CDN view): the most recent chunks, by sequence number. */
   recent: Buffer[];
-  /** Frames held for the next coalesced write (`fanoutCoalesceChunks` > 1). */
+  /** Frames held for the next coalesced write (`fanoutCoalesceChunks` > 1), and the last one's sequence number. */
   held: Buffer[];
+  heldSeq: number;
+  /** Set while frames are held: aborting it cancels the flush due `fanoutCoalesceMaxHoldMs` after the first. */
+  holdTimer: AbortController | null;
   /** Bytes in `recent`. */
   recentBytes: number;
   /** Text messages for every listener (counts, reactions) waiting to ride on the next chunk's write. */
@@ -98,7 +101,7 @@ export class AudioPlane {
   private track(spaceId: string): Track {
     let t = this.tracks.get(spaceId);
     if (!t) {
-      t = { recording: null, recent: [], held: [], recentBytes: 0, carried: [], lastAudioAt: -Infinity };
+      t = { recording: null, recent: [], held: [], heldSeq: -1, holdTimer: null, recentBytes: 0, carried: [], lastAudioAt: -Infinity };
       this.tracks.set(spaceId, t);
     }
     return t;
@@ -153,8 +156,20 @@ export class AudioPlane {
   forget(spaceId: string): void {
     const t = this.tracks.get(spaceId);
     if (!t) return;
+    this.dropHeld(t);
     this.dropWindow(t);
     this.tracks.delete(spaceId);
+  }
+
+  /** The server stops: no held chunk is flushed any more (the recording and the live window have them). */
+  stop(): void {
+    for (const t of this.tracks.values()) this.dropHeld(t);
+  }
+
+  private dropHeld(t: Track): void {
+    t.holdTimer?.abort();
+    t.holdTimer = null;
+    t.held = [];
   }
 
   private dropWindow(t: Track): void {
@@ -313,17 +328,15 @@ export class AudioPlane {
    */
   flush(space: Space, listeners: DenseSockets<Conn>): void {
     const t = this.tracks.get(space.id);
-    if (t && t.held.length > 0) {
-      const held = t.held;
-      t.held = [];
-      this.write(t, listeners, held.length === 1 ? held[0]! : Buffer.concat(held), held.length, performance.now(), space.chunks - 1);
-    }
+    if (t?.held.length) this.release(t, listeners, performance.now());
     this.writes.drain();
   }
 
   /**
    * One frame built per chunk. With `fanoutCoalesceChunks` k > 1 the frames of k chunks are held and go
-   * out in one write per listener (fewer system calls, k − 1 chunk intervals more delay for the first).
+   * out in one write per listener (fewer system calls, k − 1 chunk intervals more delay for the first),
+   * or sooner: what is held goes out `fanoutCoalesceMaxHoldMs` after the first of it was held, so a host
+   * that slows down or pauses never leaves its listeners more than that behind.
    */
   private fanOut(space: Space, buf: Buffer, seq: number, listeners: DenseSockets<Conn>): void {
     const t0 = performance.now();
@@ -333,10 +346,27 @@ export class AudioPlane {
     const k = this.config.fanoutCoalesceChunks;
     if (k <= 1) return this.write(t, listeners, frame, 1, t0, seq);
     t.held.push(frame);
-    if (t.held.length < k) return;
+    t.heldSeq = seq;
+    if (t.held.length >= k) return this.release(t, listeners, t0);
+    if (t.held.length === 1) this.holdAtMost(t, listeners);
+  }
+
+  /** Flushes what `t` holds once `fanoutCoalesceMaxHoldMs` of the app's clock has passed, unless it went out before. */
+  private holdAtMost(t: Track, listeners: DenseSockets<Conn>): void {
+    const timer = new AbortController();
+    t.holdTimer = timer;
+    void this.clock.sleep(this.config.fanoutCoalesceMaxHoldMs, timer.signal).then(() => {
+      if (!timer.signal.aborted && t.holdTimer === timer && t.held.length) this.release(t, listeners, performance.now());
+    });
+  }
+
+  /** Writes everything `t` holds in one write per listener and cancels its pending flush. */
+  private release(t: Track, listeners: DenseSockets<Conn>, t0: number): void {
     const held = t.held;
     t.held = [];
-    this.write(t, listeners, Buffer.concat(held), held.length, t0, seq);
+    t.holdTimer?.abort();
+    t.holdTimer = null;
+    this.write(t, listeners, held.length === 1 ? held[0]! : Buffer.concat(held), held.length, t0, t.heldSeq);
   }
 
   /**
@@ -386,7 +416,7 @@ export class AudioPlane {
         for (const m of text) this.sendText(c, m);
         continue;
       }
-      c.behindSince = 0;
+      if (c.behindSince !== 0) c.behindSince = 0;
       socket.write(data);
       job.sent++;
     }

@@ -236,6 +236,7 @@ export class Hub {
   async stop(): Promise<void> {
     this.running = false;
     this.stopLoops.abort();
+    this.audio.stop();
     await Promise.all(this.loops);
     this.loops = [];
   }
