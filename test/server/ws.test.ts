@@ -140,6 +140,31 @@ describe('WebSocket control channel and audio', () => {
     expect(Buffer.concat(listener.binaries).equals(Buffer.concat(sent))).toBe(true);
   });
 
+  it('paces a room bigger than one turn\'s budget: every listener hears every chunk in order, counts ride in the chunks\' writes, the end flushes first', async () => {
+    // two writes and one arrival per turn: eight listeners and a crowd of joins take several turns each
+    const s = await startApp({ fanoutWritesPerTurn: 2, admissionsPerTurn: 1, countIntervalMs: 40 });
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const listeners = await Promise.all(Array.from({ length: 8 }, (_, i) => joinAndConnect(s.url, id, `l${i}`)));
+    const host = await connectHost(s.url, id, hostToken);
+    const sent = Array.from({ length: 60 }, (_, i) => chunk(i));
+    for (const c of sent.slice(0, 30)) host.ws.send(c);
+    // audio flows: a count of 8 reaches everyone (with a chunk, or alone when no chunk came within a tick)
+    await Promise.all(listeners.map((l) => l.until((c) => c.texts.some((m) => m.type === 'count' && m.real === 8), 'a count of 8')));
+    for (const c of sent.slice(30)) host.ws.send(c);
+    // end once the server has taken the last chunk (the live window takes each chunk at once)
+    while ((await api<{ last: number }>(s.url, 'GET', `/api/v1/spaces/${id}/playlist`)).body.last < 59) await new Promise((r) => setTimeout(r, 5));
+    await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, undefined, { authorization: `Bearer ${hostToken}` });
+    for (const l of listeners) {
+      expect((await l.closed).code).toBe(4500);
+      expect(l.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual(sent.map((_, i) => i));
+      expect(Buffer.concat(l.binaries).equals(Buffer.concat(sent))).toBe(true);
+      // the space's end comes after the last chunk
+      expect(l.texts.some((m) => m.type === 'state' && m.state === 'ended')).toBe(true);
+    }
+    expect(await metricValue(s.app, 'stampede_audio_chunks_sent_total')).toBe(8 * 60);
+  });
+
   it('with fanoutCoalesceChunks = 3 flushes what it holds once the first held chunk has waited fanoutCoalesceMaxHoldMs, on the app clock', async () => {
     const clock = manualClock(Date.UTC(2026, 0, 1));
     const { s, listener, host, inWindow } = await coalescing({ fanoutCoalesceMaxHoldMs: 200 }, clock);
