@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { Redis, type RedisOptions } from 'ioredis';
+// a type only: ioredis (~94 ms to import) is loaded when a Redis URL is used, never by a serve without --redis
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { SupervisedProcess, freePort } from './process.js';
@@ -47,39 +48,51 @@ export class RedisError extends Error {
  * by itself and the link says so in the log and through `onUp(true)`. While Redis is away `publish`
  * returns false and the message is dropped, never queued.
  */
+/** ioredis's client class, imported on first use. */
+async function ioredis(): Promise<typeof Redis> {
+  return (await import('ioredis')).Redis;
+}
+
 export class RedisLink {
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
+  /** Both connections exist from `start()` on (ioredis is imported there). */
+  private cmd: Redis | null = null;
+  private sub: Redis | null = null;
   private readonly handlers = new Map<string, (payload: Buffer) => void>();
   private connectedOnce = false;
   private down = false;
   private stopping: Promise<void> | null = null;
 
   constructor(
-    url: string,
-    name: string,
+    private readonly url: string,
+    private readonly name: string,
     private readonly log: Logger,
     private readonly events: RedisLinkEvents = {},
-  ) {
-    this.cmd = new Redis(url, options(`${name}:cmd`));
-    this.sub = new Redis(url, options(`${name}:sub`));
-    for (const c of [this.cmd, this.sub]) {
-      // ioredis reports each failed attempt as an error event; the state changes below are what we log
-      c.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis connection error'));
-      c.on('close', () => this.lost());
-    }
-    this.sub.on('ready', () => this.regained());
-    this.sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.handlers.get(channel.toString())?.(payload));
-  }
+  ) {}
 
   /** True while both connections are ready. */
   get up(): boolean {
-    return this.cmd.status === 'ready' && this.sub.status === 'ready';
+    return this.cmd?.status === 'ready' && this.sub?.status === 'ready';
+  }
+
+  /** The command connection (there from `start()` on). */
+  private get c(): Redis {
+    if (!this.cmd) throw new RedisError('the Redis link is not started');
+    return this.cmd;
   }
 
   /** Connects both connections; fails with REDIS_UNREACHABLE when Redis does not answer within `timeoutMs`. */
   async start(clock: Clock, timeoutMs = 5_000): Promise<void> {
-    const connect = Promise.all([this.cmd.connect(), this.sub.connect()]);
+    const Client = await ioredis();
+    const cmd = (this.cmd = new Client(this.url, options(`${this.name}:cmd`)));
+    const sub = (this.sub = new Client(this.url, options(`${this.name}:sub`)));
+    for (const c of [cmd, sub]) {
+      // ioredis reports each failed attempt as an error event; the state changes below are what we log
+      c.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis connection error'));
+      c.on('close', () => this.lost());
+    }
+    sub.on('ready', () => this.regained());
+    sub.on('messageBuffer', (channel: Buffer, payload: Buffer) => this.handlers.get(channel.toString())?.(payload));
+    const connect = Promise.all([cmd.connect(), sub.connect()]);
     connect.catch(() => undefined);
     const ctl = new AbortController();
     const timedOut = clock.sleep(timeoutMs, ctl.signal).then(() => !ctl.signal.aborted);
@@ -108,7 +121,7 @@ export class RedisLink {
 
   /** Publishes to every subscriber; false (and nothing sent) while Redis is away. */
   publish(channel: string, payload: Buffer | string): boolean {
-    if (this.cmd.status !== 'ready') return false;
+    if (this.cmd?.status !== 'ready') return false;
     this.cmd.publish(channel, payload).catch(() => undefined);
     return true;
   }
@@ -116,18 +129,19 @@ export class RedisLink {
   /** One handler per channel; payloads arrive as Buffers in the order Redis delivers them. */
   async subscribe(channel: string, handler: (payload: Buffer) => void): Promise<void> {
     this.handlers.set(channel, handler);
+    if (!this.sub) throw new RedisError('the Redis link is not started');
     await this.sub.subscribe(channel);
   }
 
   /** How many connections subscribe to `channel` (PUBSUB NUMSUB). */
   async subscribers(channel: string): Promise<number> {
-    const r = (await this.cmd.pubsub('NUMSUB', channel)) as [string, number | string];
+    const r = (await this.c.pubsub('NUMSUB', channel)) as [string, number | string];
     return Number(r[1]);
   }
 
   /** SET key value PX ttl NX: true when the key was new. */
   async putOnce(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return (await this.cmd.set(key, value, 'PX', ttlMs, 'NX')) === 'OK';
+    return (await this.c.set(key, value, 'PX', ttlMs, 'NX')) === 'OK';
   }
 
   /**
@@ -135,22 +149,22 @@ export class RedisLink {
    * anything else: one atomic script, so a lease taken over in the meantime is never stolen back.
    */
   async hold(key: string, value: string, ttlMs: number): Promise<boolean> {
-    const r = await this.cmd.eval(HOLD_SCRIPT, 1, key, value, String(ttlMs));
+    const r = await this.c.eval(HOLD_SCRIPT, 1, key, value, String(ttlMs));
     return r === 1;
   }
 
   /** GETDEL: the value, at most once across every instance. */
   async take(key: string): Promise<string | null> {
-    return this.cmd.getdel(key);
+    return this.c.getdel(key);
   }
 
   /** SET key value PX ttl (overwrites). */
   async put(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.cmd.set(key, value, 'PX', ttlMs);
+    await this.c.set(key, value, 'PX', ttlMs);
   }
 
   async get(key: string): Promise<string | null> {
-    return this.cmd.get(key);
+    return this.c.get(key);
   }
 
   /** Values of every key under `prefix` (SCAN, never KEYS). */
@@ -158,18 +172,18 @@ export class RedisLink {
     const keys: string[] = [];
     let cursor = '0';
     do {
-      const [next, batch] = await this.cmd.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 200);
+      const [next, batch] = await this.c.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 200);
       cursor = next;
       keys.push(...batch);
     } while (cursor !== '0');
     if (!keys.length) return [];
-    return (await this.cmd.mget(...keys)).filter((v): v is string => v !== null);
+    return (await this.c.mget(...keys)).filter((v): v is string => v !== null);
   }
 
   /** Closes both connections; idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all([this.cmd, this.sub].map((c) => (c.status === 'end' ? undefined : c.quit().catch(() => c.disconnect()))));
+      await Promise.all([this.cmd, this.sub].map((c) => (!c || c.status === 'end' ? undefined : c.quit().catch(() => c.disconnect()))));
     })();
     return this.stopping;
   }
@@ -177,7 +191,8 @@ export class RedisLink {
 
 /** True when Redis at host:port answers PING. */
 export async function redisAnswers(port: number, host = '127.0.0.1'): Promise<boolean> {
-  const c = new Redis({ host, port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 500 });
+  const Client = await ioredis();
+  const c = new Client({ host, port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 500 });
   c.on('error', () => undefined);
   try {
     await c.connect();
