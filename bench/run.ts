@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_DEFAULTS } from '../src/config.js';
 import { createRng } from '../src/sim/rng.js';
 import { writeAtomic } from '../src/write-atomic.js';
 import { pinning, pinSelf, spawnProc, type Proc } from './lib/proc.js';
@@ -37,6 +38,13 @@ const CFG = {
   overloadFactors: (env.BENCH_OVERLOAD_FACTORS ?? '0.5,1,2,5,10').split(',').map(Number),
   /** The join capacity the overload part scales from and sets admission to; 0 measures it (the join part's figure, or three closed rounds). */
   overloadCapacity: num('BENCH_OVERLOAD_CAPACITY', 0),
+  /**
+   * Which definitions of capacity the overload part runs: `budget` (the join admission budget an operator
+   * sets, BENCH_OVERLOAD_BUDGET) and `max` (the server's own closed-loop join rate, its HTTP maximum).
+   */
+  overloadDefs: (env.BENCH_OVERLOAD_DEFS ?? 'budget,max').split(','),
+  /** The join admission budget, joins/s: by default the server's own default join token-bucket rate. */
+  overloadBudget: num('BENCH_OVERLOAD_BUDGET', SERVER_DEFAULTS.joinRatePerSecond),
   /** 1: the overload part also runs Stampede with the token bucket alone (shedding off), to show what shedding costs and buys. */
   overloadNoShed: env.BENCH_OVERLOAD_NOSHED === '1',
   /** That contestant's token bucket as a share of the capacity (1: the capacity). */
@@ -47,7 +55,9 @@ const CFG = {
   seed: num('BENCH_SEED', 1),
   /** Chunks per write of the coalesced operating point (Stampede with `fanoutCoalesceChunks`); 0 or 1 leaves it out. */
   coalesce: num('BENCH_COALESCE', 4),
-  /** Fan-out contestants to run (Stampede always runs); default all. */
+  /** Its bound on how long a held chunk waits (`fanoutCoalesceMaxHoldMs`), ms. */
+  coalesceHoldMs: num('BENCH_COALESCE_HOLD_MS', 250),
+  /** Fan-out contestants to run (Stampede, and BENCH_BEFORE's when given, always run); default all. */
   contestants: env.BENCH_CONTESTANTS ? env.BENCH_CONTESTANTS.split(',') : null,
   /** A `dist` directory built from earlier code: its Stampede runs beside this one, for a before/after ratio in one run. */
   before: env.BENCH_BEFORE ? resolve(env.BENCH_BEFORE) : null,
@@ -81,6 +91,8 @@ interface Contestant {
 const beforeServer = (name: string) => `${CFG.before}/bench/servers/${name}`;
 const BEFORE_LABEL = 'Stampede before (BENCH_BEFORE)';
 
+const COALESCED = `${CFG.coalesce} chunks per write, held ≤ ${CFG.coalesceHoldMs} ms`;
+
 const ALL_FANOUT: Contestant[] = [
   { name: 'stampede', label: 'Stampede', server: 'servers/stampede', flavor: 'stampede' },
   { name: 'bare-ws', label: 'bare ws (send per client)', server: 'servers/bare-ws', flavor: 'ws' },
@@ -88,11 +100,12 @@ const ALL_FANOUT: Contestant[] = [
   { name: 'net-floor', label: 'raw node:net, one pre-built frame per listener (floor 2)', server: 'servers/net-floor', flavor: 'net' },
   { name: 'socketio', label: 'Socket.IO', server: 'servers/socketio', flavor: 'socketio' },
   ...(CFG.coalesce > 1
-    ? [{ name: 'stampede-coalesce', label: `Stampede, ${CFG.coalesce} chunks per write`, server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutCoalesceChunks: CFG.coalesce })], cadenceMs: CFG.coalesce * CHUNK_INTERVAL_MS } satisfies Contestant]
+    ? [{ name: 'stampede-coalesce', label: `Stampede, ${COALESCED}`, server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutCoalesceChunks: CFG.coalesce, fanoutCoalesceMaxHoldMs: CFG.coalesceHoldMs })], cadenceMs: CFG.coalesce * CHUNK_INTERVAL_MS } satisfies Contestant]
     : []),
   ...(CFG.before ? [{ name: 'stampede-before', label: BEFORE_LABEL, server: beforeServer('stampede'), flavor: 'stampede' } satisfies Contestant] : []),
 ];
-const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || !CFG.contestants || CFG.contestants.includes(c.name));
+// Stampede always runs, and so does the BENCH_BEFORE build when one is given
+const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || !CFG.contestants || CFG.contestants.includes(c.name));
 
 interface FanoutRound {
   round: number;
@@ -262,8 +275,8 @@ async function partFanout(): Promise<void> {
     if (co) {
       // an operating point of its own, never mixed with the default: listener-audio-seconds per server CPU-second, at its p99
       const las = (c: FanoutCell) => cps(c).map((x) => (x * CHUNK_INTERVAL_MS) / 1000);
-      compare({ part: 'fanout', name: `coalesced (${CFG.coalesce} chunks per write): listener-audio-seconds per server CPU-second, ${n} listeners, vs Stampede writing each chunk`, unit: 'listener-s/cpu-s', better: 'higher', a: las(co), baselineName: 'stampede', b: las(st), excluded: why(st, co) });
-      compare({ part: 'fanout', name: `coalesced (${CFG.coalesce} chunks per write): p99 delivery latency from due time, ${n} listeners, vs Stampede writing each chunk`, unit: 'ms', better: 'lower', a: fig('p99Ms')(co), baselineName: 'stampede', b: fig('p99Ms')(st), excluded: why(st, co) });
+      compare({ part: 'fanout', name: `coalesced (${COALESCED}): listener-audio-seconds per server CPU-second, ${n} listeners, vs Stampede writing each chunk`, unit: 'listener-s/cpu-s', better: 'higher', a: las(co), baselineName: 'stampede', b: las(st), excluded: why(st, co) });
+      compare({ part: 'fanout', name: `coalesced (${COALESCED}): p99 delivery latency from due time, ${n} listeners, vs Stampede writing each chunk`, unit: 'ms', better: 'lower', a: fig('p99Ms')(co), baselineName: 'stampede', b: fig('p99Ms')(st), excluded: why(st, co) });
     }
     const floor = find('net-floor');
     if (floor) {
@@ -399,22 +412,55 @@ export interface OverloadPoint {
   round: number;
 }
 
+/** One overload series: the points of every server at every offered factor of one capacity, and where that capacity came from. */
+export interface OverloadSeries {
+  capacity: number;
+  /** What `capacity` is: the admission budget or the server's HTTP maximum, and how it was chosen. */
+  definition: 'budget' | 'max';
+  source: string;
+  points: OverloadPoint[];
+}
+
+const OVERLOAD_LABEL: Record<string, string> = { stampede: 'Stampede (admission on)', 'bare-http': 'bare node:http (no admission)', 'stampede-before': `${BEFORE_LABEL} (admission on)` };
+
 async function partOverload(): Promise<void> {
   const gen = spawnProc('loadgen', [], PIN.client);
-  if (CFG.overloadCapacity > 0) joinCapacity = CFG.overloadCapacity;
-  if (!joinCapacity) {
-    const s = await httpServer('stampede');
-    const rs: number[] = [];
-    for (let r = 0; r < 3; r++) rs.push((await closedRound(gen, s, 'POST', joinPath(s), false, r)).perSec);
-    await s.proc.stop();
-    joinCapacity = estimate(rs).median;
+  try {
+    // the admission budget first: it needs no measured capacity
+    if (CFG.overloadDefs.includes('budget')) {
+      const fromEnv = env.BENCH_OVERLOAD_BUDGET !== undefined;
+      const source = fromEnv ? 'BENCH_OVERLOAD_BUDGET' : "the server's default join token-bucket rate (joinRatePerSecond)";
+      log(`graceful overload at the admission budget: ${CFG.overloadBudget} joins/s (${source}); admission set to it`);
+      raw.overloadBudget = await overloadSeries(gen, 'budget', Math.round(CFG.overloadBudget), source, false);
+    }
+    if (CFG.overloadDefs.includes('max')) {
+      if (CFG.overloadCapacity > 0) joinCapacity = CFG.overloadCapacity;
+      const source = CFG.overloadCapacity > 0 ? 'BENCH_OVERLOAD_CAPACITY' : "Stampede's measured closed-loop join rate (its HTTP maximum)";
+      if (!joinCapacity) {
+        const s = await httpServer('stampede');
+        const rs: number[] = [];
+        for (let r = 0; r < 3; r++) rs.push((await closedRound(gen, s, 'POST', joinPath(s), false, r)).perSec);
+        await s.proc.stop();
+        joinCapacity = estimate(rs).median;
+      }
+      log(`graceful overload at the HTTP maximum: capacity ${Math.round(joinCapacity)} joins/s (${source}); admission set to it`);
+      raw.overload = await overloadSeries(gen, 'max', Math.round(joinCapacity), source, CFG.overloadNoShed);
+    }
+  } finally {
+    await gen.stop();
   }
-  const capacity = Math.round(joinCapacity);
-  log(`graceful overload: capacity ${capacity} joins/s (Stampede's measured join rate); admission set to it`);
-  // Stampede with its admission on (token bucket at the capacity, shedding on event-loop lag) vs bare node:http with none
+}
+
+/**
+ * Open-loop joins at every factor of `capacity`, shuffled, against Stampede with its admission on (a
+ * token bucket at the capacity, burst a tenth of it, shedding on 250 ms of event-loop lag) and bare
+ * node:http with none; each point's goodput, p99 of admitted joins, refusals, CPU per answer and loop delay.
+ */
+async function overloadSeries(gen: Proc, definition: OverloadSeries['definition'], capacity: number, source: string, noShed: boolean): Promise<OverloadSeries> {
+  const what = definition === 'budget' ? 'the join budget' : 'capacity';
   const admission = [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 250 })];
   const servers = [await httpServer('stampede', admission), await httpServer('bare-http'), ...(CFG.before ? [await httpServer('stampede-before', admission, beforeServer('stampede'))] : []),
-    ...(CFG.overloadNoShed ? [await httpServer('stampede-noshed', [JSON.stringify({ joinRatePerSecond: capacity * CFG.overloadNoShedShare, joinBurst: Math.max(1, Math.round((capacity * CFG.overloadNoShedShare) / 10)), shedEventLoopLagMs: 600_000 })], 'servers/stampede')] : [])];
+    ...(noShed ? [await httpServer('stampede-noshed', [JSON.stringify({ joinRatePerSecond: capacity * CFG.overloadNoShedShare, joinBurst: Math.max(1, Math.round((capacity * CFG.overloadNoShedShare) / 10)), shedEventLoopLagMs: 600_000 })], 'servers/stampede')] : [])];
   const points: OverloadPoint[] = [];
   try {
     for (let r = 0; r < CFG.overloadRounds; r++) {
@@ -432,30 +478,29 @@ async function partOverload(): Promise<void> {
           await wait(Math.min(1_000, CFG.overloadMs));
         }
       }
-      log(`  overload round ${r + 1}/${CFG.overloadRounds} done`);
+      log(`  overload (${what}) round ${r + 1}/${CFG.overloadRounds} done`);
     }
   } finally {
-    await gen.stop();
     await Promise.all(servers.map((s) => s.proc.stop()));
   }
-  raw.overload = { capacity, points };
   const top = Math.max(...CFG.overloadFactors);
+  const of = (name: string, factor: number) => points.filter((p) => p.server === name && p.factor === factor);
+  const at = definition === 'budget' ? ` the join budget (${capacity.toLocaleString('en-US')}/s)` : ' capacity';
   for (const s of servers) {
-    const at = points.filter((p) => p.server === s.name && p.factor === top);
-    const label = { stampede: 'Stampede (admission on)', 'bare-http': 'bare node:http (no admission)', 'stampede-noshed': `Stampede (token bucket only at ${CFG.overloadNoShedShare}× capacity, shedding off)` }[s.name] ?? `${BEFORE_LABEL} (admission on)`;
-    against({ part: 'overload', name: `${label} at ${top}× capacity: goodput as a share of capacity`, unit: '× capacity', better: 'higher', a: at.map((p) => p.goodputPerSec / capacity), limit: 0.9, limitName: 'target 0.9× capacity' });
-    against({ part: 'overload', name: `${label} at ${top}× capacity: p99 of admitted joins (from due time)`, unit: 'ms', better: 'lower', a: at.map((p) => p.p99Ms), limit: 1000, limitName: 'target 1 s' });
+    const label = OVERLOAD_LABEL[s.name] ?? `Stampede (token bucket only at ${CFG.overloadNoShedShare}× capacity, shedding off)`;
+    against({ part: 'overload', name: `${label} at ${top}×${at}: goodput as a share of ${what}`, unit: `× ${what}`, better: 'higher', a: of(s.name, top).map((p) => p.goodputPerSec / capacity), limit: 0.9, limitName: `target 0.9× ${what}` });
+    against({ part: 'overload', name: `${label} at ${top}×${at}: p99 of admitted joins (from due time)`, unit: 'ms', better: 'lower', a: of(s.name, top).map((p) => p.p99Ms), limit: 1000, limitName: 'target 1 s' });
   }
   if (CFG.before) {
     // before/after at every factor, rounds interleaved in the same run
     for (const factor of CFG.overloadFactors) {
-      const of = (name: string) => points.filter((p) => p.server === name && p.factor === factor);
-      const [st, b] = [of('stampede'), of('stampede-before')];
-      compare({ part: 'overload', name: `goodput at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'joins/s', better: 'higher', a: st.map((p) => p.goodputPerSec), baselineName: 'stampede-before', b: b.map((p) => p.goodputPerSec) });
-      compare({ part: 'overload', name: `p99 of admitted joins at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: st.flatMap((p) => p.p99Ms ?? []), baselineName: 'stampede-before', b: b.flatMap((p) => p.p99Ms ?? []) });
-      compare({ part: 'overload', name: `server CPU per answer (admitted or refused) at ${factor}× capacity vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: st.map((p) => p.cpuMicrosPerAnswer), baselineName: 'stampede-before', b: b.map((p) => p.cpuMicrosPerAnswer) });
+      const [st, b] = [of('stampede', factor), of('stampede-before', factor)];
+      compare({ part: 'overload', name: `goodput at ${factor}×${at} vs ${BEFORE_LABEL}`, unit: 'joins/s', better: 'higher', a: st.map((p) => p.goodputPerSec), baselineName: 'stampede-before', b: b.map((p) => p.goodputPerSec) });
+      compare({ part: 'overload', name: `p99 of admitted joins at ${factor}×${at} vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: st.flatMap((p) => p.p99Ms ?? []), baselineName: 'stampede-before', b: b.flatMap((p) => p.p99Ms ?? []) });
+      compare({ part: 'overload', name: `server CPU per answer (admitted or refused) at ${factor}×${at} vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: st.map((p) => p.cpuMicrosPerAnswer), baselineName: 'stampede-before', b: b.map((p) => p.cpuMicrosPerAnswer) });
     }
   }
+  return { capacity, definition, source, points };
 }
 
 // ───────────────────────────── /metrics ─────────────────────────────
@@ -542,8 +587,9 @@ async function main(): Promise<void> {
   await write('latest.json', `${JSON.stringify({ ...meta, entries, raw }, null, 1)}\n`);
   const md = renderMarkdown(meta, entries, raw);
   await write('latest.md', md);
-  if (raw.overload) await write('overload.svg', overloadSvg(raw.overload as { capacity: number; points: OverloadPoint[] }));
-  log(`\n${md}\nwritten: ${dir}latest.json, latest.md${raw.overload ? ', overload.svg' : ''} (${meta.minutes} min)`);
+  if (raw.overload) await write('overload.svg', overloadSvg(raw.overload as OverloadSeries));
+  if (raw.overloadBudget) await write('overload-budget.svg', overloadSvg(raw.overloadBudget as OverloadSeries));
+  log(`\n${md}\nwritten: ${dir}latest.json, latest.md${raw.overload ? ', overload.svg' : ''}${raw.overloadBudget ? ', overload-budget.svg' : ''} (${meta.minutes} min)`);
 }
 
 main().catch((err) => {

@@ -56,6 +56,15 @@ export const SERVER_DEFAULTS = {
   slowConsumerMs: 5_000,
   /** Audio chunks per fan-out write: 1 writes each chunk as it comes; k > 1 holds k and writes them at once (an operating point the bench measures). */
   fanoutCoalesceChunks: 1,
+  /** With `fanoutCoalesceChunks` > 1: the longest a held chunk waits for its write; past it, what is held goes out. */
+  fanoutCoalesceMaxHoldMs: 500,
+  /**
+   * Fan-out writes in one event-loop turn (reliability.md #15): a bigger room's chunk goes out over several
+   * turns, so timers, joins and other spaces' audio run between them and the loop never stalls on one chunk.
+   */
+  fanoutWritesPerTurn: 128,
+  /** Joins and WebSocket upgrades handled in one event-loop turn (reliability.md #15): a crowd arriving together is taken over several turns. */
+  admissionsPerTurn: 16,
   /**
    * One bounded outbound path (reliability.md #19): no message of any kind is queued past this many
    * bytes for one connection; audio is skipped, a control message closes the connection with 4001.
@@ -175,6 +184,9 @@ export const serverConfigSchema = z.strictObject({
   skipBufferedBytes: positive,
   slowConsumerMs: positive,
   fanoutCoalesceChunks: positive.max(50),
+  fanoutWritesPerTurn: positive,
+  admissionsPerTurn: positive,
+  fanoutCoalesceMaxHoldMs: positive.max(10_000),
   maxOutboundBytes: positive.min(64 * 1024),
   maxBadMessages: positive,
   messageRates: z.strictObject(Object.fromEntries(MESSAGE_RATE_KINDS.map((k) => [k, rate])) as Record<MessageRateKind, typeof rate>),

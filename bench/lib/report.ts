@@ -1,6 +1,7 @@
 import { median } from 'simple-statistics';
-import type { OverloadPoint } from '../run.js';
+import type { OverloadPoint, OverloadSeries } from '../run.js';
 import type { Entry } from './entries.js';
+import { estimate } from './stats.js';
 
 /** latest.md and overload.svg, drawn from the same data that goes into latest.json. */
 
@@ -42,15 +43,23 @@ export function renderMarkdown(meta: { date: string; node: string; cpus: number;
       out.push(`| ${c.listeners.toLocaleString('en-US')} | ${c.contestant} | ${c.connected.toLocaleString('en-US')} | ${fmt(m('chunksPerCpuSec'))} | ${fmt(m('userMicrosPerChunk'))} | ${fmt(m('systemMicrosPerChunk'))} | ${fmt(m('p50Ms'))} / ${fmt(m('p99Ms'))} | ${(m('deliveredRatio') * 100).toFixed(1)}% | ${fmt(c.serverRssPerListenerKiB)} | ${fmt(c.swarmRssPerListenerKiB)} | ${c.flags.join('; ')} |`);
     }
   }
-  const ov = raw.overload as { capacity: number; points: OverloadPoint[] } | undefined;
-  if (ov) {
-    out.push('', '## Graceful overload', '', `Capacity ${ov.capacity.toLocaleString('en-US')} joins/s. Open-loop offered load; medians of the rounds.`, '');
-    out.push('| offered (× capacity) | server | offered joins/s | goodput (200/s) | goodput ÷ capacity | p99 of admitted, ms | refused | dropped with a closed connection | unanswered | server CPU µs per answer | event-loop delay p99, ms |', '|---|---|---|---|---|---|---|---|---|---|---|');
-    for (const row of overloadRows(ov)) {
-      out.push(`| ${row.factor}× | ${row.server} | ${fmt(row.offered)} | ${fmt(row.goodput)} | ${fmt(row.goodput / ov.capacity)} | ${fmt(row.p99)} | ${fmt(row.refused)} | ${fmt(row.dropped)} | ${fmt(row.unanswered)} | ${fmt(row.cpuPerAnswer)} | ${fmt(row.loopP99)} |`);
-    }
-  }
+  const budget = raw.overloadBudget as OverloadSeries | undefined;
+  if (budget) out.push('', '## Graceful overload at the join admission budget', '', ...overloadTable(budget));
+  const ov = raw.overload as OverloadSeries | undefined;
+  if (ov) out.push('', '## Graceful overload at the HTTP maximum', '', ...overloadTable(ov));
   return `${out.join('\n')}\n`;
+}
+
+/** One series as a table: medians of the rounds, goodput ÷ capacity and the p99 of admitted joins with their bootstrap 95% intervals. */
+function overloadTable(ov: OverloadSeries): string[] {
+  // results written before the budget series have no definition: they are the HTTP maximum
+  const what = ov.definition === 'budget' ? 'budget' : 'capacity';
+  const out = [`${what === 'budget' ? 'Join budget' : 'Capacity'} ${ov.capacity.toLocaleString('en-US')} joins/s${ov.source ? ` (${ov.source})` : ''}. Open-loop offered load; medians of the rounds [bootstrap 95% interval].`, ''];
+  out.push(`| offered (× ${what}) | server | offered joins/s | goodput (200/s) | goodput ÷ ${what} | p99 of admitted, ms | refused | dropped with a closed connection | unanswered | server CPU µs per answer | event-loop delay p99, ms |`, '|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const row of overloadRows(ov)) {
+    out.push(`| ${row.factor}× | ${row.server} | ${fmt(row.offered)} | ${fmt(row.goodput)} | ${fmt(row.goodput / ov.capacity)} ${ci([row.goodputCI[0] / ov.capacity, row.goodputCI[1] / ov.capacity])} | ${fmt(row.p99)} ${row.p99CI ? ci(row.p99CI) : ''} | ${fmt(row.refused)} | ${fmt(row.dropped)} | ${fmt(row.unanswered)} | ${fmt(row.cpuPerAnswer)} | ${fmt(row.loopP99)} |`);
+  }
+  return out;
 }
 
 interface OverloadRow {
@@ -58,7 +67,10 @@ interface OverloadRow {
   server: string;
   offered: number;
   goodput: number;
+  goodputCI: [number, number];
   p99: number;
+  /** null when some round admitted no join (no p99 to resample). */
+  p99CI: [number, number] | null;
   refused: number;
   dropped: number;
   unanswered: number;
@@ -74,12 +86,17 @@ export function overloadRows(ov: { points: OverloadPoint[] }): OverloadRow[] {
       const ps = ov.points.filter((p) => p.factor === factor && p.server === server);
       if (!ps.length) continue;
       const refused = ps.map((p) => Object.entries(p.statuses).reduce((a, [k, v]) => a + (k === '200' ? 0 : v), 0));
+      const g = estimate(ps.map((p) => p.goodputPerSec));
+      const p99s = ps.flatMap((p) => (p.p99Ms === null ? [] : [p.p99Ms]));
+      const q = p99s.length === ps.length ? estimate(p99s) : null;
       rows.push({
         factor,
         server,
         offered: median(ps.map((p) => p.offeredPerSec)),
         goodput: median(ps.map((p) => p.goodputPerSec)),
+        goodputCI: [g.lo, g.hi],
         p99: median(ps.map((p) => p.p99Ms ?? Number.POSITIVE_INFINITY)),
+        p99CI: q ? [q.lo, q.hi] : null,
         refused: median(refused),
         dropped: median(ps.map((p) => p.dropped ?? 0)),
         unanswered: median(ps.map((p) => p.unanswered)),
@@ -93,7 +110,8 @@ export function overloadRows(ov: { points: OverloadPoint[] }): OverloadRow[] {
 }
 
 /** Two panels: goodput ÷ capacity and p99 of admitted joins, against offered load (log x), one line per server. */
-export function overloadSvg(ov: { capacity: number; points: OverloadPoint[] }): string {
+export function overloadSvg(ov: { capacity: number; points: OverloadPoint[]; definition?: OverloadSeries['definition'] }): string {
+  const what = ov.definition === 'budget' ? 'join budget' : 'capacity';
   const rows = overloadRows(ov);
   const servers = [...new Set(rows.map((r) => r.server))];
   const colors = ['#c0392b', '#2471a3', '#7d3c98'];
@@ -106,7 +124,7 @@ export function overloadSvg(ov: { capacity: number; points: OverloadPoint[] }): 
     const g: string[] = [`<g transform="translate(${ox},0)">`, `<text x="${W / 2}" y="16" text-anchor="middle" font-size="13">${title}</text>`];
     g.push(`<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#444"/><line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#444"/>`);
     for (const f of factors) g.push(`<text x="${fx(f)}" y="${H - pad.b + 14}" text-anchor="middle" font-size="10">${f}×</text>`);
-    g.push(`<text x="${(W + pad.l) / 2}" y="${H - 6}" text-anchor="middle" font-size="11">offered load (× capacity)</text>`);
+    g.push(`<text x="${(W + pad.l) / 2}" y="${H - 6}" text-anchor="middle" font-size="11">offered load (× ${what})</text>`);
     for (const v of yTicks) g.push(`<text x="${pad.l - 4}" y="${yPos(v) + 3}" text-anchor="end" font-size="10">${yLabel(v)}</text><line x1="${pad.l}" y1="${yPos(v)}" x2="${W - pad.r}" y2="${yPos(v)}" stroke="#ddd"/>`);
     servers.forEach((s, i) => {
       const pts = rows.filter((r) => r.server === s).map((r) => `${fx(r.factor).toFixed(1)},${yPos(Math.min(yMax, y(r))).toFixed(1)}`);
@@ -126,7 +144,7 @@ export function overloadSvg(ov: { capacity: number; points: OverloadPoint[] }): 
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 24}" font-family="sans-serif">`,
     '<rect width="100%" height="100%" fill="#fff"/>',
-    panel(0, 'goodput ÷ capacity (200 answers/s)', (r) => r.goodput / ov.capacity, gMax, gTicks, (v) => v.toFixed(1), linY),
+    panel(0, `goodput ÷ ${what} (200 answers/s)`, (r) => r.goodput / ov.capacity, gMax, gTicks, (v) => v.toFixed(1), linY),
     panel(W, 'p99 of admitted joins, ms (log)', (r) => r.p99, hi, [1, 10, 100, 1000, 10000], (v) => String(v), logY),
     ...legend,
     '</svg>',

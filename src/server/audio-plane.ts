@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
@@ -12,7 +13,8 @@ import type { Space } from '../space/index.js';
 import type { Conn } from './connections.js';
 import type { DenseSockets } from './dense-sockets.js';
 import { NO_FAULTS, type FanOut, type ServerFaults } from './faults.js';
-import { binaryFrame } from './preframed.js';
+import { PacedQueue, type PacedJob } from './paced.js';
+import { binaryFrame, textFrame } from './preframed.js';
 import { Recording } from './recording.js';
 
 /** How many recent chunks HTTP listeners can fetch: 30 s at the synthetic host's 100 ms cadence. */
@@ -22,10 +24,31 @@ interface Track {
   recording: Recording | null;
   /** The live window for HTTP listeners (the CDN view): the most recent chunks, by sequence number. */
   recent: Buffer[];
-  /** Frames held for the next coalesced write (`fanoutCoalesceChunks` > 1). */
+  /** Frames held for the next coalesced write (`fanoutCoalesceChunks` > 1), and the last one's sequence number. */
   held: Buffer[];
+  heldSeq: number;
+  /** Set while frames are held: aborting it cancels the flush due `fanoutCoalesceMaxHoldMs` after the first. */
+  holdTimer: AbortController | null;
   /** Bytes in `recent`. */
   recentBytes: number;
+  /** Text messages for every listener (counts, reactions) waiting to ride on the next chunk's write. */
+  carried: Buffer[];
+  /** When this instance last fanned a chunk of the space out (ms), so text waits for audio only while audio flows. */
+  lastAudioAt: number;
+}
+
+/** One chunk's fan-out (its frames, with any carried text in front) to a room's listeners as they were when it came. */
+interface FanoutJob extends PacedJob {
+  conns: readonly Conn[];
+  sockets: readonly Duplex[];
+  data: Buffer;
+  /** The carried text messages alone, for a listener that does not get the chunk. */
+  text: readonly Buffer[];
+  chunks: number;
+  seq: number;
+  t0: number;
+  sent: number;
+  dropped: number;
 }
 
 /**
@@ -43,6 +66,8 @@ export class AudioPlane {
   private readonly send: FanOut<DenseSockets<Conn>>;
   /** Counts a recording whose file write failed (new or resumed after a takeover). */
   private readonly countRecordingFailure = (): void => this.metrics.recordingFailures.inc();
+  /** Fan-out writes, at most `fanoutWritesPerTurn` in one event-loop turn. */
+  private readonly writes: PacedQueue<FanoutJob>;
 
   constructor(
     private readonly config: ServerConfig,
@@ -51,7 +76,14 @@ export class AudioPlane {
     private readonly log: Logger,
     private readonly recordingDir: () => string,
     private readonly faults: ServerFaults = NO_FAULTS,
+    /** A text message to one connection through its bounded outbound path (the connections' `send`). */
+    private readonly sendText: (conn: Conn, data: Buffer) => void = () => undefined,
   ) {
+    this.writes = new PacedQueue<FanoutJob>(
+      config.fanoutWritesPerTurn,
+      (job, from, to) => this.writeRange(job, from, to),
+      (job) => this.finished(job),
+    );
     this.quota = new ByteQuota(config.recordingQuotaBytes, (used) => metrics.recordingQuotaUsed.set(used));
     metrics.recordingQuotaLimit.set(config.recordingQuotaBytes);
     metrics.liveWindowLimit.set(config.liveWindowTotalBytes);
@@ -69,7 +101,7 @@ export class AudioPlane {
   private track(spaceId: string): Track {
     let t = this.tracks.get(spaceId);
     if (!t) {
-      t = { recording: null, recent: [], held: [], recentBytes: 0 };
+      t = { recording: null, recent: [], held: [], heldSeq: -1, holdTimer: null, recentBytes: 0, carried: [], lastAudioAt: -Infinity };
       this.tracks.set(spaceId, t);
     }
     return t;
@@ -124,8 +156,20 @@ export class AudioPlane {
   forget(spaceId: string): void {
     const t = this.tracks.get(spaceId);
     if (!t) return;
+    this.dropHeld(t);
     this.dropWindow(t);
     this.tracks.delete(spaceId);
+  }
+
+  /** The server stops: no held chunk is flushed any more (the recording and the live window have them). */
+  stop(): void {
+    for (const t of this.tracks.values()) this.dropHeld(t);
+  }
+
+  private dropHeld(t: Track): void {
+    t.holdTimer?.abort();
+    t.holdTimer = null;
+    t.held = [];
   }
 
   private dropWindow(t: Track): void {
@@ -257,65 +301,124 @@ export class AudioPlane {
   }
 
   /**
-   * The space ended: chunks held back for coalescing go out before the listeners are told (the recording
-   * and the live window have them already).
+   * A text message for every listener of a space (a count, reactions), sent with the space's next chunk in
+   * the same write: one system call per listener instead of two. Only while audio flows (a chunk fanned out
+   * within the last `countIntervalMs`); false when it should be sent now. What no chunk took by the next
+   * tick comes back from `takeCarried`.
+   */
+  carry(spaceId: string, data: Buffer): boolean {
+    const t = this.tracks.get(spaceId);
+    if (!t || this.clock.now() - t.lastAudioAt > this.config.countIntervalMs) return false;
+    t.carried.push(data);
+    return true;
+  }
+
+  /** The text messages still waiting for a chunk (audio stopped, or is held by a fault): the caller sends them. */
+  takeCarried(spaceId: string): Buffer[] {
+    const t = this.tracks.get(spaceId);
+    if (!t || t.carried.length === 0) return [];
+    const c = t.carried;
+    t.carried = [];
+    return c;
+  }
+
+  /**
+   * The space ended: chunks held back for coalescing and writes not yet done go out before the listeners are
+   * told (the recording and the live window have them already).
    */
   flush(space: Space, listeners: DenseSockets<Conn>): void {
     const t = this.tracks.get(space.id);
-    if (!t || t.held.length === 0) return;
-    const held = t.held;
-    t.held = [];
-    this.write(listeners, held.length === 1 ? held[0]! : Buffer.concat(held), held.length, performance.now(), space.chunks - 1);
+    if (t?.held.length) this.release(t, listeners, performance.now());
+    this.writes.drain();
   }
 
   /**
    * One frame built per chunk. With `fanoutCoalesceChunks` k > 1 the frames of k chunks are held and go
-   * out in one write per listener (fewer system calls, k − 1 chunk intervals more delay for the first).
+   * out in one write per listener (fewer system calls, k − 1 chunk intervals more delay for the first),
+   * or sooner: what is held goes out `fanoutCoalesceMaxHoldMs` after the first of it was held, so a host
+   * that slows down or pauses never leaves its listeners more than that behind.
    */
   private fanOut(space: Space, buf: Buffer, seq: number, listeners: DenseSockets<Conn>): void {
     const t0 = performance.now();
     const frame = binaryFrame(buf);
-    const k = this.config.fanoutCoalesceChunks;
-    if (k <= 1) return this.write(listeners, frame, 1, t0, seq);
     const t = this.track(space.id);
+    t.lastAudioAt = this.clock.now();
+    const k = this.config.fanoutCoalesceChunks;
+    if (k <= 1) return this.write(t, listeners, frame, 1, t0, seq);
     t.held.push(frame);
-    if (t.held.length < k) return;
+    t.heldSeq = seq;
+    if (t.held.length >= k) return this.release(t, listeners, t0);
+    if (t.held.length === 1) this.holdAtMost(t, listeners);
+  }
+
+  /** Flushes what `t` holds once `fanoutCoalesceMaxHoldMs` of the app's clock has passed, unless it went out before. */
+  private holdAtMost(t: Track, listeners: DenseSockets<Conn>): void {
+    const timer = new AbortController();
+    t.holdTimer = timer;
+    void this.clock.sleep(this.config.fanoutCoalesceMaxHoldMs, timer.signal).then(() => {
+      if (!timer.signal.aborted && t.holdTimer === timer && t.held.length) this.release(t, listeners, performance.now());
+    });
+  }
+
+  /** Writes everything `t` holds in one write per listener and cancels its pending flush. */
+  private release(t: Track, listeners: DenseSockets<Conn>, t0: number): void {
     const held = t.held;
     t.held = [];
-    this.write(listeners, Buffer.concat(held), held.length, t0, seq);
+    t.holdTimer?.abort();
+    t.holdTimer = null;
+    this.write(t, listeners, held.length === 1 ? held[0]! : Buffer.concat(held), held.length, t0, t.heldSeq);
   }
 
   /**
-   * The hot path: `data` (whole frames of `chunks` chunks) written to every listener's socket from the
-   * room's dense array; nothing allocated per listener. The raw write is safe because ws never holds
-   * frames back here (no permessage-deflate, no Blob sends: its sender writes through at once, so text
-   * messages and these frames reach the socket in the order they were sent). A listener whose socket has
-   * more than `skipBufferedBytes` queued is skipped; one behind for `slowConsumerMs` is cut.
+   * `data` (whole frames of `chunks` chunks, after the text the track carries) for every listener in the
+   * room now, paced (`paced.ts`): about `fanoutWritesPerTurn` writes per event-loop turn, in order behind
+   * earlier chunks. A room that fits what is left of this turn's budget, with nothing queued, is written at
+   * once from the room's own arrays; otherwise from a copy of them (who was in when the chunk came).
    */
-  private write(listeners: DenseSockets<Conn>, data: Buffer, chunks: number, t0: number, seq: number): void {
+  private write(t: Track, listeners: DenseSockets<Conn>, data: Buffer, chunks: number, t0: number, seq: number): void {
+    const text = t.carried;
+    if (text.length > 0) t.carried = [];
+    const frames = text.length > 0 ? Buffer.concat([...text.map(textFrame), data]) : data;
+    const small = this.writes.fitsNow(listeners.size);
+    const conns = small ? listeners.keys : listeners.keys.slice();
+    const sockets = small ? listeners.sockets : listeners.sockets.slice();
+    this.writes.submit({ conns, sockets, size: conns.length, next: 0, data: frames, text, chunks, seq, t0, sent: 0, dropped: 0 });
+  }
+
+  /**
+   * The hot path: a job's frames written to listeners [from, to) as raw socket writes; nothing allocated per
+   * listener. The raw write is safe because ws never holds frames back here (no permessage-deflate, no Blob
+   * sends: its sender writes through at once, so text messages and these frames reach the socket in the
+   * order they were sent). A listener whose socket has more than `skipBufferedBytes` queued is skipped; one
+   * behind for `slowConsumerMs` is cut. One that does not get the chunk still gets the carried text, through
+   * its bounded path.
+   */
+  private writeRange(job: FanoutJob, from: number, to: number): void {
     const skip = this.config.skipBufferedBytes;
-    const conns = listeners.keys;
-    const sockets = listeners.sockets;
-    let sent = 0;
-    let dropped = 0;
+    const { conns, sockets, data, text, seq } = job;
     let now = 0;
     let cut: Conn[] | null = null;
-    for (let i = 0; i < sockets.length; i++) {
+    for (let i = from; i < to; i++) {
       const c = conns[i]!;
-      // a CLOSING socket (close frame sent) gets no data frame after it
-      // and a listener back from another instance that is ahead of this one has heard this chunk there
-      if (c.ws.readyState !== 1 || c.after >= seq) continue;
+      // a CLOSING socket (close frame sent) gets no data frame after it (nor one that left since the chunk came)
+      if (c.ws.readyState !== 1) continue;
+      // a listener back from another instance that is ahead of this one has heard this chunk there
+      if (c.after >= seq) {
+        for (const m of text) this.sendText(c, m);
+        continue;
+      }
       const socket = sockets[i]!;
       if (socket.writableLength > skip) {
-        dropped++;
+        job.dropped++;
         now ||= this.clock.now();
         if (c.behindSince === 0) c.behindSince = now;
         else if (now - c.behindSince > this.config.slowConsumerMs) (cut ??= []).push(c);
+        for (const m of text) this.sendText(c, m);
         continue;
       }
-      c.behindSince = 0;
+      if (c.behindSince !== 0) c.behindSince = 0;
       socket.write(data);
-      sent++;
+      job.sent++;
     }
     if (cut) {
       for (const c of cut) {
@@ -324,8 +427,12 @@ export class AudioPlane {
         c.ws.terminate();
       }
     }
-    if (sent) this.metrics.audioChunksSent.inc(sent * chunks);
-    if (dropped) this.metrics.audioChunksDropped.inc({ reason: 'backpressure' }, dropped * chunks);
-    this.metrics.fanoutDuration.observe((performance.now() - t0) / 1000);
+  }
+
+  /** A chunk is out to its whole room: sends and drops counted once, and the time it took (queueing included). */
+  private finished(job: FanoutJob): void {
+    if (job.sent) this.metrics.audioChunksSent.inc(job.sent * job.chunks);
+    if (job.dropped) this.metrics.audioChunksDropped.inc({ reason: 'backpressure' }, job.dropped * job.chunks);
+    this.metrics.fanoutDuration.observe((performance.now() - job.t0) / 1000);
   }
 }

@@ -138,10 +138,10 @@ export class Connections {
   }
 
   /** Sends a text message to everyone in a space (and its host unless told not to): encoded once, each through its bounded path. */
-  broadcast(spaceId: string, text: string, includeHost = true): void {
+  broadcast(spaceId: string, text: string | Buffer, includeHost = true): void {
     const room = this.rooms.get(spaceId);
     if (!room) return;
-    const data = Buffer.from(text);
+    const data = typeof text === 'string' ? Buffer.from(text) : text;
     for (const c of room.listeners) this.send(c, data);
     if (includeHost && room.host) this.send(room.host, data);
   }

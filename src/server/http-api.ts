@@ -139,6 +139,12 @@ export class HttpApi {
    * gives — 503 `OVERLOADED` or 429 `RATE_LIMITED`, the same body, Retry-After and request id, counted the
    * same — and the connection stays open. False for every other request, which takes the full path.
    */
+  /** A join (`POST /api/v1/spaces/<id>/join`): one of the requests a crowd sends at once, paced by the server. */
+  static isJoin(req: IncomingMessage): boolean {
+    const url = req.url;
+    return req.method === 'POST' && !!url && url.startsWith(JOIN_PREFIX) && url.endsWith(JOIN_SUFFIX);
+  }
+
   refuseEarly(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url;
     if (req.method !== 'POST' || !url || !url.startsWith(JOIN_PREFIX) || !url.endsWith(JOIN_SUFFIX)) return false;

@@ -68,7 +68,7 @@ export class Hub {
   ) {
     this.throttle = new LogThrottle(() => clock.now());
     this.connections = new Connections(config, clock, metrics);
-    this.audio = new AudioPlane(config, clock, metrics, log, recordingDir, faults);
+    this.audio = new AudioPlane(config, clock, metrics, log, recordingDir, faults, (conn, data) => this.connections.send(conn, data));
     this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf), () => clock.now());
   }
 
@@ -153,6 +153,22 @@ export class Hub {
     this.connections.broadcast(space.id, encodeServerMessage(msg));
   }
 
+  /**
+   * A periodic message for everyone in a space (counts, reactions): the host gets it now; the listeners with
+   * the space's next chunk, in the same write, while audio flows (docs/reliability.md #15), else now.
+   */
+  private spread(space: Space, msg: ServerMessage): void {
+    const data = Buffer.from(encodeServerMessage(msg));
+    const host = this.connections.hostOf(space.id);
+    if (host) this.connections.send(host, data);
+    if (!this.audio.carry(space.id, data)) this.connections.broadcast(space.id, data, false);
+  }
+
+  /** Carried messages no chunk took (the audio stopped, or a fault holds it): sent to the listeners now. */
+  private sendCarried(space: Space): void {
+    for (const data of this.audio.takeCarried(space.id)) this.connections.broadcast(space.id, data, false);
+  }
+
   /** Drops what the hub remembers of a space the server has forgotten. */
   forget(spaceId: string): void {
     this.spaces.delete(spaceId);
@@ -172,6 +188,7 @@ export class Hub {
   async spaceEnded(space: Space, closeCode: number = CLOSE.SPACE_ENDED): Promise<void> {
     this.spaces.set(space.id, space);
     this.audio.flush(space, this.connections.listenersOf(space.id));
+    this.sendCarried(space);
     this.broadcast(space, { type: 'state', state: 'ended', at: new Date(space.endedAt ?? this.clock.now()).toISOString() });
     this.sendCounts(space, true);
     this.connections.closeSpace(space.id, closeCode, closeCode === CLOSE.SPACE_ENDED ? 'space ended' : 'server going away', 'space ended');
@@ -184,7 +201,9 @@ export class Hub {
     const key = `${real}/${virtual}/${simTime}`;
     if (!force && key === this.lastCount.get(space.id)) return;
     this.lastCount.set(space.id, key);
-    this.broadcast(space, { type: 'count', real, virtual, total, simTime });
+    const msg: ServerMessage = { type: 'count', real, virtual, total, simTime };
+    if (force) this.broadcast(space, msg);
+    else this.spread(space, msg);
   }
 
   /** Coalesced counts and reactions: at most one of each per space per tick. */
@@ -193,6 +212,7 @@ export class Hub {
     for (const space of this.spaces.values()) {
       if (space.state === 'ended') continue;
       virtual += this.replay.modelledListeners(space.id);
+      this.sendCarried(space);
       this.sendCounts(space);
       const reactions = space.takeReactions();
       if (reactions) this.shareReactions(space, reactions);
@@ -201,8 +221,8 @@ export class Hub {
         const all: Record<string, number> = { ...reactions };
         for (const [emoji, n] of peer) all[emoji] = (all[emoji] ?? 0) + n;
         peer.clear();
-        this.broadcast(space, { type: 'reactions', counts: all });
-      } else if (reactions) this.broadcast(space, { type: 'reactions', counts: reactions });
+        this.spread(space, { type: 'reactions', counts: all });
+      } else if (reactions) this.spread(space, { type: 'reactions', counts: reactions });
     }
     this.metrics.listeners.set({ kind: 'virtual' }, virtual);
   }
@@ -216,6 +236,7 @@ export class Hub {
   async stop(): Promise<void> {
     this.running = false;
     this.stopLoops.abort();
+    this.audio.stop();
     await Promise.all(this.loops);
     this.loops = [];
   }

@@ -16,3 +16,10 @@ const BINARY = { fin: true, opcode: 0x2, mask: false, readOnly: false } as const
 export function binaryFrame(payload: Buffer): Buffer {
   return Buffer.concat(Sender.frame(payload, BINARY));
 }
+
+const TEXT = { fin: true, opcode: 0x1, mask: false, readOnly: false } as const;
+
+/** The complete text frame for a UTF-8 `payload`, framed the same way: a message that rides in a fan-out write. */
+export function textFrame(payload: Buffer): Buffer {
+  return Buffer.concat(Sender.frame(payload, TEXT));
+}

@@ -30,10 +30,16 @@ import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
 import { chooseProtocol, Upgrades } from './upgrade.js';
+import { PacedQueue, type PacedJob } from './paced.js';
 import { LocalBus, type SpaceBus } from './bus.js';
 import { SpaceSync } from './space-sync.js';
 
 export type { JoinCounters } from './http-api.js';
+
+/** A join or an upgrade waiting for its turn. */
+interface Arrival extends PacedJob {
+  run(): void;
+}
 
 export interface LiveServerDeps {
   config: ServerConfig;
@@ -237,11 +243,20 @@ export class LiveServer {
       draining: () => this.draining,
       attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
+    // joins and upgrades arrive in crowds: at most `admissionsPerTurn` of them are handled in one event-loop
+    // turn, the rest in the next turns, so a crowd arriving together cannot stall the loop (reliability.md #15)
+    const arrivals = new PacedQueue<Arrival>(config.admissionsPerTurn, (a) => a.run(), () => undefined);
     this.http.on('request', (req, res) => {
       // a join the gate will not take is refused before routing, the body or any JSON work
-      if (!this.api.refuseEarly(req, res)) void this.api.handle(req, res);
+      if (this.api.refuseEarly(req, res)) return;
+      if (HttpApi.isJoin(req)) arrivals.submit({ size: 1, next: 0, run: () => void this.api.handle(req, res) });
+      else void this.api.handle(req, res);
     });
-    this.http.on('upgrade', (req, socket, head) => void this.upgrades.handle(req, socket, head));
+    this.http.on('upgrade', (req, socket, head) => {
+      // node:http leaves an upgraded socket without an error listener: one that fails while it waits is destroyed
+      socket.on('error', () => socket.destroy());
+      arrivals.submit({ size: 1, next: 0, run: () => void this.upgrades.handle(req, socket, head) });
+    });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       // Node's own limits (431 headers too large, 408 timeouts, 400 bad framing) end here
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { checkOggOpus, readOggPages } from '../../src/audio/index.js';
+import { manualClock, type ManualClock } from '../../src/clock.js';
+import type { ServerConfigInput } from '../../src/config.js';
 import { decodeAudioChunk, encodeAudioChunk, peekAudioHeader } from '../../src/protocol/index.js';
 import { api, connect, createSpace, connectHost, joinAndConnect, metricValue, useApps, startSpace } from '../helpers/app.js';
 
@@ -105,17 +107,24 @@ describe('WebSocket control channel and audio', () => {
     expect(listener.ws.extensions).toBe('');
   });
 
-  it('with fanoutCoalesceChunks = 3 holds chunks until three are in, writes them together, and flushes the rest before the end', async () => {
-    const s = await startApp({ fanoutCoalesceChunks: 3 });
+  /** A live space with a listener and its host on an app that coalesces 3 chunks per write; `inWindow(n)` waits until the server has taken chunk n. */
+  async function coalescing(server: ServerConfigInput, clock: ManualClock) {
+    const s = await startApp({ fanoutCoalesceChunks: 3, ...server }, { clock });
     const { id, hostToken } = await createSpace(s.url);
     await startSpace(s.url, id, hostToken);
     const listener = await joinAndConnect(s.url, id);
     const host = await connectHost(s.url, id, hostToken);
-    const sent = Array.from({ length: 7 }, (_, i) => chunk(i));
     const inWindow = async (last: number): Promise<void> => {
       // the live window takes each chunk at once; poll it until the server has taken chunk `last`
       while ((await api<{ last: number }>(s.url, 'GET', `/api/v1/spaces/${id}/playlist`)).body.last < last) await new Promise((r) => setTimeout(r, 5));
     };
+    return { s, id, hostToken, listener, host, inWindow };
+  }
+
+  it('with fanoutCoalesceChunks = 3 holds chunks until three are in, writes them together, and flushes the rest before the end', async () => {
+    // a clock that stands still: the hold bound (fanoutCoalesceMaxHoldMs) never passes here, however slow the machine
+    const { s, id, hostToken, listener, host, inWindow } = await coalescing({}, manualClock(Date.UTC(2026, 0, 1)));
+    const sent = Array.from({ length: 7 }, (_, i) => chunk(i));
     host.ws.send(sent[0]!);
     host.ws.send(sent[1]!);
     await inWindow(1);
@@ -128,6 +137,59 @@ describe('WebSocket control channel and audio', () => {
     await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, undefined, { authorization: `Bearer ${hostToken}` });
     expect((await listener.closed).code).toBe(4500);
     expect(listener.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(Buffer.concat(listener.binaries).equals(Buffer.concat(sent))).toBe(true);
+  });
+
+  it('paces a room bigger than one turn\'s budget: every listener hears every chunk in order, counts ride in the chunks\' writes, the end flushes first', async () => {
+    // two writes and one arrival per turn: eight listeners and a crowd of joins take several turns each
+    const s = await startApp({ fanoutWritesPerTurn: 2, admissionsPerTurn: 1, countIntervalMs: 40 });
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const listeners = await Promise.all(Array.from({ length: 8 }, (_, i) => joinAndConnect(s.url, id, `l${i}`)));
+    const host = await connectHost(s.url, id, hostToken);
+    const sent = Array.from({ length: 60 }, (_, i) => chunk(i));
+    for (const c of sent.slice(0, 30)) host.ws.send(c);
+    // audio flows: a count of 8 reaches everyone (with a chunk, or alone when no chunk came within a tick)
+    await Promise.all(listeners.map((l) => l.until((c) => c.texts.some((m) => m.type === 'count' && m.real === 8), 'a count of 8')));
+    for (const c of sent.slice(30)) host.ws.send(c);
+    // end once the server has taken the last chunk (the live window takes each chunk at once)
+    while ((await api<{ last: number }>(s.url, 'GET', `/api/v1/spaces/${id}/playlist`)).body.last < 59) await new Promise((r) => setTimeout(r, 5));
+    await api(s.url, 'POST', `/api/v1/spaces/${id}/end`, undefined, { authorization: `Bearer ${hostToken}` });
+    for (const l of listeners) {
+      expect((await l.closed).code).toBe(4500);
+      expect(l.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual(sent.map((_, i) => i));
+      expect(Buffer.concat(l.binaries).equals(Buffer.concat(sent))).toBe(true);
+      // the space's end comes after the last chunk
+      expect(l.texts.some((m) => m.type === 'state' && m.state === 'ended')).toBe(true);
+    }
+    expect(await metricValue(s.app, 'stampede_audio_chunks_sent_total')).toBe(8 * 60);
+  });
+
+  it('with fanoutCoalesceChunks = 3 flushes what it holds once the first held chunk has waited fanoutCoalesceMaxHoldMs, on the app clock', async () => {
+    const clock = manualClock(Date.UTC(2026, 0, 1));
+    const { s, listener, host, inWindow } = await coalescing({ fanoutCoalesceMaxHoldMs: 200 }, clock);
+    const sent = Array.from({ length: 6 }, (_, i) => chunk(i));
+    const sentTotal = () => metricValue(s.app, 'stampede_audio_chunks_sent_total');
+    // two chunks held, the host pauses: 1 ms short of the bound nothing is written, at the bound both go out
+    host.ws.send(sent[0]!);
+    host.ws.send(sent[1]!);
+    await inWindow(1);
+    await clock.advance(199);
+    expect(await sentTotal()).toBe(0);
+    await clock.advance(1);
+    await listener.until((c) => c.binaries.length >= 2, 'the two held chunks');
+    expect(await sentTotal()).toBe(2);
+    // three in a row go out as a batch, and the flush armed for their first is cancelled
+    for (const c of sent.slice(2, 5)) host.ws.send(c);
+    await listener.until((c) => c.binaries.length >= 5, 'a full batch');
+    await clock.advance(1_000);
+    expect(await sentTotal()).toBe(5);
+    // a new hold starts its own bound
+    host.ws.send(sent[5]!);
+    await inWindow(5);
+    await clock.advance(200);
+    await listener.until((c) => c.binaries.length >= 6, 'the last chunk');
+    expect(listener.binaries.map((b) => peekAudioHeader(b)?.seq)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(Buffer.concat(listener.binaries).equals(Buffer.concat(sent))).toBe(true);
   });
 
