@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { systemClock } from '../src/clock.js';
@@ -32,15 +33,19 @@ export interface ClusterBenchConfig {
   connectBudgetMs: number;
 }
 
+/**
+ * Shorter than the one-process parts (6 rounds, 2 s audio windows, 1.5 s of joins) so the part adds about
+ * 2 minutes to `npm run bench`; a shorter BENCH_ROUNDS / BENCH_MEASURE_MS / BENCH_HTTP_MS shortens it too.
+ */
 export function clusterConfig(env: NodeJS.ProcessEnv): ClusterBenchConfig {
   const num = (k: string, d: number) => Number(env[k] ?? d);
   return {
     counts: (env.BENCH_CLUSTER_INSTANCES ?? '1,2,3').split(',').map(Number),
     listeners: num('BENCH_CLUSTER_LISTENERS', 1_000),
-    rounds: num('BENCH_CLUSTER_ROUNDS', num('BENCH_ROUNDS', 10)),
+    rounds: num('BENCH_CLUSTER_ROUNDS', Math.min(6, num('BENCH_ROUNDS', 10))),
     warmupMs: num('BENCH_WARMUP_MS', 500),
-    measureMs: num('BENCH_CLUSTER_MEASURE_MS', num('BENCH_MEASURE_MS', 3_000)),
-    httpMs: num('BENCH_HTTP_MS', 2_000),
+    measureMs: num('BENCH_CLUSTER_MEASURE_MS', Math.min(2_000, num('BENCH_MEASURE_MS', 3_000))),
+    httpMs: num('BENCH_CLUSTER_HTTP_MS', Math.min(1_500, num('BENCH_HTTP_MS', 2_000))),
     httpConnections: num('BENCH_HTTP_CONNECTIONS', 32),
     connectBudgetMs: num('BENCH_CONNECT_BUDGET_MS', 90_000),
   };
@@ -127,9 +132,13 @@ async function startOne(n: number, pin: string | null, clientPin: string | null,
     const t0 = Date.now();
     const { connected } = await swarm.call<{ connected: number }>('connect', { flavor: 'stampede', url: cluster.proxyUrl, n: cfg.listeners, spaceId, budgetMs: cfg.connectBudgetMs });
     const connectMs = Date.now() - t0;
-    await wait(1_500); // the instances' status keys (GET /api/v1/cluster) refresh every second
-    const view = (await (await request(`${i1}/api/v1/cluster`)).json().catch(() => ({ instances: [] }))) as { instances: { id: string; listeners: number }[] };
-    const spread = Object.fromEntries(view.instances.map((i) => [i.id, i.listeners]));
+    // the instances' status keys (GET /api/v1/cluster) refresh every second: read them once they count every listener
+    let spread: Record<string, number> = {};
+    for (const until = Date.now() + 3_000; ; await wait(200)) {
+      const view = (await (await request(`${i1}/api/v1/cluster`)).json().catch(() => ({ instances: [] }))) as { instances: { id: string; listeners: number }[] };
+      spread = Object.fromEntries(view.instances.map((i) => [i.id, i.listeners]));
+      if (Object.values(spread).reduce((a, b) => a + b, 0) >= connected || Date.now() > until) break;
+    }
     log(`  ${n} instance${n > 1 ? 's' : ''}: ${connected}/${cfg.listeners} listeners through haproxy in ${connectMs} ms; per instance ${JSON.stringify(spread)}`);
     return { n, cluster, dir, spaceId, host, ticker: new Ticker((chunk) => host.send(chunk)), swarm, connected, connectMs, spread };
   } catch (err) {
@@ -188,9 +197,32 @@ async function measure(l: Live, gen: Proc, cfg: ClusterBenchConfig, round: numbe
   };
 }
 
-export async function partCluster(o: { env: NodeJS.ProcessEnv; pin: Pinning; random: () => number; log: (s: string) => void; compare: (c: Comparison) => Entry; raw: Record<string, unknown> }): Promise<void> {
+/** The programs the part needs that are not on PATH (Debian `redis-server` and `haproxy`). */
+export async function missingPrograms(env: NodeJS.ProcessEnv, programs = ['redis-server', 'haproxy']): Promise<string[]> {
+  const dirs = (env.PATH ?? '').split(delimiter).filter(Boolean);
+  const found = async (p: string) => {
+    for (const d of dirs) if (await access(join(d, p), constants.X_OK).then(() => true, () => false)) return true;
+    return false;
+  };
+  const out: string[] = [];
+  for (const p of programs) if (!(await found(p))) out.push(p);
+  return out;
+}
+
+/**
+ * Runs the part, or skips it when Redis or haproxy is not installed: a benchmark installs nothing on the
+ * machine it measures. Returns the reason it skipped (printed, and kept in the results), or null.
+ */
+export async function partCluster(o: { env: NodeJS.ProcessEnv; pin: Pinning; random: () => number; log: (s: string) => void; compare: (c: Comparison) => Entry; raw: Record<string, unknown> }): Promise<string | null> {
   const cfg = clusterConfig(o.env);
   const { log } = o;
+  const missing = await missingPrograms(o.env);
+  if (missing.length) {
+    const reason = `${missing.join(' and ')} not found on PATH (Debian: apt-get install ${missing.join(' ')})`;
+    log(`scale-out: skipped, ${reason}`);
+    o.raw.cluster = { config: cfg, skipped: reason };
+    return reason;
+  }
   log(`scale-out: ${cfg.counts.join(', ')} instances behind haproxy on Redis, ${cfg.listeners} listeners each`);
   const live: Live[] = [];
   const gen = spawnProc('loadgen', [], o.pin.client);
@@ -234,4 +266,5 @@ export async function partCluster(o: { env: NodeJS.ProcessEnv; pin: Pinning; ran
     o.compare({ part: 'cluster', name: `${n} instances: p99 delivery latency from due time ${vs}`, unit: 'ms', better: 'lower', a: of(n, 'p99Ms'), baselineName: `${base} instance`, b: of(base, 'p99Ms'), excluded: audio });
     o.compare({ part: 'cluster', name: `${n} instances: joins/s through haproxy (${cfg.httpConnections} connections, closed loop)`, unit: 'joins/s', better: 'higher', a: of(n, 'joinsPerSec'), baselineName: `${base} instance`, b: of(base, 'joinsPerSec'), excluded: joins });
   }
+  return null;
 }

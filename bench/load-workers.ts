@@ -27,15 +27,19 @@ export interface WorkersBenchConfig {
   measureMs: number;
 }
 
+/**
+ * Shorter than the one-process parts (6 rounds of 8 s runs with 2 s windows) so the part adds about 2
+ * minutes to `npm run bench`; a shorter BENCH_ROUNDS / BENCH_MEASURE_MS shortens it too.
+ */
 export function workersConfig(env: NodeJS.ProcessEnv): WorkersBenchConfig {
   const num = (k: string, d: number) => Number(env[k] ?? d);
   return {
     workers: (env.BENCH_WORKERS ?? '1,2').split(',').map(Number),
     listeners: num('BENCH_WORKERS_LISTENERS', 1_000),
-    rounds: num('BENCH_WORKERS_ROUNDS', num('BENCH_ROUNDS', 10)),
-    seconds: num('BENCH_WORKERS_SECONDS', 10),
+    rounds: num('BENCH_WORKERS_ROUNDS', Math.min(6, num('BENCH_ROUNDS', 10))),
+    seconds: num('BENCH_WORKERS_SECONDS', 8),
     warmupMs: num('BENCH_WARMUP_MS', 500),
-    measureMs: num('BENCH_MEASURE_MS', 3_000),
+    measureMs: num('BENCH_WORKERS_MEASURE_MS', Math.min(2_000, num('BENCH_MEASURE_MS', 3_000))),
   };
 }
 

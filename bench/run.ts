@@ -25,7 +25,7 @@ import type { Flavor } from './swarm.js';
 const env = process.env;
 const num = (k: string, d: number) => Number(env[k] ?? d);
 const CFG = {
-  parts: (env.BENCH_PARTS ?? 'fanout,join,overload,metrics,replay').split(','),
+  parts: (env.BENCH_PARTS ?? 'fanout,join,overload,metrics,replay,cluster,workers').split(','),
   sizes: (env.BENCH_SIZES ?? '1000,2000,5000').split(',').map(Number),
   rounds: num('BENCH_ROUNDS', 10),
   warmupMs: num('BENCH_WARMUP_MS', 500),
@@ -578,11 +578,16 @@ async function main(): Promise<void> {
   if (CFG.parts.includes('overload')) await partOverload();
   if (CFG.parts.includes('metrics')) await partMetrics();
   if (CFG.parts.includes('replay')) await partReplay();
-  if (CFG.parts.includes('cluster')) await partCluster({ env, pin: PIN, random: rng.next, log, compare, raw });
+  // a part that cannot run here says why, in the log and in the results
+  const skipped: { part: string; reason: string }[] = [];
+  if (CFG.parts.includes('cluster')) {
+    const reason = await partCluster({ env, pin: PIN, random: rng.next, log, compare, raw });
+    if (reason) skipped.push({ part: 'cluster', reason });
+  }
   if (CFG.parts.includes('workers')) await partWorkers({ env, pin: PIN, random: rng.next, log, compare, raw });
   const dir = env.BENCH_OUT ? `${env.BENCH_OUT.replace(/\/$/, '')}/` : fileURLToPath(new URL('../../bench/results/', import.meta.url));
   await mkdir(dir, { recursive: true });
-  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', pinning: PIN, loadAverage: { before: load0, after: loadavg() }, minutes: Math.round((Date.now() - t0) / 600) / 100, config: CFG };
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', pinning: PIN, loadAverage: { before: load0, after: loadavg() }, minutes: Math.round((Date.now() - t0) / 600) / 100, skipped, config: CFG };
   const write = (name: string, text: string) => writeAtomic(`${dir}${name}`, text);
   await write('latest.json', `${JSON.stringify({ ...meta, entries, raw }, null, 1)}\n`);
   const md = renderMarkdown(meta, entries, raw);

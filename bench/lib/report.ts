@@ -22,11 +22,12 @@ interface CellRow {
   rounds: { chunksPerCpuSec: number; userMicrosPerChunk: number; systemMicrosPerChunk: number; p50Ms: number; p99Ms: number; deliveredRatio: number }[];
 }
 
-export function renderMarkdown(meta: { date: string; node: string; cpus: number; pinning: { server: string | null; client: string | null }; loadAverage: { before: number[]; after: number[] }; minutes: number; config: { rounds: number; measureMs: number } }, entries: Entry[], raw: Record<string, unknown>): string {
+export function renderMarkdown(meta: { date: string; node: string; cpus: number; pinning: { server: string | null; client: string | null }; loadAverage: { before: number[]; after: number[] }; minutes: number; skipped?: { part: string; reason: string }[]; config: { rounds: number; measureMs: number } }, entries: Entry[], raw: Record<string, unknown>): string {
   const out: string[] = [];
   const la = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' / ');
   out.push('# Benchmark results', '');
   out.push(`${meta.date}, Node ${meta.node}, ${meta.cpus} CPUs; servers pinned to CPU ${meta.pinning.server ?? '(not pinned)'}, clients to CPU ${meta.pinning.client ?? '(not pinned)'}. ${meta.config.rounds} rounds per cell in shuffled order, ${meta.config.measureMs} ms fan-out windows. Load average (1/5/15 min) before ${la(meta.loadAverage.before)}, after ${la(meta.loadAverage.after)}; ${meta.minutes} min.`, '');
+  for (const k of meta.skipped ?? []) out.push(`**Skipped: the ${k.part} part** — ${k.reason}.`, '');
   out.push('Medians of the rounds with bootstrap 95% intervals. A ratio is **real** when its whole interval lies on one side of 1.', '');
   out.push('| part | measure | Stampede | baseline | ratio | difference | target |', '|---|---|---|---|---|---|---|');
   for (const e of entries) {

@@ -94,19 +94,30 @@ export interface OggOpusOptions {
   vendor?: string;
   /** Vorbis comments, e.g. { TITLE: '…' }. */
   tags?: Record<string, string>;
-  /** Continue a stream another writer began (its headers already written): the next page's sequence number and the granule reached. */
-  resumeAt?: { seq: number; granule: bigint };
+  /**
+   * Continue a stream another writer began (its headers already written): the next page's sequence number,
+   * the granule reached, and the packets of its last audio page (end() marks that page end-of-stream).
+   */
+  resumeAt?: { seq: number; granule: bigint; lastPackets?: Uint8Array[] };
+}
+
+/** What end() gives: the last audio page again, marked end-of-stream (to write over it), or an empty last page to append. */
+export interface OggEnd {
+  page: Buffer;
+  /** True: `page` has the length of the last audio page and replaces it in place; false: append it. */
+  replacesLast: boolean;
 }
 
 /**
- * Writes an Ogg Opus stream page by page: headers first, then one page per call of audio(). The last
- * audio page is held back so end() can mark it end-of-stream.
+ * Writes an Ogg Opus stream page by page: headers first, then one page per call of audio(), returned at
+ * once so a file holds every chunk as soon as it is written (an instance that dies or hands its space
+ * over leaves nothing behind in memory). end() marks the last page end-of-stream: the same page again
+ * with the flag set, the same length, for the caller to write over the one it wrote.
  */
 export class OggOpusWriter {
   private seq = 0;
   private granule = 0n;
-  private held: Uint8Array[] | null = null;
-  private heldGranule = 0n;
+  private last: { packets: Uint8Array[]; granule: bigint; seq: number } | null = null;
   readonly preSkip: number;
 
   constructor(private readonly o: OggOpusOptions) {
@@ -114,6 +125,7 @@ export class OggOpusWriter {
     if (o.resumeAt) {
       this.seq = o.resumeAt.seq;
       this.granule = o.resumeAt.granule;
+      if (o.resumeAt.lastPackets) this.last = { packets: o.resumeAt.lastPackets, granule: o.resumeAt.granule, seq: o.resumeAt.seq - 1 };
     }
   }
 
@@ -147,27 +159,19 @@ export class OggOpusWriter {
     ]);
   }
 
-  /** Queues a page of packets; returns the page before it (empty until there is one). */
+  /** The page of these packets, to write now. */
   audio(packets: Uint8Array[]): Buffer {
-    const prev = this.flush(0);
     // a frame whose TOC byte does not parse is counted as the protocol's 20 ms, so time never stands still
     for (const p of packets) this.granule += BigInt(opusPacketSamples(p) || 960);
-    this.held = packets;
-    this.heldGranule = this.granule;
-    return prev;
+    this.last = { packets, granule: this.granule, seq: this.seq };
+    return oggPage({ headerType: 0, granule: this.granule, serial: this.o.serial, seq: this.seq++, packets });
   }
 
-  /** The last page, marked end-of-stream. */
-  end(): Buffer {
-    if (!this.held) this.held = [];
-    return this.flush(OGG_EOS);
-  }
-
-  private flush(flags: number): Buffer {
-    if (!this.held) return Buffer.alloc(0);
-    const page = oggPage({ headerType: flags, granule: this.heldGranule, serial: this.o.serial, seq: this.seq++, packets: this.held });
-    this.held = null;
-    return page;
+  /** The end of the stream: the last audio page marked end-of-stream (it replaces that page), or an empty last page when there was none. */
+  end(): OggEnd {
+    const l = this.last;
+    if (l) return { page: oggPage({ headerType: OGG_EOS, granule: l.granule, serial: this.o.serial, seq: l.seq, packets: l.packets }), replacesLast: true };
+    return { page: oggPage({ headerType: OGG_EOS, granule: this.granule, serial: this.o.serial, seq: this.seq++, packets: [] }), replacesLast: false };
   }
 }
 
@@ -183,12 +187,14 @@ export interface ReadPage {
 
 /**
  * The pages of a stream whose writer may have died mid-write: every whole page with a good CRC from
- * the start, up to the first one that is torn, damaged or not a page, and how many bytes they span.
+ * the start, up to the first one that is torn, damaged or not a page, how many bytes they span, and
+ * where the last of them begins.
  */
-export function readOggPrefix(buf: Uint8Array): { pages: ReadPage[]; bytes: number } {
+export function readOggPrefix(buf: Uint8Array): { pages: ReadPage[]; bytes: number; lastAt: number } {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const pages: ReadPage[] = [];
   let o = 0;
+  let lastAt = -1;
   while (o + 27 <= b.length && b.toString('latin1', o, o + 4) === 'OggS') {
     const n = b.readUInt8(o + 26);
     if (o + 27 + n > b.length) break;
@@ -197,9 +203,10 @@ export function readOggPrefix(buf: Uint8Array): { pages: ReadPage[]; bytes: numb
     const [page] = readOggPages(b.subarray(o, o + size));
     if (!page?.crcOk) break;
     pages.push(page);
+    lastAt = o;
     o += size;
   }
-  return { pages, bytes: o };
+  return { pages, bytes: o, lastAt };
 }
 
 /** Reads Ogg pages; throws on bytes that are not a page. */

@@ -210,6 +210,12 @@ export class AudioPlane {
       if (n) filled++;
       this.metrics.recordingBytes.inc(n);
     }
+    // the file goes further than this instance heard (it joined the cluster just before the owner died):
+    // the space's next chunk is the one after the file's last, so the audio goes on rather than starting again at 0
+    if (recording.lastSeq >= space.chunks) {
+      this.dropWindow(t);
+      space.acceptDelivered(recording.lastSeq);
+    }
     return { resumed, filled, lastSeq: recording.lastSeq };
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open as openFile, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { OggOpusWriter, readOggPages, readOggPrefix, type ReadPage } from '../audio/index.js';
@@ -32,6 +32,8 @@ export class Recording {
   truncated = false;
   /** The sequence number of the last chunk in the file (firstSeq − 1 before the first). */
   lastSeq: number;
+  /** Where the last audio page begins in the file (end-of-stream is marked on it in place), -1 before the first. */
+  private lastPageAt = -1;
 
   constructor(
     private readonly dir: string,
@@ -48,7 +50,7 @@ export class Recording {
     this.lastSeq = firstSeq - 1;
   }
 
-  private writer(resumeAt?: { seq: number; granule: bigint }): OggOpusWriter {
+  private writer(resumeAt?: { seq: number; granule: bigint; lastPackets?: Uint8Array[] }): OggOpusWriter {
     // a stream serial number of its own per space, stable for the space (a resumed file keeps it)
     const serial = createHash('sha256').update(this.spaceId).digest().readUInt32LE(0);
     return new OggOpusWriter({ serial, vendor: 'stampede', tags: { TITLE: this.title, STAMPEDE_FIRST_SEQ: String(this.firstSeq) }, ...(resumeAt ? { resumeAt } : {}) });
@@ -61,7 +63,7 @@ export class Recording {
    */
   static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number, onFailed?: () => void, quota: ByteQuota | null = null): Promise<{ recording: Recording; resumed: boolean }> {
     const partial = join(dir, `${spaceId}.opus.partial`);
-    const { pages, bytes } = readOggPrefix(await readFile(partial).catch(() => Buffer.alloc(0)));
+    const { pages, bytes, lastAt } = readOggPrefix(await readFile(partial).catch(() => Buffer.alloc(0)));
     const startsAt = pages.length >= 2 ? firstSeqOf(pages[1]!) : null;
     if (startsAt === null) {
       const recording = new Recording(dir, spaceId, log, title, firstSeq, onFailed, quota);
@@ -70,7 +72,9 @@ export class Recording {
     }
     const recording = new Recording(dir, spaceId, log, title, startsAt, onFailed, quota);
     await truncate(partial, bytes);
-    recording.ogg = recording.writer({ seq: pages.length, granule: pages.at(-1)!.granule });
+    const audio = pages.length > 2;
+    recording.ogg = recording.writer({ seq: pages.length, granule: pages.at(-1)!.granule, ...(audio ? { lastPackets: pages.at(-1)!.packets } : {}) });
+    recording.lastPageAt = audio ? lastAt : -1;
     recording.chunks = pages.length - 2;
     recording.lastSeq = startsAt + recording.chunks - 1;
     recording.bytes = bytes;
@@ -116,8 +120,7 @@ export class Recording {
     if (!this.stream || this.finishing || this.failed || this.truncated) return 0;
     const c = decodeAudioChunk(chunk);
     if (!c.ok || c.chunk.seq <= this.lastSeq) return 0;
-    // the chunk's page is taken from the quota before it is built (the writer holds each page back until
-    // the next, so what one call writes is the page before): a refused chunk leaves no gap in the pages
+    // the chunk's page is taken from the quota before it is built: a refused chunk leaves no gap in the pages
     const page = oggPageSize(c.chunk.frames);
     if (this.quota && !this.quota.take(page)) {
       this.truncated = true;
@@ -127,6 +130,8 @@ export class Recording {
     this.chunks++;
     this.lastSeq = c.chunk.seq;
     if (this.quota) this.quotaHeld += page;
+    // written at once, never held back: the file holds every chunk appended, whatever happens to this process
+    this.lastPageAt = this.bytes;
     return this.write(this.ogg.audio(c.chunk.frames));
   }
 
@@ -153,7 +158,16 @@ export class Recording {
     return true;
   }
 
-  /** Stops writing and leaves the partial file as it is, for the instance that now owns the space. */
+  private async writeAt(bytes: Buffer, at: number): Promise<void> {
+    const fh = await openFile(this.partialPath, 'r+');
+    try {
+      await fh.write(bytes, 0, bytes.length, at);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Stops writing and leaves the partial file as it is (every chunk appended is in it), for the instance that now owns the space. */
   async abandon(): Promise<void> {
     this.finishing ??= (async () => {
       const s = this.stream;
@@ -179,8 +193,11 @@ export class Recording {
         this.log.warn({ spaceId: this.spaceId, chunks: this.chunks }, 'recording left to the instance that took the space over');
         return;
       }
-      if (s && !this.failed) this.write(this.ogg.end());
+      const end = s && !this.failed ? this.ogg.end() : null;
+      if (end && !end.replacesLast) this.write(end.page);
       if (s) await new Promise<void>((resolve) => s.end(resolve));
+      // the last audio page again, marked end-of-stream, over the one written (same length)
+      if (end?.replacesLast && !this.failed) await this.writeAt(end.page, this.lastPageAt).catch((err: Error) => this.fail(err));
       if (this.failed) {
         await rm(this.partialPath, { force: true });
         this.quota?.release(this.quotaHeld);

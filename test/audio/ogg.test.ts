@@ -14,7 +14,10 @@ function stream(seconds: number, packetsPerPage = 5): { file: Buffer; packets: U
     packets.push(...page);
     parts.push(w.audio(page));
   }
-  parts.push(w.end());
+  // the end marks the last page end-of-stream: the same page again, written over the first
+  const end = w.end();
+  if (end.replacesLast) parts[parts.length - 1] = end.page;
+  else parts.push(end.page);
   voice.delete();
   return { file: Buffer.concat(parts), packets };
 }

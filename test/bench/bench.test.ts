@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -39,7 +39,9 @@ interface Result {
     overloadBudget: OverloadSeries;
     metrics: { idle: { ms: number[] }; busy: { ms: number[] } };
     workers: { rounds: { workers: number; joinsOk: number; chunks: number; windowMs: number }[] };
+    cluster: { clusters: { instances: number; connected: number; spread: Record<string, number> }[]; rounds: { instances: number; received: number; instanceCpuMicrosPerChunk: number; joinsPerSec: number }[] };
   };
+  skipped: { part: string; reason: string }[];
 }
 
 describe('npm run bench', () => {
@@ -64,8 +66,10 @@ describe('npm run bench', () => {
       BENCH_METRICS_LISTENERS: '40',
       BENCH_METRICS_SAMPLES: '20',
       BENCH_REPLAY_ROUNDS: '1',
-      // the opt-in load-workers part too (the cluster part, three clusters, is left out: about 17 s)
-      BENCH_PARTS: 'fanout,join,overload,metrics,replay,workers',
+      // every part of the default run, the scale-out part with 1 and 2 instances (3 in a real run)
+      BENCH_CLUSTER_INSTANCES: '1,2',
+      BENCH_CLUSTER_LISTENERS: '20',
+      BENCH_CLUSTER_ROUNDS: '1',
       BENCH_WORKERS_LISTENERS: '20',
       BENCH_WORKERS_ROUNDS: '1',
       BENCH_WORKERS_SECONDS: '3',
@@ -77,7 +81,8 @@ describe('npm run bench', () => {
     const result = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as Result;
     expect(result.loadAverage.before).toHaveLength(3);
 
-    expect([...new Set(result.entries.map((e) => e.part))].sort()).toEqual(['fanout', 'join', 'memory', 'metrics', 'overload', 'replay', 'workers']);
+    expect([...new Set(result.entries.map((e) => e.part))].sort()).toEqual(['cluster', 'fanout', 'join', 'memory', 'metrics', 'overload', 'replay', 'workers']);
+    expect(result.skipped).toEqual([]);
     for (const e of result.entries) {
       if (e.rounds === 0) continue; // a fixed-target figure with no value in any round (no admitted join on a starved machine) says so in `excluded`
       expect(e.figureCI[0], e.name).toBeLessThanOrEqual(e.figure);
@@ -140,11 +145,37 @@ describe('npm run bench', () => {
       expect(r.windowMs, `--workers ${r.workers}`).toBeGreaterThanOrEqual(300);
     }
     expect(names).toMatch(/stampede load --workers 2: server CPU per chunk sent, 20 listeners/);
+    // the scale-out part: each cluster connected its listeners through haproxy (2 instances: over both), got audio and took joins
+    expect(result.raw.cluster.clusters.map((c) => [c.instances, c.connected])).toEqual([[1, 20], [2, 20]]);
+    expect(Object.keys(result.raw.cluster.clusters[1]!.spread).sort()).toEqual(['i1', 'i2']);
+    expect(result.raw.cluster.rounds.map((r) => r.instances).sort()).toEqual([1, 2]);
+    for (const r of result.raw.cluster.rounds) {
+      expect(r.received, `${r.instances} instances`).toBeGreaterThan(0);
+      expect(r.instanceCpuMicrosPerChunk, `${r.instances} instances`).toBeGreaterThan(0);
+      expect(r.joinsPerSec, `${r.instances} instances`).toBeGreaterThan(0);
+    }
+    expect(names).toMatch(/2 instances behind haproxy: delivered chunks\/s, 20 listeners/);
+    expect(names).toMatch(/2 instances: CPU per delivered chunk, the Stampede instances, 20 listeners/);
     const md = await readFile(join(out, 'latest.md'), 'utf8');
     expect(md).toMatch(/\| fanout \| chunks per server CPU-second, 40 listeners, vs bare ws/);
     for (const svg of ['overload.svg', 'overload-budget.svg']) expect(await readFile(join(out, svg), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
     expect(md).toMatch(/## Graceful overload at the join admission budget[\s\S]*## Graceful overload at the HTTP maximum/);
   }, 180_000);
+
+  it('skips the scale-out part, and says why in the log and the results, where Redis or haproxy is not installed', async () => {
+    const out = outDir();
+    // a PATH with node alone: no redis-server, no haproxy
+    const bin = join(out, 'bin');
+    await mkdir(bin);
+    await symlink(process.execPath, join(bin, 'node'));
+    const env = { ...process.env, PATH: bin, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'cluster' };
+    const { stdout } = await promisify(execFile)(process.execPath, [RUN], { env, timeout: 60_000 });
+    expect(stdout).toMatch(/scale-out: skipped, redis-server and haproxy not found on PATH/);
+    const result = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as Result;
+    expect(result.skipped).toEqual([{ part: 'cluster', reason: expect.stringMatching(/^redis-server and haproxy not found on PATH/) as unknown as string }]);
+    expect(result.entries).toEqual([]);
+    expect(await readFile(join(out, 'latest.md'), 'utf8')).toMatch(/\*\*Skipped: the cluster part\*\* — redis-server and haproxy not found/);
+  });
 
   it('docs/bench.md names every BENCH_ setting the bench reads', async () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));

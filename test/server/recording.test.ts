@@ -6,6 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkOggOpus, oggPage, readOggPages } from '../../src/audio/index.js';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { Recording } from '../../src/server/recording.js';
+import { AudioPlane } from '../../src/server/audio-plane.js';
+import { parseServerConfig } from '../../src/config.js';
+import { manualClock } from '../../src/clock.js';
+import { createServerMetrics } from '../../src/metrics/index.js';
+import { Space } from '../../src/space/index.js';
+import { DenseSockets } from '../../src/server/dense-sockets.js';
 
 const log = pino({ level: 'silent' });
 // a CELT 20 ms frame (TOC 0xfc) with the chunk's number in it, so the file shows which chunk each page holds
@@ -25,15 +31,15 @@ describe('a recording another instance continues (the shared recording directory
     const first = new Recording(dir, 's1', log, 'T', 0);
     await first.open();
     for (let k = 0; k < 10; k++) first.append(chunk(k));
-    // the owner stops writing (its last page is still held in memory) and dies in the middle of a page
+    // the owner stops writing and dies in the middle of a page
     await first.abandon();
     const torn = oggPage({ headerType: 0, granule: 99_999n, serial: 1, seq: 11, packets: [Buffer.alloc(300, 7)] });
     await appendFile(join(dir, 's1.opus.partial'), torn.subarray(0, 150));
 
     const { recording, resumed } = await Recording.resume(dir, 's1', log, 'T', 0);
     expect(resumed).toBe(true);
-    // chunk 9 was in the held page: the file ends at 8, and the new owner appends from its live window
-    expect(recording.lastSeq).toBe(8);
+    // the file ends at the owner's last chunk, and the new owner appends from its live window what comes after it
+    expect(recording.lastSeq).toBe(9);
     for (let k = 3; k < 15; k++) recording.append(chunk(k));
     await recording.finish();
     const file = await readFile(join(dir, 's1.opus'));
@@ -41,6 +47,55 @@ describe('a recording another instance continues (the shared recording directory
     expect(check.problems).toEqual([]);
     expect(seqsIn(file)).toEqual(Array.from({ length: 15 }, (_, k) => k));
     expect(recording.chunks).toBe(15);
+  });
+
+  it('an owner that stops leaves every chunk it took in the file: a new owner whose live window starts right after the last one misses none', async () => {
+    const owner = new Recording(dir, 's5', log, 'T', 0);
+    await owner.open();
+    for (let k = 0; k < 10; k++) owner.append(chunk(k));
+    await owner.abandon();
+    // what a user finds in the shared directory: chunks 0–9, the last one too
+    expect(seqsIn(await readFile(join(dir, 's5.opus.partial')))).toEqual(Array.from({ length: 10 }, (_, k) => k));
+
+    // the instance that takes over heard the space only from chunk 10 on (it joined the cluster just before)
+    const { recording } = await Recording.resume(dir, 's5', log, 'T', 10);
+    expect(recording.lastSeq).toBe(9);
+    for (let k = 10; k < 14; k++) recording.append(chunk(k));
+    await recording.finish();
+    const file = await readFile(join(dir, 's5.opus'));
+    expect(checkOggOpus(file).problems).toEqual([]);
+    expect(seqsIn(file)).toEqual(Array.from({ length: 14 }, (_, k) => k));
+    expect(checkOggOpus(file).audioPages).toBe(recording.chunks);
+  });
+
+  it('a new owner that ends the space before another chunk comes marks the dead owner\'s last page end-of-stream', async () => {
+    const owner = new Recording(dir, 's6', log, 'T', 0);
+    await owner.open();
+    for (let k = 0; k < 3; k++) owner.append(chunk(k));
+    await owner.abandon();
+    const { recording } = await Recording.resume(dir, 's6', log, 'T', 3);
+    await recording.finish();
+    const file = await readFile(join(dir, 's6.opus'));
+    expect(checkOggOpus(file).problems).toEqual([]);
+    expect(seqsIn(file)).toEqual([0, 1, 2]);
+  });
+
+  it('an instance that takes a space over before it heard any of its chunks goes on after the last one in the file, not from 0', async () => {
+    const owner = new Recording(dir, 's7', log, 'T', 0);
+    await owner.open();
+    for (let k = 0; k < 30; k++) owner.append(chunk(k));
+    await owner.abandon();
+    const plane = new AudioPlane(parseServerConfig({}), manualClock(0), createServerMetrics(), log, () => dir);
+    const space = new Space('s7', 'T', 'host', 0);
+    space.start(0);
+    const r = await plane.takeOver(space);
+    expect(r).toEqual({ resumed: true, filled: 0, lastSeq: 29 });
+    // its host's next chunk carries sequence 30, and the recording takes it
+    expect(space.chunks).toBe(30);
+    expect(plane.check(space, chunk(30))).toBeNull();
+    plane.deliver(space, chunk(30), new DenseSockets());
+    await plane.close(space);
+    expect(seqsIn(await readFile(join(dir, 's7.opus')))).toEqual(Array.from({ length: 31 }, (_, k) => k));
   });
 
   it('an owner that stalled past its lease and finishes after the new owner published leaves the file alone, without an error', async () => {
