@@ -30,7 +30,7 @@ export interface App {
   readonly metrics: ServerMetrics;
   readonly clock: Clock;
   readonly server: LiveServer;
-  /** The fault injector, when asked for (`faults`); null otherwise. */
+  /** The fault injector, when asked for (`faults`) or in a cluster (`redisUrl`); null otherwise. */
   readonly faults: FaultInjector | null;
   /** Starts listening (and the demo space when configured); resolves to the base URL. */
   start(): Promise<string>;
@@ -63,7 +63,9 @@ export function createApp(opts: AppOptions = {}): App {
         },
       })
     : undefined;
-  const faults = opts.faults ? new FaultInjector(metrics, opts.faults.random) : null;
+  // an instance of a cluster holds one too: a replay driving the cluster shares its audio faults, and the
+  // listeners they are for are on the instances (docs/cluster.md)
+  const faults = opts.faults || bus ? new FaultInjector(metrics, opts.faults?.random ?? opts.random ?? Math.random) : null;
   const server = new LiveServer({
     config,
     logger,

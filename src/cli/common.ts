@@ -22,6 +22,13 @@ export function parsePositiveInt(v: string): number {
   return n;
 }
 
+/** Load workers (`load --workers`, `replay --workers`): at least 1 (this process alone), at most 64 (threads, each its own event loop). */
+export function parseWorkers(v: string): number {
+  const n = parsePositiveInt(v);
+  if (n > 64) throw new InvalidArgumentError('at most 64 workers');
+  return n;
+}
+
 export function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }

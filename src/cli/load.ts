@@ -10,7 +10,7 @@ import { createClientMetrics, formatSummary, loadPlan, MergedMetrics, parseThres
 import { MetricsEndpoint } from '../metrics/endpoint.js';
 import { writeAtomic } from '../write-atomic.js';
 import { createRng } from '../sim/index.js';
-import { parsePort, parsePositiveInt, parseWholeNumber, untilSignal } from './common.js';
+import { parsePort, parsePositiveInt, parseWholeNumber, parseWorkers, untilSignal } from './common.js';
 import { ProgressLine } from './progress.js';
 
 /** Exit status when a threshold fails (or aborts the run), as k6 uses. */
@@ -53,13 +53,6 @@ function parseThresholdFlag(v: string, prev: string[]): string[] {
     throw new InvalidArgumentError((err as Error).message);
   }
   return [...prev, v];
-}
-
-/** Load workers: at least 1 (this process alone), at most 64 (threads, each its own event loop). */
-function parseWorkers(v: string): number {
-  const n = parsePositiveInt(v);
-  if (n > 64) throw new InvalidArgumentError('at most 64 workers');
-  return n;
 }
 
 interface LoadOpts {

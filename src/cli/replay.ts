@@ -2,13 +2,13 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
-import { createReplay, type ClusterRun } from '../replay/index.js';
-import { type ClusterShare, buildReport, createRunDir, fileSha256, pointLatest, runDirName, writeReport } from '../report/index.js';
+import { createReplay, type ClusterRun, type RealCrowdSummary } from '../replay/index.js';
+import { type ClusterShare, type RealListenersShare, buildReport, createRunDir, fileSha256, pointLatest, runDirName, writeReport } from '../report/index.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { loadScenario, type ReplayStep } from '../sim/index.js';
 import { MAX_INSTANCES } from '../cluster/index.js';
 import { parseInstances } from './cluster.js';
-import { collect, parsePort, parseWholeNumber, untilSignal } from './common.js';
+import { collect, parsePort, parseWholeNumber, parseWorkers, untilSignal } from './common.js';
 import { OPERATOR_TOKEN_ENV } from './serve.js';
 import { ReplayProgress } from './replay-progress.js';
 
@@ -39,6 +39,7 @@ interface ReplayOpts {
   logLevel: string;
   instances: number;
   clusterDir: string;
+  workers: number;
 }
 
 
@@ -68,6 +69,7 @@ export function registerReplay(program: Command): void {
     .option('--listeners <n>', 'real listeners that join through the live server', parseWholeNumber, 200)
     .option('--no-server', 'run the model alone (the default with --speed max)')
     .option('-n, --instances <n>', `replay on a cluster: Redis, haproxy on --port and N server instances on loopback; the real listeners join through the proxy (1 = one process, the default; 2–${MAX_INSTANCES})`, parseInstances, 1)
+    .option('-w, --workers <n>', 'spread the real listeners over N load worker threads (as `stampede load --workers`); their HDR histograms are merged exactly into the report (1 = this process, the default; at most 64)', parseWorkers, 1)
     .option('--cluster-dir <dir>', "with --instances ≥ 2: the instances' logs, haproxy.cfg and the shared recordings", 'out/replay-cluster')
     .option('--log-level <level>', 'server log level', 'warn')
     .option('-q, --quiet', 'no progress line: print only the summary and where the report went', false)
@@ -76,8 +78,11 @@ export function registerReplay(program: Command): void {
     .addHelpText(
       'after',
       `
-Example — the night on Redis, haproxy and 2 instances (the listeners join through the proxy; out/replay-cluster has the logs):
-  $ stampede replay --instances 2 --port 0 --speed 1800 --listeners 10 --no-stay`,
+Examples:
+  the night on Redis, haproxy and 2 instances (the listeners join through the proxy; out/replay-cluster has the logs):
+  $ stampede replay --instances 2 --port 0 --speed 1800 --listeners 10 --no-stay
+  the real listeners spread over 2 load worker threads (their histograms merged into the report):
+  $ stampede replay --workers 2 --port 0 --speed 1800 --listeners 20 --no-stay`,
     )
     .action(async (scenarioFile: string, o: ReplayOpts) => {
       process.exitCode = await replayCommand(scenarioFile, o);
@@ -87,6 +92,23 @@ Example — the night on Redis, haproxy and 2 instances (the listeners join thro
 /** The report's account of a night on a cluster. */
 function clusterShare(run: ClusterRun | null): { cluster: ClusterShare } | null {
   return run ? { cluster: { instances: run.instances, perInstance: run.perInstance } } : null;
+}
+
+/** The report's account of the real listeners, rounded as the report rounds latencies. */
+function realListenersShare(c: RealCrowdSummary | null, listeners: number): { realListeners: RealListenersShare } | Record<string, never> {
+  if (!c) return {};
+  const r = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
+  return {
+    realListeners: {
+      listeners,
+      workers: c.workers,
+      peakConnected: c.peakConnected,
+      joins: { attempts: c.attempts, admitted: c.admitted, p50Ms: r(c.join.p50), p99Ms: r(c.join.p99) },
+      audio: { chunks: c.chunks, gaps: c.gaps, p50Ms: r(c.audio.p50), p99Ms: r(c.audio.p99), maxMs: r(c.audio.max) },
+      closes: c.closes,
+      ...(c.perWorker.length > 1 ? { perWorker: c.perWorker.map((w) => ({ joinsAdmitted: w.admitted, chunks: w.chunks })) } : {}),
+    },
+  };
 }
 
 /** argv → options → createReplay → exit code. */
@@ -99,6 +121,14 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     return 2;
   }
   const withServer = o.server && (speed !== 'max' || o.port !== undefined || onCluster);
+  if (o.workers > 1 && !withServer) {
+    process.stderr.write(`stampede: --workers spreads the real listeners over threads and needs the server: ${o.server ? 'with --speed max, give --port' : 'drop --no-server'}\n`);
+    return 2;
+  }
+  if (o.workers > o.listeners) {
+    process.stderr.write(`stampede: --workers ${o.workers} needs at least ${o.workers} real listeners (--listeners ${o.listeners})\n`);
+    return 2;
+  }
   const stay = withServer && (o.stay ?? process.stdout.isTTY === true);
   const scenario = await loadScenario(scenarioFile, o.set);
   const scenarioSha256 = await fileSha256(scenarioFile);
@@ -115,6 +145,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     clock,
     logger: createLogger({ level: logLevel, pretty: process.stderr.isTTY }),
     ...(withServer ? { server: { port: o.port ?? 8080, host: o.host, logLevel }, listeners: o.listeners, keepServing: stay } : {}),
+    ...(o.workers > 1 ? { workers: { count: o.workers, entry: new URL('./load-worker.js', import.meta.url) } } : {}),
     ...(onCluster
       ? {
           cluster: {
@@ -166,6 +197,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   // and listen for Ctrl-C / SIGTERM before announcing the server: a signal right after the banner stops it cleanly;
   // staying, the end of the night stops the model and the real listeners but not the server
   const stopped = early ? null : untilSignal(() => (stay ? Promise.resolve() : replay.stop()), replay.finished);
+  const inWorkers = o.workers > 1 ? `, from ${o.workers} load worker threads` : '';
   if (started.cluster) {
     const c = started.cluster;
     say(
@@ -177,14 +209,14 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
         ...c.instances.map((i) => `  ${i.id.padEnd(9)} ${i.url}   metrics ${i.url}/metrics   log ${i.logFile}`),
         `  replay    ${started.url}   dashboard ${started.url}/dashboard   (the model's own instance: owns the space, publishes the model over Redis)`,
         `  redis     ${c.redisUrl}`,
-        ...(started.listeners > 0 ? [`  ${started.listeners} real listeners join through the proxy`] : []),
+        ...(started.listeners > 0 ? [`  ${started.listeners} real listeners join through the proxy${inWorkers}`] : []),
         '',
       ].join('\n'),
     );
   } else if (started.url) {
     const url = started.url;
     say(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n${whatIf}  dashboard ${url}/dashboard\n  page     ${url}/\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n`);
-    if (started.listeners > 0) say(`  ${started.listeners} real listeners join through the same join path\n`);
+    if (started.listeners > 0) say(`  ${started.listeners} real listeners join through the same join path${inWorkers}\n`);
   } else {
     say(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n${whatIf}`);
   }
@@ -207,6 +239,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     ...(clusterShare(replay.clusterRun()) ?? {}),
+    ...realListenersShare(replay.realCrowdSummary(), o.listeners),
   });
   const { dir, root } = await reportDir(o, scenarioFile, startedAt);
   const { htmlPath, mdPath, jsonPath } = await writeReport(dir, report);

@@ -104,6 +104,18 @@ export type HttpProfile = z.infer<typeof httpProfileSchema>;
 export type WsProfile = z.infer<typeof wsProfileSchema>;
 export type LoadProfile = z.infer<typeof loadProfileSchema>;
 
+/**
+ * A WebSocket scenario written in code, never read from a file: a replay's real listeners (`stampede
+ * replay`, in this process or spread over `--workers`). Its listeners arrive at the given times (ms after
+ * it starts) instead of at its phases' rates (which it ignores), follow the conversation when a room ends
+ * under them (where the run's context says it went), and stay until the run is stopped.
+ */
+export type CrowdProfile = WsProfile & { arrivalsMs: number[] };
+
+export function isCrowd(p: LoadProfile): p is CrowdProfile {
+  return p.kind === 'ws' && 'arrivalsMs' in p;
+}
+
 const scenarioName = z.string().regex(/^[a-z][a-z0-9_-]*$/, 'scenario names are lowercase letters, digits, - and _');
 
 /**

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { runHttp } from './http.js';
-import { profileSeconds, type LoadProfile } from './profile.js';
+import { isCrowd, profileSeconds, type LoadProfile } from './profile.js';
 import { KindStats, type ClientKind, type ClientMetrics } from './results.js';
 import { arrivalTimes, Swarm } from './swarm.js';
 import { judge, parseThreshold, type Threshold, type ThresholdResult } from './thresholds.js';
@@ -63,6 +63,11 @@ export class ScenarioRun {
     this.peak = Math.max(this.peak, addCounts([...this.parts.values()]).connected);
   }
 
+  /** Each worker's last report of its share of the listeners, in worker order (none when the swarm ran here). */
+  workerCounts(): SwarmCounts[] {
+    return [...this.parts.entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
+  }
+
   /** The listeners' counts so far: this process's swarm, or the workers' shares added up; null for HTTP. */
   swarmCounts(): SwarmCounts | null {
     if (this.swarm) return swarmCounts(this.swarm);
@@ -98,6 +103,8 @@ export interface ScenarioContext {
   signal: AbortSignal;
   /** When the run started (clock ms); a scenario starts its startTime after it. */
   t0: number;
+  /** Where the conversation is now, for listeners whose space ended under them (`SwarmOptions.follow`); a replay's. */
+  follow?: () => Promise<string | null>;
 }
 
 /** Runs one scenario in this process from its start time to its end (or the signal). */
@@ -110,10 +117,11 @@ export async function runScenario(r: ScenarioRun, ctx: ScenarioContext): Promise
   if (profile.kind === 'http') {
     await runHttp(profile, { base: ctx.base, spaceId: ctx.spaceId }, r.stats[0]!, ctx.metrics, { signal, sleep: (ms, s) => clock.sleep(ms, s) });
   } else {
-    const total = profileSeconds(profile);
+    // a replay's crowd stays until the run is stopped
+    const total = isCrowd(profile) ? Infinity : profileSeconds(profile);
     const closed = profile.executor === 'constant-vus';
     // a closed model: vus listeners from the start (spread over the first second), each back as soon as its hold ends
-    const arrivalsMs = closed ? Array.from({ length: profile.vus! }, (_, i) => (i * 1000) / profile.vus!) : arrivalTimes(profile.phases, 100_000);
+    const arrivalsMs = isCrowd(profile) ? profile.arrivalsMs : closed ? Array.from({ length: profile.vus! }, (_, i) => (i * 1000) / profile.vus!) : arrivalTimes(profile.phases, 100_000);
     const swarm = new Swarm({
       base: ctx.base,
       spaceId: ctx.spaceId,
@@ -131,6 +139,7 @@ export async function runScenario(r: ScenarioRun, ctx: ScenarioContext): Promise
       random: ctx.random,
       metrics: ctx.metrics,
       stats: { join: r.stats[0]!, connect: r.stats[1]!, audio: r.stats[2]! },
+      ...(ctx.follow ? { follow: ctx.follow } : {}),
     });
     r.swarm = swarm;
     swarm.start();

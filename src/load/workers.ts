@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, type Metric, type MetricObject, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
-import type { LoadPlan, LoadProfile, Phase } from './profile.js';
-import type { ClientMetrics, KindDelta } from './results.js';
+import { isCrowd, type CrowdProfile, type LoadPlan, type LoadProfile, type Phase } from './profile.js';
+import { createClientMetrics, type ClientMetrics, type KindDelta } from './results.js';
 import { runScenario, ScenarioRun, swarmCounts, type SwarmCounts } from './scenario.js';
 
 /**
@@ -22,6 +22,10 @@ export interface WorkerInput {
   target: string;
   spaceId: string;
   seed: number;
+  /** How often the worker reports (ms; 1,000 by default). A replay's model reads the real joins as they come. */
+  reportEveryMs?: number;
+  /** Listeners whose space ended ask the parent where the conversation is now (a replay's crowd). */
+  follow?: boolean;
 }
 
 export interface ScenarioReport {
@@ -33,9 +37,10 @@ export interface ScenarioReport {
   seconds?: number;
 }
 
-export type ToWorker = { type: 'go'; t0: number } | { type: 'stop' };
+export type ToWorker = { type: 'go'; t0: number } | { type: 'stop' } | { type: 'here'; spaceId: string | null };
 export type FromWorker =
   | { type: 'ready' }
+  | { type: 'where' }
   | { type: 'report'; scenarios: ScenarioReport[]; metrics: MetricObjectWithValues<MetricValue<string>>[] }
   | { type: 'done'; scenarios: ScenarioReport[]; metrics: MetricObjectWithValues<MetricValue<string>>[] };
 
@@ -54,6 +59,12 @@ function scalePhase(p: Phase, n: number): Phase {
 function shareOfScenario(s: LoadProfile, n: number, i: number): LoadProfile {
   const phases = s.phases.map((p) => scalePhase(p, n));
   const thresholds: LoadProfile['thresholds'] = []; // judged by the parent on the union
+  if (isCrowd(s)) {
+    // every n-th arrival, so each worker's share arrives over the whole night as the crowd does
+    const arrivalsMs = s.arrivalsMs.filter((_, k) => k % n === i);
+    const part: CrowdProfile = { ...s, thresholds, arrivalsMs, maxListeners: Math.max(1, shareOf(s.maxListeners, n, i)), phases: arrivalsMs.length > 0 ? phases : [] };
+    return part;
+  }
   if (s.executor === 'constant-vus') {
     const vus = shareOf(s.vus!, n, i);
     return { ...s, thresholds, vus, phases: vus > 0 ? phases : [] };
@@ -81,16 +92,27 @@ export interface WorkerPort {
 export async function runWorkerPart(input: WorkerInput, port: WorkerPort, deps: { clock: Clock; random: () => number; metrics: ClientMetrics }): Promise<void> {
   const { clock, metrics } = deps;
   const abort = new AbortController();
+  // a replay's listeners thrown out of an ended room ask the parent where the conversation went (one question at a time)
+  const asking: ((spaceId: string | null) => void)[] = [];
   const go = new Promise<number>((resolve) =>
     port.onMessage((msg) => {
       if (msg.type === 'go') resolve(msg.t0);
-      else abort.abort();
+      else if (msg.type === 'here') for (const answer of asking.splice(0)) answer(msg.spaceId);
+      else {
+        abort.abort();
+        for (const answer of asking.splice(0)) answer(null);
+      }
     }),
   );
+  const follow = (): Promise<string | null> =>
+    new Promise((resolve) => {
+      if (asking.push(resolve) === 1) port.post({ type: 'where' });
+    });
+  const every = input.reportEveryMs ?? 1000;
   port.post({ type: 'ready' });
   const t0 = await go;
   const runs = input.part.scenarios.flatMap((s, index) => (s.phases.length > 0 ? [{ index, run: new ScenarioRun(s) }] : []));
-  const ctx = { base: new URL(input.target), spaceId: input.spaceId, clock, random: deps.random, metrics, signal: abort.signal, t0 };
+  const ctx = { base: new URL(input.target), spaceId: input.spaceId, clock, random: deps.random, metrics, signal: abort.signal, t0, ...(input.follow ? { follow } : {}) };
   let settled = false;
   const all = Promise.all(runs.map(({ run }) => runScenario(run, ctx))).finally(() => (settled = true));
   const reports = (last: boolean): ScenarioReport[] =>
@@ -98,7 +120,7 @@ export async function runWorkerPart(input: WorkerInput, port: WorkerPort, deps: 
   const tick = new AbortController();
   void all.finally(() => tick.abort());
   for (let n = 1; !settled; n++) {
-    await clock.sleep(t0 + n * 1000 - clock.now(), tick.signal);
+    await clock.sleep(t0 + n * every - clock.now(), tick.signal);
     if (settled) break;
     port.post({ type: 'report', scenarios: reports(false), metrics: await metrics.registry.getMetricsAsJSON() });
   }
@@ -113,14 +135,33 @@ export async function runWorkerPart(input: WorkerInput, port: WorkerPort, deps: 
 export class MergedMetrics {
   readonly contentType = AggregatorRegistry.PROMETHEUS_CONTENT_TYPE;
   private readonly latest = new Map<number, MetricObjectWithValues<MetricValue<string>>[]>();
+  private merged: Registry | null = null;
 
   update(worker: number, metrics: MetricObjectWithValues<MetricValue<string>>[]): void {
     this.latest.set(worker, metrics);
+    this.merged = null;
+  }
+
+  private aggregate(): Registry {
+    return (this.merged ??= AggregatorRegistry.aggregate([...this.latest.values()]));
   }
 
   async metrics(): Promise<string> {
     if (this.latest.size === 0) return '';
-    return AggregatorRegistry.aggregate([...this.latest.values()]).metrics();
+    return this.aggregate().metrics();
+  }
+
+  /**
+   * Shows the merged client metrics on another registry, under the names they have when the clients run
+   * in that process (a replay's real listeners on its server's /metrics): each read from the workers'
+   * latest reports at every scrape, zero until the first. The entries are what prom-client's own
+   * aggregation registers (an object with a `get()`), so the cast only names that shape.
+   */
+  showOn(registry: Registry): void {
+    for (const zero of createClientMetrics().registry.getMetricsAsArray() as unknown as Metric[]) {
+      const { name, help, type, aggregator } = zero as unknown as MetricObject;
+      registry.registerMetric({ name, help, type, aggregator, get: async () => (await this.aggregate().getSingleMetric(name)?.get()) ?? (await zero.get()) } as unknown as Metric);
+    }
   }
 }
 
@@ -130,6 +171,10 @@ export interface WorkersOptions {
   entry: URL;
   seed: number;
   metrics?: MergedMetrics;
+  /** How often each worker reports (ms; 1,000 by default). */
+  reportEveryMs?: number;
+  /** Where the conversation is now, answered to a worker whose listeners' space ended (a replay's crowd). */
+  follow?: () => Promise<string | null>;
 }
 
 /**
@@ -139,7 +184,15 @@ export interface WorkersOptions {
  */
 export async function runInWorkers(runs: readonly ScenarioRun[], plan: LoadPlan, o: WorkersOptions & { target: string; spaceId: string; clock: Clock; signal: AbortSignal; onStart: (t0: number) => void }): Promise<void> {
   const workers = Array.from({ length: o.count }, (_, index) => {
-    const workerData: WorkerInput = { index, part: partOfPlan(plan, o.count, index), target: o.target, spaceId: o.spaceId, seed: o.seed };
+    const workerData: WorkerInput = {
+      index,
+      part: partOfPlan(plan, o.count, index),
+      target: o.target,
+      spaceId: o.spaceId,
+      seed: o.seed,
+      ...(o.reportEveryMs ? { reportEveryMs: o.reportEveryMs } : {}),
+      ...(o.follow ? { follow: true } : {}),
+    };
     return new Worker(o.entry, { workerData });
   });
   const absorb = (worker: number, msg: Extract<FromWorker, { scenarios: unknown }>): void => {
@@ -161,6 +214,11 @@ export async function runInWorkers(runs: readonly ScenarioRun[], plan: LoadPlan,
         w.on('message', (msg: FromWorker) => {
           if (msg.type === 'ready') {
             if (++ready === workers.length) allReady();
+          } else if (msg.type === 'where') {
+            void o.follow?.().then(
+              (spaceId) => w.postMessage({ type: 'here', spaceId } satisfies ToWorker),
+              () => w.postMessage({ type: 'here', spaceId: null } satisfies ToWorker),
+            );
           } else {
             absorb(i, msg);
             if (msg.type === 'done') {

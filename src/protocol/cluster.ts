@@ -56,8 +56,21 @@ export const spaceAnnouncement = z.strictObject({
   synthetic: z.boolean(),
   /** Audio chunks the space has taken so far; on the owner's "ended" it is the final count, the recording's length. */
   chunks: count,
+  /** On "ended": the close code the owner closed its listeners with (4003 when the room crashed); every instance closes its own with it. */
+  closeCode: z.number().int().min(1000).max(4999).optional(),
 });
 export type SpaceAnnouncement = z.infer<typeof spaceAnnouncement>;
+
+/**
+ * A scenario audio fault in force on the instance a replay drives, for every instance's fan-out: the
+ * replay's instance has no listeners of its own on a cluster (docs/cluster.md). A null space: every space.
+ */
+export const sharedFault = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('drop'), spaceId: id.nullable(), share: z.number().min(0).max(1) }),
+  z.strictObject({ kind: z.literal('stall'), spaceId: id.nullable() }),
+  z.strictObject({ kind: z.literal('duplicate'), spaceId: id.nullable(), delayChunks: z.number().int().min(1).max(600) }),
+]);
+export type SharedFault = z.infer<typeof sharedFault>;
 
 export const instanceCounts = z.strictObject({
   /** Real listeners on the sending instance, per space. */
@@ -67,6 +80,8 @@ export const instanceCounts = z.strictObject({
   simTime: z.string().max(40).nullable(),
   /** The replay model's verdict on the join path, from the instance the replay drives (others send none): every instance gates real joins by it. */
   gate: z.strictObject({ availability: z.number().min(0).max(1), latencyMs: z.number().min(0).max(3_600_000) }).optional(),
+  /** The replay's audio faults in force now, from the instance the replay drives: every instance plays them on its own fan-out. */
+  faults: z.array(sharedFault).max(32).optional(),
 });
 export type InstanceCounts = z.infer<typeof instanceCounts>;
 

@@ -1,4 +1,5 @@
 import { OPEN_GATE, ReplayTimeline, type JoinGate, type ReplayView, type TimelineBody, type TimelineMeta } from '../server/index.js';
+import type { SharedFault } from '../protocol/index.js';
 import type { RealLoad, ReplayStep, SimPhase } from '../sim/index.js';
 import type { Space } from '../space/index.js';
 
@@ -43,6 +44,7 @@ export class ReplayFeed implements ReplayView {
   private readonly roomOf = new Map<string, string>();
   private readonly timelineData: ReplayTimeline | null;
   private sample: Sample | null = null;
+  private faults: readonly SharedFault[] = [];
 
   constructor(private readonly o: ReplayFeedOptions) {
     this.timelineData = o.timeline ? new ReplayTimeline(o.timeline) : null;
@@ -52,6 +54,15 @@ export class ReplayFeed implements ReplayView {
   playIn(space: Space, room?: string): void {
     this.space = space;
     if (room !== undefined) this.roomOf.set(space.id, room);
+  }
+
+  /** The scenario's audio faults the port has put in force now. */
+  playFaults(faults: readonly SharedFault[]): void {
+    this.faults = faults;
+  }
+
+  audioFaults(): readonly SharedFault[] {
+    return this.faults;
   }
 
   /** The space the conversation is in now (where a listener thrown out by a crash should go). */

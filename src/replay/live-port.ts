@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { checkOggOpus } from '../audio/index.js';
 import { SIM_PHASES, simEventKind, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
-import type { Fault, FaultInjector, JoinCounters, LiveServer } from '../server/index.js';
-import { CLOSE } from '../protocol/index.js';
+import type { FaultInjector, JoinCounters, LiveServer } from '../server/index.js';
+import { CLOSE, type SharedFault } from '../protocol/index.js';
 import type { ReplayPort, ReplayStep, RealLoad, RoomChange, SimPhase } from '../sim/index.js';
 import type { Space } from '../space/index.js';
 import type { ReplayFeed } from './feed.js';
@@ -48,8 +48,8 @@ export interface AudioFaultWindow {
  * for the whole window (every chunk held, then let go at its end; every chunk echoed 5 chunks later) —
  * the model counts their shares as lost audio, the injector has no share for them.
  */
-export function faultsFor(w: AudioFaultWindow, spaceId: string | null): Fault[] {
-  const out: Fault[] = [];
+export function faultsFor(w: AudioFaultWindow, spaceId: string | null): SharedFault[] {
+  const out: SharedFault[] = [];
   if (w.chunkLoss > 0) out.push({ kind: 'drop', spaceId, share: w.chunkLoss });
   if (w.stall > 0) out.push({ kind: 'stall', spaceId });
   if (w.duplicate > 0) out.push({ kind: 'duplicate', spaceId, delayChunks: 5 });
@@ -72,7 +72,7 @@ export class LiveReplayPort implements ReplayPort {
   private readonly rooms = new Map<string, Space>();
   private readonly wentLive = new Set<Space>();
   /** The injector's faults in force for each scenario audio fault whose window the clock is in. */
-  private readonly faultsOn = new Map<AudioFaultWindow, Fault[]>();
+  private readonly faultsOn = new Map<AudioFaultWindow, SharedFault[]>();
 
   constructor(private readonly o: LivePortOptions) {
     this.space = o.server.createSpace({ title: o.title, hostName: o.hostName, scheduledStart: o.scheduledStartMs }).space;
@@ -142,11 +142,13 @@ export class LiveReplayPort implements ReplayPort {
       if (inside && !begun) {
         const space = w.room === undefined ? null : this.rooms.get(w.room);
         if (space === undefined) continue; // the room has not opened yet
-        this.faultsOn.set(w, faultsFor(w, space?.id ?? null).map((x) => f.injector.begin(x)));
+        this.faultsOn.set(w, faultsFor(w, space?.id ?? null).map((x) => f.injector.begin(x) as SharedFault));
       } else if (!inside && begun) {
         for (const x of begun) f.injector.end(x);
         this.faultsOn.delete(w);
-      }
+      } else continue;
+      // on a cluster the server shares them with every instance, whose fan-outs have the listeners
+      this.o.feed.playFaults([...this.faultsOn.values()].flat());
     }
   }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { createApp, type App } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
-import { createClientMetrics, Swarm } from '../load/index.js';
+import { createClientMetrics, MergedMetrics, runInWorkers, runScenario, ScenarioRun, type CrowdProfile, type KindStats, type SwarmCounts } from '../load/index.js';
 import type { LoadSignal } from '../server/index.js';
 import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
 import { delayWindow, timelineMeta } from './dashboard-feed.js';
@@ -37,6 +37,12 @@ export interface ReplayOptions {
    * listeners join through the proxy. docs/cluster.md, "A replay on the cluster".
    */
   cluster?: ReplayClusterOptions;
+  /**
+   * Spread the real listeners over load worker threads (`stampede load --workers`' machinery): each runs
+   * every n-th listener on its own event loop and reports what it measured every 100 ms; their HDR
+   * histograms are merged exactly. `entry` is the worker's composition root (src/cli/load-worker.ts).
+   */
+  workers?: { count: number; entry: URL };
 }
 
 export interface ReplayStarted {
@@ -61,6 +67,19 @@ export interface RealCrowd {
   gaps: number;
 }
 
+/** What the real listeners measured over the night, every worker's share added (histograms merged, never averaged). */
+export interface RealCrowdSummary extends SwarmCounts {
+  /** Load worker threads they ran in (1: in this process). */
+  workers: number;
+  /** The most connected at once (with workers: the largest sum of their reports). */
+  peakConnected: number;
+  /** With workers: what each one's share did, in worker order. */
+  perWorker: SwarmCounts[];
+  join: { p50: number | null; p99: number | null };
+  /** Capture → receipt delay of the audio chunks they heard, ms. */
+  audio: { p50: number | null; p99: number | null; max: number | null };
+}
+
 export interface Replay {
   /** Starts the server (when serving), the real listeners and the model; resolves once all are running. */
   start(): Promise<ReplayStarted>;
@@ -68,6 +87,8 @@ export interface Replay {
   readonly finished: Promise<ReplayResult>;
   /** The real listeners' counts, or null without them. */
   realCrowd(): RealCrowd | null;
+  /** What the real listeners measured, once the night is over (null without them). */
+  realCrowdSummary(): RealCrowdSummary | null;
   /** On a cluster, once the night is over: the instances and each one's share (null otherwise). */
   clusterRun(): ClusterRun | null;
   /** Last resort when the process must exit at once (a second Ctrl-C): SIGKILLs the cluster's children, synchronously. */
@@ -86,7 +107,10 @@ export function createReplay(o: ReplayOptions): Replay {
   const abort = new AbortController();
   let app: App | null = null;
   let port: LiveReplayPort | null = null;
-  let crowd: Swarm | null = null;
+  /** The real listeners: one WebSocket scenario, run here or in load workers, tallied the same way. */
+  let crowd: ScenarioRun | null = null;
+  let crowdRunning: Promise<void> | null = null;
+  const crowdAbort = new AbortController();
   let cluster: ReplayCluster | null = null;
   let clusterRun: ClusterRun | null = null;
   let run: Promise<ReplayResult> | null = null;
@@ -106,7 +130,8 @@ export function createReplay(o: ReplayOptions): Replay {
     quieting ??= (async () => {
       abort.abort();
       await run?.catch(() => undefined);
-      await crowd?.stop();
+      crowdAbort.abort();
+      await crowdRunning?.catch(() => undefined);
       if (cluster) clusterRun = await cluster.figures();
       port?.finish();
     })();
@@ -123,6 +148,10 @@ export function createReplay(o: ReplayOptions): Replay {
 
   // the scenario's audio faults, in simulated ms, for the server's fault injector
   const audioFaults: AudioFaultWindow[] = scenario.assumptions.audio.faults.map((f) => ({ room: f.room, from: scenario.at(f.from), to: scenario.at(f.to), chunkLoss: f.chunkLoss, stall: f.stall, duplicate: f.duplicate }));
+
+  const NONE: SwarmCounts = { attempts: 0, admitted: 0, connected: 0, chunks: 0, gaps: 0, cutShort: 0, joinsAbandoned: 0, closes: {} };
+  /** The real listeners' counts so far, every worker's latest report added. */
+  const counts = (): SwarmCounts => crowd?.swarmCounts() ?? NONE;
 
   const start = async (): Promise<ReplayStarted> => {
     if (run) throw new Error('the replay has already started');
@@ -150,7 +179,7 @@ export function createReplay(o: ReplayOptions): Replay {
         scheduledStartMs: scenario.scheduledStartMs,
         speed,
         timeline: timelineMeta(scenario, speed),
-        realAudioDelay: delayWindow(() => crowd?.audio.latency ?? null),
+        realAudioDelay: delayWindow(() => crowd?.stats[2]!.latency ?? null),
       });
       app = createApp({
         logger: o.logger,
@@ -172,7 +201,7 @@ export function createReplay(o: ReplayOptions): Replay {
         speed,
         room: scenario.event.room,
         // on a cluster the real clients join on the other instances: count their joins where they are made
-        ...(cluster ? { realJoins: () => ({ attempts: crowd?.attempts ?? 0, admitted: crowd?.admitted ?? 0 }) } : {}),
+        ...(cluster ? { realJoins: () => counts() } : {}),
         ...(app.faults && audioFaults.length > 0 ? { audioFaults: { injector: app.faults, windows: audioFaults } } : {}),
       });
       const livePort = port;
@@ -189,28 +218,57 @@ export function createReplay(o: ReplayOptions): Replay {
       if (listeners > 0) {
         // real clients arrive as the modelled crowd does, mapped from simulated to wall time
         const sp = speed === 'max' ? Infinity : speed;
-        const arrivalsMs = demandQuantiles(scenario, listeners).map((t) => (t - scenario.replayFromMs) / sp);
-        crowd = new Swarm({
-          base: new URL(joinAt),
-          spaceId: port.space.id,
-          arrivalsMs,
+        const profile: CrowdProfile = {
+          kind: 'ws',
+          name: 'real listeners',
+          description: '',
+          executor: 'arrival-rate',
+          phases: [{ duration: 1, arrivalRate: 0 }],
+          startTime: 0,
+          tags: {},
+          thresholds: [],
+          timeoutMs: 10_000,
+          arrivalsMs: demandQuantiles(scenario, listeners).map((t) => (t - scenario.replayFromMs) / sp),
           maxListeners: listeners,
-          holdMs: 0,
+          holdSeconds: 0,
           reconnect: 'jitter',
           backoffBaseMs: 250,
           backoffCapMs: 5_000,
           reactionsPerMinute: 1,
-          dropAfterMs: 0,
-          timeoutMs: 10_000,
-          clock,
-          random: rng.fork('crowd').next,
-          // thrown out by a crash, they come back to wherever the conversation is now
-          follow: async () => livePort.currentSpaceId(),
+          dropAfterSeconds: 0,
+        };
+        crowd = new ScenarioRun(profile);
+        // thrown out by a crash, they come back to wherever the conversation is now
+        const follow = async (): Promise<string | null> => livePort.currentSpaceId();
+        const w = o.workers;
+        if (w && w.count > 1) {
           // what the real listeners see, on the server's /metrics under the load generator's names and
-          // labels: the dashboards' client-view panels have data during a replay with nothing else running
-          metrics: createClientMetrics(app.metrics.registry),
-        });
-        crowd.start();
+          // labels (merged from the workers' reports)
+          const merged = new MergedMetrics();
+          merged.showOn(app.metrics.registry);
+          let began!: () => void;
+          const ready = new Promise<void>((r) => (began = r));
+          const plan = { name: 'replay', description: '', thresholds: [], scenarios: [profile] };
+          const target = { target: joinAt, spaceId: port.space.id, clock, signal: crowdAbort.signal, onStart: () => began() };
+          crowdRunning = runInWorkers([crowd], plan, { count: w.count, entry: w.entry, seed: o.seed, metrics: merged, reportEveryMs: 100, follow, ...target });
+          // a worker that fails mid-night takes its share of the listeners with it: said, not fatal to the night
+          crowdRunning.catch((err: unknown) => o.logger.error({ err }, 'a load worker of the real listeners failed'));
+          // the model starts once every worker is ready, so no listener arrives late by a worker's start-up
+          await Promise.race([ready, crowdRunning]);
+        } else {
+          crowdRunning = runScenario(crowd, {
+            base: new URL(joinAt),
+            spaceId: port.space.id,
+            clock,
+            random: rng.fork('crowd').next,
+            // what the real listeners see, on the server's /metrics under the load generator's names and
+            // labels: the dashboards' client-view panels have data during a replay with nothing else running
+            metrics: createClientMetrics(app.metrics.registry),
+            signal: crowdAbort.signal,
+            t0: clock.now(),
+            follow,
+          });
+        }
       }
     }
     run = runReplay({ scenario, seed: o.seed, speed, clock, ...(port ? { port } : {}), ...(o.onStep ? { onStep: o.onStep } : {}), signal: abort.signal });
@@ -232,7 +290,19 @@ export function createReplay(o: ReplayOptions): Replay {
     finished,
     clusterRun: () => clusterRun,
     killChildrenNow: () => cluster?.killAllNow(),
-    realCrowd: () => (crowd ? { connected: crowd.connected, admitted: crowd.admitted, attempts: crowd.attempts, closes: crowd.closes, chunks: crowd.chunks, gaps: crowd.gaps } : null),
+    realCrowd: () => (crowd ? counts() : null),
+    realCrowdSummary: () => {
+      if (!crowd) return null;
+      const [join, , audio] = crowd.stats as [KindStats, KindStats, KindStats];
+      return {
+        ...counts(),
+        workers: o.workers?.count ?? 1,
+        peakConnected: crowd.peak,
+        perWorker: crowd.workerCounts(),
+        join: { p50: join.percentile(50), p99: join.percentile(99) },
+        audio: { p50: audio.percentile(50), p99: audio.percentile(99), max: audio.maxMs },
+      };
+    },
     stop,
   };
 }

@@ -43,6 +43,34 @@ export interface RunMeta {
   finishedAt: string;
   /** Present when the night ran on a cluster (`replay --instances N`, N ≥ 2): the instances and each one's share. */
   cluster?: ClusterShare;
+  /** Present when real listeners joined: what they measured, over every load worker they ran in. */
+  realListeners?: RealListenersShare;
+}
+
+/**
+ * What the replay's real listeners measured at the clients: counts added over the load workers they ran
+ * in (`replay --workers N`) and latencies from their HDR histograms merged, never averaged percentiles.
+ */
+export interface RealListenersShare {
+  listeners: number;
+  /** Load worker threads they ran in (1: the replay's own process). */
+  workers: number;
+  peakConnected: number;
+  /** Join calls made and admitted; latency from the intended arrival, ms. */
+  joins: { attempts: number; admitted: number; p50Ms: number | null; p99Ms: number | null };
+  /** Audio chunks heard, sequence numbers missed, capture → receipt delay (ms). */
+  audio: { chunks: number; gaps: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
+  /** Their sockets' closes by close code. */
+  closes: Record<string, number>;
+  /** With load workers: each one's share (its listeners' joins admitted and audio chunks heard), in worker order. */
+  perWorker?: { joinsAdmitted: number; chunks: number }[];
+}
+
+const ms = (x: number | null): string => (x === null ? '—' : `${Math.round(x).toLocaleString('en-US')} ms`);
+
+/** Where the real listeners ran: the replay's process, or N load workers whose results were merged. */
+function whereRealListenersRan(x: RealListenersShare): string {
+  return x.workers > 1 ? `${x.workers} load worker threads (counts added, HDR histograms merged)` : 'the replay\'s process';
 }
 
 /** How a night on a cluster spread over its instances (the figures each instance reported). */
@@ -270,6 +298,7 @@ export function buildReport(r: ReplayResult, run?: RunMeta): Report {
     `${sc.event.name}`,
     `  scheduled ${localClock(sc.scheduledStartMs, tz)}, live ${r.liveAt === null ? 'never' : `${localClock(r.liveAt, tz)} (${delay} min late)`}, peak ${millions(r.peakListeners)}${r.peakAt ? ` at ${localClock(r.peakAt, tz)}` : ''}`,
     `  fidelity ${passed}/${expectations.length} facts met`,
+    ...(run?.realListeners ? [realListenersLine(run.realListeners)] : []),
     ...(r.timeline
       ? r.rooms.map((m) => `  room ${m.name} (${m.host}): opened ${m.openedAt === null ? 'never' : localClock(m.openedAt, tz)}, live ${m.liveAt === null ? 'never' : localClock(m.liveAt, tz)}, ${m.endedAt === null ? 'not ended' : `${m.crashed ? 'crashed' : 'ended'} ${localClock(m.endedAt, tz)}`}, peak ${millions(m.peakListeners)}`)
       : []),
@@ -325,6 +354,10 @@ export function buildReport(r: ReplayResult, run?: RunMeta): Report {
   };
 }
 
+function realListenersLine(x: RealListenersShare): string {
+  return `  real listeners: ${x.listeners.toLocaleString('en-US')} in ${whereRealListenersRan(x)}; peak ${x.peakConnected.toLocaleString('en-US')} in, ${x.joins.admitted.toLocaleString('en-US')} of ${x.joins.attempts.toLocaleString('en-US')} joins admitted, audio p99 ${ms(x.audio.p99Ms)}`;
+}
+
 /** Which account of the night fits the facts better: most facts met, then the smallest mean error. */
 export function compareAccounts(reports: Report[]): { best: Report; ranking: { scenario: string; account: string; fidelity: number; meanError: number; liveAt: string | null }[] } {
   if (reports.length === 0) throw new RangeError('nothing to compare');
@@ -345,6 +378,16 @@ export function runFacts(r: Report): [string, string][] {
     const n = (x: number): string => x.toLocaleString('en-US');
     const each = run.cluster.perInstance.map((i) => `${i.id}: peak ${n(i.peakListeners)} real listeners, ${n(i.joinsAdmitted)} joins admitted, ${n(i.chunksSent)} chunks sent`);
     rows.push(['instances', `${run.cluster.instances} behind haproxy, sharing the space through Redis (the model runs on the replay's own instance) — ${each.join('; ')}`]);
+  }
+  if (run?.realListeners) {
+    const x = run.realListeners;
+    const n = (v: number): string => v.toLocaleString('en-US');
+    const closes = Object.entries(x.closes).map(([code, k]) => `${code} ×${n(k)}`).join(', ') || 'none';
+    const each = x.perWorker?.map((w, i) => `worker ${i + 1}: ${n(w.joinsAdmitted)} joins admitted, ${n(w.chunks)} chunks`).join('; ');
+    rows.push([
+      'real listeners',
+      `${n(x.listeners)} in ${whereRealListenersRan(x)}: peak ${n(x.peakConnected)} connected; ${n(x.joins.admitted)} of ${n(x.joins.attempts)} joins admitted (p50 ${ms(x.joins.p50Ms)}, p99 ${ms(x.joins.p99Ms)}); ${n(x.audio.chunks)} audio chunks heard, ${n(x.audio.gaps)} missing, delay p50 ${ms(x.audio.p50Ms)}, p99 ${ms(x.audio.p99Ms)}, max ${ms(x.audio.maxMs)}; closes ${closes}${each ? ` — ${each}` : ''}`,
+    ]);
   }
   if (run) {
     rows.push(['tool', run.tool]);

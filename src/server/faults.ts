@@ -33,6 +33,11 @@ export interface ServerFaults {
   onDiskFault(fail: (spaceId: string | null) => number): void;
   /** Counts a recording that opened while a disk fault was in force and so failed at once. */
   recordingFailed(): void;
+  /**
+   * Puts in force the faults another instance shares (`source`: a replay's audio faults on a cluster),
+   * ending those it no longer shares; an empty list ends them all.
+   */
+  follow(source: string, faults: readonly Fault[]): void;
 }
 
 /** The null object: no faults, nothing checked per chunk. */
@@ -42,6 +47,7 @@ export const NO_FAULTS: ServerFaults = {
   diskFails: () => false,
   onDiskFault: () => undefined,
   recordingFailed: () => undefined,
+  follow: () => undefined,
 };
 
 export const FAULT_KINDS = ['drop', 'stall', 'duplicate', 'freezeHeartbeats', 'failRecordingDisk'] as const;
@@ -80,6 +86,8 @@ export class FaultInjector implements ServerFaults {
   /** Chunks sent per space, newest last, for echoes. */
   private readonly echoes = new Map<string, Chunk[]>();
   private fanOut: FanOut | null = null;
+  /** Faults put in force for other instances, by source, each under its description. */
+  private readonly followed = new Map<string, Map<string, Fault>>();
   private failRecordings: (spaceId: string | null) => number = () => 0;
 
   constructor(
@@ -128,9 +136,22 @@ export class FaultInjector implements ServerFaults {
     if (fault.kind === 'stall') for (const [id, h] of [...this.held]) if (!this.stalled(id)) this.release(id, h);
   }
 
+  follow(source: string, faults: readonly Fault[]): void {
+    const was = this.followed.get(source) ?? new Map<string, Fault>();
+    const now = new Map<string, Fault>();
+    for (const f of faults) {
+      const key = JSON.stringify([f.kind, 'spaceId' in f ? f.spaceId : null, 'share' in f ? f.share : null, 'delayChunks' in f ? f.delayChunks : null]);
+      now.set(key, was.get(key) ?? this.begin({ ...f }));
+    }
+    for (const [key, f] of was) if (!now.has(key)) this.end(f);
+    if (now.size > 0) this.followed.set(source, now);
+    else this.followed.delete(source);
+  }
+
   /** Ends every fault (the server stops, the run is over). */
   endAll(): void {
     for (const f of [...this.active]) this.end(f);
+    this.followed.clear();
   }
 
   private find(kind: FaultKind, spaceId?: string): Fault | undefined {

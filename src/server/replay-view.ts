@@ -1,3 +1,4 @@
+import type { SharedFault } from '../protocol/index.js';
 import { OPEN_GATE, type JoinGate } from './admission.js';
 import type { TimelineBody } from './timeline.js';
 
@@ -14,6 +15,8 @@ export interface ReplayView {
   modelledListeners(spaceId: string): number;
   /** The body of `GET /api/v1/replay`. */
   status(): Record<string, unknown>;
+  /** The scenario's audio faults in force now: a replay driving a cluster shares them with every instance. */
+  audioFaults(): readonly SharedFault[];
   /** What the live dashboard draws: samples from sequence number `since` on, events and facts; null with no replay. */
   timeline(since: number): TimelineBody | null;
 }
@@ -24,5 +27,6 @@ export const NO_REPLAY: ReplayView = {
   simTime: () => null,
   modelledListeners: () => 0,
   status: () => ({ running: false }),
+  audioFaults: () => [],
   timeline: () => null,
 };

@@ -99,6 +99,7 @@ export class LiveServer {
       simTime: () => local.simTime() ?? this.sync.peerSimTime(),
       modelledListeners: (id) => local.modelledListeners(id),
       status: () => local.status(),
+      audioFaults: () => local.audioFaults(),
       timeline: (since) => local.timeline(since),
     };
     this.bus = deps.bus ?? new LocalBus(config.instanceId);
@@ -139,6 +140,7 @@ export class LiveServer {
       intervalMs: config.peerIntervalMs,
       localSimTime: () => local.simTime(),
       localGate: () => (deps.replay ? local.joinGate() : null),
+      localFaults: () => local.audioFaults(),
       modelledListeners: (id) => local.modelledListeners(id),
       onPeers: (n) => metrics.clusterPeers.set(n),
       hooks: {
@@ -146,12 +148,13 @@ export class LiveServer {
           this.publishSpaceStates();
           await this.hub.spaceLive(space, false);
         },
-        ended: async (space) => {
+        ended: async (space, closeCode) => {
           this.publishSpaceStates();
           await this.hosts.get(space.id)?.stop();
           this.hosts.delete(space.id);
-          await this.hub.spaceEnded(space);
+          await this.hub.spaceEnded(space, closeCode);
         },
+        peerFaults: (from, faults) => deps.faults?.follow(from, faults),
         audio: (spaceId, chunk) => {
           const space = this.spaces.get(spaceId);
           if (space) this.hub.deliverAudio(space, chunk);
@@ -345,7 +348,7 @@ export class LiveServer {
   /** live → ended: listeners are closed with 4500 and the recording is published. */
   async endSpace(space: Space, closeCode: number = CLOSE.SPACE_ENDED): Promise<void> {
     space.end(this.deps.clock.now());
-    this.sync.changed(space);
+    this.sync.changed(space, closeCode);
     this.publishSpaceStates();
     await this.hosts.get(space.id)?.stop();
     this.hosts.delete(space.id);
@@ -361,6 +364,7 @@ export class LiveServer {
       this.spaces.forget(s.id);
       this.hub.forget(s.id);
       this.hostKeys.forget(s.id);
+      this.sync.forget(s.id);
     }
     this.publishSpaceStates();
   }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import type { InstanceCounts, InstanceStatus, ReactionCounts, SpaceAnnouncement } from '../protocol/index.js';
+import type { InstanceCounts, InstanceStatus, ReactionCounts, SharedFault, SpaceAnnouncement } from '../protocol/index.js';
+import { CLOSE } from '../protocol/index.js';
 import type { Space, SpaceStore } from '../space/index.js';
 import type { JoinGate } from './admission.js';
 import type { BusHandlers, SpaceBus } from './bus.js';
@@ -10,8 +11,10 @@ import type { HostKeys } from './host-auth.js';
 export interface SpaceSyncHooks {
   /** A space another instance created or started is now live here too. */
   live(space: Space): Promise<void>;
-  /** A space ended on another instance: close this instance's listeners. */
-  ended(space: Space): Promise<void>;
+  /** A space ended on another instance: close this instance's listeners (with the owner's close code, when it said one). */
+  ended(space: Space, closeCode?: number): Promise<void>;
+  /** The audio faults another instance's replay has in force now (none: it ended them, or went silent). */
+  peerFaults(from: string, faults: readonly SharedFault[]): void;
   /** A chunk (this instance's own included) to fan out to this instance's listeners. */
   audio(spaceId: string, chunk: Buffer): void;
   /** Reactions sent on another instance, for this instance's listeners. */
@@ -45,8 +48,11 @@ export class SpaceSync {
   private loop: Promise<void> | null = null;
   private readonly abort = new AbortController();
   private lastPeerCount = -1;
-  /** The join gate last sent with the counts (a replay's instance only). */
+  /** The join gate and audio faults last sent with the counts (a replay's instance only). */
   private sentGate: JoinGate | null = null;
+  private sentFaults = '[]';
+  /** The close code each space created here was ended with, when not the plain end (a crash: 4003). */
+  private readonly endCodes = new Map<string, number>();
 
   constructor(
     private readonly o: {
@@ -61,6 +67,8 @@ export class SpaceSync {
       localSimTime: () => string | null;
       /** The replay model's join gate, if this instance runs a replay (null otherwise). */
       localGate: () => JoinGate | null;
+      /** The replay's audio faults in force now, if this instance runs one (none otherwise). */
+      localFaults: () => readonly SharedFault[];
       /** The replay's modelled listeners in a space, if this instance runs a replay. */
       modelledListeners: (spaceId: string) => number;
       onPeers?: (n: number) => void;
@@ -99,6 +107,7 @@ export class SpaceSync {
       space: (a) => void this.apply(a).catch((err: unknown) => this.o.log.error({ err, spaceId: a.id }, 'applying a space announcement failed')),
       counts: (from, counts) => {
         this.peers.set(from, { at: this.o.clock.now(), counts });
+        this.o.hooks.peerFaults(from, counts.faults ?? []);
         this.sumPeers();
       },
       reactions: (spaceId, counts) => {
@@ -138,10 +147,12 @@ export class SpaceSync {
     return this.o.intervalMs * 3;
   }
 
-  /** A space changed state here; the other instances hear it at once. */
-  changed(space: Space): void {
+  /** A space changed state here (ended with `closeCode`, say a crash's 4003); the other instances hear it at once. */
+  changed(space: Space, closeCode?: number): void {
+    if (closeCode !== undefined && closeCode !== CLOSE.SPACE_ENDED) this.endCodes.set(space.id, closeCode);
     const hostTokenHash = this.o.hostKeys.hashOf(space.id);
     if (!this.shared || !hostTokenHash) return;
+    const endCode = space.state === 'ended' ? this.endCodes.get(space.id) : undefined;
     this.o.bus.announce({
       id: space.id,
       title: space.title,
@@ -154,7 +165,13 @@ export class SpaceSync {
       owner: this.owned.has(space.id) ? this.instanceId : (this.heard.get(space.id)?.owner ?? this.instanceId),
       synthetic: this.owned.has(space.id) ? this.o.hooks.synthetic(space.id) : (this.heard.get(space.id)?.synthetic ?? false),
       chunks: space.chunks,
+      ...(endCode !== undefined ? { closeCode: endCode } : {}),
     });
+  }
+
+  /** A space forgotten here (long ended): nothing more to say about it. */
+  forget(spaceId: string): void {
+    this.endCodes.delete(spaceId);
   }
 
   private async apply(a: SpaceAnnouncement): Promise<void> {
@@ -170,7 +187,7 @@ export class SpaceSync {
       // (only an end settles the count — mid-air, a count ahead of the delivered chunks would skip them)
       if (a.chunks > space.chunks) space.acceptDelivered(a.chunks - 1);
       space.end(a.endedAt ?? this.o.clock.now());
-      await this.o.hooks.ended(space);
+      await this.o.hooks.ended(space, a.closeCode);
     }
   }
 
@@ -196,8 +213,10 @@ export class SpaceSync {
       if (modelled) virtual[s.id] = modelled;
     }
     const gate = this.o.localGate();
+    const faults = this.o.localFaults();
     this.sentGate = gate;
-    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime(), ...(gate ? { gate } : {}) });
+    this.sentFaults = JSON.stringify(faults);
+    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime(), ...(gate ? { gate } : {}), ...(faults.length > 0 ? { faults: [...faults] } : {}) });
   }
 
   /**
@@ -209,6 +228,7 @@ export class SpaceSync {
     const g = this.o.localGate();
     const s = this.sentGate;
     if (g && (!s || Math.abs(g.availability - s.availability) > 0.005 || Math.abs(g.latencyMs - s.latencyMs) > 50)) this.publishCounts();
+    else if (JSON.stringify(this.o.localFaults()) !== this.sentFaults) this.publishCounts();
   }
 
   /**
@@ -244,7 +264,11 @@ export class SpaceSync {
   /** Each space's listeners on the other instances, from the reports no older than three intervals. */
   private sumPeers(): void {
     const now = this.o.clock.now();
-    for (const [from, p] of this.peers) if (now - p.at > this.o.intervalMs * 3) this.peers.delete(from);
+    for (const [from, p] of this.peers)
+      if (now - p.at > this.o.intervalMs * 3) {
+        this.peers.delete(from);
+        this.o.hooks.peerFaults(from, []);
+      }
     for (const s of this.o.spaces.list()) {
       let real = 0;
       let virtual = 0;

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -33,9 +34,9 @@ describe('stampede replay --instances', () => {
     cli = null;
   });
 
-  it('replays the night on Redis, haproxy and 2 instances: the facts hold, the real listeners land on both, and everything stops at the end', async () => {
+  it('replays the night on Redis, haproxy and 2 instances, the real listeners from 2 load workers: the facts hold, the listeners land on both instances from both workers, and everything stops at the end', async () => {
     const out = join(dir(), 'report');
-    cli = runCli(['replay', '--instances', '2', '--port', '0', '--speed', '1200', '--listeners', '8', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
+    cli = runCli(['replay', '--instances', '2', '--workers', '2', '--port', '0', '--speed', '1200', '--listeners', '8', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
     await cli.waitFor(/real listeners join through the proxy/);
     const b = banner(cli.stdout());
     expect(b.instances.map((i) => i.id)).toEqual(['i1', 'i2']);
@@ -55,6 +56,12 @@ describe('stampede replay --instances', () => {
     expect(Math.max(...report.series.map((s) => s.realListeners))).toBeGreaterThan(0);
     for (const i of cluster.perInstance) expect(i.chunksSent, `${i.id} delivered audio to its listeners`).toBeGreaterThan(0);
     expect(cluster.perInstance.reduce((a, i) => a + i.joinsAdmitted, 0)).toBeGreaterThanOrEqual(2);
+    // counted at the clients, in both workers
+    const real = report.run!.realListeners!;
+    expect(real.workers).toBe(2);
+    for (const w of real.perWorker!) expect(w.chunks, "each worker's listeners heard the host").toBeGreaterThan(0);
+    // (an instance may also have admitted a join whose answer came after the night ended)
+    expect(cluster.perInstance.reduce((a, i) => a + i.joinsAdmitted, 0)).toBeGreaterThanOrEqual(real.joins.admitted);
     const md = await readFile(join(out, 'report.md'), 'utf8');
     expect(md).toMatch(/- instances: 2 behind haproxy.* i1: peak \d+ real listeners, \d+ joins admitted, [\d,]+ chunks sent; i2: /);
     expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('<dt>instances</dt>');
@@ -63,14 +70,27 @@ describe('stampede replay --instances', () => {
     expect(await readFile(b.instances[0]!.log, 'utf8')).toContain('stopped cleanly');
   }, 60_000);
 
-  it('stops everything on Ctrl-C mid-night and writes no report', async () => {
+  it('carries a room crash and its audio faults to every instance, then stops everything on Ctrl-C mid-night and writes no report', async () => {
     const out = join(dir(), 'report');
-    cli = runCli(['replay', '--instances', '2', '--port', '0', '--speed', '60', '--listeners', '2', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
+    // a room that crashes at ~18:22 and reopens elsewhere; its audio fault made plain for the test (every chunk of
+    // every room lost from 18:00 to 19:00: 3 s of wall time at this speed, so every instance's fan-out meets it)
+    const scenario = 'scenarios/twitter-spaces-2023-05-24-desantis.yaml';
+    cli = runCli(['replay', scenario, '--set', 'assumptions.audio.faults=[{"from":"18:00","to":"19:00","chunkLoss":1}]', '--instances', '2', '--workers', '2', '--port', '0', '--speed', '1200', '--listeners', '10', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
     await cli.waitFor(/real listeners join through the proxy/);
     const b = banner(cli.stdout());
+    // the first room crashed and the conversation is back on air elsewhere: the night is still going
+    await cli.waitFor(/18:3\d ET/);
+    const scraped = await Promise.all(b.instances.map(async (i) => (await fetch(`${i.url}/metrics`)).text()));
+    const value = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    // the crash closed the listeners on the instances with 4003 (crashed, follow the conversation), not 4500 (ended)
+    expect(scraped.reduce((a, t) => a + value(t, 'stampede_ws_closes_total{code="4003"}'), 0)).toBeGreaterThan(0);
+    for (const t of scraped) expect(value(t, 'stampede_ws_closes_total{code="4500"}')).toBe(0);
+    // and every instance played the scenario's audio fault on its own fan-out (chunks dropped)
+    for (const [k, t] of scraped.entries()) expect(value(t, 'stampede_faults_injected_total{kind="drop"}'), b.instances[k]!.id).toBeGreaterThan(0);
     cli.child.kill('SIGINT');
     expect((await cli.exited).code, cli.stderr()).toBe(130);
     expect(cli.stdout()).toContain('interrupted: no report written');
+    expect(existsSync(out)).toBe(false);
     await allGone(b);
   }, 60_000);
 });

@@ -1,6 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { httpAnswers } from '../../src/cluster/index.js';
+import type { Report } from '../../src/report/index.js';
 import { runCli, runToEnd } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/tmp.js';
 
@@ -22,17 +24,52 @@ describe('stampede replay', () => {
     expect(md).toMatch(/\| conversation starts between 20:35 and 20:50 ET \| 20:35–20:50 \| 20:4\d \| ✅ pass \|/);
   });
 
-  it('serves the replay live and exits 0 once the night is over (smoke test; createReplay is tested in-process)', async () => {
+  it('serves the night live with --workers 2: the real listeners spread over both threads, the facts hold, and the report and /metrics add up exactly', async () => {
     const out = outDir();
-    const r = runCli(['replay', '--speed', '3600', '--port', '0', '--listeners', '5', '--out', out, '--set', 'event.replayUntil=20:55', '--set', 'assumptions.hostEnd.afterMinutesLive=5']);
+    const r = runCli(['replay', '--workers', '2', '--speed', '1200', '--port', '0', '--listeners', '8', '--stay', '--out', out]);
     const [, url] = await r.waitFor(/server live on (http:\/\/127\.0\.0\.1:\d+)/);
-    await r.waitFor(/5 real listeners/);
+    await r.waitFor(/8 real listeners join through the same join path, from 2 load worker threads/);
     const replay = (await (await fetch(`${url}/api/v1/replay`)).json()) as { replay: { running: boolean; scenario: string } };
-    expect(replay.replay).toMatchObject({ running: true, scenario: expect.stringContaining('X Spaces') });
-    const { code } = await r.exited;
-    expect(code, r.stderr()).toBe(0);
-    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as { withServer: boolean };
+    expect(replay.replay).toMatchObject({ scenario: expect.stringContaining('X Spaces') });
+    // staying after the night: the listeners (and so the workers) have stopped, the server still answers
+    await r.waitFor(/The night is over; the server stays up/);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    for (const e of report.expectations) expect(e.pass, `${e.name}: ${e.actual}`).toBe(true);
     expect(report.withServer).toBe(true);
+    expect(r.stdout()).toContain(`${report.expectations.length}/${report.expectations.length} facts met`);
+    expect(r.stdout()).toMatch(/real listeners: 8 in 2 load worker threads \(counts added, HDR histograms merged\)/);
+    const x = report.run!.realListeners!;
+    expect(x.workers).toBe(2);
+    // every 2nd arrival went to each worker, and each one's listeners got in and heard the host
+    expect(x.perWorker).toHaveLength(2);
+    for (const w of x.perWorker!) {
+      expect(w.joinsAdmitted).toBeGreaterThan(0);
+      expect(w.chunks).toBeGreaterThan(0);
+    }
+    expect(x.perWorker!.reduce((a, w) => a + w.joinsAdmitted, 0)).toBe(x.joins.admitted);
+    expect(x.perWorker!.reduce((a, w) => a + w.chunks, 0)).toBe(x.audio.chunks);
+    expect(x.audio.p99Ms!).toBeLessThanOrEqual(x.audio.maxMs!);
+    // the workers' client metrics, merged onto the replay server's /metrics, count what the report counts
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('stampede_client_requests_total{kind="join",outcome="ok"}')).toBe(x.joins.admitted);
+    expect(value('stampede_client_audio_delay_seconds_count')).toBe(x.audio.chunks);
+    expect(value('stampede_client_ws_open')).toBe(0);
+    expect(await readFile(join(out, 'report.md'), 'utf8')).toMatch(/- real listeners: 8 in 2 load worker threads .* — worker 1: \d+ joins admitted, [\d,]+ chunks; worker 2: /);
+    r.child.kill('SIGINT');
+    expect((await r.exited).code, r.stderr()).toBe(0);
+    expect(await httpAnswers(`${url}/healthz`)).toBe(false);
+  }, 60_000);
+
+  it('--workers is checked: at most 64, and not more than the real listeners', async () => {
+    for (const [args, says] of [
+      [['--workers', '65'], /at most 64 workers/],
+      [['--workers', '3', '--listeners', '2', '--port', '0'], /--workers 3 needs at least 3 real listeners \(--listeners 2\)/],
+    ] as const) {
+      const r = await runToEnd(['replay', ...args]);
+      expect(r.code, r.stdout).not.toBe(0);
+      expect(r.stderr).toMatch(says);
+    }
   });
 
   it('fails on a scenario mistake with the field named, and writes nothing', async () => {
