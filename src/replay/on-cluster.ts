@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { Cluster, type ClusterInstance } from '../cluster/index.js';
+import { ONE_ADDRESS_CROWD_SETS } from '../config.js';
 
 /** What a replay on a cluster needs besides the replay's own settings (the CLI passes its command and environment). */
 export interface ReplayClusterOptions {
@@ -65,6 +66,8 @@ export class ReplayCluster {
       host,
       port,
       demo: false,
+      // the real listeners reach the instances through the proxy as one address (see replay.ts)
+      serveArgs: ONE_ADDRESS_CROWD_SETS.flatMap((kv) => ['--set', kv]),
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       ...(o.env ? { env: o.env } : {}),
       ...(o.operatorToken ? { operatorToken: o.operatorToken } : {}),

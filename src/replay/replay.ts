@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { createApp, type App } from '../app.js';
 import type { Clock } from '../clock.js';
-import type { ServerConfig } from '../config.js';
+import { ONE_ADDRESS_CROWD, type ServerConfig } from '../config.js';
 import { createClientMetrics, MergedMetrics, runInWorkers, runScenario, ScenarioRun, type CrowdProfile, type KindStats, type SwarmCounts } from '../load/index.js';
 import type { LoadSignal } from '../server/index.js';
 import { createRng, demandQuantiles, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../sim/index.js';
@@ -185,7 +185,10 @@ export function createReplay(o: ReplayOptions): Replay {
         logger: o.logger,
         clock,
         random: rng.fork('server').next,
-        server: { demoSpace: false, ...server },
+        // the real listeners are a crowd of many people on one loopback address: the per-address limits
+        // (made against one client hoarding or flooding) would cap them at ~20 joins/s, and the night's own
+        // admission is the model's verdict (docs/replay.md)
+        server: { demoSpace: false, ...ONE_ADDRESS_CROWD, ...server },
         replay: feed,
         ...(o.loadSignal ? { loadSignal: o.loadSignal } : {}),
         ...(audioFaults.length > 0 ? { faults: { random: rng.fork('faults').next } } : {}),

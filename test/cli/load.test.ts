@@ -22,8 +22,13 @@ describe('stampede load', () => {
     await writeFile(profile, 'name: listeners\nkind: ws\nphases: [{duration: 3, arrivalRate: 50}]\nthresholds: ["join.requests>=1"]\n');
     const r = runCli(['load', profile, '--json', json, '--metrics-port', '0']);
     const [, url] = await r.waitFor(/load generator metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
-    await r.waitFor(/connected [1-9]/);
-    const text = await (await fetch(url!)).text();
+    // while it runs, its own /metrics shows the listeners it holds open (scraped until one is: the
+    // progress line, printed every 2 s into a pipe, may show none connected yet in a 3 s run)
+    let text = '';
+    while (!/^stampede_client_ws_open [1-9]/m.test(text) && r.child.exitCode === null) {
+      text = await fetch(url!).then((res) => res.text(), () => '');
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
     expect(text).toMatch(/^stampede_client_ws_open [1-9]/m);
     expect((await fetch(url!.replace('/metrics', '/other'))).status).toBe(404);
     expect((await r.exited).code, r.stderr()).toBe(0);
