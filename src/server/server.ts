@@ -246,11 +246,22 @@ export class LiveServer {
     // joins and upgrades arrive in crowds: at most `admissionsPerTurn` of them are handled in one event-loop
     // turn, the rest in the next turns, so a crowd arriving together cannot stall the loop (reliability.md #15)
     const arrivals = new PacedQueue<Arrival>(config.admissionsPerTurn, (a) => a.run(), () => undefined);
+    // joins let through and still queued: each will take a token when its turn comes
+    let queuedJoins = 0;
     this.http.on('request', (req, res) => {
       // a join the gate will not take is refused before routing, the body or any JSON work
-      if (this.api.refuseEarly(req, res)) return;
-      if (HttpApi.isJoin(req)) arrivals.submit({ size: 1, next: 0, run: () => void this.api.handle(req, res) });
-      else void this.api.handle(req, res);
+      if (this.api.refuseEarly(req, res, queuedJoins)) return;
+      if (HttpApi.isJoin(req)) {
+        queuedJoins++;
+        arrivals.submit({
+          size: 1,
+          next: 0,
+          run: () => {
+            queuedJoins--;
+            void this.api.handle(req, res);
+          },
+        });
+      } else void this.api.handle(req, res);
     });
     this.http.on('upgrade', (req, socket, head) => {
       // node:http leaves an upgraded socket without an error listener: one that fails while it waits is destroyed
