@@ -30,7 +30,7 @@ import { KeyedBuckets, LoadMonitor, newToken } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
-import { chooseProtocol, Upgrades } from './upgrade.js';
+import { chooseProtocol, destroyOnError, Upgrades } from './upgrade.js';
 import { PacedQueue, type PacedJob } from './paced.js';
 import { LocalBus, type SpaceBus } from './bus.js';
 import { SpaceSync } from './space-sync.js';
@@ -257,7 +257,7 @@ export class LiveServer {
     });
     this.http.on('upgrade', (req, socket, head) => {
       // node:http leaves an upgraded socket without an error listener: one that fails while it waits is destroyed
-      socket.on('error', () => socket.destroy());
+      socket.on('error', destroyOnError);
       arrivals.submit({ size: 1, next: 0, run: () => void this.upgrades.handle(req, socket, head) });
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

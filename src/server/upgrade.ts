@@ -52,6 +52,16 @@ export function chooseProtocol(protocols: Set<string>): string | false {
   return protocols.has(PROTOCOL) ? PROTOCOL : false;
 }
 
+/**
+ * An upgraded socket's error listener until ws takes it (node:http leaves it none): a socket that fails
+ * while it waits is destroyed. A plain function, not a closure: the listener stays on the socket for the
+ * connection's life, and a closure made where the upgrade arrives would keep that scope's request and its
+ * head buffer alive with it (about 3 KiB per idle listener, issue #15).
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** Who a WebSocket upgrade is for, once admitted. */
 interface Admitted {
   space: Space;
@@ -68,8 +78,8 @@ interface Admitted {
 export class Upgrades {
   constructor(private readonly d: UpgradeDeps) {}
 
+  /** `socket` already has `destroyOnError` as its error listener (it may wait for its turn before this). */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
     const t0 = performance.now();
     const { config, metrics } = this.d;
     let admitted: Admitted;
