@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type Server as WsServer, type ServerOptions } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
@@ -24,6 +24,7 @@ import { OPEN_GATE, Shedder, TokenBucket, type LoadSignal } from './admission.js
 import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
 import type { ServerFaults } from './faults.js';
+import { AudioSocket } from './audio-socket.js';
 import { Hub } from './hub.js';
 import { KeyedBuckets, LoadMonitor, newToken } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
@@ -68,7 +69,7 @@ export interface LiveServerDeps {
 export class LiveServer {
   readonly spaces: SpaceStore;
   private readonly http: Server;
-  private readonly wss: WebSocketServer;
+  private readonly wss: WsServer<typeof AudioSocket>;
   private readonly hub: Hub;
   private readonly api: HttpApi;
   private readonly upgrades: Upgrades;
@@ -213,7 +214,9 @@ export class LiveServer {
     });
     this.http.maxHeadersCount = config.maxHeadersCount;
     this.http.maxConnections = config.maxConnections + 1_000;
-    this.wss = new WebSocketServer({
+    this.wss = new WebSocketServer<typeof AudioSocket>({
+      // every socket tells the fan-out when its close frame goes (audio-socket.ts)
+      WebSocket: AudioSocket,
       noServer: true,
       maxPayload: config.maxPayload,
       maxFragments: config.maxFragments,
@@ -223,7 +226,7 @@ export class LiveServer {
       clientTracking: false,
       // a browser host offers ['stampede.v1', 'stampede.host.<token>']: the token is never echoed back
       handleProtocols: chooseProtocol,
-    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    } as ServerOptions<typeof AudioSocket>);
     this.upgrades = new Upgrades({
       config,
       clock,

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
+import type { Server as WsServer } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { bearer, originAllowed } from '../guard/index.js';
@@ -9,6 +9,7 @@ import { statusClass, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import type { Role, Space, SpaceStore } from '../space/index.js';
 import type { Shedder } from './admission.js';
+import type { AudioSocket } from './audio-socket.js';
 import type { Connections } from './connections.js';
 import type { HostKeys } from './host-auth.js';
 import { clientAddress, rejectUpgrade } from './http-util.js';
@@ -23,9 +24,9 @@ export interface UpgradeDeps {
   hostKeys: HostKeys;
   connections: Connections;
   shedder: Shedder;
-  wss: WebSocketServer;
+  wss: WsServer<typeof AudioSocket>;
   draining(): boolean;
-  attach(ws: import('ws').WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after: number): void;
+  attach(ws: AudioSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after: number): void;
 }
 
 /** A browser cannot set headers on a WebSocket: it offers the host token as this subprotocol, beside `stampede.v1`. */
