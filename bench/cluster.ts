@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { systemClock } from '../src/clock.js';
 import { Cluster } from '../src/cluster/index.js';
-import { ONE_ADDRESS_CROWD_SETS } from '../src/config.js';
+import { ONE_ADDRESS_CROWD_SETS, setArgs } from '../src/config.js';
 import type { Comparison, Entry } from './lib/entries.js';
 import { processCpuMicros, spawnProc, type Pinning, type Proc } from './lib/proc.js';
 import { shuffled } from './lib/stats.js';
@@ -104,7 +104,7 @@ interface Live {
 
 async function startOne(n: number, pin: string | null, clientPin: string | null, cfg: ClusterBenchConfig, log: (s: string) => void): Promise<Live> {
   const dir = await mkdtemp(join(tmpdir(), `stampede-bench-cluster${n}-`));
-  const cluster = new Cluster({ instances: n, port: 0, dir, clock: systemClock(), stampede: [process.execPath, BIN], logLevel: 'warn', demo: false, serveArgs: SERVE_SETS.flatMap((s) => ['--set', s]) });
+  const cluster = new Cluster({ instances: n, port: 0, dir, clock: systemClock(), stampede: [process.execPath, BIN], logLevel: 'warn', demo: false, serveArgs: setArgs(SERVE_SETS) });
   try {
     await cluster.start();
     const p = cluster.pids();

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import hdr from 'hdr-histogram-js';
 import { answer, monoMs } from './lib/proc.js';
 
@@ -179,6 +180,11 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
     });
   };
   (await Promise.all(slots.map(() => open(t)))).forEach((s, i) => attach(slots[i]!, s));
+  // the generator measures itself too: its own event-loop delay, CPU, and how late it wrote what was due
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const cpu0 = process.cpuUsage();
+  let sendLagMaxMs = 0;
   const t0 = monoMs();
   let next = 0;
   await new Promise<void>((resolve) => {
@@ -187,6 +193,7 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
       const until = Math.min(now, t0 + durationMs);
       const owed = Math.floor(((until - t0) / 1000) * rate) - sent;
       if (owed > 0) {
+        sendLagMaxMs = Math.max(sendLagMaxMs, now - (t0 + (sent / rate) * 1000));
         // due times are spread evenly over the interval: request k was due at t0 + k / rate
         const per: number[] = new Array<number>(slots.length).fill(0);
         for (let k = 0; k < owed; k++) {
@@ -212,8 +219,11 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
   while (answered + dropped < sent && monoMs() < graceEnd) await new Promise((r) => setTimeout(r, 20));
   sending = false;
   for (const slot of slots) slot.socket?.destroy();
+  loop.disable();
+  const cpu = process.cpuUsage(cpu0);
   const good = statuses['200'] ?? 0;
   return {
+    gen: { loopP99Ms: loop.percentile(99) / 1e6, loopMaxMs: loop.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, sendLagMaxMs },
     offeredPerSec: sent / sendSecs,
     sent,
     answered,

@@ -239,6 +239,11 @@ export const ONE_ADDRESS_CROWD = { joinRatePerAddress: 1e6, joinBurstPerAddress:
 /** The same as `stampede serve --set key=value` arguments (for servers started as child processes). */
 export const ONE_ADDRESS_CROWD_SETS = Object.entries(ONE_ADDRESS_CROWD).map(([k, v]) => `${k}=${v}`);
 
+/** `key=value` settings as the arguments of `stampede serve`: `--set` before each. */
+export function setArgs(sets: readonly string[]): string[] {
+  return sets.flatMap((kv) => ['--set', kv]);
+}
+
 /** Server settings as a caller gives them: any subset, and any subset of the message rates. */
 export type ServerConfigInput = Partial<Omit<ServerConfig, 'messageRates'>> & { messageRates?: Partial<ServerConfig['messageRates']> };
 

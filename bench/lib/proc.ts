@@ -42,6 +42,35 @@ export async function processCpuMicros(pid: number): Promise<number> {
   return (Number(f[11]) + Number(f[12])) * TICK_MICROS;
 }
 
+/** The CPUs of a taskset list ("0", "1-3", "0,2"). */
+function cpusOf(list: string): Set<number> {
+  const out = new Set<number>();
+  for (const part of list.split(',')) {
+    const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+    for (let c = a; c <= (b ?? a); c++) out.add(c);
+  }
+  return out;
+}
+
+/**
+ * CPU time the kernel counts as busy on a CPU set so far (every process and interrupt on it), in µs,
+ * from /proc/stat; null without pinning. Less a server's own CPU time over a point, it is what else ran
+ * on the server's core meanwhile.
+ */
+export async function coreBusyMicros(cpuList: string | null): Promise<number | null> {
+  if (!cpuList) return null;
+  const want = cpusOf(cpuList);
+  let busy = 0;
+  for (const line of (await readFile('/proc/stat', 'utf8')).split('\n')) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m || !want.has(Number(m[1]))) continue;
+    // user nice system idle iowait irq softirq steal: all but idle and iowait are busy
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    busy += f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+  }
+  return busy * TICK_MICROS;
+}
+
 /** Moves this process onto a CPU set (the bench itself runs autocannon, so it sits with the clients). */
 export function pinSelf(cpuList: string | null): void {
   if (cpuList) execFileSync('taskset', ['-a', '-cp', cpuList, String(process.pid)], { stdio: 'ignore' });

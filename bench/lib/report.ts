@@ -26,7 +26,7 @@ export function renderMarkdown(meta: { date: string; node: string; cpus: number;
   const out: string[] = [];
   const la = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' / ');
   out.push('# Benchmark results', '');
-  out.push(`${meta.date}, Node ${meta.node}, ${meta.cpus} CPUs; servers pinned to CPU ${meta.pinning.server ?? '(not pinned)'}, clients to CPU ${meta.pinning.client ?? '(not pinned)'}. ${meta.config.rounds} rounds per cell in shuffled order, ${meta.config.measureMs} ms fan-out windows. Load average (1/5/15 min) before ${la(meta.loadAverage.before)}, after ${la(meta.loadAverage.after)}; ${meta.minutes} min.`, '');
+  out.push(`${meta.date}, Node ${meta.node}, ${meta.cpus} CPUs; servers pinned to CPU ${meta.pinning.server ?? '(not pinned)'}, clients to CPU ${meta.pinning.client ?? '(not pinned)'}. Rounds as run, in shuffled order: ${roundsAsRun(raw, meta.config.measureMs)}. Load average (1/5/15 min) before ${la(meta.loadAverage.before)}, after ${la(meta.loadAverage.after)}; ${meta.minutes} min.`, '');
   for (const k of meta.skipped ?? []) out.push(`**Skipped: the ${k.part} part** — ${k.reason}.`, '');
   out.push('Medians of the rounds with bootstrap 95% intervals. A ratio is **real** when its whole interval lies on one side of 1.', '');
   out.push('| part | measure | Stampede | baseline | ratio | difference | target |', '|---|---|---|---|---|---|---|');
@@ -51,14 +51,51 @@ export function renderMarkdown(meta: { date: string; node: string; cpus: number;
   return `${out.join('\n')}\n`;
 }
 
+/** How many rounds each part that ran took, counted from the rounds it recorded (each part has its own setting). */
+export function roundsAsRun(raw: Record<string, unknown>, measureMs: number): string {
+  const counts = (xs: number[]) => {
+    const u = [...new Set(xs)].sort((a, b) => a - b);
+    return u.length > 1 ? `${u[0]}–${u.at(-1)}` : String(u[0] ?? 0);
+  };
+  const rounds = (n: number | string) => `${n} round${n === 1 || n === '1' ? '' : 's'}`;
+  const out: string[] = [];
+  const cells = raw.fanout as CellRow[] | undefined;
+  if (cells?.length) out.push(`fan-out ${counts(cells.map((c) => c.rounds.length))} windows of ${measureMs} ms per cell`);
+  const join = raw.join as Record<string, unknown[]> | undefined;
+  if (join) out.push(`join ${rounds(counts(Object.values(join).map((r) => r.length)))} per case after a warm-up round`);
+  for (const [key, what] of [
+    ['overloadBudget', 'at the join budget'],
+    ['overload', 'at the HTTP maximum'],
+  ] as const) {
+    const ov = raw[key] as OverloadSeries | undefined;
+    if (ov) out.push(`overload ${what} ${rounds(new Set(ov.points.map((p) => p.round)).size)} per point${ov.warmup?.length ? ' after a warm-up point' : ''}`);
+  }
+  const metrics = raw.metrics as { busy?: { ms?: unknown[] } } | undefined;
+  if (metrics?.busy?.ms) out.push(`/metrics ${metrics.busy.ms.length} scrapes each idle and busy`);
+  const replay = raw.replay as { small?: unknown[] } | undefined;
+  if (replay?.small) out.push(`replay ${rounds(replay.small.length)}`);
+  // scale-out rounds are one per cluster size, load-worker rounds one per worker count
+  for (const [key, label, by] of [
+    ['cluster', 'scale-out', 'instances'],
+    ['workers', 'load workers', 'workers'],
+  ] as const) {
+    const part = raw[key] as { rounds?: Record<string, unknown>[] } | undefined;
+    if (!part?.rounds?.length) continue;
+    const per = new Map<unknown, number>();
+    for (const r of part.rounds) per.set(r[by], (per.get(r[by]) ?? 0) + 1);
+    out.push(`${label} ${rounds(counts([...per.values()]))} per ${by === 'instances' ? 'cluster' : 'worker count'}`);
+  }
+  return out.join('; ') || 'none';
+}
+
 /** One series as a table: medians of the rounds, goodput ÷ capacity and the p99 of admitted joins with their bootstrap 95% intervals. */
 function overloadTable(ov: OverloadSeries): string[] {
   // results written before the budget series have no definition: they are the HTTP maximum
   const what = ov.definition === 'budget' ? 'budget' : 'capacity';
   const out = [`${what === 'budget' ? 'Join budget' : 'Capacity'} ${ov.capacity.toLocaleString('en-US')} joins/s${ov.source ? ` (${ov.source})` : ''}. Open-loop offered load; medians of the rounds [bootstrap 95% interval].`, ''];
-  out.push(`| offered (× ${what}) | server | offered joins/s | goodput (200/s) | goodput ÷ ${what} | p99 of admitted, ms | refused | dropped with a closed connection | unanswered | server CPU µs per answer | event-loop delay p99, ms |`, '|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push(`| offered (× ${what}) | server | offered joins/s | goodput (200/s) | goodput ÷ ${what} | p99 of admitted, ms | refused | dropped with a closed connection | unanswered | server CPU µs per answer | event-loop delay p99 / max, ms | other work on the server's core, ms | load generator's loop delay max, ms |`, '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const row of overloadRows(ov)) {
-    out.push(`| ${row.factor}× | ${row.server} | ${fmt(row.offered)} | ${fmt(row.goodput)} | ${fmt(row.goodput / ov.capacity)} ${ci([row.goodputCI[0] / ov.capacity, row.goodputCI[1] / ov.capacity])} | ${fmt(row.p99)} ${row.p99CI ? ci(row.p99CI) : ''} | ${fmt(row.refused)} | ${fmt(row.dropped)} | ${fmt(row.unanswered)} | ${fmt(row.cpuPerAnswer)} | ${fmt(row.loopP99)} |`);
+    out.push(`| ${row.factor}× | ${row.server} | ${fmt(row.offered)} | ${fmt(row.goodput)} | ${fmt(row.goodput / ov.capacity)} ${ci([row.goodputCI[0] / ov.capacity, row.goodputCI[1] / ov.capacity])} | ${fmt(row.p99)} ${row.p99CI ? ci(row.p99CI) : ''} | ${fmt(row.refused)} | ${fmt(row.dropped)} | ${fmt(row.unanswered)} | ${fmt(row.cpuPerAnswer)} | ${fmt(row.loopP99)} / ${fmt(row.loopMax)} | ${fmt(row.coreOther)} | ${fmt(row.genLoopMax)} |`);
   }
   return out;
 }
@@ -77,6 +114,11 @@ interface OverloadRow {
   unanswered: number;
   cpuPerAnswer: number;
   loopP99: number;
+  loopMax: number;
+  /** CPU time others took on the server's core during a point (NaN unpinned). */
+  coreOther: number;
+  /** The load generator's own worst event-loop delay: large, and the latency is the generator's, not the server's. */
+  genLoopMax: number;
 }
 
 export function overloadRows(ov: { points: OverloadPoint[] }): OverloadRow[] {
@@ -104,6 +146,9 @@ export function overloadRows(ov: { points: OverloadPoint[] }): OverloadRow[] {
         // older results (before these were measured) read NaN, shown as such
         cpuPerAnswer: median(ps.map((p) => p.cpuMicrosPerAnswer ?? NaN)),
         loopP99: median(ps.map((p) => p.loopP99Ms ?? NaN)),
+        loopMax: median(ps.map((p) => p.loopMaxMs ?? NaN)),
+        coreOther: median(ps.map((p) => p.coreOtherMs ?? NaN)),
+        genLoopMax: median(ps.map((p) => p.gen?.loopMaxMs ?? NaN)),
       });
     }
   }

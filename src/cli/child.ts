@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { setArgs } from '../config.js';
 import { newToken } from '../guard/index.js';
 import { OPERATOR_TOKEN_ENV } from './serve.js';
 
@@ -10,7 +11,7 @@ export const BIN = fileURLToPath(new URL('../../../bin/stampede.js', import.meta
 export async function serveChild(bin: string, sets: string[]): Promise<{ url: string; token: string; child: ChildProcess; stop: () => Promise<void> }> {
   // the child's operator token is ours to choose, handed over in its environment (never in argv)
   const token = newToken();
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--no-demo', '--json-logs', '--log-level', 'warn', ...sets.flatMap((s) => ['--set', s])], {
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--no-demo', '--json-logs', '--log-level', 'warn', ...setArgs(sets)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, [OPERATOR_TOKEN_ENV]: token },
   });

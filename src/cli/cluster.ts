@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { Cluster, MAX_INSTANCES } from '../cluster/index.js';
+import { setArgs } from '../config.js';
 import { collect, parsePort, untilSignal } from './common.js';
 import { OPERATOR_TOKEN_ENV } from './serve.js';
 
@@ -28,7 +29,7 @@ export function registerCluster(program: Command): void {
         dir: o.dir,
         logLevel: o.logLevel,
         demo: o.demo,
-        serveArgs: o.set.flatMap((kv) => ['--set', kv]),
+        serveArgs: setArgs(o.set),
         clock: systemClock(),
         // the children run this same CLI with this same Node
         stampede: [process.execPath, process.argv[1]!],

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { Cluster, type ClusterInstance } from '../cluster/index.js';
-import { ONE_ADDRESS_CROWD_SETS } from '../config.js';
+import { ONE_ADDRESS_CROWD_SETS, setArgs } from '../config.js';
 
 /** What a replay on a cluster needs besides the replay's own settings (the CLI passes its command and environment). */
 export interface ReplayClusterOptions {
@@ -67,7 +67,7 @@ export class ReplayCluster {
       port,
       demo: false,
       // the real listeners reach the instances through the proxy as one address (see replay.ts)
-      serveArgs: ONE_ADDRESS_CROWD_SETS.flatMap((kv) => ['--set', kv]),
+      serveArgs: setArgs(ONE_ADDRESS_CROWD_SETS),
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       ...(o.env ? { env: o.env } : {}),
       ...(o.operatorToken ? { operatorToken: o.operatorToken } : {}),

@@ -23,11 +23,15 @@ export class TokenBucket {
     this.last = now;
   }
 
-  /** Whether a token is there now, or how long until one is due (ms); takes nothing. */
-  peek(): { ok: true } | { ok: false; retryAfterMs: number } {
+  /**
+   * Whether a token is there now beyond the `claimed` ones others will take, or how long until one is
+   * due (ms); takes nothing.
+   */
+  peek(claimed = 0): { ok: true } | { ok: false; retryAfterMs: number } {
     this.refill();
-    if (this.tokens >= 1) return TOKEN_THERE;
-    return { ok: false, retryAfterMs: Math.ceil(((1 - this.tokens) / this.rate) * 1000) };
+    const need = 1 + claimed;
+    if (this.tokens >= need) return TOKEN_THERE;
+    return { ok: false, retryAfterMs: Math.ceil(((need - this.tokens) / this.rate) * 1000) };
   }
 
   /** Takes a token, or returns how long until one is due (ms). */

@@ -39,8 +39,9 @@ interface Track {
 
 /** One chunk's fan-out (its frames, with any carried text in front) to a room's listeners as they were when it came. */
 interface FanoutJob extends PacedJob {
-  conns: readonly Conn[];
-  sockets: readonly Duplex[];
+  room: DenseSockets<Conn>;
+  /** The room's slots as they were when the chunk came (the room's own array when the job is done at once). */
+  slots: Int32Array;
   data: Buffer;
   /** The carried text messages alone, for a listener that does not get the chunk. */
   text: readonly Buffer[];
@@ -385,47 +386,44 @@ export class AudioPlane {
     const text = t.carried;
     if (text.length > 0) t.carried = [];
     const frames = text.length > 0 ? Buffer.concat([...text.map(textFrame), data]) : data;
-    const small = this.writes.fitsNow(listeners.size);
-    const conns = small ? listeners.keys : listeners.keys.slice();
-    const sockets = small ? listeners.sockets : listeners.sockets.slice();
-    this.writes.submit({ conns, sockets, size: conns.length, next: 0, data: frames, text, chunks, seq, t0, sent: 0, dropped: 0 });
+    const size = listeners.size;
+    const slots = this.writes.fitsNow(size) ? listeners.slots : listeners.slots.slice(0, size);
+    this.writes.submit({ room: listeners, slots, size, next: 0, data: frames, text, chunks, seq, t0, sent: 0, dropped: 0 });
   }
 
   /**
    * The hot path: a job's frames written to listeners [from, to) as raw socket writes; nothing allocated per
-   * listener. The raw write is safe because ws never holds frames back here (no permessage-deflate, no Blob
+   * listener, and per listener only the room's typed arrays (by slot), the socket and its writable state are
+   * read. The raw write is safe because ws never holds frames back here (no permessage-deflate, no Blob
    * sends: its sender writes through at once, so text messages and these frames reach the socket in the
-   * order they were sent). A listener whose socket has more than `skipBufferedBytes` queued is skipped; one
-   * behind for `slowConsumerMs` is cut. One that does not get the chunk still gets the carried text, through
-   * its bounded path.
+   * order they were sent). A listener whose close frame went (`open`, cleared by `AudioSocket`) or whose
+   * socket no longer takes writes (ended, destroyed) gets nothing. A listener whose socket has more than
+   * `skipBufferedBytes` queued is skipped; one behind for `slowConsumerMs` is cut. One that does not get the
+   * chunk still gets the carried text, through its bounded path.
    */
   private writeRange(job: FanoutJob, from: number, to: number): void {
     const skip = this.config.skipBufferedBytes;
-    const { conns, sockets, data, text, seq } = job;
-    let now = 0;
+    const { room, slots, data, seq } = job;
+    // read per range: a join between two turns may have grown them
+    const open = room.open;
+    const after = room.after;
+    const behindSince = room.behindSince;
+    const socketOf = room.socketsBySlot;
+    let sent = 0;
     let cut: Conn[] | null = null;
     for (let i = from; i < to; i++) {
-      const c = conns[i]!;
-      // a CLOSING socket (close frame sent) gets no data frame after it (nor one that left since the chunk came)
-      if (c.ws.readyState !== 1) continue;
-      // a listener back from another instance that is ahead of this one has heard this chunk there
-      if (c.after >= seq) {
-        for (const m of text) this.sendText(c, m);
-        continue;
-      }
-      const socket = sockets[i]!;
-      if (socket.writableLength > skip) {
-        job.dropped++;
-        now ||= this.clock.now();
-        if (c.behindSince === 0) c.behindSince = now;
-        else if (now - c.behindSince > this.config.slowConsumerMs) (cut ??= []).push(c);
-        for (const m of text) this.sendText(c, m);
-        continue;
-      }
-      if (c.behindSince !== 0) c.behindSince = 0;
-      socket.write(data);
-      job.sent++;
+      const slot = slots[i]!;
+      // no data frame after a close frame (RFC 6455 §5.5.1), nor to one that left since the chunk came
+      if (open[slot] === 0) continue;
+      const socket = socketOf[slot]!;
+      // the common case, kept small: not heard elsewhere, keeping up, and the socket takes writes
+      if (after[slot]! < seq && socket.writableLength <= skip && socket.writable) {
+        if (behindSince[slot] !== 0) behindSince[slot] = 0;
+        socket.write(data);
+        sent++;
+      } else if (this.notWritten(job, slot, socket)) (cut ??= []).push(room.keyOf(slot)!);
     }
+    job.sent += sent;
     if (cut) {
       for (const c of cut) {
         this.metrics.audioChunksDropped.inc({ reason: 'slow_consumer_closed' });
@@ -433,6 +431,27 @@ export class AudioPlane {
         c.ws.terminate();
       }
     }
+  }
+
+  /**
+   * A listener in `slot` that does not get the job's frames: one back from another instance that heard the
+   * chunk there, one whose socket no longer takes writes (ws ended or destroyed it: the peer's end of stream,
+   * a socket error), or one with more than `skipBufferedBytes` queued (dropped; true when it has been behind
+   * for longer than `slowConsumerMs` and is to be cut). Whoever is still open gets the carried text.
+   */
+  private notWritten(job: FanoutJob, slot: number, socket: Duplex): boolean {
+    const room = job.room;
+    let cut = false;
+    if (room.after[slot]! < job.seq) {
+      if (!socket.writable) return false;
+      job.dropped++;
+      const now = this.clock.now();
+      const since = room.behindSince[slot]!;
+      if (since === 0) room.behindSince[slot] = now;
+      else cut = now - since > this.config.slowConsumerMs;
+    }
+    for (const m of job.text) this.sendText(room.keyOf(slot)!, m);
+    return cut;
   }
 
   /** A chunk is out to its whole room: sends and drops counted once, and the time it took (queueing included). */

@@ -1,17 +1,18 @@
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
 import type { Role, Space } from '../space/index.js';
 import { Liveness, MessageLimiter } from '../guard/index.js';
 import { CLOSE } from '../protocol/index.js';
+import type { AudioSocket } from './audio-socket.js';
 import { DenseSockets } from './dense-sockets.js';
 
 /** One open WebSocket and what the server knows about it. */
 export interface Conn {
   id: string;
-  ws: WebSocket;
+  /** Made by the server's WebSocketServer: it tells the fan-out when it stops taking data frames. */
+  ws: AudioSocket;
   /** The upgraded TCP socket `ws` runs on (node:http's 'upgrade' socket): the fan-out writes audio frames to it. */
   socket: Duplex;
   space: Space;
@@ -23,18 +24,14 @@ export interface Conn {
   limiter: MessageLimiter;
   /** The server has closed (or is closing) this connection: nothing more it sends is acted on. */
   closing: boolean;
-  /** When this listener's buffer first went over the skip threshold; 0 while it keeps up. */
-  behindSince: number;
   badMessages: number;
   closed: boolean;
   /** The close code the server sent for a protocol violation; the peer's socket often just drops (1006). */
   violation: number;
-  /** A listener back from another instance hears only chunks after this one (`?after=<seq>`); −1 otherwise. */
-  after: number;
 }
 
 interface Room {
-  /** A dense array the audio fan-out walks by index (swap-removed on leave). */
+  /** A dense array the audio fan-out walks by index (swap-removed on leave; silenced once a close frame went). */
   listeners: DenseSockets<Conn>;
   host: Conn | null;
 }
@@ -84,23 +81,27 @@ export class Connections {
   }
 
   /** Registers a socket (not yet in a room: `enter` puts it there once the space has taken it in). */
-  add(ws: WebSocket, socket: Duplex, space: Space, role: Role, ip: string): Conn {
+  add(ws: AudioSocket, socket: Duplex, space: Space, role: Role, ip: string): Conn {
     const n = this.nextConnId++;
-    const conn: Conn = { id: `c${n}`, ws, socket, space, role, ip, liveness: new Liveness(n), limiter: new MessageLimiter(this.config.messageRates), closing: false, behindSince: 0, badMessages: 0, closed: false, violation: 0, after: -1 };
+    const conn: Conn = { id: `c${n}`, ws, socket, space, role, ip, liveness: new Liveness(n), limiter: new MessageLimiter(this.config.messageRates), closing: false, badMessages: 0, closed: false, violation: 0 };
     this.conns.add(conn);
     this.perAddress.set(ip, (this.perAddress.get(ip) ?? 0) + 1);
     this.metrics.wsConnections.set(this.conns.size);
     return conn;
   }
 
-  /** Puts a registered socket in its space's room; a new host connection replaces the old one (4002). */
-  enter(conn: Conn, replaced: (old: Conn) => void): void {
+  /**
+   * Puts a registered socket in its space's room; a new host connection replaces the old one (4002). A
+   * listener back from another instance hears only chunks after `after` (`?after=<seq>`; −1: all).
+   */
+  enter(conn: Conn, replaced: (old: Conn) => void, after = -1): void {
     const room = this.room(conn.space.id);
     if (conn.role === 'host') {
       if (room.host) replaced(room.host);
       room.host = conn;
     } else {
-      room.listeners.add(conn, conn.socket);
+      room.listeners.add(conn, conn.socket, after);
+      conn.ws.watchClosing(room.listeners, conn);
       this.metrics.listeners.inc({ kind: 'real' });
     }
   }

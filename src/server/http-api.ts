@@ -134,6 +134,12 @@ export class HttpApi {
   /** Refusal answers of the early path, built once per code and Retry-After. */
   private readonly refusals = new Map<string, { status: number; body: Buffer; retryAfter: string }>();
 
+  /** A join (`POST /api/v1/spaces/<id>/join`): one of the requests a crowd sends at once, paced by the server. */
+  static isJoin(req: IncomingMessage): boolean {
+    const url = req.url;
+    return req.method === 'POST' && !!url && url.startsWith(JOIN_PREFIX) && url.endsWith(JOIN_SUFFIX);
+  }
+
   /**
    * Refuses a join the admission gate will not take before anything else is done with the request
    * (docs/reliability.md #17): no routing, no body, no JSON, no error object. It is decided on the raw
@@ -141,14 +147,13 @@ export class HttpApi {
    * draining, while the server sheds load or the join rate is used up. The answer is the one the full path
    * gives — 503 `OVERLOADED` or 429 `RATE_LIMITED`, the same body, Retry-After and request id, counted the
    * same — and the connection stays open. False for every other request, which takes the full path.
+   *
+   * `undecided` joins were let through and wait in the admission queue for a later turn: each holds a
+   * claim on a token it has not taken yet. Without counting them, every join of a crowd that arrives
+   * while one token is left passes here, is queued, and takes the full path, 16 a turn; under a
+   * 10× flood the queue then held every join (56,000 in 3 s) and admitted ones waited seconds.
    */
-  /** A join (`POST /api/v1/spaces/<id>/join`): one of the requests a crowd sends at once, paced by the server. */
-  static isJoin(req: IncomingMessage): boolean {
-    const url = req.url;
-    return req.method === 'POST' && !!url && url.startsWith(JOIN_PREFIX) && url.endsWith(JOIN_SUFFIX);
-  }
-
-  refuseEarly(req: IncomingMessage, res: ServerResponse): boolean {
+  refuseEarly(req: IncomingMessage, res: ServerResponse, undecided = 0): boolean {
     const url = req.url;
     if (req.method !== 'POST' || !url || !url.startsWith(JOIN_PREFIX) || !url.endsWith(JOIN_SUFFIX)) return false;
     const id = url.slice(JOIN_PREFIX.length, -JOIN_SUFFIX.length);
@@ -163,7 +168,7 @@ export class HttpApi {
       outcome = 'overloaded';
       key = `OVERLOADED ${shedding} ${this.d.config.retryAfterMs}`;
     } else {
-      const token = this.d.bucket.peek();
+      const token = this.d.bucket.peek(undecided);
       if (token.ok) return false;
       outcome = 'rate_limited';
       key = `RATE_LIMITED ${Math.max(1000, token.retryAfterMs)}`;

@@ -1,6 +1,5 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
@@ -8,6 +7,7 @@ import { CLOSE, closeCodeLabel, encodeServerMessage, type ServerMessage } from '
 import type { Role, Space } from '../space/index.js';
 import { LogThrottle } from '../logging.js';
 import { AudioPlane } from './audio-plane.js';
+import type { AudioSocket } from './audio-socket.js';
 import { Connections, type Conn } from './connections.js';
 import { Dispatch, sendTo } from './dispatch.js';
 import { NO_FAULTS, type ServerFaults } from './faults.js';
@@ -95,10 +95,9 @@ export class Hub {
   }
 
   /** Adds an upgraded socket to a space. */
-  attach(ws: WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after = -1): void {
+  attach(ws: AudioSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after = -1): void {
     this.spaces.set(space.id, space);
     const conn = this.connections.add(ws, socket, space, role, ip);
-    conn.after = after;
     try {
       space.join(conn.id, name, role);
     } catch {
@@ -106,7 +105,7 @@ export class Hub {
       ws.close(CLOSE.SPACE_ENDED, 'space ended');
       return;
     }
-    this.connections.enter(conn, (old) => old.ws.close(CLOSE.REPLACED, 'replaced by a new host connection'));
+    this.connections.enter(conn, (old) => old.ws.close(CLOSE.REPLACED, 'replaced by a new host connection'), after);
     // only a pong echoing our last ping's payload proves the peer reads (docs/reliability.md #20)
     ws.on('pong', (data) => conn.liveness.pong(data));
     ws.on('message', (data, isBinary) => this.dispatch.onMessage(conn, data, isBinary));

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type Server as WsServer, type ServerOptions } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
@@ -25,12 +25,13 @@ import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
 import { ApiResponse } from './http-util.js';
 import type { ServerFaults } from './faults.js';
+import { AudioSocket } from './audio-socket.js';
 import { Hub } from './hub.js';
 import { KeyedBuckets, LoadMonitor, newToken } from '../guard/index.js';
 import { NO_REPLAY, type ReplayView } from './replay-view.js';
 import { SyntheticHost } from './synthetic-host.js';
 import { TicketBook } from './tickets.js';
-import { chooseProtocol, Upgrades } from './upgrade.js';
+import { chooseProtocol, destroyOnError, Upgrades } from './upgrade.js';
 import { PacedQueue, type PacedJob } from './paced.js';
 import { LocalBus, type SpaceBus } from './bus.js';
 import { SpaceSync } from './space-sync.js';
@@ -69,7 +70,7 @@ export interface LiveServerDeps {
 export class LiveServer {
   readonly spaces: SpaceStore;
   private readonly http: Server<typeof IncomingMessage, typeof ApiResponse>;
-  private readonly wss: WebSocketServer;
+  private readonly wss: WsServer<typeof AudioSocket>;
   private readonly hub: Hub;
   private readonly api: HttpApi;
   private readonly upgrades: Upgrades;
@@ -216,7 +217,9 @@ export class LiveServer {
     });
     this.http.maxHeadersCount = config.maxHeadersCount;
     this.http.maxConnections = config.maxConnections + 1_000;
-    this.wss = new WebSocketServer({
+    this.wss = new WebSocketServer<typeof AudioSocket>({
+      // every socket tells the fan-out when its close frame goes (audio-socket.ts)
+      WebSocket: AudioSocket,
       noServer: true,
       maxPayload: config.maxPayload,
       maxFragments: config.maxFragments,
@@ -226,7 +229,7 @@ export class LiveServer {
       clientTracking: false,
       // a browser host offers ['stampede.v1', 'stampede.host.<token>']: the token is never echoed back
       handleProtocols: chooseProtocol,
-    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    } as ServerOptions<typeof AudioSocket>);
     this.upgrades = new Upgrades({
       config,
       clock,
@@ -249,15 +252,26 @@ export class LiveServer {
     // joins and upgrades arrive in crowds: at most `admissionsPerTurn` of them are handled in one event-loop
     // turn, the rest in the next turns, so a crowd arriving together cannot stall the loop (reliability.md #15)
     const arrivals = new PacedQueue<Arrival>(config.admissionsPerTurn, (a) => a.run(), () => undefined);
+    // joins let through and still queued: each will take a token when its turn comes
+    let queuedJoins = 0;
     this.http.on('request', (req, res) => {
       // a join the gate will not take is refused before routing, the body or any JSON work
-      if (this.api.refuseEarly(req, res)) return;
-      if (HttpApi.isJoin(req)) arrivals.submit({ size: 1, next: 0, run: () => void this.api.handle(req, res) });
-      else void this.api.handle(req, res);
+      if (this.api.refuseEarly(req, res, queuedJoins)) return;
+      if (HttpApi.isJoin(req)) {
+        queuedJoins++;
+        arrivals.submit({
+          size: 1,
+          next: 0,
+          run: () => {
+            queuedJoins--;
+            void this.api.handle(req, res);
+          },
+        });
+      } else void this.api.handle(req, res);
     });
     this.http.on('upgrade', (req, socket, head) => {
       // node:http leaves an upgraded socket without an error listener: one that fails while it waits is destroyed
-      socket.on('error', () => socket.destroy());
+      socket.on('error', destroyOnError);
       arrivals.submit({ size: 1, next: 0, run: () => void this.upgrades.handle(req, socket, head) });
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

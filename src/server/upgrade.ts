@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
+import type { Server as WsServer } from 'ws';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { bearer, originAllowed } from '../guard/index.js';
@@ -9,6 +9,7 @@ import { statusClass, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, CLOSE } from '../protocol/index.js';
 import type { Role, Space, SpaceStore } from '../space/index.js';
 import type { Shedder } from './admission.js';
+import type { AudioSocket } from './audio-socket.js';
 import type { Connections } from './connections.js';
 import type { HostKeys } from './host-auth.js';
 import { clientAddress, rejectUpgrade } from './http-util.js';
@@ -23,9 +24,9 @@ export interface UpgradeDeps {
   hostKeys: HostKeys;
   connections: Connections;
   shedder: Shedder;
-  wss: WebSocketServer;
+  wss: WsServer<typeof AudioSocket>;
   draining(): boolean;
-  attach(ws: import('ws').WebSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after: number): void;
+  attach(ws: AudioSocket, socket: Duplex, space: Space, role: Role, name: string, ip: string, after: number): void;
 }
 
 /** A browser cannot set headers on a WebSocket: it offers the host token as this subprotocol, beside `stampede.v1`. */
@@ -51,6 +52,16 @@ export function chooseProtocol(protocols: Set<string>): string | false {
   return protocols.has(PROTOCOL) ? PROTOCOL : false;
 }
 
+/**
+ * An upgraded socket's error listener until ws takes it (node:http leaves it none): a socket that fails
+ * while it waits is destroyed. A plain function, not a closure: the listener stays on the socket for the
+ * connection's life, and a closure made where the upgrade arrives would keep that scope's request and its
+ * head buffer alive with it (about 3 KiB per idle listener, issue #15).
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** Who a WebSocket upgrade is for, once admitted. */
 interface Admitted {
   space: Space;
@@ -67,8 +78,8 @@ interface Admitted {
 export class Upgrades {
   constructor(private readonly d: UpgradeDeps) {}
 
+  /** `socket` already has `destroyOnError` as its error listener (it may wait for its turn before this). */
   async handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
     const t0 = performance.now();
     const { config, metrics } = this.d;
     let admitted: Admitted;

@@ -25,7 +25,8 @@ interface OverloadSeries {
   capacity: number;
   definition: string;
   source: string;
-  points: { server: string; factor: number; offeredPerSec: number; goodputPerSec: number; cpuMicrosPerAnswer: number }[];
+  points: { server: string; factor: number; offeredPerSec: number; goodputPerSec: number; cpuMicrosPerAnswer: number; gen: { cpuMs: number; loopMaxMs: number } }[];
+  warmup: { server: string; factor: number }[];
 }
 
 interface Result {
@@ -61,6 +62,7 @@ describe('npm run bench', () => {
       BENCH_HTTP_MS: '150',
       BENCH_OVERLOAD_MS: '200',
       BENCH_OVERLOAD_ROUNDS: '1',
+      BENCH_OVERLOAD_MAX_ROUNDS: '1',
       BENCH_OVERLOAD_FACTORS: '0.5,2',
       BENCH_OVERLOAD_BUDGET: '500',
       BENCH_METRICS_LISTENERS: '40',
@@ -142,6 +144,9 @@ describe('npm run bench', () => {
     for (const series of [result.raw.overloadBudget, result.raw.overload]) {
       expect(series.points.map((p) => `${p.server}@${p.factor}`).sort(), series.definition).toEqual(['bare-http@0.5', 'bare-http@2', 'stampede-before@0.5', 'stampede-before@2', 'stampede@0.5', 'stampede@2']);
       for (const p of series.points) expect(p.cpuMicrosPerAnswer, p.server).toBeGreaterThan(0);
+      // every server took a warm-up point at the top factor first, kept apart; the generator measured itself in every point
+      expect(series.warmup.map((p) => `${p.server}@${p.factor}`).sort(), series.definition).toEqual(['bare-http@2', 'stampede-before@2', 'stampede@2']);
+      for (const p of series.points) expect(p.gen.cpuMs, p.server).toBeGreaterThan(0);
     }
     expect(names).toMatch(/at 2× the join budget \(500\/s\): goodput as a share of the join budget/);
     expect(result.raw.metrics.busy.ms).toHaveLength(20);
@@ -169,6 +174,8 @@ describe('npm run bench', () => {
     expect(md).toMatch(/\| fanout \| chunks per server CPU-second, 40 listeners, vs bare ws/);
     for (const svg of ['overload.svg', 'overload-budget.svg']) expect(await readFile(join(out, svg), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
     expect(md).toMatch(/## Graceful overload at the join admission budget[\s\S]*## Graceful overload at the HTTP maximum/);
+    // the header gives each part's own round count, as run
+    expect(md).toContain('Rounds as run, in shuffled order: fan-out 2 windows of 300 ms per cell; join 2 rounds per case after a warm-up round; overload at the join budget 1 round per point after a warm-up point; overload at the HTTP maximum 1 round per point after a warm-up point; /metrics 20 scrapes each idle and busy; replay 1 round; scale-out 1 round per cluster; load workers 1 round per worker count.');
   }, 180_000);
 
   it('skips the scale-out part, and says why in the log and the results, where Redis or haproxy is not installed', async () => {

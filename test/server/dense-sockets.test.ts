@@ -6,23 +6,43 @@ import { describe, expect, it } from 'vitest';
 import { DenseSockets } from '../../src/server/dense-sockets.js';
 
 describe('DenseSockets', () => {
-  it('holds exactly the keys added and not deleted, each beside its own socket, with no holes', () => {
+  it('holds exactly the keys added and not deleted, each beside its own socket, slot and state, with no holes', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 15 })), { maxLength: 200 }), (ops) => {
+      fc.property(fc.array(fc.tuple(fc.constantFrom('add', 'delete', 'silence'), fc.integer({ min: 0, max: 15 })), { maxLength: 200 }), (ops) => {
         const streams = Array.from({ length: 16 }, () => new PassThrough());
         const d = new DenseSockets<number, PassThrough>();
-        const model = new Set<number>();
-        for (const [add, k] of ops) {
-          expect(add ? d.add(k, streams[k]!) : d.delete(k)).toBe(add ? !model.has(k) : model.has(k));
-          if (add) model.add(k);
-          else model.delete(k);
+        const model = new Map<number, { open: boolean }>();
+        for (const [op, k] of ops) {
+          if (op === 'add') {
+            expect(d.add(k, streams[k]!, k * 10)).toBe(!model.has(k));
+            if (!model.has(k)) model.set(k, { open: true });
+          } else if (op === 'delete') {
+            expect(d.delete(k)).toBe(model.has(k));
+            model.delete(k);
+          } else {
+            expect(d.silence(k)).toBe(model.has(k));
+            if (model.has(k)) model.get(k)!.open = false;
+          }
           expect(d.size).toBe(model.size);
           expect(d.keys.length).toBe(model.size);
           expect(d.sockets.length).toBe(model.size);
         }
-        expect(new Set(d.keys)).toEqual(model);
-        for (let i = 0; i < d.size; i++) expect(d.sockets[i]).toBe(streams[d.keys[i]!]);
-        for (const k of model) expect(d.has(k)).toBe(true);
+        expect(new Set(d.keys)).toEqual(new Set(model.keys()));
+        const slots = new Set<number>();
+        for (let i = 0; i < d.size; i++) {
+          const k = d.keys[i]!;
+          const slot = d.slots[i]!;
+          slots.add(slot);
+          expect(d.sockets[i]).toBe(streams[k]);
+          // what the fan-out reads by slot belongs to the same entry
+          expect(d.socketsBySlot[slot]).toBe(streams[k]);
+          expect(d.keyOf(slot)).toBe(k);
+          expect(d.after[slot]).toBe(k * 10);
+          expect(d.open[slot]).toBe(model.get(k)!.open ? 1 : 0);
+        }
+        // every entry has a slot of its own
+        expect(slots.size).toBe(d.size);
+        for (const k of model.keys()) expect(d.has(k)).toBe(true);
       }),
       { numRuns: 100 },
     );

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/clock.js';
+import { TokenBucket } from '../../src/server/admission.js';
 import { decideJoin, failsUnderModel, modelledDelayMs, type JoinFacts } from '../../src/server/join-admission.js';
 
 const open: JoinFacts = {
@@ -56,5 +58,19 @@ describe('join admission (a pure decision)', () => {
   it('delays a join by the modelled latency, capped', () => {
     expect(modelledDelayMs({ availability: 1, latencyMs: 120 }, 3_000)).toBe(120);
     expect(modelledDelayMs({ availability: 0.1, latencyMs: 9_000 }, 3_000)).toBe(3_000);
+  });
+});
+
+describe('the join token bucket', () => {
+  it('counts tokens claimed by queued joins: a peek passes only with a token beyond the claims, and says when one is due', async () => {
+    const clock = manualClock(0);
+    const bucket = new TokenBucket(clock, 10, 3);
+    expect(bucket.peek(2)).toEqual({ ok: true });
+    // three tokens, three claims: nothing free until one more refills (100 ms at 10/s)
+    expect(bucket.peek(3)).toEqual({ ok: false, retryAfterMs: 100 });
+    expect(bucket.take()).toEqual({ ok: true });
+    expect(bucket.peek(2)).toEqual({ ok: false, retryAfterMs: 100 });
+    await clock.advance(100);
+    expect(bucket.peek(2)).toEqual({ ok: true });
   });
 });

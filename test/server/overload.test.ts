@@ -118,6 +118,46 @@ describe('admission control and load shedding', () => {
     expect((await api<ErrBody>(s.url, 'POST', '/api/v1/spaces/nope/join')).body.error.code).toBe('SPACE_NOT_FOUND');
   });
 
+  it('a crowd in one read: joins beyond the tokens already claimed by queued joins are refused early, unread', async () => {
+    // one admission a turn and two tokens that never refill: the first join runs at once, the next ones
+    // wait in the queue, each holding a claim on a token; a join the free tokens cannot cover is refused
+    // at the gate. Every body here fails validation, so a join that got past the gate says so with a 400.
+    const s = await startApp({ joinRatePerSecond: 1, joinBurst: 2, admissionsPerTurn: 1 }, { clock: manualClock(1_000_000) });
+    const { id } = await createSpace(s.url);
+    const { port } = new URL(s.url);
+    const body = '{"name":5}';
+    const join = `POST /api/v1/spaces/${id}/join HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+    const n = 40;
+    const statuses = await new Promise<number[]>((resolve, reject) => {
+      const sock = tcpConnect(Number(port), '127.0.0.1', () => sock.write(join.repeat(n)));
+      let text = '';
+      const got: number[] = [];
+      sock.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        for (;;) {
+          const end = text.indexOf('\r\n\r\n');
+          if (end < 0) break;
+          const len = Number(/content-length: (\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+          if (text.length < end + 4 + len) break;
+          got.push(Number(text.slice(9, 12)));
+          text = text.slice(end + 4 + len);
+        }
+        if (got.length === n) {
+          sock.destroy();
+          resolve(got);
+        }
+      });
+      sock.on('error', reject);
+    });
+    // the whole crowd arrives in one read: the running join and the two that claimed the two tokens are
+    // read (400), every other is refused unread (429); a crowd split over reads lets a few more through
+    const read = statuses.filter((x) => x === 400).length;
+    expect(statuses.filter((x) => x === 429).length).toBe(n - read);
+    expect(read).toBeGreaterThanOrEqual(3);
+    expect(read).toBeLessThan(n / 2);
+    expect(await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'rate_limited' })).toBe(n - read);
+  });
+
   it('fails real joins as the replay model says the join path fails (gate availability 0)', async () => {
     const gate = settableGate();
     const s = await startApp({}, { replay: gate.view });
