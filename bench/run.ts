@@ -302,6 +302,15 @@ async function partFanout(): Promise<void> {
 
 // ───────────────────────────── join path ─────────────────────────────
 
+interface HttpWindow {
+  /** Its place in the round's palindromic order of windows. */
+  position: number;
+  perSec: number;
+  requests: number;
+  seconds: number;
+  cpuMicrosPerRequest: number;
+}
+
 interface HttpRound {
   round: number;
   perSec: number;
@@ -312,6 +321,8 @@ interface HttpRound {
   requests: number;
   redeemed: number;
   statuses: Record<string, number>;
+  /** The round's windows of this case (two in the join part: one each side of the palindrome), every one kept. */
+  windows?: HttpWindow[];
 }
 
 interface HttpServer {
@@ -327,14 +338,37 @@ async function httpServer(name: string, args: string[] = [], script = `servers/$
   return { name, proc, port: info.port, spaceId: info.spaceId };
 }
 
-async function closedRound(gen: Proc, s: HttpServer, method: 'GET' | 'POST', path: string, redeem: boolean, round: number): Promise<HttpRound> {
+async function closedRound(gen: Proc, s: HttpServer, method: 'GET' | 'POST', path: string, redeem: boolean, round: number, durationMs = CFG.httpMs): Promise<HttpRound & { seconds: number }> {
   const m0 = await s.proc.call<Mark>('mark');
-  const r = await gen.call<{ requests: number; perSec: number; p99Ms: number; redeemed: number; statuses: Record<string, number> }>('closed', { host: '127.0.0.1', port: s.port, method, path, body: '', connections: CFG.httpConnections, durationMs: CFG.httpMs, redeem });
+  const r = await gen.call<{ requests: number; perSec: number; p99Ms: number; redeemed: number; seconds: number; statuses: Record<string, number> }>('closed', { host: '127.0.0.1', port: s.port, method, path, body: '', connections: CFG.httpConnections, durationMs, redeem });
   const m1 = await s.proc.call<Mark>('mark');
   const n = Math.max(1, r.requests);
   const user = m1.userMicros - m0.userMicros;
   const sys = m1.systemMicros - m0.systemMicros;
-  return { round, perSec: r.perSec, cpuMicrosPerRequest: (user + sys) / n, userMicrosPerRequest: user / n, systemMicrosPerRequest: sys / n, p99Ms: r.p99Ms, requests: r.requests, redeemed: r.redeemed, statuses: r.statuses };
+  return { round, perSec: r.perSec, cpuMicrosPerRequest: (user + sys) / n, userMicrosPerRequest: user / n, systemMicrosPerRequest: sys / n, p99Ms: r.p99Ms, requests: r.requests, redeemed: r.redeemed, statuses: r.statuses, seconds: r.seconds };
+}
+
+/** One case's windows of a round as one round: requests over seconds, CPU over requests, the worst p99. */
+function joinWindows(round: number, ws: { position: number; w: HttpRound & { seconds: number } }[]): HttpRound {
+  const requests = ws.reduce((a, x) => a + x.w.requests, 0);
+  const seconds = ws.reduce((a, x) => a + x.w.seconds, 0);
+  const n = Math.max(1, requests);
+  const user = ws.reduce((a, x) => a + x.w.userMicrosPerRequest * Math.max(1, x.w.requests), 0);
+  const sys = ws.reduce((a, x) => a + x.w.systemMicrosPerRequest * Math.max(1, x.w.requests), 0);
+  const statuses: Record<string, number> = {};
+  for (const { w } of ws) for (const [code, c] of Object.entries(w.statuses)) statuses[code] = (statuses[code] ?? 0) + c;
+  return {
+    round,
+    perSec: requests / Math.max(1e-9, seconds),
+    cpuMicrosPerRequest: (user + sys) / n,
+    userMicrosPerRequest: user / n,
+    systemMicrosPerRequest: sys / n,
+    p99Ms: Math.max(...ws.map((x) => x.w.p99Ms)),
+    requests,
+    redeemed: ws.reduce((a, x) => a + x.w.redeemed, 0),
+    statuses,
+    windows: ws.map(({ position, w }) => ({ position, perSec: w.perSec, requests: w.requests, seconds: w.seconds, cpuMicrosPerRequest: w.cpuMicrosPerRequest })),
+  };
 }
 
 const joinPath = (s: HttpServer) => `/api/v1/spaces/${s.spaceId}/join`;
@@ -342,22 +376,38 @@ const detailsPath = (s: HttpServer) => `/api/v1/spaces/${s.spaceId}`;
 
 let joinCapacity = 0;
 
+/**
+ * The join path. The machine's speed drifts by up to 2× within a run (a slow spell lasts several
+ * rounds and moves every server alike), so contestants are compared in adjacent windows: each round,
+ * each kind of request runs its servers in a shuffled order and then in the reverse order (A B C C B A),
+ * BENCH_HTTP_MS / 2 each, so a linear drift falls equally on every server, and each ratio is the median
+ * of the per-round ratios with a bootstrap over rounds. Every window is kept in the JSON.
+ */
 async function partJoin(): Promise<void> {
   const gen = spawnProc('loadgen', [], PIN.client);
   const servers = [await httpServer('stampede'), await httpServer('bare-http'), await httpServer('validating-http'), ...(CFG.before ? [await httpServer('stampede-before', [], beforeServer('stampede'))] : [])];
   type Case = { key: string; server: HttpServer; method: 'GET' | 'POST'; path: string; redeem: boolean };
-  const cases: Case[] = [];
-  for (const s of servers) {
-    cases.push({ key: `join/${s.name}`, server: s, method: 'POST', path: joinPath(s), redeem: false });
-    if (s.name !== 'stampede-before') cases.push({ key: `join+redeem/${s.name}`, server: s, method: 'POST', path: joinPath(s), redeem: true });
-    if (s.name !== 'validating-http') cases.push({ key: `details/${s.name}`, server: s, method: 'GET', path: detailsPath(s), redeem: false });
-  }
+  const kinds: Case[][] = [
+    servers.map((s) => ({ key: `join/${s.name}`, server: s, method: 'POST' as const, path: joinPath(s), redeem: false })),
+    servers.filter((s) => s.name !== 'stampede-before').map((s) => ({ key: `join+redeem/${s.name}`, server: s, method: 'POST' as const, path: joinPath(s), redeem: true })),
+    servers.filter((s) => s.name !== 'validating-http').map((s) => ({ key: `details/${s.name}`, server: s, method: 'GET' as const, path: detailsPath(s), redeem: false })),
+  ];
+  const cases = kinds.flat();
+  const windowMs = Math.max(1, Math.round(CFG.httpMs / 2));
   const rounds: Record<string, HttpRound[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
   try {
     log('join path: warming up every server');
     for (const c of cases) await closedRound(gen, c.server, c.method, c.path, c.redeem, -1);
     for (let r = 0; r < CFG.rounds; r++) {
-      for (const c of shuffled(cases, rng.next)) rounds[c.key]!.push(await closedRound(gen, c.server, c.method, c.path, c.redeem, r));
+      for (const kind of shuffled(kinds, rng.next)) {
+        const order = shuffled(kind, rng.next);
+        const got = new Map<string, { position: number; w: HttpRound & { seconds: number } }[]>();
+        for (const [position, c] of [...order, ...[...order].reverse()].entries()) {
+          const w = await closedRound(gen, c.server, c.method, c.path, c.redeem, r, windowMs);
+          got.set(c.key, [...(got.get(c.key) ?? []), { position, w }]);
+        }
+        for (const c of kind) rounds[c.key]!.push(joinWindows(r, got.get(c.key)!));
+      }
       log(`  round ${r + 1}/${CFG.rounds}: ${cases.map((c) => `${c.key} ${Math.round(rounds[c.key]!.at(-1)!.perSec)}/s`).join(', ')}`);
     }
   } finally {
@@ -380,19 +430,19 @@ async function partJoin(): Promise<void> {
       ['validating-http', 'node:http with the same parsing and validation', 0.95, undefined],
     ] as const) {
       const b = `${kind}/${base}`;
-      compare({ part: 'join', name: `${label}: requests/s vs ${baseLabel}`, unit: 'req/s', better: 'higher', a: k(st, 'perSec'), baselineName: base, b: k(b, 'perSec'), excluded: why(st, b), ...(kind === 'join' ? { target: { text: `≥ ${rpsTarget}×`, test: (r: Estimate) => r.median >= rpsTarget } } : {}) });
-      compare({ part: 'join', name: `${label}: server CPU per request vs ${baseLabel}`, unit: 'µs', better: 'lower', a: k(st, 'cpuMicrosPerRequest'), baselineName: base, b: k(b, 'cpuMicrosPerRequest'), excluded: why(st, b), ...(kind === 'join' && cpuTarget ? { target: { text: `≤ ${cpuTarget}×`, test: (r: Estimate) => r.median <= cpuTarget } } : {}) });
+      compare({ part: 'join', paired: true, name: `${label}: requests/s vs ${baseLabel}`, unit: 'req/s', better: 'higher', a: k(st, 'perSec'), baselineName: base, b: k(b, 'perSec'), excluded: why(st, b), ...(kind === 'join' ? { target: { text: `≥ ${rpsTarget}×`, test: (r: Estimate) => r.median >= rpsTarget } } : {}) });
+      compare({ part: 'join', paired: true, name: `${label}: server CPU per request vs ${baseLabel}`, unit: 'µs', better: 'lower', a: k(st, 'cpuMicrosPerRequest'), baselineName: base, b: k(b, 'cpuMicrosPerRequest'), excluded: why(st, b), ...(kind === 'join' && cpuTarget ? { target: { text: `≤ ${cpuTarget}×`, test: (r: Estimate) => r.median <= cpuTarget } } : {}) });
     }
   }
   if (CFG.before) {
     for (const [kind, label] of [['join', 'join (POST …/join)'], ['details', 'space details (GET …/:id)']] as const) {
       const [st, b] = [`${kind}/stampede`, `${kind}/stampede-before`];
-      compare({ part: 'join', name: `${label}: requests/s vs ${BEFORE_LABEL}`, unit: 'req/s', better: 'higher', a: k(st, 'perSec'), baselineName: 'stampede-before', b: k(b, 'perSec'), excluded: why(st, b) });
-      compare({ part: 'join', name: `${label}: server CPU per request vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: k(st, 'cpuMicrosPerRequest'), baselineName: 'stampede-before', b: k(b, 'cpuMicrosPerRequest'), excluded: why(st, b) });
+      compare({ part: 'join', paired: true, name: `${label}: requests/s vs ${BEFORE_LABEL}`, unit: 'req/s', better: 'higher', a: k(st, 'perSec'), baselineName: 'stampede-before', b: k(b, 'perSec'), excluded: why(st, b) });
+      compare({ part: 'join', paired: true, name: `${label}: server CPU per request vs ${BEFORE_LABEL}`, unit: 'µs', better: 'lower', a: k(st, 'cpuMicrosPerRequest'), baselineName: 'stampede-before', b: k(b, 'cpuMicrosPerRequest'), excluded: why(st, b) });
     }
   }
-  compare({ part: 'join', name: 'space details (GET …/:id): requests/s vs bare node:http', unit: 'req/s', better: 'higher', a: k('details/stampede', 'perSec'), baselineName: 'bare-http', b: k('details/bare-http', 'perSec'), excluded: why('details/stampede', 'details/bare-http'), target: { text: '≥ 0.9×', test: (r) => r.median >= 0.9 } });
-  compare({ part: 'join', name: 'space details: server CPU per request vs bare node:http', unit: 'µs', better: 'lower', a: k('details/stampede', 'cpuMicrosPerRequest'), baselineName: 'bare-http', b: k('details/bare-http', 'cpuMicrosPerRequest'), excluded: why('details/stampede', 'details/bare-http') });
+  compare({ part: 'join', paired: true, name: 'space details (GET …/:id): requests/s vs bare node:http', unit: 'req/s', better: 'higher', a: k('details/stampede', 'perSec'), baselineName: 'bare-http', b: k('details/bare-http', 'perSec'), excluded: why('details/stampede', 'details/bare-http'), target: { text: '≥ 0.9×', test: (r) => r.median >= 0.9 } });
+  compare({ part: 'join', paired: true, name: 'space details: server CPU per request vs bare node:http', unit: 'µs', better: 'lower', a: k('details/stampede', 'cpuMicrosPerRequest'), baselineName: 'bare-http', b: k('details/bare-http', 'cpuMicrosPerRequest'), excluded: why('details/stampede', 'details/bare-http') });
   joinCapacity = estimate(k('join/stampede', 'perSec')).median;
 }
 

@@ -1,4 +1,4 @@
-import { estimate, ratio, verdict, type Estimate } from './stats.js';
+import { estimate, pairedRatio, ratio, verdict, type Estimate } from './stats.js';
 
 /** One line of the results: a figure, its baseline (or a fixed target), the ratio, each with its interval. */
 export interface Entry {
@@ -20,6 +20,8 @@ export interface Entry {
   /** Why no ratio is given: a contestant did not connect every listener, missed its cadence, or answered errors. */
   excluded?: string;
   target?: { text: string; met: boolean | null };
+  /** The ratio is the median of per-round ratios of adjacent windows (not figure ÷ baseline). */
+  paired?: true;
 }
 
 export interface Comparison {
@@ -33,6 +35,8 @@ export interface Comparison {
   b: number[];
   excluded?: string | undefined;
   target?: { text: string; test: (r: Estimate) => boolean };
+  /** a[i] and b[i] were taken side by side (adjacent windows): the ratio is the median of the per-pair ratios. */
+  paired?: boolean;
 }
 
 const precision = (x: number[] | null) => (x ? `[${x.map((v) => v.toPrecision(3)).join(', ')}]` : '');
@@ -50,7 +54,7 @@ export class Ledger {
   compare(e: Comparison): Entry {
     const fa = estimate(e.a, this.seed);
     const fb = estimate(e.b, this.seed);
-    let r = e.excluded ? null : ratio(e.a, e.b, this.seed);
+    let r = e.excluded ? null : e.paired ? pairedRatio(e.a, e.b, this.seed) : ratio(e.a, e.b, this.seed);
     if (r && ![r.median, r.lo, r.hi].every(Number.isFinite)) {
       // a baseline round of 0 (a window too short to time) leaves no finite ratio to report
       e = { ...e, excluded: `${e.baselineName} measured 0 in some rounds` };
@@ -76,7 +80,7 @@ export class Ledger {
   }
 
   /** The one builder of an entry: a figure, what it is measured against, and the ratio (null: excluded). */
-  private record(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; excluded?: string | undefined }, figure: Estimate, baselineName: string, baseline: Estimate, r: Estimate | null, rounds: number, target: Entry['target']): Entry {
+  private record(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; excluded?: string | undefined; paired?: boolean }, figure: Estimate, baselineName: string, baseline: Estimate, r: Estimate | null, rounds: number, target: Entry['target']): Entry {
     const entry: Entry = {
       part: e.part,
       name: e.name,
@@ -93,6 +97,7 @@ export class Ledger {
       rounds,
       ...(e.excluded ? { excluded: e.excluded } : {}),
       ...(target ? { target } : {}),
+      ...(e.paired ? { paired: true as const } : {}),
     };
     this.entries.push(entry);
     return entry;

@@ -69,6 +69,17 @@ export function ratio(a: readonly number[], b: readonly number[], seed = 1): Est
   return interval(stats, point, n);
 }
 
+/**
+ * The median of per-pair ratios a[i] / b[i], with a bootstrap 95% interval over the pairs. For rounds
+ * taken as adjacent windows in a palindromic order (A B … B A), where each pair saw the same machine:
+ * a slow spell moves both sides of a pair, so it moves the pair's ratio far less than either side.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[], seed = 1): Estimate {
+  const n = Math.min(a.length, b.length);
+  const rs = Array.from({ length: n }, (_, i) => a[i]! / b[i]!);
+  return estimate(rs, seed);
+}
+
 /** Whether an interval for a ratio lies wholly above or below 1: a difference the rounds support. */
 export function verdict(r: Estimate): 'higher' | 'lower' | 'not distinguishable' {
   if (r.lo > 1) return 'higher';

@@ -1,34 +1,53 @@
 import { createServer } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { redeemTicketsOnUpgrade, serveChild } from './child.js';
 
 /**
  * The join-path baseline: bare node:http answering with the same bytes Stampede sends — a join ticket
  * and a space's details of the same shape and headers — and doing nothing else (no routing, no body
- * parsing or validation, no admission, no metrics, no logs). A ticket is redeemed the way Stampede's
- * are, by an upgrade request naming it (answered 400 here: no WebSocket follows).
+ * parsing or validation, no admission, no metrics, no logs). Ticket entropy comes from the OS in blocks,
+ * as Stampede's does, and a ticket is kept until it is redeemed or about 30 s have passed (two sets,
+ * swapped every 30 s). A ticket is redeemed the way Stampede's are, by an upgrade request naming it
+ * (answered 400 here: no WebSocket follows). The details body is serialized once and kept, as Stampede
+ * keeps it while the space is unchanged (nothing changes a space during the join part).
  */
 serveChild(async () => {
   const started = new Date().toISOString();
-  const tickets = new Set<string>();
+  let tickets = new Set<string>();
+  let older = new Set<string>();
+  let swappedAt = Date.now();
+  const entropy = Buffer.alloc(24 * 256);
+  let entropyAt = entropy.length;
+  const space = { id: 'bench', title: 'bench', state: 'live', scheduledStart: started, startedAt: started, endedAt: null, host: { name: 'bench' }, listeners: { real: 0, virtual: 0, total: 0 }, speakers: [], chunks: 0, simTime: null, recordingReady: false, recordingLost: false };
+  const details = Buffer.from(JSON.stringify({ v: 1, space }));
   let n = 0;
   const http = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
-      let text: string;
+      n++;
       if (req.method === 'POST') {
-        const ticket = randomBytes(24).toString('base64url');
+        if (entropyAt === entropy.length) {
+          randomFillSync(entropy);
+          entropyAt = 0;
+        }
+        const ticket = entropy.toString('base64url', entropyAt, (entropyAt += 24));
+        const now = Date.now();
+        if (now - swappedAt > 30_000) {
+          older = tickets;
+          tickets = new Set();
+          swappedAt = now;
+        }
         tickets.add(ticket);
-        text = JSON.stringify({ v: 1, ticket, expiresAt: new Date(Date.now() + 30_000).toISOString(), role: 'listener', wsUrl: `ws://${req.headers.host}/ws?ticket=${ticket}` });
+        const text = JSON.stringify({ v: 1, ticket, expiresAt: new Date(now + 30_000).toISOString(), role: 'listener', wsUrl: `ws://${req.headers.host}/ws?ticket=${ticket}` });
+        res.writeHead(200, { 'x-request-id': `r${n}`, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        res.end(text);
       } else {
-        const space = { id: 'bench', title: 'bench', state: 'live', scheduledStart: started, startedAt: started, endedAt: null, host: { name: 'bench' }, listeners: { real: 0, virtual: 0, total: 0 }, speakers: [], chunks: n++, simTime: null };
-        text = JSON.stringify({ v: 1, space });
+        res.writeHead(200, { 'x-request-id': `r${n}`, 'content-type': 'application/json; charset=utf-8', 'content-length': details.length, 'cache-control': 'no-store' });
+        res.end(details);
       }
-      res.writeHead(200, { 'x-request-id': `r${n}`, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-      res.end(text);
     });
   });
-  redeemTicketsOnUpgrade(http, (ticket) => tickets.delete(ticket));
+  redeemTicketsOnUpgrade(http, (ticket) => tickets.delete(ticket) || older.delete(ticket));
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   return { port: (http.address() as { port: number }).port, spaceId: 'bench', stop: () => new Promise<void>((r) => http.close(() => r())) };
 });

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -37,8 +37,8 @@ export const CHUNK_INTERVAL_MS = 100;
  * No WebSocket follows, so every upgrade is answered 400 — with an empty body when `redeem` knew the
  * ticket and a 1-byte body when it did not, so a client can tell the two apart.
  */
-export function redeemTicketsOnUpgrade(http: Server, redeem: (ticket: string) => boolean): void {
-  http.on('upgrade', (req, socket: Duplex) => {
+export function redeemTicketsOnUpgrade(http: Pick<Server, 'on'> | NodeJS.EventEmitter, redeem: (ticket: string) => boolean): void {
+  (http as NodeJS.EventEmitter).on('upgrade', (req: IncomingMessage, socket: Duplex) => {
     const ok = redeem(new URL(req.url ?? '/', 'http://x').searchParams.get('ticket') ?? '');
     socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: ${ok ? 0 : 1}\r\n\r\n${ok ? '' : '?'}`);
   });

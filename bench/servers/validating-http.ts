@@ -2,13 +2,14 @@ import { createServer } from 'node:http';
 import { randomFillSync } from 'node:crypto';
 import { z } from 'zod';
 import { ApiError } from '../../src/protocol/index.js';
-import { readJson, sendError, sendJson } from '../../src/server/http-util.js';
+import { ApiResponse, readJson, sendError, sendJson } from '../../src/server/http-util.js';
 import { redeemTicketsOnUpgrade, serveChild } from './child.js';
 
 /**
  * The second join baseline: bare node:http doing the join endpoint's PRODUCT work and nothing else —
  * the same body reader (size limit, media type, JSON with the forbidden-key reviver), the same schema
- * with zod, a ticket object kept per join until it is redeemed, the same JSON answer and headers.
+ * with zod, a ticket object kept per join until it is redeemed, the same JSON answer and headers,
+ * written the way Stampede writes them (the request id in the one writeHead, through the same helper).
  * What Stampede spends beyond this is framework: routing, admission, metrics, request ids and logs.
  */
 const joinBody = z.strictObject({ name: z.string().trim().min(1).max(64).optional() });
@@ -33,8 +34,8 @@ serveChild(async () => {
   const entropy = Buffer.alloc(24 * 256);
   let entropyAt = entropy.length;
   let n = 0;
-  const http = createServer((req, res) => {
-    res.setHeader('x-request-id', `r${n++}`);
+  const http = createServer({ ServerResponse: ApiResponse }, (req, res) => {
+    res.requestId = `r${n++}`;
     readJson(req, 16 * 1024)
       .then((body) => {
         const parsed = joinBody.safeParse(body);

@@ -1,5 +1,8 @@
 import type { Clock } from '../clock.js';
 
+/** The answer of a bucket with a token: one frozen object, not one per join. */
+const TOKEN_THERE: { readonly ok: true } = Object.freeze({ ok: true });
+
 /** A token bucket on join calls: `rate` tokens per second up to `burst`, refilled lazily from the clock. */
 export class TokenBucket {
   private tokens: number;
@@ -27,7 +30,7 @@ export class TokenBucket {
   peek(claimed = 0): { ok: true } | { ok: false; retryAfterMs: number } {
     this.refill();
     const need = 1 + claimed;
-    if (this.tokens >= need) return { ok: true };
+    if (this.tokens >= need) return TOKEN_THERE;
     return { ok: false, retryAfterMs: Math.ceil(((need - this.tokens) / this.rate) * 1000) };
   }
 
@@ -89,12 +92,15 @@ export class Shedder {
   /** Why the server should shed right now, or null. Memory counts the heap, RSS and what lives outside the heap (docs/reliability.md #22). */
   reason(): ShedReason | null {
     const s = this.signal;
-    const at = { lagMs: s.eventLoopLagMs(), heapBytes: s.heapUsedBytes(), rssBytes: s.rssBytes?.() ?? 0, externalBytes: s.externalBytes?.() ?? 0 };
+    const lagMs = s.eventLoopLagMs();
+    const heapBytes = s.heapUsedBytes();
+    const rssBytes = s.rssBytes?.() ?? 0;
+    const externalBytes = s.externalBytes?.() ?? 0;
     const l = this.limits;
-    const r: ShedReason | null = at.lagMs > l.maxLagMs ? 'event_loop_lag' : at.heapBytes > l.maxHeapBytes || at.rssBytes > l.maxRssBytes || at.externalBytes > l.maxExternalBytes ? 'memory' : null;
+    const r: ShedReason | null = lagMs > l.maxLagMs ? 'event_loop_lag' : heapBytes > l.maxHeapBytes || rssBytes > l.maxRssBytes || externalBytes > l.maxExternalBytes ? 'memory' : null;
     if (r !== this.last) {
       this.last = r;
-      this.onChange?.(r, at);
+      this.onChange?.(r, { lagMs, heapBytes, rssBytes, externalBytes });
     }
     return r;
   }

@@ -16,10 +16,10 @@ import { writeMetrics } from '../metrics/endpoint.js';
 import { statusClass, type JoinOutcome, type Route, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, createSpaceBody, hostActionBody, joinBody, listSpacesQuery, parseBody } from '../protocol/index.js';
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
-import type { Shedder, TokenBucket } from './admission.js';
+import type { JoinGate, Shedder, TokenBucket } from './admission.js';
 import type { HostKeys } from './host-auth.js';
 import { corsHeaders, originAllowed, type KeyedBuckets } from '../guard/index.js';
-import { ClientAborted, clientAddress, hasNoBody, readJson, sendError, sendJson } from './http-util.js';
+import { ApiResponse, ClientAborted, clientAddress, hasNoBody, readJson, sendError, sendJson, sendJsonBytes } from './http-util.js';
 import type { Hub } from './hub.js';
 import { decideJoin, failsUnderModel, modelledDelayMs } from './join-admission.js';
 import { ASSET_TYPES, DASHBOARD_PAGE, loadDashboardAssets, type DashboardAssets } from './dashboard.js';
@@ -27,6 +27,9 @@ import { LISTENER_PAGE } from './page.js';
 import type { ReplayView } from './replay-view.js';
 import { RouteTable, type RouteDef } from './routes.js';
 import type { TicketBook } from './tickets.js';
+
+/** A space as the API shows it: its snapshot, the replay's clock and the recording's state. */
+type SpaceView = ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean; recordingLost: boolean };
 
 /** Real traffic seen on the join path since the server started, for the replay's model. */
 export interface JoinCounters {
@@ -97,7 +100,7 @@ export class HttpApi {
       { method: 'GET', path: '/api/v1/replay/timeline', route: 'replay_timeline', handle: ({ req, res }) => this.timeline(req, res) },
       { method: 'GET', path: '/api/v1/spaces', route: 'list_spaces', handle: (ctx) => this.listSpaces(ctx) },
       { method: 'POST', path: '/api/v1/spaces', route: 'create_space', handle: (ctx) => this.createSpace(ctx) },
-      { method: 'GET', path: '/api/v1/spaces/:id', route: 'get_space', handle: space(({ res }, s) => sendJson(res, 200, { v: 1, space: this.view(s) })) },
+      { method: 'GET', path: '/api/v1/spaces/:id', route: 'get_space', handle: space(({ res }, s) => this.details(res, s)) },
       { method: 'POST', path: '/api/v1/spaces/:id/start', route: 'start_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'start')) },
       { method: 'POST', path: '/api/v1/spaces/:id/end', route: 'end_space', handle: space((ctx, s) => this.hostAction(ctx, s, 'end')) },
       { method: 'POST', path: '/api/v1/spaces/:id/join', route: 'join', handle: (ctx, p) => this.join(ctx, p.id!) },
@@ -189,18 +192,19 @@ export class HttpApi {
     return true;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * One request, in its envelope. Most answers are written before this returns (no body to wait for, no
+   * model delay, no cluster): they are counted right away. A promise comes back only from a handler that
+   * waits; its answer is counted when the handler is done, and a streamed one when it finishes.
+   */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
     const t0 = performance.now();
     const reqId = this.requestId(req);
-    res.setHeader('x-request-id', reqId);
+    // written with the answer's other headers, in its one writeHead (http-util.ts)
+    if (res instanceof ApiResponse) res.requestId = reqId;
+    else res.setHeader('x-request-id', reqId);
     let route: Route = 'not_found';
-    res.once('finish', () => {
-      const seconds = (performance.now() - t0) / 1000;
-      this.duration(route, statusClass(res.statusCode)).observe(seconds);
-      // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
-      const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
-      if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
-    });
+    let waiting: Promise<void> | void = undefined;
     try {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
@@ -224,30 +228,59 @@ export class HttpApi {
         // a CORS preflight (or a client asking what a route takes): the methods, nothing else
         route = m.route;
         res.writeHead(204, { allow: [...m.allow, 'OPTIONS'].join(', ') });
-        return void res.end();
+        res.end();
+      } else {
+        if (m.kind === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
+        if (m.kind === 'method_not_allowed') {
+          route = m.route;
+          throw new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path.slice(0, 200)}`, { allow: m.allow });
+        }
+        route = m.def.route;
+        waiting = m.def.handle({ req, res }, m.params);
       }
-      if (m.kind === 'not_found') throw new ApiError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`);
-      if (m.kind === 'method_not_allowed') {
-        route = m.route;
-        throw new ApiError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path.slice(0, 200)}`, { allow: m.allow });
-      }
-      route = m.def.route;
-      return await m.def.handle({ req, res }, m.params);
     } catch (err) {
-      if (err instanceof ApiError) return sendError(res, err);
-      if (err instanceof ClientAborted) {
-        // the client went away mid-request: its business, not an error of ours
-        this.d.log.debug({ reqId, method: req.method, url: req.url?.slice(0, 200) }, 'client aborted the request');
-        return void res.destroy();
-      }
-      if (err instanceof DomainError) {
-        const code = err.code === 'SPACE_ENDED' ? 'SPACE_ENDED' : 'INVALID_TRANSITION';
-        return sendError(res, new ApiError(code, err.message));
-      }
-      const suppressed = this.throttle.allow('request failed');
-      if (suppressed !== null) this.d.log.error({ err, reqId, suppressed }, 'request failed');
-      return sendError(res, new ApiError('INTERNAL'));
+      this.fail(err, req, res, reqId);
     }
+    if (!waiting) return void this.finished(req, res, t0, route, reqId);
+    const r = route;
+    return waiting.then(
+      () => this.finished(req, res, t0, r, reqId),
+      (err: unknown) => {
+        this.fail(err, req, res, reqId);
+        this.finished(req, res, t0, r, reqId);
+      },
+    );
+  }
+
+  /** Maps what a handler threw to its coded answer. */
+  private fail(err: unknown, req: IncomingMessage, res: ServerResponse, reqId: string): void {
+    if (err instanceof ApiError) return sendError(res, err);
+    if (err instanceof ClientAborted) {
+      // the client went away mid-request: its business, not an error of ours
+      this.d.log.debug({ reqId, method: req.method, url: req.url?.slice(0, 200) }, 'client aborted the request');
+      return void res.destroy();
+    }
+    if (err instanceof DomainError) {
+      const code = err.code === 'SPACE_ENDED' ? 'SPACE_ENDED' : 'INVALID_TRANSITION';
+      return sendError(res, new ApiError(code, err.message));
+    }
+    const suppressed = this.throttle.allow('request failed');
+    if (suppressed !== null) this.d.log.error({ err, reqId, suppressed }, 'request failed');
+    return sendError(res, new ApiError('INTERNAL'));
+  }
+
+  /** Counts the request (duration histogram, request log line) once its answer is written; a streamed one when it finishes. */
+  private finished(req: IncomingMessage, res: ServerResponse, t0: number, route: Route, reqId: string): void {
+    if (!res.writableEnded) return void res.once('finish', () => this.count(req, res, t0, route, reqId));
+    this.count(req, res, t0, route, reqId);
+  }
+
+  private count(req: IncomingMessage, res: ServerResponse, t0: number, route: Route, reqId: string): void {
+    const seconds = (performance.now() - t0) / 1000;
+    this.duration(route, statusClass(res.statusCode)).observe(seconds);
+    // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
+    const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
+    if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
   }
 
   private spaceOf(id: string): Space {
@@ -256,10 +289,36 @@ export class HttpApi {
     return space;
   }
 
-  private view(space: Space): ReturnType<Space['snapshot']> & { simTime: string | null; recordingReady: boolean; recordingLost: boolean } {
+  private view(space: Space): SpaceView {
     const audio = this.d.hub.audio;
+    return this.viewOf(space, this.d.replay.modelledListeners(space.id), this.d.replay.simTime(), audio.recordingReady(space), audio.recordingLost(space));
+  }
+
+  private viewOf(space: Space, modelled: number, simTime: string | null, recordingReady: boolean, recordingLost: boolean): SpaceView {
     // the snapshot is a fresh object: the view's fields go onto it (same order as a spread) instead of a copy
-    return Object.assign(space.snapshot(this.d.replay.modelledListeners(space.id)), { simTime: this.d.replay.simTime(), recordingReady: audio.recordingReady(space), recordingLost: audio.recordingLost(space) });
+    return Object.assign(space.snapshot(modelled), { simTime, recordingReady, recordingLost });
+  }
+
+  /**
+   * The body of `GET …/:id` (what every poller of a space asks for), kept per space and built again only
+   * when something it shows has changed: the space's version (state, listeners, stage, chunks), the other
+   * instances' counts, the modelled crowd, the replay's clock or the recording's state.
+   */
+  private readonly detailsCache = new WeakMap<Space, { version: number; peersReal: number; peersVirtual: number; modelled: number; simTime: string | null; ready: boolean; lost: boolean; body: Buffer }>();
+
+  private details(res: ServerResponse, space: Space): void {
+    const modelled = this.d.replay.modelledListeners(space.id);
+    const simTime = this.d.replay.simTime();
+    const audio = this.d.hub.audio;
+    const ready = audio.recordingReady(space);
+    const lost = audio.recordingLost(space);
+    let c = this.detailsCache.get(space);
+    if (!c || c.version !== space.version || c.peersReal !== space.peers.real || c.peersVirtual !== space.peers.virtual || c.modelled !== modelled || c.simTime !== simTime || c.ready !== ready || c.lost !== lost) {
+      const body = Buffer.from(JSON.stringify({ v: 1, space: this.viewOf(space, modelled, simTime, ready, lost) }));
+      c = { version: space.version, peersReal: space.peers.real, peersVirtual: space.peers.virtual, modelled, simTime, ready, lost, body };
+      this.detailsCache.set(space, c);
+    }
+    sendJsonBytes(res, 200, c.body);
   }
 
   private html(res: ServerResponse, page: string): void {
@@ -334,23 +393,37 @@ export class HttpApi {
     if (outcome === 'admitted') this.counters.admitted++;
   }
 
-  private refuse(outcome: JoinOutcome, err: ApiError): never {
+  private refuse(outcome: JoinOutcome, err: unknown): never {
     this.countJoin(outcome);
     throw err;
   }
 
-  private async join({ req, res }: Ctx, spaceId: string): Promise<void> {
-    const { config, clock } = this.d;
+  /**
+   * A join. Without a body (the common case) it is decided and answered before this returns; it waits
+   * only for a body to arrive, the replay model's join delay, or the cluster to hold the ticket.
+   */
+  private join({ req, res }: Ctx, spaceId: string): Promise<void> | void {
     const space = this.d.spaces.get(spaceId);
     if (!space) return this.refuse('rejected', new ApiError('SPACE_NOT_FOUND', `no space with id '${spaceId.slice(0, 64)}'`));
-    let body: { name?: string | undefined };
+    // no body: nothing to read or validate (an empty body is the empty join, `{}`)
+    if (hasNoBody(req)) return this.decideJoin(req, res, space, undefined);
+    return readJson(req, this.d.config.maxBodyBytes).then(
+      (raw) => this.decideJoin(req, res, space, this.joinName(raw)),
+      (err: unknown) => this.refuse('rejected', err),
+    );
+  }
+
+  /** The name a join body gives (undefined: none); a body the schema refuses is a rejected join. */
+  private joinName(raw: unknown): string | undefined {
     try {
-      // a join without a body (the common case) is decided without waiting for the request stream to end
-      body = parseBody(joinBody, hasNoBody(req) ? {} : await readJson(req, config.maxBodyBytes), 'the join body may only hold a name');
+      return parseBody(joinBody, raw, 'the join body may only hold a name').name;
     } catch (err) {
-      this.countJoin('rejected');
-      throw err;
+      return this.refuse('rejected', err);
     }
+  }
+
+  private decideJoin(req: IncomingMessage, res: ServerResponse, space: Space, name: string | undefined): Promise<void> | void {
+    const { config, clock } = this.d;
     const decision = decideJoin({
       spaceState: space.state,
       draining: this.d.draining(),
@@ -371,13 +444,21 @@ export class HttpApi {
     }
     const gate = this.d.replay.joinGate();
     const delay = modelledDelayMs(gate, config.maxModelledJoinDelayMs);
-    if (delay > 0) await clock.sleep(delay);
+    if (delay > 0) return clock.sleep(delay).then(() => this.admitJoin(req, res, space, name ?? 'listener', ip, gate));
+    return this.admitJoin(req, res, space, name ?? 'listener', ip, gate);
+  }
+
+  private admitJoin(req: IncomingMessage, res: ServerResponse, space: Space, name: string, ip: string, gate: JoinGate): Promise<void> | void {
+    const { config, clock } = this.d;
     if (failsUnderModel(gate, this.d.random)) return this.refuse('failed', new ApiError('JOIN_FAILED', undefined, { retryAfterMs: config.retryAfterMs }));
-    const name = body.name ?? 'listener';
     const { ticket, expiresAt } = this.d.tickets.issue(space.id, name, clock.now(), ip);
     // in a cluster: good on any instance once Redis has it (while Redis is away, on this one only)
     const sharing = this.d.shareTicket(ticket, { spaceId: space.id, name }, config.ticketTtlMs);
-    if (sharing) await sharing;
+    if (sharing) return sharing.then(() => this.answerJoin(req, res, ticket, expiresAt));
+    this.answerJoin(req, res, ticket, expiresAt);
+  }
+
+  private answerJoin(req: IncomingMessage, res: ServerResponse, ticket: string, expiresAt: number): void {
     this.countJoin('admitted');
     const host = req.headers.host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(req.headers.host) ? req.headers.host : this.d.listenAddress();
     sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });

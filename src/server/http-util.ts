@@ -1,16 +1,63 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+import { ServerResponse, STATUS_CODES } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ApiError } from '../protocol/index.js';
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/**
+ * The server's responses. The request id rides on the response until its headers are written, and goes
+ * out in the one `writeHead` call with the others: a header set earlier with `setHeader` would make
+ * node:http keep a second header table and merge every header of the `writeHead` call into it.
+ */
+export class ApiResponse extends ServerResponse {
+  /** The x-request-id the answer carries; null once written (or when the response is not the API's). */
+  requestId: string | null = null;
+}
+
+type HeadersArg = OutgoingHttpHeaders | OutgoingHttpHeader[];
+const writeHead = ServerResponse.prototype.writeHead as (this: ServerResponse, status: number, reason?: string | HeadersArg, headers?: HeadersArg) => ServerResponse;
+// every way of writing the head (a responder's writeHead, node's implicit one on `end`) carries the request id
+ApiResponse.prototype.writeHead = function (this: ApiResponse, status: number, reason?: string | HeadersArg, headers?: HeadersArg) {
+  const id = this.requestId;
+  if (id === null) return writeHead.call(this, status, reason, headers) as ApiResponse;
+  this.requestId = null;
+  const named = typeof reason === 'string';
+  const h = named ? headers : reason;
+  let withId: HeadersArg;
+  if (h === undefined) {
+    this.setHeader('x-request-id', id);
+    return writeHead.call(this, status, reason, headers) as ApiResponse;
+  }
+  if (Array.isArray(h)) withId = ['x-request-id', id, ...(h as string[])];
+  else withId = { 'x-request-id': id, ...h };
+  return (named ? writeHead.call(this, status, reason, withId) : writeHead.call(this, status, withId)) as ApiResponse;
+} as ApiResponse['writeHead'];
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  writeJson(res, status, text, String(Buffer.byteLength(text)), headers);
+}
+
+/** A JSON answer serialized earlier (a body kept while what it shows is unchanged). */
+export function sendJsonBytes(res: ServerResponse, status: number, body: Buffer): void {
+  writeJson(res, status, body, String(body.length));
+}
+
+function writeJson(res: ServerResponse, status: number, text: string | Buffer, length: string, headers?: Record<string, string>): void {
+  if (headers) res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': length, 'cache-control': 'no-store', ...headers });
+  else if (res instanceof ApiResponse && res.requestId !== null) {
+    // the common answer: one flat header list, the request id in it
+    const id = res.requestId;
+    res.requestId = null;
+    res.writeHead(status, ['x-request-id', id, 'content-type', JSON_TYPE, 'content-length', length, 'cache-control', 'no-store']);
+  } else res.writeHead(status, ['content-type', JSON_TYPE, 'content-length', length, 'cache-control', 'no-store']);
   res.end(text);
 }
 
-function errorHeaders(err: ApiError): Record<string, string> {
+function errorHeaders(err: ApiError): Record<string, string> | undefined {
+  if (err.extra.retryAfterMs === undefined && !err.extra.allow) return undefined;
   const h: Record<string, string> = {};
   if (err.extra.retryAfterMs !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(err.extra.retryAfterMs / 1000)));
   if (err.extra.allow) h.allow = err.extra.allow.join(', ');

@@ -33,14 +33,33 @@ export class RouteTable<C> {
     }
   }
 
+  /**
+   * The last matches found, by method and path: the few paths a crowd sends over and over (a space's join
+   * and details) skip the split. Bounded: emptied when full, so a client naming endless paths costs a miss.
+   */
+  private readonly recent = new Map<string, RouteMatch<C>>();
+
   match(method: string, path: string): RouteMatch<C> {
+    const key = `${method} ${path}`;
+    const hit = this.recent.get(key);
+    if (hit) return hit;
+    const m = this.find(method, path);
+    if (m.kind === 'found') {
+      if (this.recent.size >= 256) this.recent.clear();
+      this.recent.set(key, m);
+    }
+    return m;
+  }
+
+  private find(method: string, path: string): RouteMatch<C> {
     const parts = path.split('/').filter(Boolean);
     let sameRoute: Route | null = null;
     const allow: string[] = [];
     for (const { def, segments } of this.byLength.get(parts.length) ?? []) {
       const params = matchSegments(segments, parts);
       if (!params) continue;
-      if (def.method === method || (def.head && method === 'HEAD')) return { kind: 'found', def, params };
+      // the params are shared by every request of the same path (the match is kept): nobody may change them
+      if (def.method === method || (def.head && method === 'HEAD')) return { kind: 'found', def, params: Object.freeze(params) };
       sameRoute ??= def.route;
       allow.push(def.method, ...(def.head ? ['HEAD'] : []));
     }

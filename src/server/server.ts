@@ -7,7 +7,7 @@
  * `upgrade.ts`, `hub.ts`, `connections.ts`, `audio-plane.ts`, `dispatch.ts`, `space-sync.ts`.
  */
 import { mkdtemp } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { SpaceStore, type Space } from '../space/index.js';
 import { OPEN_GATE, Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
 import { HttpApi, type JoinCounters } from './http-api.js';
+import { ApiResponse } from './http-util.js';
 import type { ServerFaults } from './faults.js';
 import { AudioSocket } from './audio-socket.js';
 import { Hub } from './hub.js';
@@ -68,7 +69,7 @@ export interface LiveServerDeps {
  */
 export class LiveServer {
   readonly spaces: SpaceStore;
-  private readonly http: Server;
+  private readonly http: Server<typeof IncomingMessage, typeof ApiResponse>;
   private readonly wss: WsServer<typeof AudioSocket>;
   private readonly hub: Hub;
   private readonly api: HttpApi;
@@ -205,6 +206,8 @@ export class LiveServer {
       endSpace: (space) => this.endSpace(space),
     });
     this.http = createServer({
+      // the request id goes out with the other headers in one writeHead (http-util.ts)
+      ServerResponse: ApiResponse,
       maxHeaderSize: config.maxHeaderSize,
       headersTimeout: config.headersTimeoutMs,
       requestTimeout: config.requestTimeoutMs,

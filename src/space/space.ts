@@ -50,6 +50,8 @@ export class Space {
   private chunkCount = 0;
   /** Listeners on the other instances of a cluster (real and modelled), as they last reported them. */
   peers = { real: 0, virtual: 0 };
+  /** Bumped by every change the snapshot shows except `peers` (state, listeners, stage, chunks): a reader may keep what it built from an unchanged version. */
+  private changes = 0;
 
   constructor(
     readonly id: string,
@@ -58,6 +60,11 @@ export class Space {
     readonly scheduledStart: number,
   ) {
     this.scheduledIso = new Date(scheduledStart).toISOString();
+  }
+
+  /** What the snapshot shows has changed since a reader saw another version (the peers' counts aside: read them). */
+  get version(): number {
+    return this.changes;
   }
 
   get realListeners(): number {
@@ -73,6 +80,7 @@ export class Space {
   acceptChunk(seq: number): boolean {
     if (seq !== this.chunkCount) return false;
     this.chunkCount++;
+    this.changes++;
     return true;
   }
 
@@ -83,6 +91,7 @@ export class Space {
   acceptDelivered(seq: number): boolean {
     if (seq < this.chunkCount) return false;
     this.chunkCount = seq + 1;
+    this.changes++;
     return true;
   }
 
@@ -91,6 +100,7 @@ export class Space {
       throw new DomainError('INVALID_TRANSITION', `cannot go from ${this.state} to ${to}`);
     }
     this.state = to;
+    this.changes++;
     if (to === 'live') this.startedAt = at;
     if (to === 'ended') this.endedAt = at;
   }
@@ -112,6 +122,7 @@ export class Space {
     this.members.set(id, m);
     if (role !== 'listener') this.stage.set(id, m);
     if (role !== 'host') this.realListenerCount++;
+    this.changes++;
     return m;
   }
 
@@ -123,6 +134,7 @@ export class Space {
     this.stage.delete(id);
     this.speakRequests.delete(id);
     if (m.role !== 'host') this.realListenerCount--;
+    this.changes++;
     return true;
   }
 
@@ -144,6 +156,7 @@ export class Space {
     if (!this.speakRequests.delete(id)) throw new DomainError('NOT_REQUESTED', `listener '${id}' has not asked to speak`);
     m.role = 'speaker';
     this.stage.set(id, m);
+    this.changes++;
     return m;
   }
 

@@ -16,6 +16,33 @@ describe('Space', () => {
     expect(s.snapshot()).toMatchObject({ state: 'ended', startedAt: new Date(10).toISOString(), endedAt: new Date(20).toISOString() });
   });
 
+  it('moves its version on every change its snapshot shows, so a body kept per version is never stale', () => {
+    const op = fc.record({ kind: fc.constantFrom('join' as const, 'leave' as const, 'ask' as const, 'grant' as const, 'chunk' as const, 'deliver' as const, 'start' as const, 'end' as const, 'react' as const), id: fc.integer({ min: 0, max: 5 }) });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 100 }), (ops) => {
+        const s = new Space('a', 't', 'h', 0);
+        let t = 0;
+        for (const o of ops) {
+          const before = { version: s.version, shown: JSON.stringify(s.snapshot(7)) };
+          try {
+            if (o.kind === 'join') s.join(`c${o.id}`, 'n');
+            else if (o.kind === 'leave') s.leave(`c${o.id}`);
+            else if (o.kind === 'ask') s.requestToSpeak(`c${o.id}`);
+            else if (o.kind === 'grant') s.grantSpeak(`c${o.id}`);
+            else if (o.kind === 'chunk') s.acceptChunk(s.chunks + (o.id % 2));
+            else if (o.kind === 'deliver') s.acceptDelivered(s.chunks + o.id - 2);
+            else if (o.kind === 'start') s.start(++t);
+            else if (o.kind === 'end') s.end(++t);
+            else s.react('👏');
+          } catch {
+            // a refused operation changes nothing
+          }
+          if (JSON.stringify(s.snapshot(7)) !== before.shown) expect(s.version).not.toBe(before.version);
+        }
+      }),
+    );
+  });
+
   it('keeps the roster count and the stage equal to the members present, whatever order joins, leaves and grants come in', () => {
     const op = fc.record({ kind: fc.constantFrom('join' as const, 'leave' as const, 'ask' as const, 'grant' as const), id: fc.integer({ min: 0, max: 20 }) });
     fc.assert(
