@@ -1,5 +1,5 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -34,8 +34,25 @@ export function pinning(env: NodeJS.ProcessEnv): Pinning {
 /** USER_HZ: /proc/<pid>/stat counts CPU time in 10 ms ticks. */
 const TICK_MICROS = 10_000;
 
-/** Another process's CPU time so far (user + system, every thread), in µs, from /proc/<pid>/stat; rejects once it has gone. */
+/**
+ * Another process's CPU time so far (user + system, every live thread), in µs; rejects once it has gone.
+ * Read in nanoseconds from each thread's /proc/<pid>/task/<tid>/schedstat (time on a CPU), so a short
+ * window of a lightly loaded process is not rounded to /proc/<pid>/stat's 10 ms ticks (a 1 ms window
+ * read as 0 or 10 ms). A thread that ends inside a window takes its time with it: the processes measured
+ * here keep their threads for the run. Without schedstat, the ticks of /proc/<pid>/stat.
+ */
 export async function processCpuMicros(pid: number): Promise<number> {
+  let tids: string[] = [];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    // gone, or no task directory: the stat read below says which
+  }
+  if (tids.length > 0) {
+    const ns = await Promise.all(tids.map((t) => readFile(`/proc/${pid}/task/${t}/schedstat`, 'utf8').then((s) => Number(s.slice(0, s.indexOf(' '))), () => 0)));
+    const total = ns.reduce((a, b) => a + b, 0);
+    if (total > 0) return total / 1000;
+  }
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // fields after the command (which may hold spaces) start at ") "; utime and stime are fields 14 and 15
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
