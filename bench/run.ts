@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SERVER_DEFAULTS } from '../src/config.js';
 import { createRng } from '../src/sim/rng.js';
 import { writeAtomic } from '../src/write-atomic.js';
-import { coreBusyMicros, pinning, pinSelf, spawnProc, type Proc } from './lib/proc.js';
+import { coreBusyMicros, pinning, pinSelf, spawnProc, type MemReading, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger } from './lib/entries.js';
 import { estimate, shuffled, type Estimate } from './lib/stats.js';
@@ -56,6 +56,9 @@ const CFG = {
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
   seed: num('BENCH_SEED', 1),
+  /** Memory readings of each fan-out server before and after its crowd connects (the memory figure's interval is over them), and the gap between them. */
+  memReadings: Math.max(1, num('BENCH_MEM_READINGS', 3)),
+  memGapMs: num('BENCH_MEM_GAP_MS', 500),
   /** Chunks per write of the coalesced operating point (Stampede with `fanoutCoalesceChunks`); 0 or 1 leaves it out. */
   coalesce: num('BENCH_COALESCE', 4),
   /** Its bound on how long a held chunk waits (`fanoutCoalesceMaxHoldMs`), ms. */
@@ -134,8 +137,11 @@ interface FanoutCell {
   listeners: number;
   connected: number;
   connectMs: number;
+  /** The median of the readings of serverMemPerListenerKiB.rssLessYoung (the figure held to the target). */
   serverRssPerListenerKiB: number;
   swarmRssPerListenerKiB: number;
+  /** Per listener that connected after the first reading, KiB: one value per reading (BENCH_MEM_READINGS). */
+  serverMemPerListenerKiB: Record<keyof MemReading | 'rssLessYoung', number[]>;
   flags: string[];
   rounds: FanoutRound[];
 }
@@ -168,17 +174,36 @@ async function setUp(c: Contestant, n: number, { server, swarm, info }: Started)
   const first = Math.max(1, Math.floor(n / 10));
   const t0 = Date.now();
   const a = await swarm.call<{ connected: number }>('connect', { flavor: c.flavor, url, n: first, spaceId: info.spaceId, budgetMs: CFG.connectBudgetMs });
-  const [sRss0, wRss0] = await Promise.all([server.call<{ rss: number }>('mem'), swarm.call<{ rss: number }>('mem')]);
+  // several readings only where the figure is reported (the largest size)
+  const readings = n === Math.max(...CFG.sizes) ? CFG.memReadings : 1;
+  const [sMem0, wRss0] = await Promise.all([readMem(server, readings), swarm.call<{ rss: number }>('mem')]);
   const b = await swarm.call<{ connected: number }>('connect', { flavor: c.flavor, url, n: n - first, spaceId: info.spaceId, budgetMs: Math.max(1_000, CFG.connectBudgetMs - (Date.now() - t0)) });
   const connected = a.connected + b.connected;
   const connectMs = Date.now() - t0;
   await wait(200);
-  const [sRss1, wRss1] = await Promise.all([server.call<{ rss: number }>('mem'), swarm.call<{ rss: number }>('mem')]);
+  const [sMem1, wRss1] = await Promise.all([readMem(server, readings), swarm.call<{ rss: number }>('mem')]);
   const per = (x: number, y: number) => Math.round(((y - x) / Math.max(1, b.connected) / 1024) * 100) / 100;
+  // reading i after the crowd against reading i before it; an earlier build's server (BENCH_BEFORE) may give RSS alone: NaN
+  const field = (k: keyof MemReading | 'rssLessYoung') => sMem1.map((r1, i) => per(value(sMem0[i]!, k), value(r1, k)));
+  const mem = { rss: field('rss'), rssLessYoung: field('rssLessYoung'), heapUsed: field('heapUsed'), external: field('external'), arrayBuffers: field('arrayBuffers'), young: field('young') };
   const flags = connected < n ? [`connected ${connected} of ${n} listeners within ${CFG.connectBudgetMs / 1000} s`] : [];
-  log(`  ${c.name}: ${connected}/${n} connected in ${connectMs} ms; server +${per(sRss0.rss, sRss1.rss)} KiB/listener, swarm +${per(wRss0.rss, wRss1.rss)} KiB/listener`);
-  return { c, server, swarm, cell: { contestant: c.name, listeners: n, connected, connectMs, serverRssPerListenerKiB: per(sRss0.rss, sRss1.rss), swarmRssPerListenerKiB: per(wRss0.rss, wRss1.rss), flags, rounds: [] } };
+  const med = (xs: number[]) => estimate(xs).median;
+  log(`  ${c.name}: ${connected}/${n} connected in ${connectMs} ms; server KiB/listener: RSS less young generation ${med(mem.rssLessYoung)} (RSS ${med(mem.rss)}, young generation ${med(mem.young)}, heap used ${med(mem.heapUsed)}, external ${med(mem.external)}); swarm +${per(wRss0.rss, wRss1.rss)} KiB/listener`);
+  return { c, server, swarm, cell: { contestant: c.name, listeners: n, connected, connectMs, serverRssPerListenerKiB: med(mem.rssLessYoung), swarmRssPerListenerKiB: per(wRss0.rss, wRss1.rss), serverMemPerListenerKiB: mem, flags, rounds: [] } };
 }
+
+/** A server's memory, read BENCH_MEM_READINGS times BENCH_MEM_GAP_MS apart (each after full collections). */
+async function readMem(server: Proc, readings: number): Promise<MemReading[]> {
+  const rs: MemReading[] = [];
+  for (let i = 0; i < readings; i++) {
+    if (i) await wait(CFG.memGapMs);
+    rs.push(await server.call<MemReading>('mem'));
+  }
+  return rs;
+}
+
+/** RSS less the young generation: what the process holds, without the allocation buffer V8 sizes to the last burst. */
+const value = (r: MemReading, k: keyof MemReading | 'rssLessYoung') => (k === 'rssLessYoung' ? r.rss - r.young : r[k]);
 
 /** One measuring window for one contestant: audio on, warm-up, window, audio off. */
 async function measure(l: Live, round: number, position: number): Promise<void> {
@@ -291,10 +316,10 @@ async function partFanout(): Promise<void> {
     if (bare) compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(bare), excluded: why(st, bare) });
   }
   raw.fanout = cells;
-  // memory at the largest size: each server's RSS per idle listener, and each swarm's
+  // memory at the largest size: each server's RSS per idle listener (young generation left out: see MemReading), and each swarm's
   const big = cells.filter((c) => c.listeners === Math.max(...CFG.sizes));
   for (const c of big) {
-    against({ part: 'memory', name: `${c.contestant}: server RSS per connected idle listener (${c.connected.toLocaleString('en-US')})`, unit: 'KiB', better: 'lower', a: [c.serverRssPerListenerKiB], limit: 8, limitName: 'target 8 KiB' });
+    against({ part: 'memory', name: `${c.contestant}: server RSS per connected idle listener, less V8's young generation (${c.connected.toLocaleString('en-US')})`, unit: 'KiB', better: 'lower', a: c.serverMemPerListenerKiB.rssLessYoung, limit: 8, limitName: 'target 8 KiB' });
   }
   const sw = big.find((c) => c.contestant === 'stampede');
   if (sw) against({ part: 'memory', name: `client swarm RSS per listener (Stampede's, ${sw.connected.toLocaleString('en-US')})`, unit: 'KiB', better: 'lower', a: [sw.swarmRssPerListenerKiB], limit: 40, limitName: 'target 40 KiB' });

@@ -18,6 +18,8 @@ interface CellRow {
   connected: number;
   serverRssPerListenerKiB: number;
   swarmRssPerListenerKiB: number;
+  /** Absent in results written before issue #15's session 8. */
+  serverMemPerListenerKiB?: { rss: number[]; heapUsed: number[] };
   flags: string[];
   rounds: { chunksPerCpuSec: number; userMicrosPerChunk: number; systemMicrosPerChunk: number; p50Ms: number; p99Ms: number; deliveredRatio: number }[];
 }
@@ -38,10 +40,10 @@ export function renderMarkdown(meta: { date: string; node: string; cpus: number;
   const cells = raw.fanout as CellRow[] | undefined;
   if (cells) {
     out.push('', '## Fan-out cells', '', 'Per contestant and size: medians of the rounds (bootstrap intervals are in latest.json entries; every round is in `raw.fanout`).', '');
-    out.push('| listeners | contestant | connected | chunks per CPU-s | user µs/chunk | system µs/chunk | p50 / p99 ms | delivered | server KiB/listener | swarm KiB/listener | flags |', '|---|---|---|---|---|---|---|---|---|---|---|');
+    out.push('| listeners | contestant | connected | chunks per CPU-s | user µs/chunk | system µs/chunk | p50 / p99 ms | delivered | server KiB/listener: RSS less young gen (RSS; heap used) | swarm KiB/listener | flags |', '|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of cells) {
       const m = (k: keyof CellRow['rounds'][number]) => (c.rounds.length ? median(c.rounds.map((r) => r[k])) : NaN);
-      out.push(`| ${c.listeners.toLocaleString('en-US')} | ${c.contestant} | ${c.connected.toLocaleString('en-US')} | ${fmt(m('chunksPerCpuSec'))} | ${fmt(m('userMicrosPerChunk'))} | ${fmt(m('systemMicrosPerChunk'))} | ${fmt(m('p50Ms'))} / ${fmt(m('p99Ms'))} | ${(m('deliveredRatio') * 100).toFixed(1)}% | ${fmt(c.serverRssPerListenerKiB)} | ${fmt(c.swarmRssPerListenerKiB)} | ${c.flags.join('; ')} |`);
+      out.push(`| ${c.listeners.toLocaleString('en-US')} | ${c.contestant} | ${c.connected.toLocaleString('en-US')} | ${fmt(m('chunksPerCpuSec'))} | ${fmt(m('userMicrosPerChunk'))} | ${fmt(m('systemMicrosPerChunk'))} | ${fmt(m('p50Ms'))} / ${fmt(m('p99Ms'))} | ${(m('deliveredRatio') * 100).toFixed(1)}% | ${fmt(c.serverRssPerListenerKiB)}${c.serverMemPerListenerKiB ? ` (${fmt(median(c.serverMemPerListenerKiB.rss))}; ${fmt(median(c.serverMemPerListenerKiB.heapUsed))})` : ''} | ${fmt(c.swarmRssPerListenerKiB)} | ${c.flags.join('; ')} |`);
     }
   }
   const budget = raw.overloadBudget as OverloadSeries | undefined;

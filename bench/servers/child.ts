@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { DenseSockets } from '../../src/server/dense-sockets.js';
 import { binaryFrame } from '../../src/server/preframed.js';
-import { answer, monoMs, settledRss } from '../lib/proc.js';
+import { answer, memReading, monoMs } from '../lib/proc.js';
 
 /**
  * What every bench server child does besides serving: start and stop the audio (so the servers of one
@@ -132,7 +132,7 @@ export function serveChild(start: () => Promise<ServerHandle>): void {
         }
         return m;
       },
-      mem: () => ({ rss: settledRss() }),
+      mem: () => memReading(),
       // the event loop's delay since the last call (p99 and max, ms); the first call starts sampling (10 ms resolution)
       loop: () => {
         loop ??= monitorEventLoopDelay({ resolution: 10 });

@@ -59,6 +59,7 @@ describe('npm run bench', () => {
       BENCH_ROUNDS: '2',
       BENCH_MEASURE_MS: '300',
       BENCH_WARMUP_MS: '100',
+      BENCH_MEM_GAP_MS: '0',
       BENCH_HTTP_MS: '150',
       BENCH_OVERLOAD_MS: '200',
       BENCH_OVERLOAD_ROUNDS: '1',
