@@ -146,7 +146,8 @@ export class HttpApi {
    * request: a POST to `/api/v1/spaces/<id>/join` of a space that is not over, on a server that is not
    * draining, while the server sheds load or the join rate is used up. The answer is the one the full path
    * gives — 503 `OVERLOADED` or 429 `RATE_LIMITED`, the same body, Retry-After and request id, counted the
-   * same — and the connection stays open. False for every other request, which takes the full path.
+   * same — and the connection stays open. Called for joins only (`isJoin`); false for a join the gate
+   * takes, which goes on to the full path.
    *
    * `undecided` joins were let through and wait in the admission queue for a later turn: each holds a
    * claim on a token it has not taken yet. Without counting them, every join of a crowd that arrives
@@ -154,8 +155,7 @@ export class HttpApi {
    * 10× flood the queue then held every join (56,000 in 3 s) and admitted ones waited seconds.
    */
   refuseEarly(req: IncomingMessage, res: ServerResponse, undecided = 0): boolean {
-    const url = req.url;
-    if (req.method !== 'POST' || !url || !url.startsWith(JOIN_PREFIX) || !url.endsWith(JOIN_SUFFIX)) return false;
+    const url = req.url!;
     const id = url.slice(JOIN_PREFIX.length, -JOIN_SUFFIX.length);
     if (!id || id.includes('/')) return false;
     const space = this.d.spaces.get(id);
@@ -186,9 +186,7 @@ export class HttpApi {
     res.writeHead(r.status, ['x-request-id', reqId, 'content-type', 'application/json; charset=utf-8', 'content-length', String(r.body.length), 'cache-control', 'no-store', 'retry-after', r.retryAfter]);
     res.end(r.body);
     this.countJoin(outcome);
-    const seconds = (performance.now() - t0) / 1000;
-    this.duration('join', statusClass(r.status)).observe(seconds);
-    if (this.d.log.isLevelEnabled('debug')) this.d.log.debug({ reqId, method: req.method, url: url.slice(0, 200), status: r.status, ms: Math.round(seconds * 1000) }, 'request');
+    this.count(req, res, t0, 'join', reqId);
     return true;
   }
 

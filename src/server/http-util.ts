@@ -46,13 +46,9 @@ export function sendJsonBytes(res: ServerResponse, status: number, body: Buffer)
 }
 
 function writeJson(res: ServerResponse, status: number, text: string | Buffer, length: string, headers?: Record<string, string>): void {
+  // the common answer is one flat header list (ApiResponse's writeHead puts the request id in front)
   if (headers) res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': length, 'cache-control': 'no-store', ...headers });
-  else if (res instanceof ApiResponse && res.requestId !== null) {
-    // the common answer: one flat header list, the request id in it
-    const id = res.requestId;
-    res.requestId = null;
-    res.writeHead(status, ['x-request-id', id, 'content-type', JSON_TYPE, 'content-length', length, 'cache-control', 'no-store']);
-  } else res.writeHead(status, ['content-type', JSON_TYPE, 'content-length', length, 'cache-control', 'no-store']);
+  else res.writeHead(status, ['content-type', JSON_TYPE, 'content-length', length, 'cache-control', 'no-store']);
   res.end(text);
 }
 

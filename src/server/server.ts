@@ -255,19 +255,18 @@ export class LiveServer {
     // joins let through and still queued: each will take a token when its turn comes
     let queuedJoins = 0;
     this.http.on('request', (req, res) => {
+      if (!HttpApi.isJoin(req)) return void this.api.handle(req, res);
       // a join the gate will not take is refused before routing, the body or any JSON work
       if (this.api.refuseEarly(req, res, queuedJoins)) return;
-      if (HttpApi.isJoin(req)) {
-        queuedJoins++;
-        arrivals.submit({
-          size: 1,
-          next: 0,
-          run: () => {
-            queuedJoins--;
-            void this.api.handle(req, res);
-          },
-        });
-      } else void this.api.handle(req, res);
+      queuedJoins++;
+      arrivals.submit({
+        size: 1,
+        next: 0,
+        run: () => {
+          queuedJoins--;
+          void this.api.handle(req, res);
+        },
+      });
     });
     this.http.on('upgrade', (req, socket, head) => {
       // node:http leaves an upgraded socket without an error listener: one that fails while it waits is destroyed
