@@ -2,6 +2,9 @@ import { readdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { systemClock, type Clock } from '../clock.js';
+import { PlainCounter, PlainHistogram } from './plain.js';
+
+export { PlainCounter, PlainCounterChild, PlainHistogram, PlainHistogramChild } from './plain.js';
 
 /**
  * Every metric Stampede's server publishes, created on one Registry per app (never the global one).
@@ -75,8 +78,10 @@ export const FANOUT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 export interface ServerMetrics {
   registry: Registry;
   listeners: Gauge<'kind'>;
-  joinAttempts: Counter<'kind' | 'outcome'>;
-  httpDuration: Histogram<'route' | 'status_class'>;
+  /** Counted on every join: children that count in plain numbers (plain.ts). */
+  joinAttempts: PlainCounter<'kind' | 'outcome'>;
+  /** Observed on every request: children that count in plain numbers (plain.ts). */
+  httpDuration: PlainHistogram<'route' | 'status_class'>;
   wsConnections: Gauge;
   wsCloses: Counter<'code'>;
   audioChunksSent: Counter;
@@ -184,8 +189,8 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
   const m: ServerMetrics = {
     registry,
     listeners: new Gauge({ name: `${p}listeners`, help: 'Listeners in live or scheduled spaces, by population', labelNames: ['kind'], registers: r }),
-    joinAttempts: new Counter({ name: `${p}join_attempts_total`, help: 'Join attempts by population and outcome', labelNames: ['kind', 'outcome'], registers: r }),
-    httpDuration: new Histogram({ name: `${p}http_request_duration_seconds`, help: 'HTTP request duration by route and status class', labelNames: ['route', 'status_class'], buckets: HTTP_BUCKETS, registers: r }),
+    joinAttempts: new PlainCounter(`${p}join_attempts_total`, 'Join attempts by population and outcome', ['kind', 'outcome'], r),
+    httpDuration: new PlainHistogram(`${p}http_request_duration_seconds`, 'HTTP request duration by route and status class', ['route', 'status_class'], HTTP_BUCKETS, r),
     wsConnections: new Gauge({ name: `${p}ws_connections`, help: 'Open WebSocket connections', registers: r }),
     wsCloses: new Counter({ name: `${p}ws_closes_total`, help: 'WebSocket closes by close code', labelNames: ['code'], registers: r }),
     audioChunksSent: new Counter({ name: `${p}audio_chunks_sent_total`, help: 'Audio chunks handed to listener sockets', registers: r }),

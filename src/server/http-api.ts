@@ -8,12 +8,11 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { Counter, Histogram } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
 import { writeMetrics } from '../metrics/endpoint.js';
-import { statusClass, type JoinOutcome, type Route, type ServerMetrics } from '../metrics/index.js';
+import { statusClass, type JoinOutcome, type PlainCounterChild, type PlainHistogramChild, type Route, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, createSpaceBody, hostActionBody, joinBody, listSpacesQuery, parseBody } from '../protocol/index.js';
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { JoinGate, Shedder, TokenBucket } from './admission.js';
@@ -65,6 +64,9 @@ export interface HttpApiDeps {
   endSpace(space: Space): Promise<void>;
 }
 
+/** refuseEarly answered the join (a 429 or 503). */
+export const REFUSED = Symbol('refused');
+
 const JOIN_PREFIX = '/api/v1/spaces/';
 const JOIN_SUFFIX = '/join';
 
@@ -111,13 +113,13 @@ export class HttpApi {
     this.table = new RouteTable(routes);
   }
 
-  /** The request-duration histogram's child for a route and status class, looked up once and kept. */
-  private readonly durations = new Map<string, Histogram.Internal<'route' | 'status_class'>>();
-  private duration(route: Route, statusClassLabel: string): Histogram.Internal<'route' | 'status_class'> {
-    const key = `${route} ${statusClassLabel}`;
-    let h = this.durations.get(key);
-    if (!h) this.durations.set(key, (h = this.d.metrics.httpDuration.labels({ route, status_class: statusClassLabel })));
-    return h;
+  /** The request-duration histogram's children of a route, one per status class (1xx … 5xx), looked up once and kept. */
+  private readonly durations = new Map<Route, PlainHistogramChild[]>();
+  private duration(route: Route, status: number): PlainHistogramChild {
+    let byClass = this.durations.get(route);
+    if (!byClass) this.durations.set(route, (byClass = []));
+    const i = Math.min(5, Math.max(1, Math.floor(status / 100))) - 1;
+    return (byClass[i] ??= this.d.metrics.httpDuration.labels({ route, status_class: statusClass(status) }));
   }
 
   /** Real join attempts and admissions since the server started (both only grow). */
@@ -129,6 +131,17 @@ export class HttpApi {
   private requestId(req: IncomingMessage): string {
     const given = req.headers['x-request-id'];
     return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : `r${this.nextRequestId++}`;
+  }
+
+  /** Joins let through the admission gate and not decided yet: each will take a token or be refused (refuseEarly). */
+  private claims = 0;
+
+  /** A join's claim on a token ends when it is decided, or answered without a decision (an error, the client gone). */
+  private release(res: ServerResponse): void {
+    const r = res as ApiResponse;
+    if (r.claim !== true) return;
+    r.claim = false;
+    this.claims--;
   }
 
   /** Refusal answers of the early path, built once per code and Retry-After. */
@@ -146,20 +159,22 @@ export class HttpApi {
    * request: a POST to `/api/v1/spaces/<id>/join` of a space that is not over, on a server that is not
    * draining, while the server sheds load or the join rate is used up. The answer is the one the full path
    * gives — 503 `OVERLOADED` or 429 `RATE_LIMITED`, the same body, Retry-After and request id, counted the
-   * same — and the connection stays open. Called for joins only (`isJoin`); false for a join the gate
-   * takes, which goes on to the full path.
+   * same — and the connection stays open. Called for joins only (`isJoin`). Returns `REFUSED` when it
+   * answered; otherwise the join goes on to the full path, which is given the space id read here (the
+   * route is known: `handle` does not match it again), or undefined when the path holds no plain id.
    *
-   * `undecided` joins were let through and wait in the admission queue for a later turn: each holds a
-   * claim on a token it has not taken yet. Without counting them, every join of a crowd that arrives
-   * while one token is left passes here, is queued, and takes the full path, 16 a turn; under a
-   * 10× flood the queue then held every join (56,000 in 3 s) and admitted ones waited seconds.
+   * A join let through holds a claim on a token until it is decided (`claims`): while it waits in the
+   * admission queue for a later turn, or for its body, it has not taken its token yet. Without counting
+   * them, every join of a crowd that arrives while one token is left passes here, is queued, and takes
+   * the full path, 16 a turn; under a 10× flood the queue then held every join (56,000 in 3 s) and
+   * admitted ones waited seconds.
    */
-  refuseEarly(req: IncomingMessage, res: ServerResponse, undecided = 0): boolean {
+  refuseEarly(req: IncomingMessage, res: ApiResponse): typeof REFUSED | string | undefined {
     const url = req.url!;
     const id = url.slice(JOIN_PREFIX.length, -JOIN_SUFFIX.length);
-    if (!id || id.includes('/')) return false;
+    if (!id || id.includes('/')) return undefined;
     const space = this.d.spaces.get(id);
-    if (!space || space.state === 'ended' || this.d.draining()) return false;
+    if (!space || space.state === 'ended' || this.d.draining()) return id;
     const t0 = performance.now();
     const shedding = this.d.shedder.reason();
     let outcome: JoinOutcome;
@@ -168,8 +183,12 @@ export class HttpApi {
       outcome = 'overloaded';
       key = `OVERLOADED ${shedding} ${this.d.config.retryAfterMs}`;
     } else {
-      const token = this.d.bucket.peek(undecided);
-      if (token.ok) return false;
+      const token = this.d.bucket.peek(this.claims);
+      if (token.ok) {
+        res.claim = true;
+        this.claims++;
+        return id;
+      }
       outcome = 'rate_limited';
       key = `RATE_LIMITED ${Math.max(1000, token.retryAfterMs)}`;
     }
@@ -187,7 +206,7 @@ export class HttpApi {
     res.end(r.body);
     this.countJoin(outcome);
     this.count(req, res, t0, 'join', reqId);
-    return true;
+    return REFUSED;
   }
 
   /**
@@ -195,7 +214,7 @@ export class HttpApi {
    * model delay, no cluster): they are counted right away. A promise comes back only from a handler that
    * waits; its answer is counted when the handler is done, and a streamed one when it finishes.
    */
-  handle(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+  handle(req: IncomingMessage, res: ServerResponse, joinSpaceId?: string): Promise<void> | undefined {
     const t0 = performance.now();
     const reqId = this.requestId(req);
     // written with the answer's other headers, in its one writeHead (http-util.ts)
@@ -221,8 +240,12 @@ export class HttpApi {
         if (path.endsWith('/join')) this.countJoin('draining');
         throw new ApiError('DRAINING', undefined, { retryAfterMs: this.d.config.retryAfterMs });
       }
-      const m = this.table.match(method, path);
-      if (method === 'OPTIONS' && m.kind === 'method_not_allowed') {
+      // a join refuseEarly has read the space id of: the route is known
+      const m = joinSpaceId === undefined ? this.table.match(method, path) : null;
+      if (m === null) {
+        route = 'join';
+        waiting = this.join({ req, res }, joinSpaceId!);
+      } else if (method === 'OPTIONS' && m.kind === 'method_not_allowed') {
         // a CORS preflight (or a client asking what a route takes): the methods, nothing else
         route = m.route;
         res.writeHead(204, { allow: [...m.allow, 'OPTIONS'].join(', ') });
@@ -269,13 +292,14 @@ export class HttpApi {
 
   /** Counts the request (duration histogram, request log line) once its answer is written; a streamed one when it finishes. */
   private finished(req: IncomingMessage, res: ServerResponse, t0: number, route: Route, reqId: string): void {
+    this.release(res);
     if (!res.writableEnded) return void res.once('finish', () => this.count(req, res, t0, route, reqId));
     this.count(req, res, t0, route, reqId);
   }
 
   private count(req: IncomingMessage, res: ServerResponse, t0: number, route: Route, reqId: string): void {
     const seconds = (performance.now() - t0) / 1000;
-    this.duration(route, statusClass(res.statusCode)).observe(seconds);
+    this.duration(route, res.statusCode).observe(seconds);
     // a request line is debug (warn for a 5xx other than shedding); nothing is built when it would not be written
     const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'warn' : 'debug';
     if (this.d.log.isLevelEnabled(level)) this.d.log[level]({ reqId, method: req.method, url: req.url?.slice(0, 200), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
@@ -381,7 +405,7 @@ export class HttpApi {
   }
 
   /** Counts a finished join attempt; attempts and admissions are counted together, when the outcome is known. */
-  private readonly attempts = new Map<JoinOutcome, Counter.Internal>();
+  private readonly attempts = new Map<JoinOutcome, PlainCounterChild>();
   private countJoin(outcome: JoinOutcome): void {
     let c = this.attempts.get(outcome);
     if (!c) this.attempts.set(outcome, (c = this.d.metrics.joinAttempts.labels({ kind: 'real', outcome })));
@@ -422,12 +446,15 @@ export class HttpApi {
 
   private decideJoin(req: IncomingMessage, res: ServerResponse, space: Space, name: string | undefined): Promise<void> | void {
     const { config, clock } = this.d;
+    // decided now: its claim gives way to its own token, taken (or not) below
+    this.release(res);
+    const now = clock.now();
     const decision = decideJoin({
       spaceState: space.state,
       draining: this.d.draining(),
       shedding: space.state === 'ended' || this.d.draining() ? null : this.d.shedder.reason(),
       token: this.d.bucket.peek(),
-      listenersAndPending: space.realListeners + this.d.tickets.pendingFor(space.id, clock.now()),
+      listenersAndPending: space.realListeners + this.d.tickets.pendingFor(space.id, now),
       maxListeners: config.maxListeners,
       retryAfterMs: config.retryAfterMs,
     });
@@ -435,9 +462,9 @@ export class HttpApi {
     if (!decision.admit) return this.refuse(decision.outcome, new ApiError(decision.code, decision.message, decision.retryAfterMs === undefined ? {} : { retryAfterMs: decision.retryAfterMs }));
     // one address: its own join rate, and a bounded number of unused tickets (docs/reliability.md #23)
     const ip = clientAddress(req, config.trustedProxies);
-    const mine = this.d.joinsPerAddress.take(ip, clock.now());
+    const mine = this.d.joinsPerAddress.take(ip, now);
     if (!mine.ok) return this.refuse('rate_limited', new ApiError('RATE_LIMITED', 'too many joins from this address right now', { retryAfterMs: Math.max(1000, mine.retryAfterMs) }));
-    if (this.d.tickets.pendingFrom(ip, clock.now()) >= config.maxTicketsPerAddress) {
+    if (this.d.tickets.pendingFrom(ip, now) >= config.maxTicketsPerAddress) {
       return this.refuse('rate_limited', new ApiError('TOO_MANY_TICKETS', `this address holds ${config.maxTicketsPerAddress} unused tickets: use one, or wait for them to expire`, { retryAfterMs: config.retryAfterMs }));
     }
     const gate = this.d.replay.joinGate();
@@ -456,9 +483,14 @@ export class HttpApi {
     this.answerJoin(req, res, ticket, expiresAt);
   }
 
+  /** The last Host header a join's wsUrl named. */
+  private goodHost = '';
+
   private answerJoin(req: IncomingMessage, res: ServerResponse, ticket: string, expiresAt: number): void {
     this.countJoin('admitted');
-    const host = req.headers.host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(req.headers.host) ? req.headers.host : this.d.listenAddress();
+    const given = req.headers.host;
+    // the Host a crowd sends is the same every time: the last one that passed is known good
+    const host = given !== undefined && (given === this.goodHost || (/^[A-Za-z0-9.:[\]-]{1,255}$/.test(given) && (this.goodHost = given))) ? given : this.d.listenAddress();
     sendJson(res, 200, { v: 1, ticket, expiresAt: new Date(expiresAt).toISOString(), role: 'listener', wsUrl: `ws://${host}/ws?ticket=${ticket}` });
   }
 

@@ -12,6 +12,11 @@ import { ApiError } from '../protocol/index.js';
 export class ApiResponse extends ServerResponse {
   /** The x-request-id the answer carries; null once written (or when the response is not the API's). */
   requestId: string | null = null;
+  /**
+   * A join let through the admission gate holds a claim on a token until it is decided (its token taken or
+   * not) or answered otherwise: while it waits for its turn or its body, the gate counts it (http-api.ts).
+   */
+  claim = false;
 }
 
 type HeadersArg = OutgoingHttpHeaders | OutgoingHttpHeader[];

@@ -22,7 +22,7 @@ import { ApiError, CLOSE } from '../protocol/index.js';
 import { SpaceStore, type Space } from '../space/index.js';
 import { OPEN_GATE, Shedder, TokenBucket, type LoadSignal } from './admission.js';
 import { HostKeys } from './host-auth.js';
-import { HttpApi, type JoinCounters } from './http-api.js';
+import { HttpApi, REFUSED, type JoinCounters } from './http-api.js';
 import { ApiResponse } from './http-util.js';
 import type { ServerFaults } from './faults.js';
 import { AudioSocket } from './audio-socket.js';
@@ -252,21 +252,13 @@ export class LiveServer {
     // joins and upgrades arrive in crowds: at most `admissionsPerTurn` of them are handled in one event-loop
     // turn, the rest in the next turns, so a crowd arriving together cannot stall the loop (reliability.md #15)
     const arrivals = new PacedQueue<Arrival>(config.admissionsPerTurn, (a) => a.run(), () => undefined);
-    // joins let through and still queued: each will take a token when its turn comes
-    let queuedJoins = 0;
     this.http.on('request', (req, res) => {
       if (!HttpApi.isJoin(req)) return void this.api.handle(req, res);
-      // a join the gate will not take is refused before routing, the body or any JSON work
-      if (this.api.refuseEarly(req, res, queuedJoins)) return;
-      queuedJoins++;
-      arrivals.submit({
-        size: 1,
-        next: 0,
-        run: () => {
-          queuedJoins--;
-          void this.api.handle(req, res);
-        },
-      });
+      // a join the gate will not take is refused before routing, the body or any JSON work; one it lets
+      // through holds a claim on a token until it is decided
+      const id = this.api.refuseEarly(req, res);
+      if (id === REFUSED) return;
+      arrivals.submit({ size: 1, next: 0, run: () => void this.api.handle(req, res, id) });
     });
     this.http.on('upgrade', (req, socket, head) => {
       // node:http leaves an upgraded socket without an error listener: one that fails while it waits is destroyed

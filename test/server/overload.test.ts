@@ -158,6 +158,37 @@ describe('admission control and load shedding', () => {
     expect(await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'real', outcome: 'rate_limited' })).toBe(n - read);
   });
 
+  it('a join waiting for its body keeps its claim on the last token: the crowd behind it is refused, it is admitted', async () => {
+    // one token that never refills. The first join's headers arrive without its body: it is let through
+    // and waits for the body, holding a claim on the token. Joins arriving meanwhile cannot be covered by
+    // the free tokens and are refused; when the body comes, the first join takes its token.
+    const s = await startApp({ joinRatePerSecond: 1, joinBurst: 1 }, { clock: manualClock(1_000_000) });
+    const { id } = await createSpace(s.url);
+    const { port } = new URL(s.url);
+    const body = '{"name":"first"}';
+    const sock = tcpConnect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => sock.once('connect', resolve));
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      sock.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        const end = text.indexOf('\r\n\r\n');
+        if (end >= 0 && text.length >= end + 4 + Number(/content-length: (\d+)/i.exec(text.slice(0, end))?.[1] ?? 0)) resolve(text);
+      });
+    });
+    sock.write(`POST /api/v1/spaces/${id}/join HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+    // a round trip on another connection, opened after those headers were sent, is answered after they were read
+    expect((await api(s.url, 'GET', '/healthz')).status).toBe(200);
+    const crowd = await Promise.all(Array.from({ length: 5 }, () => api<ErrBody>(s.url, 'POST', `/api/v1/spaces/${id}/join`)));
+    expect(crowd.map((r) => `${r.status} ${r.body.error.code}`)).toEqual(Array(5).fill('429 RATE_LIMITED'));
+    sock.write(body);
+    const first = await answer;
+    sock.destroy();
+    expect(first).toMatch(/^HTTP\/1\.1 200 /);
+    expect(JSON.parse(first.slice(first.indexOf('\r\n\r\n') + 4))).toMatchObject({ role: 'listener' });
+    expect(s.app.server.joinTotals()).toEqual({ attempts: 6, admitted: 1 });
+  });
+
   it('fails real joins as the replay model says the join path fails (gate availability 0)', async () => {
     const gate = settableGate();
     const s = await startApp({}, { replay: gate.view });
