@@ -59,12 +59,20 @@ export const SERVER_DEFAULTS = {
   /** With `fanoutCoalesceChunks` > 1: the longest a held chunk waits for its write; past it, what is held goes out. */
   fanoutCoalesceMaxHoldMs: 500,
   /**
-   * Fan-out writes in one event-loop turn (reliability.md #15): a bigger room's chunk goes out over several
-   * turns, so timers, joins and other spaces' audio run between them and the loop never stalls on one chunk.
+   * Fan-out pacing (reliability.md #15): a chunk's writes go out for at most `fanoutTurnMs` of time between
+   * two of the fan-out's event-loop turns (and never more than `fanoutWritesPerTurn` writes), so a bigger
+   * room's chunk is spread over turns: timers, joins and other spaces' audio run between them and the loop
+   * never stalls on one chunk.
    */
-  fanoutWritesPerTurn: 128,
-  /** Joins and WebSocket upgrades handled in one event-loop turn (reliability.md #15): a crowd arriving together is taken over several turns. */
-  admissionsPerTurn: 16,
+  fanoutTurnMs: 4,
+  fanoutWritesPerTurn: 4_096,
+  /**
+   * Admission pacing (reliability.md #15): joins and WebSocket upgrades are handled for at most
+   * `admissionTurnMs` between two of the admission queue's turns (never more than `admissionsPerTurn`):
+   * a crowd arriving together is taken over several turns.
+   */
+  admissionTurnMs: 4,
+  admissionsPerTurn: 1_024,
   /**
    * One bounded outbound path (reliability.md #19): no message of any kind is queued past this many
    * bytes for one connection; audio is skipped, a control message closes the connection with 4001.
@@ -184,7 +192,9 @@ export const serverConfigSchema = z.strictObject({
   skipBufferedBytes: positive,
   slowConsumerMs: positive,
   fanoutCoalesceChunks: positive.max(50),
+  fanoutTurnMs: z.number().positive().max(100),
   fanoutWritesPerTurn: positive,
+  admissionTurnMs: z.number().positive().max(100),
   admissionsPerTurn: positive,
   fanoutCoalesceMaxHoldMs: positive.max(10_000),
   maxOutboundBytes: positive.min(64 * 1024),
