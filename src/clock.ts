@@ -6,6 +6,11 @@ export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
   /**
+   * Milliseconds on a monotonic clock with an arbitrary origin, fractional (performance.now in production):
+   * how long work took, e.g. a paced queue's time budget per event-loop turn.
+   */
+  monotonic(): number;
+  /**
    * Resolves after `ms` milliseconds of this clock's time (immediately when ms <= 0), or as soon as
    * `signal` aborts, so a periodic loop can be stopped without waiting out its interval.
    */
@@ -15,6 +20,7 @@ export interface Clock {
 export function systemClock(): Clock {
   return {
     now: () => Date.now(),
+    monotonic: () => performance.now(),
     sleep: (ms, signal) => {
       if (ms <= 0 || signal?.aborted) return Promise.resolve();
       return new Promise<void>((resolve) => {
@@ -52,6 +58,8 @@ export function manualClock(startMs = 0): ManualClock {
   };
   return {
     now: () => now,
+    // moves only when told, with `now`: work takes no time on it
+    monotonic: () => now,
     sleep: (ms, signal) => {
       if (ms <= 0 || signal?.aborted) return Promise.resolve();
       return new Promise<void>((resolve) => {

@@ -59,11 +59,21 @@ export const SERVER_DEFAULTS = {
   /** With `fanoutCoalesceChunks` > 1: the longest a held chunk waits for its write; past it, what is held goes out. */
   fanoutCoalesceMaxHoldMs: 500,
   /**
-   * Fan-out writes in one event-loop turn (reliability.md #15): a bigger room's chunk goes out over several
-   * turns, so timers, joins and other spaces' audio run between them and the loop never stalls on one chunk.
+   * Fan-out pacing (reliability.md #15): a chunk's writes go out for at most `fanoutTurnMs` of time between
+   * two of the fan-out's event-loop turns (and never more than `fanoutWritesPerTurn` writes), so a bigger
+   * room's chunk is spread over turns: timers, joins and other spaces' audio run between them and the loop
+   * never stalls on one chunk.
    */
-  fanoutWritesPerTurn: 128,
-  /** Joins and WebSocket upgrades handled in one event-loop turn (reliability.md #15): a crowd arriving together is taken over several turns. */
+  fanoutTurnMs: 4,
+  fanoutWritesPerTurn: 4_096,
+  /**
+   * Admission pacing (reliability.md #15): at most `admissionsPerTurn` joins and WebSocket upgrades, and
+   * at most `admissionTurnMs` of them, between two of the admission queue's turns: a crowd arriving
+   * together is taken over several turns. The count binds first on this machine (16 joins are about
+   * 0.8 ms): paced by time alone, joins were admitted faster than their pipelined refusals were read, and
+   * at 10× the HTTP maximum the loop stalled for seconds (docs/bench.md, session 9).
+   */
+  admissionTurnMs: 4,
   admissionsPerTurn: 16,
   /**
    * One bounded outbound path (reliability.md #19): no message of any kind is queued past this many
@@ -184,7 +194,9 @@ export const serverConfigSchema = z.strictObject({
   skipBufferedBytes: positive,
   slowConsumerMs: positive,
   fanoutCoalesceChunks: positive.max(50),
+  fanoutTurnMs: z.number().positive().max(100),
   fanoutWritesPerTurn: positive,
+  admissionTurnMs: z.number().positive().max(100),
   admissionsPerTurn: positive,
   fanoutCoalesceMaxHoldMs: positive.max(10_000),
   maxOutboundBytes: positive.min(64 * 1024),

@@ -20,6 +20,9 @@ import { Recording } from './recording.js';
 /** How many recent chunks HTTP listeners can fetch: 30 s at the synthetic host's 100 ms cadence. */
 export const LIVE_WINDOW_CHUNKS = 300;
 
+/** Fan-out writes between two readings of the pacing clock: 32 writes are about 0.1–0.3 ms. */
+const FANOUT_CHECK_EVERY = 32;
+
 interface Track {
   recording: Recording | null;
   /** The live window for HTTP listeners (the CDN view): the most recent chunks, by sequence number. */
@@ -40,7 +43,7 @@ interface Track {
 /** One chunk's fan-out (its frames, with any carried text in front) to a room's listeners as they were when it came. */
 interface FanoutJob extends PacedJob {
   room: DenseSockets<Conn>;
-  /** The room's slots as they were when the chunk came (the room's own array when the job is done at once). */
+  /** The room's slots: the room's own array while the job runs at once, a copy from when the chunk came once it waits. */
   slots: Int32Array;
   data: Buffer;
   /** The carried text messages alone, for a listener that does not get the chunk. */
@@ -67,7 +70,7 @@ export class AudioPlane {
   private readonly send: FanOut<DenseSockets<Conn>>;
   /** Counts a recording whose file write failed (new or resumed after a takeover). */
   private readonly countRecordingFailure = (): void => this.metrics.recordingFailures.inc();
-  /** Fan-out writes, at most `fanoutWritesPerTurn` in one event-loop turn. */
+  /** Fan-out writes, paced: at most `fanoutTurnMs` of them (and `fanoutWritesPerTurn`) between two event-loop turns. */
   private readonly writes: PacedQueue<FanoutJob>;
 
   constructor(
@@ -80,11 +83,17 @@ export class AudioPlane {
     /** A text message to one connection through its bounded outbound path (the connections' `send`). */
     private readonly sendText: (conn: Conn, data: Buffer) => void = () => undefined,
   ) {
-    this.writes = new PacedQueue<FanoutJob>(
-      config.fanoutWritesPerTurn,
-      (job, from, to) => this.writeRange(job, from, to),
-      (job) => this.finished(job),
-    );
+    this.writes = new PacedQueue<FanoutJob>({
+      ms: config.fanoutTurnMs,
+      items: config.fanoutWritesPerTurn,
+      // a write is a few µs: the clock is read once per batch
+      checkEvery: FANOUT_CHECK_EVERY,
+      now: () => clock.monotonic(),
+      run: (job, from, to) => this.writeRange(job, from, to),
+      done: (job) => this.finished(job),
+      // a chunk left for later turns goes to the room as it was when the chunk came
+      park: (job) => void (job.slots = job.slots.slice(0, job.size)),
+    });
     this.quota = new ByteQuota(config.recordingQuotaBytes, (used) => metrics.recordingQuotaUsed.set(used));
     metrics.recordingQuotaLimit.set(config.recordingQuotaBytes);
     metrics.liveWindowLimit.set(config.liveWindowTotalBytes);
@@ -378,17 +387,15 @@ export class AudioPlane {
 
   /**
    * `data` (whole frames of `chunks` chunks, after the text the track carries) for every listener in the
-   * room now, paced (`paced.ts`): about `fanoutWritesPerTurn` writes per event-loop turn, in order behind
-   * earlier chunks. A room that fits what is left of this turn's budget, with nothing queued, is written at
-   * once from the room's own arrays; otherwise from a copy of them (who was in when the chunk came).
+   * room now, paced (`paced.ts`): writes for about `fanoutTurnMs` per event-loop turn, in order behind
+   * earlier chunks. With nothing queued it starts at once from the room's own arrays; what is left for a
+   * later turn goes from a copy of them (who was in when the chunk came).
    */
   private write(t: Track, listeners: DenseSockets<Conn>, data: Buffer, chunks: number, t0: number, seq: number): void {
     const text = t.carried;
     if (text.length > 0) t.carried = [];
     const frames = text.length > 0 ? Buffer.concat([...text.map(textFrame), data]) : data;
-    const size = listeners.size;
-    const slots = this.writes.fitsNow(size) ? listeners.slots : listeners.slots.slice(0, size);
-    this.writes.submit({ room: listeners, slots, size, next: 0, data: frames, text, chunks, seq, t0, sent: 0, dropped: 0 });
+    this.writes.submit({ room: listeners, slots: listeners.slots, size: listeners.size, next: 0, data: frames, text, chunks, seq, t0, sent: 0, dropped: 0 });
   }
 
   /**

@@ -1,15 +1,19 @@
 /**
- * Work over many sockets, paced across event-loop turns (docs/reliability.md #15): at most `perTurn` items
- * between two of our turns, the rest in later ones (`defer`: setImmediate, which runs after the I/O of the
- * loop iteration; the timers and the next I/O run before the one after). A fan-out to 700 listeners is 700
- * write system calls, 25–70 ms on a busy 2-core machine, and 300 listeners arriving together are 300
- * joins and upgrades; done as they came, with the count broadcast beside them, the loop stalled for
- * 120–190 ms. Paced, one loop iteration does at most about twice `perTurn` items of one queue (some as
- * they come, the rest in our turn), whatever the crowd.
+ * Work over many sockets, paced across event-loop turns by time (docs/reliability.md #15): between two of
+ * our turns, items run until `ms` milliseconds of them have passed on the injected clock (read every
+ * `checkEvery` items) or `items` of them are done, whichever comes first; the rest go in later turns
+ * (`defer`: setImmediate, which runs after the I/O of the loop iteration; the timers and the next I/O run
+ * before the one after). A fan-out to 700 listeners is 700 write system calls, 25–70 ms on a busy 2-core
+ * machine, and 300 listeners arriving together are 300 joins and upgrades; done as they came, with the
+ * count broadcast beside them, the loop stalled for 120–190 ms. Paced, one loop iteration spends about
+ * twice `ms` (plus one batch) on one queue's items (some as they come, the rest in our turn), whatever the
+ * crowd. A fixed count per turn instead was too few on a fast turn and too many on a slow one: 16 joins a
+ * turn admitted fewer joins than the token bucket allowed once turns grew (docs/bench.md).
  *
- * Jobs run in the order they were submitted (a listener hears chunks in order). A job that fits what is
- * left of the budget, with nothing queued before it, is done before `submit` returns, so a small room or
- * a lone join behaves exactly as unpaced code would.
+ * Jobs run in the order they were submitted (a listener hears chunks in order). A job submitted with
+ * nothing queued before it, while the budget since our last turn is not used up, starts before `submit`
+ * returns, so a small room or a lone join behaves exactly as unpaced code would; a job not finished when
+ * `submit` returns is handed to `park` (it will run in a later turn: keep what it needs).
  */
 export interface PacedJob {
   /** Items in the job (listeners to write to; 1 for a join). */
@@ -18,76 +22,93 @@ export interface PacedJob {
   next: number;
 }
 
+export interface PaceOptions<J extends PacedJob> {
+  /** Most items between two of our turns, whatever the clock says (an upper bound on a turn). */
+  items: number;
+  /** Milliseconds of items (on `now`) between two of our turns. */
+  ms: number;
+  /** Items done between two readings of the clock: 1 for items that cost tens of µs, more for µs-sized ones. */
+  checkEvery: number;
+  /** Monotonic milliseconds (the app clock's `monotonic`). */
+  now: () => number;
+  /** Does items [from, to) of a job. */
+  run: (job: J, from: number, to: number) => void;
+  /** A job's last item is done. */
+  done: (job: J) => void;
+  /** A job that `submit` leaves unfinished: it runs in later turns, after what the caller may change meanwhile. */
+  park?: (job: J) => void;
+  /** Runs `fn` in a later turn of the event loop. */
+  defer?: (fn: () => void) => void;
+}
+
 export class PacedQueue<J extends PacedJob> {
   private readonly jobs: J[] = [];
   private head = 0;
-  /** Items done since our last turn. */
+  /** Items done, and milliseconds spent on them, since our last turn. */
   private used = 0;
+  private spent = 0;
   private scheduled = false;
   private running = false;
+  private readonly o: Required<PaceOptions<J>>;
 
-  constructor(
-    private readonly perTurn: number,
-    /** Does items [from, to) of a job. */
-    private readonly run: (job: J, from: number, to: number) => void,
-    /** A job's last item is done. */
-    private readonly done: (job: J) => void,
-    /** Runs `fn` in a later turn of the event loop. */
-    private readonly defer: (fn: () => void) => void = (fn) => void setImmediate(fn),
-  ) {}
+  constructor(options: PaceOptions<J>) {
+    this.o = { park: () => undefined, defer: (fn) => void setImmediate(fn), ...options };
+  }
 
   /** Jobs not finished yet. */
   get pending(): number {
     return this.jobs.length - this.head;
   }
 
-  /** Whether a job of `size` items submitted now would be done before `submit` returns. */
-  fitsNow(size: number): boolean {
-    return this.pending === 0 && !this.running && this.used + size <= this.perTurn;
-  }
-
   submit(job: J): void {
     this.jobs.push(job);
     // something queued before it: it waits its turn (order); otherwise it starts on what is left of the budget
-    if (this.pending === 1 && !this.running) this.step(this.perTurn - this.used);
+    if (this.pending === 1 && !this.running) this.step(false);
+    if (job.next < job.size) this.o.park(job);
     this.schedule();
   }
 
   /** Finishes every queued job now, in order (a space ending: its last chunks go out before the close). */
   drain(): void {
-    this.step(Infinity);
+    this.step(true);
   }
 
   private schedule(): void {
     // our turn also starts a fresh budget, so it is due whenever anything was done or is waiting
-    if (this.scheduled || (this.used === 0 && this.pending === 0)) return;
+    if (this.scheduled || (this.used === 0 && this.spent === 0 && this.pending === 0)) return;
     this.scheduled = true;
-    this.defer(this.turn);
+    this.o.defer(this.turn);
   }
 
   private readonly turn = (): void => {
     this.scheduled = false;
     this.used = 0;
+    this.spent = 0;
     if (this.pending === 0) return;
-    this.step(this.perTurn);
+    this.step(false);
     this.schedule();
   };
 
-  private step(budget: number): void {
-    if (this.running || budget <= 0) return;
+  /** Runs jobs from the head until the budget since our last turn is used (or, `all`, until none is left). */
+  private step(all: boolean): void {
+    if (this.running) return;
+    const { items, ms, checkEvery, now, run, done } = this.o;
     this.running = true;
     try {
-      while (budget > 0 && this.head < this.jobs.length) {
+      let t = now();
+      while (this.head < this.jobs.length && (all || (this.used < items && this.spent < ms))) {
         const job = this.jobs[this.head]!;
         const from = job.next;
-        const to = Math.min(job.size, from + budget);
+        const to = all ? job.size : Math.min(job.size, from + Math.min(checkEvery, items - this.used));
         job.next = to;
-        budget -= to - from;
         this.used += to - from;
-        this.run(job, from, to);
+        run(job, from, to);
+        const t1 = now();
+        this.spent += t1 - t;
+        t = t1;
         if (job.next >= job.size) {
           this.jobs[this.head++] = undefined as unknown as J;
-          this.done(job);
+          done(job);
         }
       }
       if (this.head === this.jobs.length) {

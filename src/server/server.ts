@@ -249,9 +249,10 @@ export class LiveServer {
       draining: () => this.draining,
       attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
-    // joins and upgrades arrive in crowds: at most `admissionsPerTurn` of them are handled in one event-loop
-    // turn, the rest in the next turns, so a crowd arriving together cannot stall the loop (reliability.md #15)
-    const arrivals = new PacedQueue<Arrival>(config.admissionsPerTurn, (a) => a.run(), () => undefined);
+    // joins and upgrades arrive in crowds: they are handled for at most `admissionTurnMs` between two of the
+    // queue's event-loop turns, the rest in the next turns, so a crowd arriving together cannot stall the loop
+    // (reliability.md #15); each is tens of µs, so the clock is read after each
+    const arrivals = new PacedQueue<Arrival>({ ms: config.admissionTurnMs, items: config.admissionsPerTurn, checkEvery: 1, now: () => clock.monotonic(), run: (a) => a.run(), done: () => undefined });
     // joins let through and still queued: each will take a token when its turn comes
     let queuedJoins = 0;
     this.http.on('request', (req, res) => {
