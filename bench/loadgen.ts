@@ -237,17 +237,33 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
   };
 }
 
-/** `samples` scrapes of a URL one after another; every scrape's time in ms, in order. */
-async function scrape(url: string, samples: number): Promise<{ ms: number[]; bytes: number }> {
+/** What a Stampede's /metrics says of its own /metrics answers so far: its request-duration histogram's sum (s) and count for the route. */
+function ownAnswers(text: string): { sum: number; count: number } | null {
+  const at = (s: 'sum' | 'count') => new RegExp(`^stampede_http_request_duration_seconds_${s}\\{[^}]*route="metrics"[^}]*\\} (\\S+)$`, 'm').exec(text);
+  const [sum, count] = [at('sum'), at('count')];
+  return sum && count ? { sum: Number(sum[1]), count: Number(count[1]) } : null;
+}
+
+/**
+ * `samples` scrapes of a URL one after another; every scrape's time in ms, in order. `serverMs`: the
+ * server's own mean time per answer over the scrapes of this call (its request-duration histogram, read
+ * from the first and the last body: a body counts the answers before it), null for a server without it.
+ */
+async function scrape(url: string, samples: number): Promise<{ ms: number[]; bytes: number; serverMs: number | null }> {
   const ms: number[] = [];
   let bytes = 0;
+  let first: ReturnType<typeof ownAnswers> = null;
+  let last: ReturnType<typeof ownAnswers> = null;
   for (let i = 0; i < samples; i++) {
     const t0 = monoMs();
     const text = await (await fetch(url)).text();
     ms.push(monoMs() - t0);
     bytes = text.length;
+    if (i === 0) first = ownAnswers(text);
+    if (i === samples - 1) last = ownAnswers(text);
   }
-  return { ms, bytes };
+  const serverMs = first && last && last.count > first.count ? ((last.sum - first.sum) / (last.count - first.count)) * 1000 : null;
+  return { ms, bytes, serverMs };
 }
 
 answer({

@@ -8,7 +8,7 @@ import { writeAtomic } from '../src/write-atomic.js';
 import { coreBusyMicros, pinning, pinSelf, spawnProc, type MemReading, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger } from './lib/entries.js';
-import { estimate, shuffled, type Estimate } from './lib/stats.js';
+import { estimate, palindrome, shuffled, type Estimate, type Window } from './lib/stats.js';
 import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
 import { partCluster } from './cluster.js';
 import { partWorkers } from './load-workers.js';
@@ -374,7 +374,7 @@ async function closedRound(gen: Proc, s: HttpServer, method: 'GET' | 'POST', pat
 }
 
 /** One case's windows of a round as one round: requests over seconds, CPU over requests, the worst p99. */
-function joinWindows(round: number, ws: { position: number; w: HttpRound & { seconds: number } }[]): HttpRound {
+function joinWindows(round: number, ws: Window<HttpRound & { seconds: number }>[]): HttpRound {
   const requests = ws.reduce((a, x) => a + x.w.requests, 0);
   const seconds = ws.reduce((a, x) => a + x.w.seconds, 0);
   const n = Math.max(1, requests);
@@ -425,13 +425,8 @@ async function partJoin(): Promise<void> {
     for (const c of cases) await closedRound(gen, c.server, c.method, c.path, c.redeem, -1);
     for (let r = 0; r < CFG.rounds; r++) {
       for (const kind of shuffled(kinds, rng.next)) {
-        const order = shuffled(kind, rng.next);
-        const got = new Map<string, { position: number; w: HttpRound & { seconds: number } }[]>();
-        for (const [position, c] of [...order, ...[...order].reverse()].entries()) {
-          const w = await closedRound(gen, c.server, c.method, c.path, c.redeem, r, windowMs);
-          got.set(c.key, [...(got.get(c.key) ?? []), { position, w }]);
-        }
-        for (const c of kind) rounds[c.key]!.push(joinWindows(r, got.get(c.key)!));
+        const got = await palindrome(kind, rng.next, (c) => closedRound(gen, c.server, c.method, c.path, c.redeem, r, windowMs));
+        for (const c of kind) rounds[c.key]!.push(joinWindows(r, got.get(c)!));
       }
       log(`  round ${r + 1}/${CFG.rounds}: ${cases.map((c) => `${c.key} ${Math.round(rounds[c.key]!.at(-1)!.perSec)}/s`).join(', ')}`);
     }
@@ -600,42 +595,115 @@ async function overloadSeries(gen: Proc, definition: OverloadSeries['definition'
 
 // ───────────────────────────── /metrics ─────────────────────────────
 
-async function partMetrics(): Promise<void> {
-  const busyNow = await metricsOf('servers/stampede', 'stampede');
-  if (!CFG.before) return;
-  // the earlier build measured the same way right after (not interleaved: each needs its own listeners)
-  const busyBefore = await metricsOf(beforeServer('stampede'), 'stampede-before');
-  compare({ part: 'metrics', name: `/metrics scrape time with ${CFG.metricsListeners.toLocaleString('en-US')} listeners on air vs ${BEFORE_LABEL} (run after it, not interleaved)`, unit: 'ms', better: 'lower', a: busyNow, baselineName: 'stampede-before', b: busyBefore });
+/** A Stampede the /metrics part scrapes: one with no listeners, or one with BENCH_METRICS_LISTENERS connected. */
+interface ScrapedServer {
+  server: Proc;
+  swarm: Proc | null;
+  url: string;
+  spaceId: string;
+  connected: number;
 }
 
-/** The scrape figure of one build's Stampede: idle, then with listeners on air; returns the busy scrape times. */
-async function metricsOf(script: string, name: string): Promise<number[]> {
-  const server = spawnProc(script, [], PIN.server, [], name);
+/** One case of the /metrics part: a server, and whether its audio is on while it is scraped. */
+interface ScrapeCase {
+  name: string;
+  s: ScrapedServer;
+  onAir: boolean;
+}
+
+/** One window of scrapes of one case: every scrape's time in ms, and the server's own mean time per answer. */
+interface ScrapeWindow {
+  server: string;
+  position: number;
+  ms: number[];
+  serverMs: number | null;
+}
+
+/**
+ * `/metrics` with listeners against none. The machine drifts within a run (two readings of the same
+ * code taken one after the other gave 1.30× and 0.915×), so the servers stand side by side — a Stampede
+ * with no listeners and one with BENCH_METRICS_LISTENERS connected (and BENCH_BEFORE's pair when given) —
+ * and each round scrapes every case in adjacent short windows in a palindromic order (A B C C B A): the
+ * idle server, the one with listeners silent (audio off) and on air (audio on, after a warm-up). A ratio
+ * is the median of the per-round ratios of median scrape times, with a bootstrap over rounds.
+ * BENCH_METRICS_SAMPLES scrapes per case in all, from the scraper's own process; every one is kept, with
+ * each window's mean server-side time per answer (the server's own request-duration histogram).
+ */
+async function partMetrics(): Promise<void> {
   const scraper = spawnProc('loadgen', [], PIN.client);
-  const swarm = spawnProc('swarm', [], PIN.client);
-  try {
-    const info = await server.call<{ port: number; spaceId: string }>('info');
-    const url = `http://127.0.0.1:${info.port}/metrics`;
-    await scraper.call('scrape', { url, samples: 20 });
-    const idle = await scraper.call<{ ms: number[]; bytes: number }>('scrape', { url, samples: CFG.metricsSamples });
-    const { connected } = await swarm.call<{ connected: number }>('connect', { flavor: 'stampede', url: `http://127.0.0.1:${info.port}`, n: CFG.metricsListeners, spaceId: info.spaceId, budgetMs: CFG.connectBudgetMs });
-    await server.call('audio', { on: true });
-    await wait(CFG.warmupMs);
-    const busy = await scraper.call<{ ms: number[]; bytes: number }>('scrape', { url, samples: CFG.metricsSamples });
-    await server.call('audio', { on: false });
-    if (name !== 'stampede') {
-      raw.metricsBefore = { idle, busy, connected };
-      return busy.ms;
+  const servers: ScrapedServer[] = [];
+  const serve = (script: string, name: string, listeners: boolean): ScrapedServer => {
+    const s = { server: spawnProc(script, [], PIN.server, [], name), swarm: listeners ? spawnProc('swarm', [], PIN.client) : null, url: '', spaceId: '', connected: 0 };
+    servers.push(s);
+    return s;
+  };
+  const idle = serve('servers/stampede', 'stampede-idle', false);
+  const busy = serve('servers/stampede', 'stampede-busy', true);
+  const cases: ScrapeCase[] = [
+    { name: 'stampede-idle', s: idle, onAir: false },
+    { name: 'stampede-silent', s: busy, onAir: false },
+    { name: 'stampede-busy', s: busy, onAir: true },
+  ];
+  if (CFG.before) {
+    // the earlier build's idle and on-air cases, in the same rounds
+    cases.push({ name: 'stampede-before-idle', s: serve(beforeServer('stampede'), 'stampede-before-idle', false), onAir: false });
+    cases.push({ name: 'stampede-before-busy', s: serve(beforeServer('stampede'), 'stampede-before-busy', true), onAir: true });
+  }
+  const perWindow = Math.max(2, Math.ceil(CFG.metricsSamples / (2 * CFG.rounds)));
+  const rounds: { round: number; windows: ScrapeWindow[] }[] = [];
+  const bytes: Record<string, number> = {};
+  /** One window of scrapes of one case; on air, the audio runs for it (after a warm-up) and stops after it. */
+  const window = async (c: ScrapeCase, samples: number): Promise<{ ms: number[]; serverMs: number | null }> => {
+    if (c.onAir) {
+      await c.s.server.call('audio', { on: true });
+      await wait(CFG.warmupMs);
     }
-    raw.metrics = { idle, busy, connected };
-    const n = connected.toLocaleString('en-US');
-    compare({ part: 'metrics', name: `/metrics scrape time (median of ${CFG.metricsSamples} scrapes) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: busy.ms, baselineName: '0 listeners', b: idle.ms, excluded: connected < CFG.metricsListeners ? `connected ${connected} of ${CFG.metricsListeners}` : undefined, target: { text: '≤ 1.3×', test: (r) => r.median <= 1.3 } });
-    const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
-    log(`  /metrics p99: ${p99(busy.ms).toFixed(2)} ms busy vs ${p99(idle.ms).toFixed(2)} ms idle; ${busy.bytes} vs ${idle.bytes} bytes`);
-    return busy.ms;
+    const got = await scraper.call<{ ms: number[]; bytes: number; serverMs: number | null }>('scrape', { url: `${c.s.url}/metrics`, samples });
+    if (c.onAir) await c.s.server.call('audio', { on: false });
+    bytes[c.name] = got.bytes;
+    return got;
+  };
+  try {
+    for (const s of servers) {
+      const info = await s.server.call<{ port: number; spaceId: string }>('info');
+      s.url = `http://127.0.0.1:${info.port}`;
+      s.spaceId = info.spaceId;
+    }
+    // listeners connect to one server at a time, so connects do not compete
+    for (const s of servers) {
+      if (s.swarm) s.connected = (await s.swarm.call<{ connected: number }>('connect', { flavor: 'stampede', url: s.url, n: CFG.metricsListeners, spaceId: s.spaceId, budgetMs: CFG.connectBudgetMs })).connected;
+    }
+    log(`/metrics: ${cases.map((c) => c.name).join(', ')}; ${busy.connected} listeners connected; ${CFG.rounds} rounds, ${perWindow} scrapes per window`);
+    for (const c of cases) await window(c, 20);
+    for (let r = 0; r < CFG.rounds; r++) {
+      const got = await palindrome(cases, rng.next, (c) => window(c, perWindow));
+      const windows = [...got].flatMap(([c, ws]) => ws.map(({ position, w }) => ({ server: c.name, position, ms: w.ms, serverMs: w.serverMs })));
+      rounds.push({ round: r, windows: windows.sort((a, b) => a.position - b.position) });
+    }
   } finally {
-    await Promise.all([swarm.stop(), scraper.stop()]);
-    await server.stop();
+    await Promise.all([scraper.stop(), ...servers.map((s) => s.swarm?.stop())]);
+    await Promise.all(servers.map((s) => s.server.stop()));
+  }
+  const of = (r: { windows: ScrapeWindow[] }, name: string) => r.windows.filter((w) => w.server === name);
+  /** Every scrape of a case, in the order taken. */
+  const all = (name: string) => rounds.flatMap((r) => of(r, name).flatMap((w) => w.ms));
+  /** Per round, the median of a case's scrapes in its two windows. */
+  const perRound = (name: string) => rounds.map((r) => estimate(of(r, name).flatMap((w) => w.ms)).median);
+  /** Per round, the server's own mean time per answer over the case's two windows (NaN if it did not say). */
+  const ownPerRound = (name: string) => rounds.map((r) => of(r, name).reduce((a, w) => a + (w.serverMs ?? NaN), 0) / 2);
+  raw.metrics = { listeners: CFG.metricsListeners, connected: Object.fromEntries(cases.filter((c) => c.onAir).map((c) => [c.name, c.s.connected])), scrapesPerWindow: perWindow, bytes, idle: { ms: all('stampede-idle') }, busy: { ms: all('stampede-busy') }, rounds };
+  const short = (c: ScrapedServer) => (c.connected < CFG.metricsListeners ? `connected ${c.connected} of ${CFG.metricsListeners}` : undefined);
+  const n = busy.connected.toLocaleString('en-US');
+  const each = `median per round of ${perWindow * 2} scrapes`;
+  compare({ part: 'metrics', paired: true, name: `/metrics scrape time (${each}) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: perRound('stampede-busy'), baselineName: '0 listeners', b: perRound('stampede-idle'), excluded: short(busy), target: { text: '≤ 1.3×', test: (r) => r.median <= 1.3 } });
+  compare({ part: 'metrics', paired: true, name: `/metrics scrape time (${each}) with ${n} listeners connected, audio off, vs none`, unit: 'ms', better: 'lower', a: perRound('stampede-silent'), baselineName: '0 listeners', b: perRound('stampede-idle'), excluded: short(busy) });
+  compare({ part: 'metrics', paired: true, name: `/metrics server-side time per answer (its request-duration histogram) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: ownPerRound('stampede-busy'), baselineName: '0 listeners', b: ownPerRound('stampede-idle'), excluded: short(busy) });
+  const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
+  log(`  /metrics p99: ${p99(all('stampede-busy')).toFixed(2)} ms on air vs ${p99(all('stampede-idle')).toFixed(2)} ms idle; ${bytes['stampede-busy']} vs ${bytes['stampede-idle']} bytes`);
+  if (CFG.before) {
+    const before = cases.find((c) => c.name === 'stampede-before-busy')!.s;
+    compare({ part: 'metrics', paired: true, name: `/metrics scrape time with ${n} listeners on air vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: perRound('stampede-busy'), baselineName: 'stampede-before', b: perRound('stampede-before-busy'), excluded: short(busy) ?? short(before) });
+    compare({ part: 'metrics', paired: true, name: `/metrics server-side time per answer with ${n} listeners on air vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: ownPerRound('stampede-busy'), baselineName: 'stampede-before', b: ownPerRound('stampede-before-busy'), excluded: short(busy) ?? short(before) });
   }
 }
 

@@ -72,8 +72,9 @@ export function roundsAsRun(raw: Record<string, unknown>, measureMs: number): st
     const ov = raw[key] as OverloadSeries | undefined;
     if (ov) out.push(`overload ${what} ${rounds(new Set(ov.points.map((p) => p.round)).size)} per point${ov.warmup?.length ? ' after a warm-up point' : ''}`);
   }
-  const metrics = raw.metrics as { busy?: { ms?: unknown[] } } | undefined;
-  if (metrics?.busy?.ms) out.push(`/metrics ${metrics.busy.ms.length} scrapes each idle and busy`);
+  const metrics = raw.metrics as { busy?: { ms?: unknown[] }; rounds?: unknown[] } | undefined;
+  // results written before the part was interleaved have no rounds
+  if (metrics?.busy?.ms) out.push(`/metrics ${metrics.rounds ? `${rounds(metrics.rounds.length)} of adjacent windows, ` : ''}${metrics.busy.ms.length} scrapes each idle and busy`);
   const replay = raw.replay as { small?: unknown[] } | undefined;
   if (replay?.small) out.push(`replay ${rounds(replay.small.length)}`);
   // scale-out rounds are one per cluster size, load-worker rounds one per worker count

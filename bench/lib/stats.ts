@@ -96,3 +96,24 @@ export function shuffled<T>(xs: readonly T[], next: () => number): T[] {
   }
   return out;
 }
+
+/** One case's window in a palindromic round: its place in the round's order, and what it measured. */
+export interface Window<W> {
+  position: number;
+  w: W;
+}
+
+/**
+ * One round of adjacent windows: the cases in a seeded shuffled order and then in the reverse order
+ * (A B C C B A), so a linear drift of the machine within the round falls equally on every case. Each
+ * case's two windows, in the order taken. The join and /metrics parts compare in rounds like this one.
+ */
+export async function palindrome<C, W>(cases: readonly C[], next: () => number, window: (c: C, position: number) => Promise<W>): Promise<Map<C, Window<W>[]>> {
+  const order = shuffled(cases, next);
+  const got = new Map<C, Window<W>[]>();
+  for (const [position, c] of [...order, ...[...order].reverse()].entries()) {
+    const w = await window(c, position);
+    got.set(c, [...(got.get(c) ?? []), { position, w }]);
+  }
+  return got;
+}

@@ -38,7 +38,7 @@ interface Result {
     join: Record<string, { requests: number; redeemed: number; statuses: Record<string, number>; windows?: { position: number }[] }[]>;
     overload: OverloadSeries;
     overloadBudget: OverloadSeries;
-    metrics: { idle: { ms: number[] }; busy: { ms: number[] } };
+    metrics: { idle: { ms: number[] }; busy: { ms: number[] }; connected: Record<string, number>; rounds: { round: number; windows: { server: string; position: number; ms: number[]; serverMs: number | null }[] }[] };
     workers: { rounds: { workers: number; joinsOk: number; chunks: number; windowMs: number }[] };
     cluster: { clusters: { instances: number; connected: number; spread: Record<string, number> }[]; rounds: { instances: number; received: number; instanceCpuMicrosPerChunk: number; joinsPerSec: number }[] };
   };
@@ -150,7 +150,30 @@ describe('npm run bench', () => {
       for (const p of series.points) expect(p.gen.cpuMs, p.server).toBeGreaterThan(0);
     }
     expect(names).toMatch(/at 2× the join budget \(500\/s\): goodput as a share of the join budget/);
+    // /metrics: an idle server and one with listeners (silent, then on air), and the earlier build's pair, side by side;
+    // each round a palindrome of adjacent windows (A B C … C B A), every scrape kept; the ratios are per-round
     expect(result.raw.metrics.busy.ms).toHaveLength(20);
+    expect(result.raw.metrics.idle.ms).toHaveLength(20);
+    expect(result.raw.metrics.connected).toEqual({ 'stampede-busy': 40, 'stampede-before-busy': 40 });
+    expect(result.raw.metrics.rounds).toHaveLength(2);
+    for (const r of result.raw.metrics.rounds) {
+      const order = r.windows.map((w) => w.server);
+      expect(r.windows.map((w) => w.position)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(order).toEqual([...order.slice(0, 5), ...order.slice(0, 5).reverse()]);
+      expect(new Set(order)).toEqual(new Set(['stampede-idle', 'stampede-silent', 'stampede-busy', 'stampede-before-idle', 'stampede-before-busy']));
+      for (const w of r.windows) {
+        expect(w.ms, w.server).toHaveLength(5);
+        // the server's own account of its answers in the window, from its request-duration histogram
+        expect(w.serverMs, w.server).toBeGreaterThan(0);
+      }
+    }
+    expect(result.entries.filter((e) => e.part === 'metrics').map((e) => [e.name, e.paired])).toEqual([
+      ['/metrics scrape time (median per round of 10 scrapes) with 40 listeners on air vs none', true],
+      ['/metrics scrape time (median per round of 10 scrapes) with 40 listeners connected, audio off, vs none', true],
+      ['/metrics server-side time per answer (its request-duration histogram) with 40 listeners on air vs none', true],
+      ['/metrics scrape time with 40 listeners on air vs Stampede before (BENCH_BEFORE)', true],
+      ['/metrics server-side time per answer with 40 listeners on air vs Stampede before (BENCH_BEFORE)', true],
+    ]);
     // the real `stampede load` ran with 1 and 2 workers and its listeners got audio; whether a starved
     // machine connected them all before the window opened is the bench's flag, not asserted here
     expect(result.raw.workers.rounds.map((r) => r.workers).sort()).toEqual([1, 2]);
@@ -176,7 +199,7 @@ describe('npm run bench', () => {
     for (const svg of ['overload.svg', 'overload-budget.svg']) expect(await readFile(join(out, svg), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
     expect(md).toMatch(/## Graceful overload at the join admission budget[\s\S]*## Graceful overload at the HTTP maximum/);
     // the header gives each part's own round count, as run
-    expect(md).toContain('Rounds as run, in shuffled order: fan-out 2 windows of 300 ms per cell; join 2 rounds per case after a warm-up round; overload at the join budget 1 round per point after a warm-up point; overload at the HTTP maximum 1 round per point after a warm-up point; /metrics 20 scrapes each idle and busy; replay 1 round; scale-out 1 round per cluster; load workers 1 round per worker count.');
+    expect(md).toContain('Rounds as run, in shuffled order: fan-out 2 windows of 300 ms per cell; join 2 rounds per case after a warm-up round; overload at the join budget 1 round per point after a warm-up point; overload at the HTTP maximum 1 round per point after a warm-up point; /metrics 2 rounds of adjacent windows, 20 scrapes each idle and busy; replay 1 round; scale-out 1 round per cluster; load workers 1 round per worker count.');
   }, 180_000);
 
   it('skips the scale-out part, and says why in the log and the results, where Redis or haproxy is not installed', async () => {
