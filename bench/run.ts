@@ -91,6 +91,8 @@ interface Contestant {
   args?: string[];
   /** A median chunk later than this after its due time is a server behind its cadence (a coalescing server holds chunks on purpose). */
   cadenceMs?: number;
+  /** Runs only when BENCH_CONTESTANTS names it. */
+  experiment?: boolean;
 }
 
 /** The same bench server script from the BENCH_BEFORE build, when one is given. */
@@ -109,9 +111,11 @@ const ALL_FANOUT: Contestant[] = [
     ? [{ name: 'stampede-coalesce', label: `Stampede, ${COALESCED}`, server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutCoalesceChunks: CFG.coalesce, fanoutCoalesceMaxHoldMs: CFG.coalesceHoldMs })], cadenceMs: CFG.coalesce * CHUNK_INTERVAL_MS } satisfies Contestant]
     : []),
   ...(CFG.before ? [{ name: 'stampede-before', label: BEFORE_LABEL, server: beforeServer('stampede'), flavor: 'stampede' } satisfies Contestant] : []),
+  // an experiment, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: the shared write call site)
+  { name: 'net-floor-mixed', label: 'raw node:net floor, plus a ws Receiver and an fs.WriteStream written per chunk', server: 'servers/net-floor-mixed', flavor: 'net', experiment: true },
 ];
 // Stampede always runs, and so does the BENCH_BEFORE build when one is given
-const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || !CFG.contestants || CFG.contestants.includes(c.name));
+const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || (c.experiment ? CFG.contestants?.includes(c.name) : !CFG.contestants || CFG.contestants.includes(c.name)));
 
 interface FanoutRound {
   round: number;
@@ -311,6 +315,12 @@ async function partFanout(): Promise<void> {
     compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(st, floor), target: { text: 'within 1.15× of the floor', test: (r) => r.median <= 1.15 } });
     compare({ part: 'fanout', name: `server user CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('userMicrosPerChunk')(floor), excluded: why(st, floor) });
     compare({ part: 'fanout', name: `server system CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('systemMicrosPerChunk')(st), baselineName: 'net-floor', b: fig('systemMicrosPerChunk')(floor), excluded: why(st, floor) });
+    }
+    const mixed = find('net-floor-mixed');
+    if (mixed && floor) {
+      compare({ part: 'fanout', name: `the node:net floor with a ws Receiver and an fs.WriteStream written per chunk: server CPU per chunk, ${n} listeners, vs the floor alone`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(mixed), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(mixed, floor) });
+      compare({ part: 'fanout', name: `the same, user CPU per chunk, ${n} listeners, vs the floor alone`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(mixed), baselineName: 'net-floor', b: fig('userMicrosPerChunk')(floor), excluded: why(mixed, floor) });
+      compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor with a ws Receiver and an fs.WriteStream`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor-mixed', b: fig('cpuMicrosPerChunk')(mixed), excluded: why(st, mixed) });
     }
     const bare = find('bare-ws');
     if (bare) compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(bare), excluded: why(st, bare) });

@@ -110,7 +110,10 @@ export function spawnProc(rel: string, args: string[], cpuList: string | null, e
   const file = rel.startsWith('/') ? `${rel}.js` : fileURLToPath(new URL(`../${rel}.js`, import.meta.url));
   // BENCH_CPU_PROF=dir: every server writes a V8 CPU profile there when it stops (bench/profile-top.ts reads them)
   const prof = process.env.BENCH_CPU_PROF && rel.includes('servers/') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${profileName}-${Date.now()}.cpuprofile`] : [];
-  const argv = ['--expose-gc', ...prof, ...execArgv];
+  // BENCH_SERVER_FLAGS: node/V8 flags for the servers (`--perf-basic-prof`, `--trace-deopt`), BENCH_SERVER_FLAGS_FOR limiting them to some (names)
+  const only = process.env.BENCH_SERVER_FLAGS_FOR?.split(',');
+  const flags = process.env.BENCH_SERVER_FLAGS && rel.includes('servers/') && (!only || only.includes(profileName)) ? process.env.BENCH_SERVER_FLAGS.split(' ').filter(Boolean) : [];
+  const argv = ['--expose-gc', ...prof, ...flags, ...execArgv];
   const child: ChildProcess = cpuList
     ? fork(file, args, { execPath: 'taskset', execArgv: ['-c', cpuList, process.execPath, ...argv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : fork(file, args, { execArgv: argv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
