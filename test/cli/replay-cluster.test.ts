@@ -48,7 +48,13 @@ describe('stampede replay --instances', () => {
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
     expect(report.withServer).toBe(true);
     expect(report.expectations.length).toBeGreaterThanOrEqual(5);
-    for (const e of report.expectations) expect(e.pass, `${e.name}: ${e.actual}`).toBe(true);
+    // a fact that fails says what the replay and the instances warned of (a lease taken over, shedding, a failed write)
+    const warned = (text: string): string[] => text.split('\n').filter((l) => /"level":(40|50|60)/.test(l));
+    const warnings = async (): Promise<string> => {
+      const logs = await Promise.all(b.instances.map(async (i) => warned(await readFile(i.log, 'utf8').catch(() => '')).map((l) => `${i.id} ${l}`)));
+      return `\nthe replay's warnings:\n${warned(cli!.stdout()).join('\n')}\n${cli!.stderr()}\nthe instances' warnings:\n${logs.flat().join('\n')}`;
+    };
+    for (const e of report.expectations) expect(e.pass, `${e.name}: ${e.actual}${e.pass ? '' : await warnings()}`).toBe(true);
     expect(cli.stdout()).toContain(`${report.expectations.length}/${report.expectations.length} facts met`);
     const cluster = report.run!.cluster!;
     expect(cluster.instances).toBe(2);
