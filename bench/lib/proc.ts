@@ -1,6 +1,7 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
 
@@ -92,6 +93,20 @@ export async function coreBusyMicros(cpuList: string | null): Promise<number | n
 /** Moves this process onto a CPU set (the bench itself runs autocannon, so it sits with the clients). */
 export function pinSelf(cpuList: string | null): void {
   if (cpuList) execFileSync('taskset', ['-a', '-cp', cpuList, String(process.pid)], { stdio: 'ignore' });
+}
+
+/**
+ * Lowers every thread of process `pid` to nice `niceness` (no rights needed to lower): a load generator
+ * that shares a core with a measuring client then yields to it whenever both want the core, so what the
+ * client times is the server and not its wait behind the load. Returns false where it could not.
+ */
+export function yieldCpu(pid: number, niceness = 10): boolean {
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) setPriority(Number(tid), niceness);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface Proc {
