@@ -267,6 +267,10 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
 }
 
 export function statusClass(status: number): (typeof STATUS_CLASSES)[number] {
-  const c = Math.floor(status / 100);
-  return c <= 1 ? '1xx' : c === 2 ? '2xx' : c === 3 ? '3xx' : c === 4 ? '4xx' : '5xx';
+  return STATUS_CLASSES[statusClassIndex(status)]!;
+}
+
+/** The place of a status's class in STATUS_CLASSES (below 200 is 1xx, 500 and above 5xx). */
+export function statusClassIndex(status: number): number {
+  return Math.min(5, Math.max(1, Math.floor(status / 100))) - 1;
 }

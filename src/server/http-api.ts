@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import { LogThrottle } from '../logging.js';
 import { writeMetrics } from '../metrics/endpoint.js';
-import { statusClass, type JoinOutcome, type PlainCounterChild, type PlainHistogramChild, type Route, type ServerMetrics } from '../metrics/index.js';
+import { statusClass, statusClassIndex, type JoinOutcome, type PlainCounterChild, type PlainHistogramChild, type Route, type ServerMetrics } from '../metrics/index.js';
 import { ApiError, createSpaceBody, hostActionBody, joinBody, listSpacesQuery, parseBody } from '../protocol/index.js';
 import { DomainError, type Space, type SpaceStore } from '../space/index.js';
 import type { JoinGate, Shedder, TokenBucket } from './admission.js';
@@ -118,8 +118,7 @@ export class HttpApi {
   private duration(route: Route, status: number): PlainHistogramChild {
     let byClass = this.durations.get(route);
     if (!byClass) this.durations.set(route, (byClass = []));
-    const i = Math.min(5, Math.max(1, Math.floor(status / 100))) - 1;
-    return (byClass[i] ??= this.d.metrics.httpDuration.labels({ route, status_class: statusClass(status) }));
+    return (byClass[statusClassIndex(status)] ??= this.d.metrics.httpDuration.labels({ route, status_class: statusClass(status) }));
   }
 
   /** Real join attempts and admissions since the server started (both only grow). */

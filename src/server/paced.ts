@@ -7,8 +7,9 @@
  * machine, and 300 listeners arriving together are 300 joins and upgrades; done as they came, with the
  * count broadcast beside them, the loop stalled for 120–190 ms. Paced, one loop iteration spends about
  * twice `ms` (plus one batch) on one queue's items (some as they come, the rest in our turn), whatever the
- * crowd. A fixed count per turn instead was too few on a fast turn and too many on a slow one: 16 joins a
- * turn admitted fewer joins than the token bucket allowed once turns grew (docs/bench.md).
+ * crowd. Which bound binds is the caller's choice: the fan-out's is time (`fanoutTurnMs`; its count is
+ * only a ceiling), the admissions' is the count (`admissionsPerTurn`; paced by time alone, joins were
+ * admitted faster than their pipelined refusals were read and the loop stalled: config.ts, docs/bench.md).
  *
  * Jobs run in the order they were submitted (a listener hears chunks in order). A job submitted with
  * nothing queued before it, while the budget since our last turn is not used up, starts before `submit`
