@@ -10,7 +10,7 @@ import { answer, monoMs } from './lib/proc.js';
  * - closed: `connections` clients each send a request, wait for its answer and send the next; with
  *   `redeem`, each join's ticket is then redeemed the way a listener does it, by an upgrade request on
  *   a fresh connection that names the ticket (no WebSocket key, so no socket stays open).
- * - scrape: one GET after another (the /metrics figure), each timed.
+ * - scrape: GETs one after another (the /metrics figure), each timed; before each, a pause given by the caller.
  * - open: requests leave at a fixed `rate` whatever the answers (pipelined over `connections`), and
  *   each answer's latency is measured from when its request was DUE, so queueing is not hidden. A
  *   connection the server closes is opened again, as a client would; what it had sent and not had
@@ -245,16 +245,19 @@ function ownAnswers(text: string): { sum: number; count: number } | null {
 }
 
 /**
- * `samples` scrapes of a URL one after another; every scrape's time in ms, in order. `serverMs`: the
- * server's own mean time per answer over the scrapes of this call (its request-duration histogram, read
- * from the first and the last body: a body counts the answers before it), null for a server without it.
+ * Scrapes of a URL one after another, the i-th after a pause of `gapsMs[i]` ms (one scrape per gap);
+ * every scrape's time in ms, in order. `serverMs`: the server's own mean time per answer over the scrapes
+ * of this call (its request-duration histogram, read from the first and the last body: a body counts the
+ * answers before it), null for a server without it.
  */
-async function scrape(url: string, samples: number): Promise<{ ms: number[]; bytes: number; serverMs: number | null }> {
+async function scrape(url: string, gapsMs: number[]): Promise<{ ms: number[]; bytes: number; serverMs: number | null }> {
   const ms: number[] = [];
   let bytes = 0;
   let first: ReturnType<typeof ownAnswers> = null;
   let last: ReturnType<typeof ownAnswers> = null;
+  const samples = gapsMs.length;
   for (let i = 0; i < samples; i++) {
+    if (gapsMs[i]! > 0) await new Promise((r) => setTimeout(r, gapsMs[i]));
     const t0 = monoMs();
     const text = await (await fetch(url)).text();
     ms.push(monoMs() - t0);
@@ -267,7 +270,7 @@ async function scrape(url: string, samples: number): Promise<{ ms: number[]; byt
 }
 
 answer({
-  scrape: (m) => scrape(String(m.url), Number(m.samples)),
+  scrape: (m) => scrape(String(m.url), (m.gapsMs as number[]).map(Number)),
   closed: (m) => {
     const a = m as unknown as Target & { connections: number; durationMs: number; redeem: boolean };
     return closed(a, a.connections, a.durationMs, a.redeem);

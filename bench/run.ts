@@ -54,6 +54,8 @@ const CFG = {
   overloadNoShedShare: num('BENCH_OVERLOAD_NOSHED_SHARE', 1),
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
+  /** An experiment: the /metrics scraper pauses a uniformly random 0 to this many ms before each scrape (0, the default: back to back). */
+  metricsGapMs: num('BENCH_METRICS_GAP_MS', 0),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
   seed: num('BENCH_SEED', 1),
   /** Memory readings of each fan-out server before and after its crowd connects (the memory figure's interval is over them), and the gap between them. */
@@ -71,6 +73,9 @@ const CFG = {
 const PIN = pinning(env);
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rng = createRng(CFG.seed).fork('order');
+/** Where in the chunk cadence an on-air /metrics window starts, and the scraper's pauses (their own streams, so the parts' orders stay as they were). */
+const phaseRng = createRng(CFG.seed).fork('metrics-phase');
+const gapRng = createRng(CFG.seed).fork('metrics-gaps');
 const started = Date.now();
 const log = (s: string) => console.log(s.startsWith('  ') || !s ? s : `[${((Date.now() - started) / 1000).toFixed(0)} s] ${s}`);
 
@@ -614,19 +619,29 @@ interface ScrapedServer {
   connected: number;
 }
 
-/** One case of the /metrics part: a server, and whether its audio is on while it is scraped. */
+/**
+ * One case of the /metrics part: a server, and whether its audio is on while it is scraped; on air, where
+ * in the chunk cadence its windows start: `random` (anywhere, as a scraper's own schedule lands) or `tick`
+ * (as a chunk's fan-out starts, the worst phase).
+ */
 interface ScrapeCase {
   name: string;
   s: ScrapedServer;
   onAir: boolean;
+  phase?: 'random' | 'tick';
 }
 
-/** One window of scrapes of one case: every scrape's time in ms, and the server's own mean time per answer. */
+/**
+ * One window of scrapes of one case: every scrape's time in ms, the pause before each (BENCH_METRICS_GAP_MS),
+ * the server's own mean time per answer, and on air how many ms after a chunk's tick the window started.
+ */
 interface ScrapeWindow {
   server: string;
   position: number;
   ms: number[];
+  gapsMs: number[];
   serverMs: number | null;
+  phaseMs?: number;
 }
 
 /**
@@ -638,6 +653,12 @@ interface ScrapeWindow {
  * is the median of the per-round ratios of median scrape times, with a bootstrap over rounds.
  * BENCH_METRICS_SAMPLES scrapes per case in all, from the scraper's own process; every one is kept, with
  * each window's mean server-side time per answer (the server's own request-duration histogram).
+ * On air the loop writes each chunk to 2,000 listeners for the first ~25–35 ms of every 100, in turns of
+ * `fanoutTurnMs`, and a scrape that comes then waits for the turn in progress; a window of ~13 scrapes
+ * lasts ~30 ms, so where it starts in the cadence decides its figure. The ticker sends a chunk at once
+ * when the audio starts, so a window after a warm-up of whole chunk intervals starts at a tick (the worst
+ * phase: until session 10 every on-air window did); the target's case starts at a uniformly random phase
+ * (a scraper's schedule knows nothing of the chunks), and the at-the-tick case is reported beside it.
  */
 async function partMetrics(): Promise<void> {
   const scraper = spawnProc('loadgen', [], PIN.client);
@@ -652,27 +673,35 @@ async function partMetrics(): Promise<void> {
   const cases: ScrapeCase[] = [
     { name: 'stampede-idle', s: idle, onAir: false },
     { name: 'stampede-silent', s: busy, onAir: false },
-    { name: 'stampede-busy', s: busy, onAir: true },
+    { name: 'stampede-busy', s: busy, onAir: true, phase: 'random' },
+    { name: 'stampede-busy-tick', s: busy, onAir: true, phase: 'tick' },
   ];
   if (CFG.before) {
     // the earlier build's idle and on-air cases, in the same rounds
     cases.push({ name: 'stampede-before-idle', s: serve(beforeServer('stampede'), 'stampede-before-idle', false), onAir: false });
-    cases.push({ name: 'stampede-before-busy', s: serve(beforeServer('stampede'), 'stampede-before-busy', true), onAir: true });
+    const beforeBusy = serve(beforeServer('stampede'), 'stampede-before-busy', true);
+    cases.push({ name: 'stampede-before-busy', s: beforeBusy, onAir: true, phase: 'random' });
+    cases.push({ name: 'stampede-before-busy-tick', s: beforeBusy, onAir: true, phase: 'tick' });
   }
   const perWindow = Math.max(2, Math.ceil(CFG.metricsSamples / (2 * CFG.rounds)));
   const rounds: { round: number; windows: ScrapeWindow[] }[] = [];
   const bytes: Record<string, number> = {};
   let yielded = false;
-  /** One window of scrapes of one case; on air, the audio runs for it (after a warm-up) and stops after it. */
-  const window = async (c: ScrapeCase, samples: number): Promise<{ ms: number[]; serverMs: number | null }> => {
+  /** Whole chunk intervals of warm-up: the audio starts with a chunk, so a window right after it starts at a tick. */
+  const warmup = Math.max(1, Math.ceil(CFG.warmupMs / CHUNK_INTERVAL_MS)) * CHUNK_INTERVAL_MS;
+  /** One window of scrapes of one case; on air, the audio runs for it (after a warm-up, then the case's phase) and stops after it. */
+  const window = async (c: ScrapeCase, samples: number): Promise<{ ms: number[]; gapsMs: number[]; serverMs: number | null; phaseMs?: number }> => {
+    const gapsMs = Array.from({ length: samples }, () => (CFG.metricsGapMs > 0 ? Math.round(gapRng.next() * CFG.metricsGapMs * 10) / 10 : 0));
+    let phaseMs: number | undefined;
     if (c.onAir) {
+      phaseMs = c.phase === 'random' ? Math.round(phaseRng.next() * CHUNK_INTERVAL_MS * 10) / 10 : 0;
       await c.s.server.call('audio', { on: true });
-      await wait(CFG.warmupMs);
+      await wait(warmup + phaseMs);
     }
-    const got = await scraper.call<{ ms: number[]; bytes: number; serverMs: number | null }>('scrape', { url: `${c.s.url}/metrics`, samples });
+    const got = await scraper.call<{ ms: number[]; bytes: number; serverMs: number | null }>('scrape', { url: `${c.s.url}/metrics`, gapsMs });
     if (c.onAir) await c.s.server.call('audio', { on: false });
     bytes[c.name] = got.bytes;
-    return got;
+    return { ...got, gapsMs, ...(phaseMs === undefined ? {} : { phaseMs }) };
   };
   try {
     for (const s of servers) {
@@ -691,7 +720,7 @@ async function partMetrics(): Promise<void> {
     for (const c of cases) await window(c, 20);
     for (let r = 0; r < CFG.rounds; r++) {
       const got = await palindrome(cases, rng.next, (c) => window(c, perWindow));
-      const windows = [...got].flatMap(([c, ws]) => ws.map(({ position, w }) => ({ server: c.name, position, ms: w.ms, serverMs: w.serverMs })));
+      const windows = [...got].flatMap(([c, ws]) => ws.map(({ position, w }): ScrapeWindow => ({ server: c.name, position, ms: w.ms, gapsMs: w.gapsMs, serverMs: w.serverMs, ...(w.phaseMs === undefined ? {} : { phaseMs: w.phaseMs }) })));
       rounds.push({ round: r, windows: windows.sort((a, b) => a.position - b.position) });
     }
   } finally {
@@ -705,11 +734,12 @@ async function partMetrics(): Promise<void> {
   const perRound = (name: string) => rounds.map((r) => estimate(of(r, name).flatMap((w) => w.ms)).median);
   /** Per round, the server's own mean time per answer over the case's two windows (NaN if it did not say). */
   const ownPerRound = (name: string) => rounds.map((r) => of(r, name).reduce((a, w) => a + (w.serverMs ?? NaN), 0) / 2);
-  raw.metrics = { listeners: CFG.metricsListeners, connected: Object.fromEntries(cases.filter((c) => c.onAir).map((c) => [c.name, c.s.connected])), scrapesPerWindow: perWindow, swarmNice: yielded ? 10 : 0, bytes, idle: { ms: all('stampede-idle') }, busy: { ms: all('stampede-busy') }, rounds };
+  raw.metrics = { listeners: CFG.metricsListeners, connected: Object.fromEntries(cases.filter((c) => c.phase === 'random').map((c) => [c.name, c.s.connected])), gapMs: CFG.metricsGapMs, scrapesPerWindow: perWindow, swarmNice: yielded ? 10 : 0, bytes, idle: { ms: all('stampede-idle') }, busy: { ms: all('stampede-busy') }, rounds };
   const short = (c: ScrapedServer) => (c.connected < CFG.metricsListeners ? `connected ${c.connected} of ${CFG.metricsListeners}` : undefined);
   const n = busy.connected.toLocaleString('en-US');
-  const each = `median per round of ${perWindow * 2} scrapes`;
+  const each = `median per round of ${perWindow * 2} scrapes${CFG.metricsGapMs > 0 ? `, each after a random pause of 0–${CFG.metricsGapMs} ms` : ''}`;
   compare({ part: 'metrics', paired: true, name: `/metrics scrape time (${each}) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: perRound('stampede-busy'), baselineName: '0 listeners', b: perRound('stampede-idle'), excluded: short(busy), target: { text: '≤ 1.3×', test: (r) => r.median <= 1.3 } });
+  compare({ part: 'metrics', paired: true, name: `/metrics scrape time (${each}) with ${n} listeners on air, windows starting at a chunk's tick (the worst phase), vs none`, unit: 'ms', better: 'lower', a: perRound('stampede-busy-tick'), baselineName: '0 listeners', b: perRound('stampede-idle'), excluded: short(busy) });
   compare({ part: 'metrics', paired: true, name: `/metrics scrape time (${each}) with ${n} listeners connected, audio off, vs none`, unit: 'ms', better: 'lower', a: perRound('stampede-silent'), baselineName: '0 listeners', b: perRound('stampede-idle'), excluded: short(busy) });
   compare({ part: 'metrics', paired: true, name: `/metrics server-side time per answer (its request-duration histogram) with ${n} listeners on air vs none`, unit: 'ms', better: 'lower', a: ownPerRound('stampede-busy'), baselineName: '0 listeners', b: ownPerRound('stampede-idle'), excluded: short(busy) });
   const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
@@ -717,6 +747,7 @@ async function partMetrics(): Promise<void> {
   if (CFG.before) {
     const before = cases.find((c) => c.name === 'stampede-before-busy')!.s;
     compare({ part: 'metrics', paired: true, name: `/metrics scrape time with ${n} listeners on air vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: perRound('stampede-busy'), baselineName: 'stampede-before', b: perRound('stampede-before-busy'), excluded: short(busy) ?? short(before) });
+    compare({ part: 'metrics', paired: true, name: `/metrics scrape time with ${n} listeners on air, at a chunk's tick, vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: perRound('stampede-busy-tick'), baselineName: 'stampede-before', b: perRound('stampede-before-busy-tick'), excluded: short(busy) ?? short(before) });
     compare({ part: 'metrics', paired: true, name: `/metrics server-side time per answer with ${n} listeners on air vs ${BEFORE_LABEL}`, unit: 'ms', better: 'lower', a: ownPerRound('stampede-busy'), baselineName: 'stampede-before', b: ownPerRound('stampede-before-busy'), excluded: short(busy) ?? short(before) });
   }
 }

@@ -38,7 +38,7 @@ interface Result {
     join: Record<string, { requests: number; redeemed: number; statuses: Record<string, number>; windows?: { position: number }[] }[]>;
     overload: OverloadSeries;
     overloadBudget: OverloadSeries;
-    metrics: { idle: { ms: number[] }; busy: { ms: number[] }; connected: Record<string, number>; rounds: { round: number; windows: { server: string; position: number; ms: number[]; serverMs: number | null }[] }[] };
+    metrics: { idle: { ms: number[] }; busy: { ms: number[] }; connected: Record<string, number>; rounds: { round: number; windows: { server: string; position: number; ms: number[]; gapsMs: number[]; serverMs: number | null; phaseMs?: number }[] }[] };
     workers: { rounds: { workers: number; joinsOk: number; chunks: number; windowMs: number }[] };
     cluster: { clusters: { instances: number; connected: number; spread: Record<string, number> }[]; rounds: { instances: number; received: number; instanceCpuMicrosPerChunk: number; joinsPerSec: number }[] };
   };
@@ -150,28 +150,38 @@ describe('npm run bench', () => {
       for (const p of series.points) expect(p.gen.cpuMs, p.server).toBeGreaterThan(0);
     }
     expect(names).toMatch(/at 2× the join budget \(500\/s\): goodput as a share of the join budget/);
-    // /metrics: an idle server and one with listeners (silent, then on air), and the earlier build's pair, side by side;
-    // each round a palindrome of adjacent windows (A B C … C B A), every scrape kept; the ratios are per-round
+    // /metrics: an idle server and one with listeners (silent, then on air at a random phase of the chunk cadence
+    // and at a chunk's tick), and the earlier build's, side by side; each round a palindrome of adjacent windows
+    // (A B C … C B A), every scrape kept (back to back: no pause before it); the ratios are per-round
     expect(result.raw.metrics.busy.ms).toHaveLength(20);
     expect(result.raw.metrics.idle.ms).toHaveLength(20);
     expect(result.raw.metrics.connected).toEqual({ 'stampede-busy': 40, 'stampede-before-busy': 40 });
     expect(result.raw.metrics.rounds).toHaveLength(2);
     for (const r of result.raw.metrics.rounds) {
       const order = r.windows.map((w) => w.server);
-      expect(r.windows.map((w) => w.position)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-      expect(order).toEqual([...order.slice(0, 5), ...order.slice(0, 5).reverse()]);
-      expect(new Set(order)).toEqual(new Set(['stampede-idle', 'stampede-silent', 'stampede-busy', 'stampede-before-idle', 'stampede-before-busy']));
+      expect(r.windows.map((w) => w.position)).toEqual([...Array(14).keys()]);
+      expect(order).toEqual([...order.slice(0, 7), ...order.slice(0, 7).reverse()]);
+      expect(new Set(order)).toEqual(new Set(['stampede-idle', 'stampede-silent', 'stampede-busy', 'stampede-busy-tick', 'stampede-before-idle', 'stampede-before-busy', 'stampede-before-busy-tick']));
       for (const w of r.windows) {
         expect(w.ms, w.server).toHaveLength(5);
+        expect(w.gapsMs, w.server).toEqual([0, 0, 0, 0, 0]);
         // the server's own account of its answers in the window, from its request-duration histogram
         expect(w.serverMs, w.server).toBeGreaterThan(0);
+        // on air, where in the 100 ms chunk cadence the window started: anywhere, or at a tick
+        if (w.server.endsWith('-tick')) expect(w.phaseMs, w.server).toBe(0);
+        else if (w.server.endsWith('-busy')) {
+          expect(w.phaseMs, w.server).toBeGreaterThanOrEqual(0);
+          expect(w.phaseMs, w.server).toBeLessThan(100);
+        } else expect(w.phaseMs, w.server).toBeUndefined();
       }
     }
     expect(result.entries.filter((e) => e.part === 'metrics').map((e) => [e.name, e.paired])).toEqual([
       ['/metrics scrape time (median per round of 10 scrapes) with 40 listeners on air vs none', true],
+      ["/metrics scrape time (median per round of 10 scrapes) with 40 listeners on air, windows starting at a chunk's tick (the worst phase), vs none", true],
       ['/metrics scrape time (median per round of 10 scrapes) with 40 listeners connected, audio off, vs none', true],
       ['/metrics server-side time per answer (its request-duration histogram) with 40 listeners on air vs none', true],
       ['/metrics scrape time with 40 listeners on air vs Stampede before (BENCH_BEFORE)', true],
+      ["/metrics scrape time with 40 listeners on air, at a chunk's tick, vs Stampede before (BENCH_BEFORE)", true],
       ['/metrics server-side time per answer with 40 listeners on air vs Stampede before (BENCH_BEFORE)', true],
     ]);
     // the real `stampede load` ran with 1 and 2 workers and its listeners got audio; whether a starved
