@@ -65,8 +65,8 @@ export const SERVER_DEFAULTS = {
    * never stalls on one chunk. An HTTP request that comes while a chunk goes out (a scrape, a join) waits
    * for the turn in progress, so the turn bounds that wait: at 2,000 listeners on air a scrape landing in a
    * chunk's fan-out took 8–14 ms with 4 ms turns and 4–6 ms with 1 ms, at the same CPU per chunk; 1 ms is
-   * not the default because its suite run failed the load tests that join a crowd while audio flows
-   * (fewer chunks heard), not yet explained (docs/bench.md, /metrics).
+   * not the default: not shown safe for a crowd joining while audio flows (its one suite run, on a loaded
+   * machine, failed two such load tests, one of which also failed once with 4 ms; docs/bench.md, /metrics).
    */
   fanoutTurnMs: 4,
   fanoutWritesPerTurn: 4_096,
