@@ -113,6 +113,8 @@ const ALL_FANOUT: Contestant[] = [
   ...(CFG.before ? [{ name: 'stampede-before', label: BEFORE_LABEL, server: beforeServer('stampede'), flavor: 'stampede' } satisfies Contestant] : []),
   // an experiment, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: the shared write call site)
   { name: 'net-floor-mixed', label: 'raw node:net floor, plus a ws Receiver and an fs.WriteStream written per chunk', server: 'servers/net-floor-mixed', flavor: 'net', experiment: true },
+  // an experiment, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: memory layout)
+  { name: 'net-floor-spread', label: 'raw node:net floor, plus ~2.6 KiB of JS objects kept per listener', server: 'servers/net-floor-spread', flavor: 'net', experiment: true },
 ];
 // Stampede always runs, and so does the BENCH_BEFORE build when one is given
 const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || (c.experiment ? CFG.contestants?.includes(c.name) : !CFG.contestants || CFG.contestants.includes(c.name)));
@@ -321,6 +323,11 @@ async function partFanout(): Promise<void> {
       compare({ part: 'fanout', name: `the node:net floor with a ws Receiver and an fs.WriteStream written per chunk: server CPU per chunk, ${n} listeners, vs the floor alone`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(mixed), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(mixed, floor) });
       compare({ part: 'fanout', name: `the same, user CPU per chunk, ${n} listeners, vs the floor alone`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(mixed), baselineName: 'net-floor', b: fig('userMicrosPerChunk')(floor), excluded: why(mixed, floor) });
       compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor with a ws Receiver and an fs.WriteStream`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor-mixed', b: fig('cpuMicrosPerChunk')(mixed), excluded: why(st, mixed) });
+    }
+    const spread = find('net-floor-spread');
+    if (spread && floor) {
+      compare({ part: 'fanout', name: `the node:net floor with ~2.6 KiB of JS objects kept per listener: server CPU per chunk, ${n} listeners, vs the floor alone`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(spread), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(spread, floor) });
+      compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor with ~2.6 KiB of JS objects kept per listener`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor-spread', b: fig('cpuMicrosPerChunk')(spread), excluded: why(st, spread) });
     }
     const bare = find('bare-ws');
     if (bare) compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(bare), excluded: why(st, bare) });
