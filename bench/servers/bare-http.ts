@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { redeemTicketsOnUpgrade, serveChild } from './child.js';
 
 /**
@@ -9,7 +9,9 @@ import { redeemTicketsOnUpgrade, serveChild } from './child.js';
  * as Stampede's does, and a ticket is kept until it is redeemed or about 30 s have passed (two sets,
  * swapped every 30 s). A ticket is redeemed the way Stampede's are, by an upgrade request naming it
  * (answered 400 here: no WebSocket follows). The details body is serialized once and kept, as Stampede
- * keeps it while the space is unchanged (nothing changes a space during the join part).
+ * keeps it while the space is unchanged (nothing changes a space during the join part); it is the same
+ * size as Stampede's (a 16-hex-digit space id, the host on stage), so both answers are the same bytes
+ * but for the times.
  */
 serveChild(async () => {
   const started = new Date().toISOString();
@@ -18,7 +20,8 @@ serveChild(async () => {
   let swappedAt = Date.now();
   const entropy = Buffer.alloc(24 * 256);
   let entropyAt = entropy.length;
-  const space = { id: 'bench', title: 'bench', state: 'live', scheduledStart: started, startedAt: started, endedAt: null, host: { name: 'bench' }, listeners: { real: 0, virtual: 0, total: 0 }, speakers: [], chunks: 0, simTime: null, recordingReady: false, recordingLost: false };
+  const id = randomBytes(8).toString('hex');
+  const space = { id, title: 'bench', state: 'live', scheduledStart: started, startedAt: started, endedAt: null, host: { name: 'bench' }, listeners: { real: 0, virtual: 0, total: 0 }, speakers: [{ id: 'c1', name: 'bench' }], chunks: 0, simTime: null, recordingReady: false, recordingLost: false };
   const details = Buffer.from(JSON.stringify({ v: 1, space }));
   let n = 0;
   const http = createServer((req, res) => {
@@ -49,5 +52,5 @@ serveChild(async () => {
   });
   redeemTicketsOnUpgrade(http, (ticket) => tickets.delete(ticket) || older.delete(ticket));
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  return { port: (http.address() as { port: number }).port, spaceId: 'bench', stop: () => new Promise<void>((r) => http.close(() => r())) };
+  return { port: (http.address() as { port: number }).port, spaceId: id, stop: () => new Promise<void>((r) => http.close(() => r())) };
 });

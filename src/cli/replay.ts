@@ -43,9 +43,13 @@ interface ReplayOpts {
 }
 
 
-/** Unix ms as a wall-clock time (HH:MM) in the scenario's time zone. */
-function simClock(ms: number, timeZone: string): string {
-  return new Date(ms).toLocaleTimeString('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false });
+/**
+ * Unix ms as a wall-clock time (HH:MM) in the scenario's time zone: one formatter for the whole night (each
+ * toLocaleTimeString with a time zone builds a new one, ~0.1 ms — an eighth of a step at 1200×).
+ */
+function simClock(timeZone: string): (ms: number) => string {
+  const f = new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false });
+  return (ms) => f.format(ms);
 }
 
 /** The folder a run's report goes to: exactly `--out`, or a new one under out/ that out/latest then points at. */
@@ -135,7 +139,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   const clock = systemClock();
   const out = process.stdout;
   const progress = new ReplayProgress(out, { quiet: o.quiet });
-  const tz = scenario.event.timeZone;
+  const hhmm = simClock(scenario.event.timeZone);
   const span = scenario.replayUntilMs - scenario.replayFromMs;
   const logLevel = o.logLevel as 'warn';
   const replay = createReplay({
@@ -163,7 +167,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
       const c = replay.realCrowd();
       progress.update(
         {
-          clock: `${simClock(s.t, tz)} ET`,
+          clock: `${hhmm(s.t)} ET`,
           done: (s.t - scenario.replayFromMs) / span,
           phase: s.phase,
           listeners: s.listeners,
@@ -240,6 +244,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     finishedAt: new Date().toISOString(),
     ...(clusterShare(replay.clusterRun()) ?? {}),
     ...realListenersShare(replay.realCrowdSummary(), o.listeners),
+    ...(result.schedule ? { schedule: { steps: result.steps, lateSteps: result.schedule.lateSteps, maxBehindMs: Math.round(result.schedule.maxBehindMs) } } : {}),
   });
   const { dir, root } = await reportDir(o, scenarioFile, startedAt);
   const { htmlPath, mdPath, jsonPath } = await writeReport(dir, report);

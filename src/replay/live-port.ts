@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { checkOggOpus } from '../audio/index.js';
 import { SIM_PHASES, simEventKind, type ServerMetrics, type SimPhase as PhaseLabel } from '../metrics/index.js';
+import { localClock } from '../report/report.js';
 import type { FaultInjector, JoinCounters, LiveServer } from '../server/index.js';
 import { CLOSE, type SharedFault } from '../protocol/index.js';
 import type { ReplayPort, ReplayStep, RealLoad, RoomChange, SimPhase } from '../sim/index.js';
@@ -30,6 +31,8 @@ export interface LivePortOptions {
   realJoins?: () => JoinCounters;
   /** The scenario's audio faults and the server's injector, so the real listeners feel what the model counts. */
   audioFaults?: { injector: FaultInjector; windows: readonly AudioFaultWindow[] };
+  /** The scenario's time zone, for the simulated times the port reports (UTC by default). */
+  timeZone?: string;
 }
 
 /** A scenario audio fault in simulated ms (`assumptions.audio.faults`). */
@@ -73,6 +76,8 @@ export class LiveReplayPort implements ReplayPort {
   private readonly wentLive = new Set<Space>();
   /** The injector's faults in force for each scenario audio fault whose window the clock is in. */
   private readonly faultsOn = new Map<AudioFaultWindow, SharedFault[]>();
+  /** Spaces whose lease another instance took over, with the simulated time this replay learnt it. */
+  private readonly takenOver = new Map<Space, number>();
 
   constructor(private readonly o: LivePortOptions) {
     this.space = o.server.createSpace({ title: o.title, hostName: o.hostName, scheduledStart: o.scheduledStartMs }).space;
@@ -153,8 +158,9 @@ export class LiveReplayPort implements ReplayPort {
   }
 
   publish(step: ReplayStep): void {
-    const { metrics, feed } = this.o;
+    const { metrics, feed, server } = this.o;
     this.audioFaultsAt(step.t);
+    for (const space of this.rooms.values()) if (!this.takenOver.has(space) && server.leaseLostAt(space.id) !== null) this.takenOver.set(space, step.t);
     feed.record(step);
     metrics.simTime.set(step.t / 1000);
     for (const p of SIM_PHASES) metrics.simPhase.set({ phase: p }, p === step.phase ? 1 : 0);
@@ -197,6 +203,19 @@ export class LiveReplayPort implements ReplayPort {
     if (spaces.length === 0) return false;
     for (const space of spaces) if (!(await this.recordingComplete(space))) return false;
     return true;
+  }
+
+  /**
+   * Why the recording is not available, when it is because another instance took a space over: the
+   * replay's own instance went silent for a lease (its event loop stalled, or the process was starved of
+   * CPU), another instance holds the space now, and the recording is that one's. Null otherwise.
+   */
+  recordingProblem(): string | null {
+    const lost = [...this.takenOver].filter(([space]) => this.rooms.size === 1 || this.wentLive.has(space));
+    if (lost.length === 0) return null;
+    const tz = this.o.timeZone ?? 'UTC';
+    const each = lost.map(([space, t]) => `${this.rooms.size > 1 ? `${space.title}: ` : ''}at ${localClock(t, tz)}`).join(', ');
+    return `another instance took the space over (${each}): this replay's own instance, the space's owner, was silent for a whole lease (its event loop stalled or the process got no CPU), so the recording is that instance's — the instances' logs say "took over a space whose owner went silent"`;
   }
 
   /** One space's recording: published, a valid Ogg Opus file (pages in sequence, CRCs right), one page per chunk the space accepted. */

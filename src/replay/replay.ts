@@ -203,6 +203,7 @@ export function createReplay(o: ReplayOptions): Replay {
         scheduledStartMs: scenario.scheduledStartMs,
         speed,
         room: scenario.event.room,
+        timeZone: scenario.event.timeZone,
         // on a cluster the real clients join on the other instances: count their joins where they are made
         ...(cluster ? { realJoins: () => counts() } : {}),
         ...(app.faults && audioFaults.length > 0 ? { audioFaults: { injector: app.faults, windows: audioFaults } } : {}),

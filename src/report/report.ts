@@ -45,6 +45,22 @@ export interface RunMeta {
   cluster?: ClusterShare;
   /** Present when real listeners joined: what they measured, over every load worker they ran in. */
   realListeners?: RealListenersShare;
+  /** At a numeric speed: how far behind its schedule the replay ran (steps after which the next was already due). */
+  schedule?: ScheduleShare;
+}
+
+/** How far a paced replay fell behind its schedule (a busy machine); it catches up, yielding to the server between steps. */
+export interface ScheduleShare {
+  steps: number;
+  lateSteps: number;
+  maxBehindMs: number;
+}
+
+/** A replay this far behind its schedule says so in its summary: a third of a cluster owner's lease (docs/cluster.md). */
+const BEHIND_WORTH_SAYING_MS = 1_000;
+
+function scheduleText(x: ScheduleShare): string {
+  return x.lateSteps === 0 ? `on schedule (0 of ${x.steps.toLocaleString('en-US')} steps late)` : `${x.lateSteps.toLocaleString('en-US')} of ${x.steps.toLocaleString('en-US')} steps late, at most ${(x.maxBehindMs / 1000).toFixed(1)} s behind (a busy machine; the replay caught up, yielding to the server between steps)`;
 }
 
 /**
@@ -271,7 +287,7 @@ export function scoreExpectations(r: ReplayResult): Expectation[] {
         return { name: x.name, expected, actual: `${pct(share)} of ${attempts} joins`, ...scoreRange(share, x.min, x.max, 1e-9), ...tail };
       }
       case 'recordingAvailable': {
-        const actual = r.recordingAvailable === null ? (r.endedAt !== null ? 'space ended normally (model only; no server to check the file)' : 'not ended') : r.recordingAvailable ? 'published and complete' : 'missing or incomplete';
+        const actual = r.recordingAvailable === null ? (r.endedAt !== null ? 'space ended normally (model only; no server to check the file)' : 'not ended') : r.recordingAvailable ? 'published and complete' : `missing or incomplete${r.recordingProblem ? `: ${r.recordingProblem}` : ''}`;
         const pass = r.recordingAvailable === true || (r.recordingAvailable === null && r.endedAt !== null);
         return { name: x.name, expected: 'downloadable and complete after the end', actual, pass, error: pass ? 0 : 1, ...tail };
       }
@@ -299,6 +315,7 @@ export function buildReport(r: ReplayResult, run?: RunMeta): Report {
     `  scheduled ${localClock(sc.scheduledStartMs, tz)}, live ${r.liveAt === null ? 'never' : `${localClock(r.liveAt, tz)} (${delay} min late)`}, peak ${millions(r.peakListeners)}${r.peakAt ? ` at ${localClock(r.peakAt, tz)}` : ''}`,
     `  fidelity ${passed}/${expectations.length} facts met`,
     ...(run?.realListeners ? [realListenersLine(run.realListeners)] : []),
+    ...(run?.schedule && run.schedule.maxBehindMs >= BEHIND_WORTH_SAYING_MS ? [`  behind schedule: ${scheduleText(run.schedule)}`] : []),
     ...(r.timeline
       ? r.rooms.map((m) => `  room ${m.name} (${m.host}): opened ${m.openedAt === null ? 'never' : localClock(m.openedAt, tz)}, live ${m.liveAt === null ? 'never' : localClock(m.liveAt, tz)}, ${m.endedAt === null ? 'not ended' : `${m.crashed ? 'crashed' : 'ended'} ${localClock(m.endedAt, tz)}`}, peak ${millions(m.peakListeners)}`)
       : []),
@@ -389,6 +406,7 @@ export function runFacts(r: Report): [string, string][] {
       `${n(x.listeners)} in ${whereRealListenersRan(x)}: peak ${n(x.peakConnected)} connected; ${n(x.joins.admitted)} of ${n(x.joins.attempts)} joins admitted (p50 ${ms(x.joins.p50Ms)}, p99 ${ms(x.joins.p99Ms)}); ${n(x.audio.chunks)} audio chunks heard, ${n(x.audio.gaps)} missing, delay p50 ${ms(x.audio.p50Ms)}, p99 ${ms(x.audio.p99Ms)}, max ${ms(x.audio.maxMs)}; closes ${closes}${each ? ` — ${each}` : ''}`,
     ]);
   }
+  if (run?.schedule) rows.push(['schedule', scheduleText(run.schedule)]);
   if (run) {
     rows.push(['tool', run.tool]);
     rows.push(['run', `${run.startedAt} → ${run.finishedAt}`]);

@@ -204,7 +204,16 @@ export class Recording {
         return;
       }
       if (!s) return;
-      await rename(this.partialPath, this.path);
+      const renamed = await rename(this.partialPath, this.path).then(
+        () => true,
+        // the instance that took the space over published it between the check above and here
+        async (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' && (await this.publishedByAnother()) ? false : Promise.reject(err)),
+      );
+      if (!renamed) {
+        this.quota?.release(this.quotaHeld);
+        this.log.warn({ spaceId: this.spaceId, chunks: this.chunks }, 'recording left to the instance that took the space over');
+        return;
+      }
       const st = await stat(this.path);
       this.ready = true;
       this.log.info({ spaceId: this.spaceId, chunks: this.chunks, bytes: st.size }, 'recording published');

@@ -90,6 +90,8 @@ export class LiveServer {
   private readonly lifetime = new AbortController();
   private recordingDir = '';
   private address: AddressInfo | null = null;
+  /** Spaces created here whose lease another instance took over (this one went silent for a lease): when this one learnt it. */
+  private readonly leasesLost = new Map<string, number>();
 
   constructor(private readonly deps: LiveServerDeps) {
     const { config, clock, logger, metrics } = deps;
@@ -171,6 +173,7 @@ export class LiveServer {
           if (from.synthetic && space.state === 'live' && !this.draining) this.hostSynthetic(space);
         },
         lost: async (space) => {
+          this.leasesLost.set(space.id, clock.now());
           await this.hosts.get(space.id)?.stop();
           this.hosts.delete(space.id);
           await this.hub.audio.abandon(space);
@@ -374,6 +377,7 @@ export class LiveServer {
       this.hub.forget(s.id);
       this.hostKeys.forget(s.id);
       this.sync.forget(s.id);
+      this.leasesLost.delete(s.id);
     }
     this.publishSpaceStates();
   }
@@ -403,6 +407,15 @@ export class LiveServer {
   recordingPath(spaceId: string): string | null {
     const r = this.hub.audio.recordingOf(spaceId);
     return r?.ready ? r.path : null;
+  }
+
+  /**
+   * In a cluster: when this instance learnt that another one took over the lease of a space created here
+   * (this one was silent for a lease — a stalled event loop, a process starved of CPU), or null. The
+   * space's recording is then the other instance's, not this one's.
+   */
+  leaseLostAt(spaceId: string): number | null {
+    return this.leasesLost.get(spaceId) ?? null;
   }
 
   /**

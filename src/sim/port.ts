@@ -81,4 +81,6 @@ export interface ReplayPort {
   roomChanged?(change: RoomChange, simMs: number): void | Promise<void>;
   /** After the end: is the recording downloadable and complete? */
   recordingAvailable(): Promise<boolean>;
+  /** Why it is not, when the server knows (optional): e.g. another instance took the space's lease over. */
+  recordingProblem?(): string | null;
 }

@@ -73,6 +73,22 @@ export interface ReplayResult {
   rooms: RoomResult[];
   /** Did the scenario use rooms, crashes, room load or audio faults? (Reports add rooms and audio only then.) */
   timeline: boolean;
+  /** At a numeric speed: how far behind its schedule the replay ran (null at 'max', which has none). */
+  schedule: ScheduleLag | null;
+  /** Why the recording is not available, when the server knows (e.g. another instance took the space over). */
+  recordingProblem: string | null;
+}
+
+/**
+ * How far a paced replay fell behind its schedule: a step is late when the next one is already due as it
+ * ends (the machine was busy, or a step cost more than its period). A late replay runs its steps back to
+ * back, yielding to the event loop between them, until it has caught up.
+ */
+export interface ScheduleLag {
+  /** Steps after which the next one was already due. */
+  lateSteps: number;
+  /** The most wall time (of the injected clock) the replay was behind, ms. */
+  maxBehindMs: number;
 }
 
 export interface RunReplayOptions {
@@ -157,7 +173,7 @@ class Recorder {
     row.phase = s.phase;
   }
 
-  result(o: { seed: number; speed: number | 'max'; recordingAvailable: boolean | null; withServer: boolean }): ReplayResult {
+  result(o: { seed: number; speed: number | 'max'; recordingAvailable: boolean | null; withServer: boolean; schedule?: ScheduleLag; recordingProblem?: string | null }): ReplayResult {
     if (this.row) this.series.push(finishRow(this.row));
     this.row = null;
     const snap = this.model.snapshot;
@@ -190,6 +206,8 @@ class Recorder {
         peakAt: timeline ? this.peaks[i]!.at : this.peakAt,
       })),
       timeline,
+      schedule: o.schedule ?? null,
+      recordingProblem: o.recordingProblem ?? null,
     };
   }
 }
@@ -205,13 +223,16 @@ export function replayModel(scenario: Scenario, seed: number): ReplayResult {
 /**
  * Steps the crowd model from the scenario's start to its end. At speed N one simulated second takes
  * 1000/N ms of the injected clock, scheduled from the start so a slow step is caught up, not carried;
- * at 'max' it never sleeps but yields to the event loop now and then so a live server stays responsive.
+ * a replay behind its schedule still yields to the event loop after every step (so the server's timers
+ * and I/O — its lease renewal in a cluster among them — run while it catches up) and says how far behind
+ * it ran. At 'max' it never sleeps but yields now and then so a live server stays responsive.
  */
 export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
   const { scenario, clock, port } = o;
   const model = createCrowdModel(scenario, createRng(o.seed).fork('crowd'));
   const rec = new Recorder(scenario, model);
   const t0 = clock.now();
+  const schedule: ScheduleLag = { lateSteps: 0, maxBehindMs: 0 };
   while (!model.done) {
     if (o.signal?.aborted) throw new Error('replay aborted');
     const real = port ? port.takeRealLoad() : NO_REAL;
@@ -230,13 +251,21 @@ export async function runReplay(o: RunReplayOptions): Promise<ReplayResult> {
     if (o.speed === 'max') {
       if (rec.steps % 500 === 0) await new Promise<void>((r) => setImmediate(r));
     } else {
-      await clock.sleep(t0 + (rec.steps * 1000) / o.speed - clock.now(), o.signal);
+      const wait = t0 + (rec.steps * 1000) / o.speed - clock.now();
+      if (wait > 0) await clock.sleep(wait, o.signal);
+      else {
+        // behind: the next step is due already; it runs after a turn of the event loop, not straight away
+        schedule.lateSteps++;
+        schedule.maxBehindMs = Math.max(schedule.maxBehindMs, -wait);
+        await clock.turn();
+      }
     }
   }
   let recordingAvailable: boolean | null = null;
   // without a server there is no file to check: null says "not checked", the report says so
   if (port) recordingAvailable = model.snapshot.endedAt !== null ? await port.recordingAvailable() : false;
-  return rec.result({ seed: o.seed, speed: o.speed, recordingAvailable, withServer: !!port });
+  const recordingProblem = recordingAvailable === false ? (port?.recordingProblem?.() ?? null) : null;
+  return rec.result({ seed: o.seed, speed: o.speed, recordingAvailable, withServer: !!port, recordingProblem, ...(o.speed === 'max' ? {} : { schedule }) });
 }
 
 function finishRow(r: MinuteRow): MinuteRow {

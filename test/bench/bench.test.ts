@@ -215,7 +215,7 @@ describe('npm run bench', () => {
   it('runs the opt-in fan-out experiments: the floor with more Writables, the floor with more heap per listener, and Stampede with its host in a worker thread', async () => {
     const out = outDir();
     const env = { ...process.env, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'fanout', BENCH_SIZES: '10', BENCH_ROUNDS: '1', BENCH_MEASURE_MS: '300', BENCH_WARMUP_MS: '100', BENCH_MEM_READINGS: '1', BENCH_COALESCE: '0', BENCH_CONTESTANTS: 'net-floor,net-floor-mixed,net-floor-spread', BENCH_HOST: 'worker' };
-    await promisify(execFile)(process.execPath, [RUN], { env, timeout: 60_000 });
+    await promisify(execFile)(process.execPath, [RUN], { env, timeout: 150_000 });
     const result = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as Result;
     const cells = result.raw.fanout;
     expect(cells.map((c) => c.contestant).sort()).toEqual(['net-floor', 'net-floor-mixed', 'net-floor-spread', 'stampede']);
@@ -226,7 +226,7 @@ describe('npm run bench', () => {
     expect(names).toMatch(/server CPU per chunk, 10 listeners, vs the node:net floor with a ws Receiver and an fs.WriteStream/);
     expect(names).toMatch(/the node:net floor with ~2.6 KiB of JS objects kept per listener: server CPU per chunk, 10 listeners, vs the floor alone/);
     expect(names).toMatch(/server CPU per chunk, 10 listeners, vs the node:net floor with ~2.6 KiB of JS objects kept per listener/);
-  });
+  }, 180_000);
 
   it('skips the scale-out part, and says why in the log and the results, where Redis or haproxy is not installed', async () => {
     const out = outDir();

@@ -80,14 +80,14 @@ describe('stampede replay --instances', () => {
   it('carries a room crash and its audio faults to every instance, then stops everything on Ctrl-C mid-night and writes no report', async () => {
     const out = join(dir(), 'report');
     // a room that crashes and reopens elsewhere; its audio fault made plain for the test (every chunk of every room
-    // lost from 18:00 to 19:00: 3 s of wall time at this speed, so every instance's fan-out meets it). The join
+    // lost from the first room's opening to the end of the night). The join
     // path is open (every join admitted at once), so the real listeners that arrive before the crash (about 7
     // of 10) are inside the first room when it crashes, at 18:13: with the scenario's own join path (3–92% of
     // joins ok until then, a refused listener backing off up to 5 s, 100 simulated minutes at this speed) one
     // of them was, or none.
     const scenario = 'scenarios/twitter-spaces-2023-05-24-desantis.yaml';
     const openJoins = 'assumptions.capacity.keyframes=[{"at":"17:50","joinsPerSecond":1000000}]';
-    cli = runCli(['replay', scenario, '--set', 'assumptions.audio.faults=[{"from":"18:00","to":"19:00","chunkLoss":1}]', '--set', openJoins, '--instances', '2', '--workers', '2', '--port', '0', '--speed', '1200', '--listeners', '10', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
+    cli = runCli(['replay', scenario, '--set', 'assumptions.audio.faults=[{"from":"17:55","to":"19:50","chunkLoss":1}]', '--set', openJoins, '--instances', '2', '--workers', '2', '--port', '0', '--speed', '1200', '--listeners', '10', '--no-stay', '--out', out, '--cluster-dir', join(dir(), 'cluster'), '--log-level', 'warn']);
     await cli.waitFor(/real listeners join through the proxy/);
     const b = banner(cli.stdout());
     // The crash reaches each instance over Redis, after the replay's own clock has moved on, and an instance
@@ -103,7 +103,9 @@ describe('stampede replay --instances', () => {
     expect(scraped.reduce((a, t) => a + value(t, 'stampede_ws_closes_total{code="4003"}'), 0)).toBeGreaterThan(0);
     for (const t of scraped) expect(value(t, 'stampede_ws_closes_total{code="4500"}')).toBe(0);
     // and every instance played the scenario's audio fault on its own fan-out (chunks dropped)
-    for (const [k, t] of scraped.entries()) expect(value(t, 'stampede_faults_injected_total{kind="drop"}'), b.instances[k]!.id).toBeGreaterThan(0);
+    // (the fault lasts the night: each instance drops the chunks it is sent, and every chunk is sent to every instance,
+    // however late a busy machine gets them there)
+    await expect.poll(async () => Promise.all(b.instances.map(async (i) => value(await (await fetch(`${i.url}/metrics`)).text(), 'stampede_faults_injected_total{kind="drop"}') > 0)), { timeout: 30_000, interval: 100 }).toEqual([true, true]);
     cli.child.kill('SIGINT');
     expect((await cli.exited).code, cli.stderr()).toBe(130);
     expect(cli.stdout()).toContain('interrupted: no report written');

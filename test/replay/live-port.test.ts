@@ -1,12 +1,20 @@
-import { describe, expect, it } from 'vitest';
-import { manualClock } from '../../src/clock.js';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { manualClock, systemClock } from '../../src/clock.js';
+import { startRedisServer } from '../../src/cluster/index.js';
 import { simEventKind } from '../../src/metrics/index.js';
 import { LiveReplayPort, ReplayFeed } from '../../src/replay/index.js';
 import { loadScenario, runReplay, type ReplayStep } from '../../src/sim/index.js';
 import { metricValue, useApps } from '../helpers/app.js';
+import { useTempDir } from '../helpers/tmp.js';
 
 describe('the replay port', () => {
   const startApp = useApps();
+  const dir = useTempDir('stampede-port-');
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
 
   it('counts the modelled crowd in whole joins, carrying the fractions of the flow model', async () => {
     const t0 = Date.UTC(2024, 7, 13, 0, 0, 0);
@@ -33,6 +41,29 @@ describe('the replay port', () => {
     // 100 seconds of 9.56 failures: 955 or 956 whole joins, as float rounding falls
     expect(failures).toBeCloseTo(956, 6);
     expect([955, 956]).toContain(await metricValue(s.app, 'stampede_join_attempts_total', { kind: 'virtual', outcome: 'failed' }));
+  });
+
+  it('on a cluster, says the space was taken over when its own instance lost the lease, rather than only that the recording is missing', async () => {
+    const redis = await startRedisServer({ dir: dir(), clock: systemClock() });
+    cleanup.push(() => redis.process.stop());
+    const t0 = Date.UTC(2024, 7, 13, 20, 0, 0);
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 60 });
+    // the replay's own instance on a shared bus, renewing its leases every 50 ms (150 ms leases)
+    const s = await startApp({ redisUrl: redis.url, instanceId: 'replay', peerIntervalMs: 50 }, { replay: feed });
+    const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: t0, speed: 60, timeZone: 'UTC' });
+    await port.startSpace();
+    const step = (i: number): ReplayStep => ({ t: t0 + i * 60_000, phase: 'live', listeners: 0, offered: 0, admitted: 0, attack: 0, availability: 1, latencyP50Ms: 1, latencyP99Ms: 1, attempts: 0, failures: 0, events: [] });
+    port.publish(step(1));
+    expect(port.recordingProblem()).toBeNull();
+    // what a takeover leaves in Redis: the lease held by another instance (it went silent here for a lease)
+    const other = new Redis(redis.url, { lazyConnect: true });
+    cleanup.push(() => other.quit());
+    await other.connect();
+    expect(await other.set(`stampede:owner:${port.space.id}`, 'i1', 'PX', 60_000)).toBe('OK');
+    let i = 2;
+    await expect.poll(() => (port.publish(step(i++)), port.recordingProblem()), { interval: 20, timeout: 10_000 }).toMatch(/^another instance took the space over \(at 20:\d\d\): this replay's own instance, the space's owner, was silent for a whole lease/);
+    await port.endSpace();
+    expect(await port.recordingAvailable()).toBe(false);
   });
 
   it('counts every event of the night by kind, for the dashboards\' annotations', async () => {

@@ -2,8 +2,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/clock.js';
-import { buildReport, reportCharts, writeReport, type Report } from '../../src/report/index.js';
-import { loadScenario, runReplay } from '../../src/sim/index.js';
+import { buildReport, renderMarkdown, reportCharts, writeReport, type Report, type RunMeta } from '../../src/report/index.js';
+import { loadScenario, runReplay, type ReplayResult } from '../../src/sim/index.js';
 import { TOOL_VERSION } from '../../src/version.js';
 import { useTempDir } from '../helpers/tmp.js';
 
@@ -12,18 +12,30 @@ const DEFAULT = 'scenarios/x-spaces-2024-08-12.yaml';
 describe('report files: json, md, a self-contained html and the SVG charts', () => {
   const dir = useTempDir('stampede-report-');
   let report: Report;
+  let result: ReplayResult;
+  const meta: RunMeta = {
+    scenarioFile: DEFAULT,
+    scenarioSha256: 'ab'.repeat(32),
+    overrides: ['assumptions.demand.noise=0.1'],
+    seed: 7,
+    speed: 'max',
+    tool: `stampede ${TOOL_VERSION}`,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    finishedAt: '2026-01-01T00:00:01.000Z',
+  };
   beforeAll(async () => {
     const scenario = await loadScenario(DEFAULT, ['assumptions.demand.noise=0.1']);
-    report = buildReport(await runReplay({ scenario, seed: 7, speed: 'max', clock: manualClock(0) }), {
-      scenarioFile: DEFAULT,
-      scenarioSha256: 'ab'.repeat(32),
-      overrides: ['assumptions.demand.noise=0.1'],
-      seed: 7,
-      speed: 'max',
-      tool: `stampede ${TOOL_VERSION}`,
-      startedAt: '2026-01-01T00:00:00.000Z',
-      finishedAt: '2026-01-01T00:00:01.000Z',
-    });
+    result = await runReplay({ scenario, seed: 7, speed: 'max', clock: manualClock(0) });
+    report = buildReport(result, meta);
+  });
+
+  it('says how far behind its schedule a paced replay ran: in the run facts always, in the summary from a second behind', () => {
+    const late = buildReport(result, { ...meta, speed: 1200, schedule: { steps: 11_100, lateSteps: 412, maxBehindMs: 3_400 } });
+    expect(late.summary).toContain('  behind schedule: 412 of 11,100 steps late, at most 3.4 s behind');
+    expect(renderMarkdown(late)).toContain('412 of 11,100 steps late, at most 3.4 s behind');
+    const onTime = buildReport(result, { ...meta, speed: 1200, schedule: { steps: 11_100, lateSteps: 3, maxBehindMs: 40 } });
+    expect(onTime.summary).not.toContain('behind schedule');
+    expect(renderMarkdown(onTime)).toContain('3 of 11,100 steps late, at most 0.0 s behind');
   });
 
   it('writes the charts beside report.md, which links each of them', async () => {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { manualClock } from '../../src/clock.js';
+import { manualClock, systemClock, type Clock } from '../../src/clock.js';
 import { buildReport } from '../../src/report/index.js';
-import { createCrowdModel, createRng, loadScenario, runReplay, type ReplayStep, type Scenario } from '../../src/sim/index.js';
+import { createCrowdModel, createRng, loadScenario, runReplay, type ReplayResult, type ReplayStep, type Scenario } from '../../src/sim/index.js';
 
 const DEFAULT = 'scenarios/x-spaces-2024-08-12.yaml';
 const DDOS = 'scenarios/x-spaces-2024-08-12-ddos.yaml';
@@ -107,6 +107,33 @@ describe('the crowd model', () => {
     expect(steps).toBeLessThanOrEqual(601);
     abort.abort();
     await expect(run).rejects.toThrow('replay aborted');
+  });
+
+  it('behind its schedule, lets timers and I/O run between its catch-up steps, and says how far behind it ran', async () => {
+    const scenario = await loadScenario(DEFAULT, ['event.replayUntil=20:00']);
+    // every reading of this clock is 2 ms later: each step (1 ms at 1000×) costs twice its period, so the replay
+    // falls behind from its first step and never catches up. Its sleep and turn are production's.
+    let t = 0;
+    const clock: Clock = { ...systemClock(), now: () => (t += 2) };
+    let steps = 0;
+    let stepsWhenTimerRan: number | null = null;
+    // a timer due at once, as a cluster owner's lease renewal is due: it must run during the night, not after it
+    const timer = setTimeout(() => (stepsWhenTimerRan = steps), 0);
+    const r = await runReplay({ scenario, seed: 1, speed: 1000, clock, onStep: () => steps++ });
+    clearTimeout(timer);
+    expect(r.steps).toBe(900);
+    expect(stepsWhenTimerRan).not.toBeNull();
+    expect(stepsWhenTimerRan!).toBeLessThan(r.steps);
+    expect(r.schedule!.lateSteps).toBe(r.steps);
+    expect(r.schedule!.maxBehindMs).toBeGreaterThan(500);
+    // on schedule (a manual clock moved one step's period at a time: work takes no time on it) no step is late
+    const manual = manualClock(0);
+    let result: ReplayResult | null = null;
+    void runReplay({ scenario, seed: 1, speed: 1000, clock: manual }).then((x) => (result = x));
+    while (result === null) await manual.advance(1);
+    expect((result as ReplayResult).schedule).toEqual({ lateSteps: 0, maxBehindMs: 0 });
+    // at 'max' there is no schedule to keep
+    expect((await runReplay({ scenario, seed: 1, speed: 'max', clock: manualClock(0) })).schedule).toBeNull();
   });
 
   it('keeps its invariants for any parameters: no negative crowd, availability in [0,1], no more admitted than tried', async () => {
