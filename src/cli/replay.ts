@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
 import { createReplay, type ClusterRun, type RealCrowdSummary } from '../replay/index.js';
-import { type ClusterShare, type RealListenersShare, buildReport, createRunDir, fileSha256, pointLatest, runDirName, writeReport } from '../report/index.js';
+import { type ClusterShare, type RealListenersShare, buildReport, createRunDir, fileSha256, localClock, pointLatest, runDirName, writeReport } from '../report/index.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { loadScenario, type ReplayStep } from '../sim/index.js';
 import { MAX_INSTANCES } from '../cluster/index.js';
@@ -42,15 +42,6 @@ interface ReplayOpts {
   workers: number;
 }
 
-
-/**
- * Unix ms as a wall-clock time (HH:MM) in the scenario's time zone: one formatter for the whole night (each
- * toLocaleTimeString with a time zone builds a new one, ~0.1 ms — an eighth of a step at 1200×).
- */
-function simClock(timeZone: string): (ms: number) => string {
-  const f = new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false });
-  return (ms) => f.format(ms);
-}
 
 /** The folder a run's report goes to: exactly `--out`, or a new one under out/ that out/latest then points at. */
 async function reportDir(o: ReplayOpts, scenarioFile: string, startedAt: Date): Promise<{ dir: string; root: string | null }> {
@@ -139,7 +130,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   const clock = systemClock();
   const out = process.stdout;
   const progress = new ReplayProgress(out, { quiet: o.quiet });
-  const hhmm = simClock(scenario.event.timeZone);
+  const tz = scenario.event.timeZone;
   const span = scenario.replayUntilMs - scenario.replayFromMs;
   const logLevel = o.logLevel as 'warn';
   const replay = createReplay({
@@ -167,7 +158,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
       const c = replay.realCrowd();
       progress.update(
         {
-          clock: `${hhmm(s.t)} ET`,
+          clock: `${localClock(s.t, tz)} ET`,
           done: (s.t - scenario.replayFromMs) / span,
           phase: s.phase,
           listeners: s.listeners,
