@@ -463,6 +463,8 @@ interface HttpRound {
   statuses: Record<string, number>;
   /** The round's windows of this case (two in the join part: one each side of the palindrome), every one kept. */
   windows?: HttpWindow[];
+  /** Which of the server's BENCH_PROCS processes served the round (join part: round mod BENCH_PROCS). */
+  process?: number;
 }
 
 interface HttpServer {
@@ -521,35 +523,56 @@ let joinCapacity = 0;
  * rounds and moves every server alike), so contestants are compared in adjacent windows: each round,
  * each kind of request runs its servers in a shuffled order and then in the reverse order (A B C C B A),
  * BENCH_HTTP_MS / 2 each, so a linear drift falls equally on every server, and each ratio is the median
- * of the per-round ratios with a bootstrap over rounds. Every window is kept in the JSON.
+ * of the per-round ratios. Each server runs as BENCH_PROCS processes, round r on process r mod
+ * BENCH_PROCS of every server, and the bootstrap goes over processes, then rounds. Every window is kept.
  */
 async function partJoin(): Promise<void> {
   const gen = spawnProc('loadgen', [], PIN.client);
-  const servers = [await httpServer('stampede'), await httpServer('bare-http'), await httpServer('validating-http'), ...(CFG.before ? [await httpServer('stampede-before', [], beforeServer('stampede'))] : [])];
-  type Case = { key: string; server: HttpServer; method: 'GET' | 'POST'; path: string; redeem: boolean };
+  const spawnOne = (name: string) => (name === 'stampede-before' ? httpServer(name, [], beforeServer('stampede')) : httpServer(name));
+  const servers: HttpServer[][] = [];
+  for (const name of ['stampede', 'bare-http', 'validating-http', ...(CFG.before ? ['stampede-before'] : [])]) {
+    const procs: HttpServer[] = [];
+    for (let p = 0; p < CFG.procs; p++) procs.push(await spawnOne(name));
+    servers.push(procs);
+  }
+  type Case = { key: string; procs: HttpServer[]; method: 'GET' | 'POST'; path: (s: HttpServer) => string; redeem: boolean };
+  const name = (ps: HttpServer[]) => ps[0]!.name;
   const kinds: Case[][] = [
-    servers.map((s) => ({ key: `join/${s.name}`, server: s, method: 'POST' as const, path: joinPath(s), redeem: false })),
-    servers.filter((s) => s.name !== 'stampede-before').map((s) => ({ key: `join+redeem/${s.name}`, server: s, method: 'POST' as const, path: joinPath(s), redeem: true })),
-    servers.filter((s) => s.name !== 'validating-http').map((s) => ({ key: `details/${s.name}`, server: s, method: 'GET' as const, path: detailsPath(s), redeem: false })),
+    servers.map((ps) => ({ key: `join/${name(ps)}`, procs: ps, method: 'POST' as const, path: joinPath, redeem: false })),
+    servers.filter((ps) => name(ps) !== 'stampede-before').map((ps) => ({ key: `join+redeem/${name(ps)}`, procs: ps, method: 'POST' as const, path: joinPath, redeem: true })),
+    servers.filter((ps) => name(ps) !== 'validating-http').map((ps) => ({ key: `details/${name(ps)}`, procs: ps, method: 'GET' as const, path: detailsPath, redeem: false })),
   ];
   const cases = kinds.flat();
   const windowMs = Math.max(1, Math.round(CFG.httpMs / 2));
   const rounds: Record<string, HttpRound[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
   try {
-    log('join path: warming up every server');
-    for (const c of cases) await closedRound(gen, c.server, c.method, c.path, c.redeem, -1);
+    // the warm-up takes BENCH_HTTP_MS per case, shared by its processes
+    log(`join path: warming up every server (${CFG.procs} process${CFG.procs === 1 ? '' : 'es'} each)`);
+    for (const c of cases) for (const s of c.procs) await closedRound(gen, s, c.method, c.path(s), c.redeem, -1, Math.max(1, Math.round(CFG.httpMs / CFG.procs)));
     for (let r = 0; r < CFG.rounds; r++) {
+      const p = r % CFG.procs;
       for (const kind of shuffled(kinds, rng.next)) {
-        const got = await palindrome(kind, rng.next, (c) => closedRound(gen, c.server, c.method, c.path, c.redeem, r, windowMs));
-        for (const c of kind) rounds[c.key]!.push(joinWindows(r, got.get(c)!));
+        const got = await palindrome(kind, rng.next, (c) => closedRound(gen, c.procs[p]!, c.method, c.path(c.procs[p]!), c.redeem, r, windowMs));
+        for (const c of kind) rounds[c.key]!.push({ ...joinWindows(r, got.get(c)!), process: p });
       }
-      log(`  round ${r + 1}/${CFG.rounds}: ${cases.map((c) => `${c.key} ${Math.round(rounds[c.key]!.at(-1)!.perSec)}/s`).join(', ')}`);
+      log(`  round ${r + 1}/${CFG.rounds} (process ${p + 1}): ${cases.map((c) => `${c.key} ${Math.round(rounds[c.key]!.at(-1)!.perSec)}/s`).join(', ')}`);
     }
   } finally {
     await gen.stop();
-    await Promise.all(servers.map((s) => s.proc.stop()));
+    await Promise.all(servers.flat().map((s) => s.proc.stop()));
   }
   raw.join = rounds;
+  // the same build in another process: each case's median per process, and its ratio to the first process's
+  const spread = (key: string, f: 'perSec' | 'cpuMicrosPerRequest') => {
+    const of = (p: number) => rounds[key]!.filter((x) => x.process === p).map((x) => x[f]);
+    return Array.from({ length: CFG.procs }, (_, p) => {
+      const r = p && of(p).length && of(0).length ? ratio(of(p), of(0), CFG.seed) : null;
+      return { median: estimate(of(p)).median, vsFirst: r ? { ratio: r.median, ci: [r.lo, r.hi] } : null };
+    });
+  };
+  raw.joinProcesses = Object.fromEntries(cases.map((c) => [c.key, { perSec: spread(c.key, 'perSec'), cpuMicrosPerRequest: spread(c.key, 'cpuMicrosPerRequest') }]));
+  const groups = rounds[cases[0]!.key]!.map((x) => x.process ?? 0);
+  const compare = (e: Comparison) => ledger.compare({ ...e, groups });
   const k = (key: string, f: keyof HttpRound) => rounds[key]!.map((r) => r[f] as number);
   const bad = (key: string) => {
     const rs = rounds[key]!;
@@ -578,6 +601,14 @@ async function partJoin(): Promise<void> {
   }
   compare({ part: 'join', paired: true, name: 'space details (GET …/:id): requests/s vs bare node:http', unit: 'req/s', better: 'higher', a: k('details/stampede', 'perSec'), baselineName: 'bare-http', b: k('details/bare-http', 'perSec'), excluded: why('details/stampede', 'details/bare-http'), target: { text: '≥ 0.9×', test: (r) => r.median >= 0.9 } });
   compare({ part: 'join', paired: true, name: 'space details: server CPU per request vs bare node:http', unit: 'µs', better: 'lower', a: k('details/stampede', 'cpuMicrosPerRequest'), baselineName: 'bare-http', b: k('details/bare-http', 'cpuMicrosPerRequest'), excluded: why('details/stampede', 'details/bare-http') });
+  // the between-process spread of details (two processes of one build differed by up to 1.18× in session 10): the
+  // second process's rounds against the first's neighbouring rounds, per pair
+  if (CFG.procs > 1) {
+    for (const s of ['stampede', 'bare-http']) {
+      const of = (p: number) => rounds[`details/${s}`]!.filter((x) => x.process === p).map((x) => x.cpuMicrosPerRequest);
+      ledger.compare({ part: 'join', paired: true, name: `space details: server CPU per request, ${s}'s process 2 vs its process 1 (the same build in another process)`, unit: 'µs', better: 'lower', a: of(1), baselineName: `${s} process 1`, b: of(0), excluded: why(`details/${s}`) });
+    }
+  }
   joinCapacity = estimate(k('join/stampede', 'perSec')).median;
 }
 
