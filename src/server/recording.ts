@@ -90,6 +90,12 @@ export class Recording {
       () => true,
       () => false,
     );
+    if (!moved) {
+      // the previous owner published it before this instance could take its file (it ended the space first):
+      // that is the recording, and nothing here may write over it
+      const published = await Recording.published(dir, spaceId, log);
+      if (published) return { recording: published, resumed: true };
+    }
     const file = moved ? await readFile(taken).catch(() => Buffer.alloc(0)) : Buffer.alloc(0);
     const { pages, bytes, lastAt } = readOggPrefix(file);
     const startsAt = pages.length >= 2 ? firstSeqOf(pages[1]!) : null;

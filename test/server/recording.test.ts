@@ -144,6 +144,21 @@ describe('a recording another instance continues (the shared recording directory
     expect(seqsIn(out)).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
+  it('a previous owner that published before its file could be taken: the new owner keeps that file and writes nothing over it', async () => {
+    const owner = new Recording(dir, 's9', log, 'T', 0, { writer: 'i1' });
+    await owner.open();
+    for (let k = 0; k < 6; k++) owner.append(chunk(k));
+    await owner.finish();
+    const published = await readFile(join(dir, 's9.opus'));
+    // the instance that takes the space over heard it only from chunk 4 on
+    const { recording } = await Recording.resume(dir, 's9', log, 'T', 4, 'i1', { writer: 'i2' });
+    for (let k = 4; k < 8; k++) recording.append(chunk(k));
+    await recording.finish();
+    expect(recording.ready).toBe(true);
+    expect((await readFile(join(dir, 's9.opus'))).equals(published)).toBe(true);
+    expect(await readdir(dir)).toEqual(['s9.opus']);
+  });
+
   it('starts a new file at the live window when the owner left none here (a directory not shared), and says so', async () => {
     const { recording, resumed } = await Recording.resume(dir, 's2', log, 'T', 40, 'i1', { writer: 'i2' });
     expect(resumed).toBe(false);
