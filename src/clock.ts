@@ -23,6 +23,19 @@ export interface Clock {
   turn(): Promise<void>;
 }
 
+/**
+ * The slot a periodic task waits for next, on the grid `t0 + k·periodMs` (so a slow run does not push every
+ * later one back): the first slot after `k` that is still ahead of `now`. A task whose one run covers all that
+ * happened since the last (a heartbeat, a lease renewal, a report of counts, a sample) skips the slots it
+ * missed after a stall or on a busy machine, instead of making them up back to back: `sleep(≤ 0)` resolves
+ * without letting timers and I/O run, and a heartbeat run twice in a row ends every peer whose pong is not
+ * back yet. (A loop whose every step is work of its own — a replay's steps, a host's audio chunks — makes up
+ * the steps it is late for one `turn()` apart instead.)
+ */
+export function nextSlot(t0: number, periodMs: number, k: number, now: number): number {
+  return Math.max(k + 1, Math.floor((now - t0) / periodMs) + 1);
+}
+
 export function systemClock(): Clock {
   return {
     now: () => Date.now(),

@@ -278,5 +278,7 @@ export function checkOggOpus(buf: Uint8Array): OggOpusCheck {
   }
   const end = pages[pages.length - 1];
   if (!end || !(end.headerType & OGG_EOS)) problems.push('last page is not marked end-of-stream');
+  // a stream ends once: a page marked end-of-stream before the last says two streams were put together
+  pages.slice(0, -1).forEach((p) => p.headerType & OGG_EOS && problems.push(`page ${p.seq} is marked end-of-stream before the last`));
   return { ok: problems.length === 0, problems, pages: pages.length, audioPages: Math.max(0, pages.length - 2), packets, preSkip, durationSeconds: Math.max(0, Number(last - BigInt(preSkip)) / OPUS_RATE) };
 }

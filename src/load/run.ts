@@ -5,7 +5,7 @@
  * `swarm.ts`), the profile grammar (`profile.ts`), the figures (`results.ts`) and the threshold grammar
  * (`thresholds.ts`).
  */
-import type { Clock } from '../clock.js';
+import { nextSlot, type Clock } from '../clock.js';
 import { assertLoopback, profileSeconds, truncatePhases, type LoadPlan, type LoadProfile, type ThresholdEntry } from './profile.js';
 import { createClientMetrics, KindStats, summarize, type ClientKind, type ClientMetrics, type KindSummary, type WindowSummary } from './results.js';
 import { runScenario, ScenarioRun, type WsSummary } from './scenario.js';
@@ -195,7 +195,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   // once a second: the per-interval stream, abortOnFail, the progress line
   const tick = new AbortController();
   void all.finally(() => tick.abort()).catch(() => undefined); // a failure is thrown by `await all` below
-  for (let n = 1; !settled; n++) {
+  // an interval line covers everything since the last one: the seconds a stall made it miss are skipped, not
+  // run back to back (the line's elapsedS says when it was taken)
+  for (let n = 1; !settled; n = nextSlot(t0, 1000, n, clock.now())) {
     await clock.sleep(t0 + n * 1000 - clock.now(), tick.signal);
     if (settled) break;
     const elapsedS = (clock.now() - t0) / 1000;

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { nextSlot, type Clock } from '../clock.js';
 import { runHttp } from './http.js';
 import { isCrowd, profileSeconds, type LoadProfile } from './profile.js';
 import { KindStats, type ClientKind, type ClientMetrics } from './results.js';
@@ -143,7 +143,8 @@ export async function runScenario(r: ScenarioRun, ctx: ScenarioContext): Promise
     });
     r.swarm = swarm;
     swarm.start();
-    for (let s = 1; s <= Math.ceil(total) && !signal.aborted; s++) {
+    // the peak is read as the crowd is now: the seconds a stall made it miss are skipped, not read back to back
+    for (let s = 1; s <= Math.ceil(total) && !signal.aborted; s = nextSlot(started, 1000, s, clock.now())) {
       await clock.sleep(started + s * 1000 - clock.now(), signal);
       r.peak = Math.max(r.peak, swarm.connected);
     }

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { nextSlot, type Clock } from '../clock.js';
 import { http, scrape } from './probe.js';
 import { assertLoopback } from './profile.js';
 import { Swarm } from './swarm.js';
@@ -161,7 +161,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const t0 = o.clock.now();
   for (const s of swarms) s.start();
   const samples: SoakSample[] = [];
-  for (let k = 1; o.clock.now() - t0 < o.seconds * 1000; k++) {
+  // a sample reads the server as it is now: the samples a stall made it miss are skipped, not taken back to back
+  for (let k = 1; o.clock.now() - t0 < o.seconds * 1000; k = nextSlot(t0, o.sampleMs, k, o.clock.now())) {
     await o.clock.sleep(t0 + k * o.sampleMs - o.clock.now());
     const s = await sample(base, (o.clock.now() - t0) / 1000);
     samples.push(s);

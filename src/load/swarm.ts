@@ -114,6 +114,12 @@ export class Swarm {
     await Promise.all(this.tasks);
   }
 
+  /**
+   * An open-loop generator's arrivals: one that is late (a stall, a busy machine) goes at once, back to back
+   * with the others due, and its latency counts from when it was due. That is meant: the offered load does not
+   * bend to the server. It is not a catch-up loop that starves timers: each arrival's own work ends at its
+   * first network wait (the join request), so a late batch is bounded by the arrivals due.
+   */
   private async sleepUntil(t: number): Promise<void> {
     await this.o.clock.sleep(t - this.o.clock.now(), this.abort.signal);
   }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { AggregatorRegistry, type Metric, type MetricObject, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
-import type { Clock } from '../clock.js';
+import { nextSlot, type Clock } from '../clock.js';
 import { isCrowd, type CrowdProfile, type LoadPlan, type LoadProfile, type Phase } from './profile.js';
 import { createClientMetrics, type ClientMetrics, type KindDelta } from './results.js';
 import { runScenario, ScenarioRun, swarmCounts, type SwarmCounts } from './scenario.js';
@@ -119,7 +119,8 @@ export async function runWorkerPart(input: WorkerInput, port: WorkerPort, deps: 
     runs.map(({ index, run }) => ({ index, kinds: run.stats.map((s) => s.takeDelta()), swarm: run.swarm ? swarmCounts(run.swarm) : null, ...(last ? { seconds: run.seconds } : {}) }));
   const tick = new AbortController();
   void all.finally(() => tick.abort());
-  for (let n = 1; !settled; n++) {
+  // a report carries everything since the last one: the reports a stall made it miss are skipped, not sent back to back
+  for (let n = 1; !settled; n = nextSlot(t0, every, n, clock.now())) {
     await clock.sleep(t0 + n * every - clock.now(), tick.signal);
     if (settled) break;
     port.post({ type: 'report', scenarios: reports(false), metrics: await metrics.registry.getMetricsAsJSON() });

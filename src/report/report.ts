@@ -152,9 +152,10 @@ const iso = (t: number | null): string | null => (t === null ? null : isoOf(t));
  */
 const CLOCKS = new Map<string, Intl.DateTimeFormat>();
 
+/** HH:MM in the time zone, 00:00–23:59 (`hourCycle: 'h23'`: ICU's `hour12: false` prints half past midnight as 24:30). */
 export function localClock(t: number, timeZone: string): string {
   let f = CLOCKS.get(timeZone);
-  if (!f) CLOCKS.set(timeZone, (f = new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false })));
+  if (!f) CLOCKS.set(timeZone, (f = new Intl.DateTimeFormat('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
   return f.format(t);
 }
 

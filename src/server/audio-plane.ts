@@ -15,7 +15,7 @@ import type { DenseSockets } from './dense-sockets.js';
 import { NO_FAULTS, type FanOut, type ServerFaults } from './faults.js';
 import { PacedQueue, type PacedJob } from './paced.js';
 import { binaryFrame, textFrame } from './preframed.js';
-import { Recording } from './recording.js';
+import { Recording, type RecordingOptions } from './recording.js';
 
 /** How many recent chunks HTTP listeners can fetch: 30 s at the synthetic host's 100 ms cadence. */
 export const LIVE_WINDOW_CHUNKS = 300;
@@ -70,6 +70,10 @@ export class AudioPlane {
   private readonly send: FanOut<DenseSockets<Conn>>;
   /** Counts a recording whose file write failed (new or resumed after a takeover). */
   private readonly countRecordingFailure = (): void => this.metrics.recordingFailures.inc();
+  /** What every recording written here is given: the failure count, the disk quota, this instance's name on its files. */
+  private get recordingOptions(): RecordingOptions {
+    return { onFailed: this.countRecordingFailure, quota: this.quota, writer: this.config.instanceId };
+  }
   /** Fan-out writes, paced: at most `fanoutTurnMs` of them (and `fanoutWritesPerTurn`) between two event-loop turns. */
   private readonly writes: PacedQueue<FanoutJob>;
 
@@ -197,22 +201,23 @@ export class AudioPlane {
   async open(space: Space): Promise<void> {
     const t = this.track(space.id);
     if (!t.recording) {
-      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks, this.countRecordingFailure, this.quota);
+      t.recording = new Recording(this.recordingDir(), space.id, this.log, space.title, space.chunks, this.recordingOptions);
       await t.recording.open();
       if (this.faults.diskFails(space.id) && t.recording.failWrite('injected disk fault')) this.faults.recordingFailed();
     }
   }
 
   /**
-   * This instance took the space over from a dead owner: it continues the owner's recording in the
-   * shared directory and fills it from its own live window (the chunks the owner had not written yet).
-   * Returns how many chunks it filled in, and whether the owner's file was there to continue.
+   * This instance took the space over from the instance `from` (dead, or stalled past its lease): it
+   * continues that owner's recording from the shared directory in a file of its own and fills it from its
+   * own live window (the chunks the owner had not written yet). Returns how many chunks it filled in, and
+   * whether the owner's file was there to continue.
    */
-  async takeOver(space: Space): Promise<{ resumed: boolean; filled: number; lastSeq: number }> {
+  async takeOver(space: Space, from: string): Promise<{ resumed: boolean; filled: number; lastSeq: number }> {
     const t = this.track(space.id);
     if (t.recording) return { resumed: true, filled: 0, lastSeq: t.recording.lastSeq };
     const first = space.chunks - t.recent.length;
-    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first, this.countRecordingFailure, this.quota);
+    const { recording, resumed } = await Recording.resume(this.recordingDir(), space.id, this.log, space.title, first, from, this.recordingOptions);
     t.recording = recording;
     let filled = 0;
     for (const buf of t.recent) {
@@ -226,6 +231,8 @@ export class AudioPlane {
       this.dropWindow(t);
       space.acceptDelivered(recording.lastSeq);
     }
+    // the space ended while the file was being taken (close() found no recording yet): published now
+    if (space.state === 'ended') await recording.finish();
     return { resumed, filled, lastSeq: recording.lastSeq };
   }
 
@@ -258,9 +265,12 @@ export class AudioPlane {
     return found;
   }
 
-  /** The space ended: its recording is published. */
+  /** The space ended: its recording is published (or, taken over while this instance stalled, left to the new owner's). */
   async close(space: Space): Promise<void> {
-    await this.tracks.get(space.id)?.recording?.finish();
+    const t = this.tracks.get(space.id);
+    await t?.recording?.finish();
+    // the new owner publishes it into the shared directory: served from there, as any other instance serves it
+    if (t?.recording?.left) t.recording = null;
   }
 
   /**

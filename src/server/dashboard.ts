@@ -54,7 +54,7 @@ for (const f of FIELDS) cols[f] = [];
 const fmtN = (n) => n == null ? '–' : n >= 1e6 ? (n / 1e6).toFixed(2) + 'M' : n >= 1e4 ? Math.round(n / 1e3) + 'k' : String(Math.round(n));
 const pct = (x) => x == null ? '–' : (x * 100).toFixed(1) + '%';
 const ms = (x) => x == null ? '–' : Math.round(x) + ' ms';
-function clock(tSec) { return new Date(tSec * 1000).toLocaleTimeString('en-US', { timeZone: meta.timeZone, hour: '2-digit', minute: '2-digit', hour12: false }); }
+function clock(tSec) { return new Date(tSec * 1000).toLocaleTimeString('en-US', { timeZone: meta.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }); }
 function shortLabel(text) {
   if (text === 'host started') return 'on air';
   if (text === 'host ended') return 'ended';

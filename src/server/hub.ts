@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
+import { nextSlot, type Clock } from '../clock.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics/index.js';
 import { CLOSE, closeCodeLabel, encodeServerMessage, type ServerMessage } from '../protocol/index.js';
@@ -81,8 +81,10 @@ export class Hub {
 
   private async every(ms: number, fn: () => void): Promise<void> {
     const t0 = this.clock.now();
-    for (let k = 1; this.running; k++) {
-      // scheduled from the start so a slow tick does not push every later one back
+    // scheduled from the start so a slow tick does not push every later one back; the ticks a stall or a busy
+    // machine made it miss are skipped, not run back to back: a heartbeat twice in a row would end every peer
+    // whose pong to the first is not back yet, and a count tick sends the counts as they are now
+    for (let k = 1; this.running; k = nextSlot(t0, ms, k, this.clock.now())) {
       await this.clock.sleep(t0 + k * ms - this.clock.now(), this.stopLoops.signal);
       if (!this.running) return;
       try {

@@ -132,7 +132,7 @@ function showEnded(id) {
 function setStatus(text, cls) { const s = $('status'); s.textContent = text; s.className = cls || ''; }
 function simClock(iso) {
   if (!iso) return '–';
-  return new Date(iso).toLocaleTimeString('en-US', { timeZone: 'America/New_York', hour: '2-digit', minute: '2-digit', hour12: false }) + ' ET';
+  return new Date(iso).toLocaleTimeString('en-US', { timeZone: 'America/New_York', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }) + ' ET';
 }
 async function pickSpace() {
   const r = await fetch('/api/v1/spaces');

@@ -1,22 +1,35 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open as openFile, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open as openFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { OggOpusWriter, readOggPages, readOggPrefix, type ReadPage } from '../audio/index.js';
+import { oggPage, OggOpusWriter, readOggPages, readOggPrefix, type ReadPage } from '../audio/index.js';
 import type { ByteQuota } from '../guard/index.js';
 import { decodeAudioChunk } from '../protocol/index.js';
+
+/** Who writes a recording, and what it may use. */
+export interface RecordingOptions {
+  /** Told once when the file write fails (a full or failing disk, or an injected disk fault). */
+  onFailed?: () => void;
+  /** The disk quota all recordings of this process share (docs/reliability.md #24); none by default. */
+  quota?: ByteQuota | null;
+  /** The instance writing it ('local' by default): its file while live is `<id>.<writer>.opus.partial`, its own. */
+  writer?: string;
+}
 
 /**
  * A space's recording as a standard Ogg Opus file (RFC 7845) that browsers and players open: every
  * accepted chunk becomes one Ogg page holding its Opus frames, in order. Written to
- * `<id>.opus.partial` while live and renamed to `<id>.opus` when finished, so a reader never sees
- * half a file. finish() is idempotent and returns the same promise.
+ * `<id>.<writer>.opus.partial` while live and renamed to `<id>.opus` when finished, so a reader never
+ * sees half a file. finish() is idempotent and returns the same promise.
  *
  * In a cluster the instance that owns the space writes it into a directory every instance shares. The
  * file says which chunk it starts at (the STAMPEDE_FIRST_SEQ comment), so an instance that takes a
- * space over from a dead owner resumes the same file: it keeps every whole page, cuts a torn one, and
- * appends from the chunk after the last one written (`resume`).
+ * space over continues it (`resume`): it moves the previous owner's file out of its name, keeps every
+ * whole page, cuts a torn one, and goes on in a file of its own from the chunk after the last one
+ * written. A previous owner that only stalled (it has not learnt of the takeover yet) writes on into
+ * the file it has open, which no one reads any more, and when it finishes it finds its file gone and
+ * leaves the recording to the new owner: no page of its after the takeover reaches the published file.
  */
 export class Recording {
   private stream: WriteStream | null = null;
@@ -28,12 +41,18 @@ export class Recording {
   ready = false;
   /** Audio bytes this recording holds of the quota (given back if the recording is lost). */
   private quotaHeld = 0;
+  /** Finished as a previous owner: another instance took the space over and publishes the recording. */
+  left = false;
   /** The disk quota stopped this recording: it holds the whole chunks before that point only. */
   truncated = false;
   /** The sequence number of the last chunk in the file (firstSeq − 1 before the first). */
   lastSeq: number;
   /** Where the last audio page begins in the file (end-of-stream is marked on it in place), -1 before the first. */
   private lastPageAt = -1;
+  private readonly onFailed: () => void;
+  private readonly quota: ByteQuota | null;
+  /** This writer's file while the space is live: no other instance writes into it. */
+  private readonly partialPath: string;
 
   constructor(
     private readonly dir: string,
@@ -41,11 +60,11 @@ export class Recording {
     private readonly log: Logger,
     private readonly title = 'Stampede space',
     private readonly firstSeq = 0,
-    /** Told once when the file write fails (a full or failing disk, or an injected disk fault). */
-    private readonly onFailed: () => void = () => undefined,
-    /** The disk quota all recordings of this process share (docs/reliability.md #24); none by default. */
-    private readonly quota: ByteQuota | null = null,
+    opts: RecordingOptions = {},
   ) {
+    this.onFailed = opts.onFailed ?? (() => undefined);
+    this.quota = opts.quota ?? null;
+    this.partialPath = partialPath(dir, spaceId, opts.writer ?? 'local');
     this.ogg = this.writer();
     this.lastSeq = firstSeq - 1;
   }
@@ -57,28 +76,40 @@ export class Recording {
   }
 
   /**
-   * Continues the file a dead owner left as `<id>.opus.partial`: whole pages are kept, a torn last
-   * page is cut. Without a usable file (not shared, or never begun) a new one starts at `firstSeq`;
-   * the result says which, so the caller can log what was lost.
+   * Continues the file the previous owner (`from`) left as `<id>.<from>.opus.partial`. First the file is
+   * moved out of its name (the fence: a previous owner that only stalled finds its file gone from then on,
+   * and its appends go into a file no one reads); then its whole pages are copied into this writer's own
+   * file (a torn last page is cut, an end-of-stream mark taken off) and the recording goes on there.
+   * Without a usable file (not shared, or never begun) a new one starts at `firstSeq`; the result says
+   * which, so the caller can log what was lost.
    */
-  static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number, onFailed?: () => void, quota: ByteQuota | null = null): Promise<{ recording: Recording; resumed: boolean }> {
-    const partial = join(dir, `${spaceId}.opus.partial`);
-    const { pages, bytes, lastAt } = readOggPrefix(await readFile(partial).catch(() => Buffer.alloc(0)));
+  static async resume(dir: string, spaceId: string, log: Logger, title: string, firstSeq: number, from: string, opts: RecordingOptions = {}): Promise<{ recording: Recording; resumed: boolean }> {
+    const theirs = partialPath(dir, spaceId, from);
+    const taken = `${theirs}.taken-by-${opts.writer ?? 'local'}`;
+    const moved = await rename(theirs, taken).then(
+      () => true,
+      () => false,
+    );
+    const file = moved ? await readFile(taken).catch(() => Buffer.alloc(0)) : Buffer.alloc(0);
+    const { pages, bytes, lastAt } = readOggPrefix(file);
     const startsAt = pages.length >= 2 ? firstSeqOf(pages[1]!) : null;
+    const recording = new Recording(dir, spaceId, log, title, startsAt ?? firstSeq, opts);
     if (startsAt === null) {
-      const recording = new Recording(dir, spaceId, log, title, firstSeq, onFailed, quota);
       await recording.open();
+      if (moved) await rm(taken, { force: true });
       return { recording, resumed: false };
     }
-    const recording = new Recording(dir, spaceId, log, title, startsAt, onFailed, quota);
-    await truncate(partial, bytes);
+    const prefix = file.subarray(0, bytes);
+    const last = pages.at(-1)!;
+    // the previous owner finished as it was taken over: its end-of-stream mark comes off, the stream goes on
+    if (last.headerType & EOS) oggPage({ ...last, headerType: last.headerType & ~EOS }).copy(prefix, lastAt);
     const audio = pages.length > 2;
-    recording.ogg = recording.writer({ seq: pages.length, granule: pages.at(-1)!.granule, ...(audio ? { lastPackets: pages.at(-1)!.packets } : {}) });
+    recording.ogg = recording.writer({ seq: pages.length, granule: last.granule, ...(audio ? { lastPackets: last.packets } : {}) });
     recording.lastPageAt = audio ? lastAt : -1;
     recording.chunks = pages.length - 2;
     recording.lastSeq = startsAt + recording.chunks - 1;
-    recording.bytes = bytes;
-    await recording.open(true);
+    await recording.open(prefix);
+    await rm(taken, { force: true });
     return { recording, resumed: true };
   }
 
@@ -97,15 +128,17 @@ export class Recording {
     return join(this.dir, `${this.spaceId}.opus`);
   }
 
-  private get partialPath(): string {
-    return `${this.path}.partial`;
-  }
-
-  async open(append = false): Promise<void> {
+  /** Creates this writer's file and begins it with the Ogg headers, or with the pages a previous owner left. */
+  async open(prefix?: Buffer): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    this.stream = createWriteStream(this.partialPath, { flags: append ? 'a' : 'w' });
-    this.stream.on('error', (err) => this.fail(err));
-    if (!append) this.write(this.ogg.headers());
+    const stream = (this.stream = createWriteStream(this.partialPath, { flags: 'w' }));
+    stream.on('error', (err) => this.fail(err));
+    this.write(prefix ?? this.ogg.headers());
+    // the file exists once open() returns: a missing file then means another instance took it (finish)
+    await new Promise<void>((resolve) => {
+      stream.once('ready', resolve);
+      stream.once('error', () => resolve());
+    });
   }
 
   private write(bytes: Buffer): number {
@@ -176,50 +209,57 @@ export class Recording {
     await this.finishing;
   }
 
-  /** The partial file is gone and the recording is published: the instance that took the space over finished it. */
-  private async publishedByAnother(): Promise<boolean> {
-    const [partial, published] = await Promise.all([stat(this.partialPath).catch(() => null), stat(this.path).catch(() => null)]);
-    return partial === null && published !== null;
+  /** This writer's file is gone from its name: an instance that took the space over moved it (`resume`). */
+  private async takenOver(): Promise<boolean> {
+    return (await stat(this.partialPath).catch(() => null)) === null;
+  }
+
+  /** Another instance continues the recording: nothing more here is ours to write, rename or count. */
+  private leave(): void {
+    this.left = true;
+    this.stream?.destroy();
+    this.quota?.release(this.quotaHeld);
+    this.log.warn({ spaceId: this.spaceId, chunks: this.chunks }, 'recording left to the instance that took the space over');
   }
 
   finish(): Promise<void> {
     this.finishing ??= (async () => {
       const s = this.stream;
-      if (s && !this.failed && (await this.publishedByAnother())) {
-        // the partial file is gone: an instance that took the space over while this one stalled has
-        // published it (our stream now points into its file). Nothing more here is ours to write or rename.
-        s.destroy();
-        this.quota?.release(this.quotaHeld);
-        this.log.warn({ spaceId: this.spaceId, chunks: this.chunks }, 'recording left to the instance that took the space over');
-        return;
-      }
+      // taken over while this instance stalled: our stream writes into a file no one reads any more
+      if (s && !this.failed && (await this.takenOver())) return this.leave();
       const end = s && !this.failed ? this.ogg.end() : null;
       if (end && !end.replacesLast) this.write(end.page);
       if (s) await new Promise<void>((resolve) => s.end(resolve));
-      // the last audio page again, marked end-of-stream, over the one written (same length)
-      if (end?.replacesLast && !this.failed) await this.writeAt(end.page, this.lastPageAt).catch((err: Error) => this.fail(err));
+      // the last audio page again, marked end-of-stream, over the one written (same length); a file taken
+      // over in the meantime is gone from its name (ENOENT), and the instance that took it goes on with it
+      let gone = false;
+      if (end?.replacesLast && !this.failed) await this.writeAt(end.page, this.lastPageAt).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? (gone = true) : this.fail(err)));
       if (this.failed) {
         await rm(this.partialPath, { force: true });
         this.quota?.release(this.quotaHeld);
         return;
       }
       if (!s) return;
-      const renamed = await rename(this.partialPath, this.path).then(
+      // the rename is the fence's other side: a file taken over between the check above and here is not there to publish
+      const renamed = !gone && (await rename(this.partialPath, this.path).then(
         () => true,
-        // the instance that took the space over published it between the check above and here
-        async (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' && (await this.publishedByAnother()) ? false : Promise.reject(err)),
-      );
-      if (!renamed) {
-        this.quota?.release(this.quotaHeld);
-        this.log.warn({ spaceId: this.spaceId, chunks: this.chunks }, 'recording left to the instance that took the space over');
-        return;
-      }
+        (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
+      ));
+      if (!renamed) return this.leave();
       const st = await stat(this.path);
       this.ready = true;
       this.log.info({ spaceId: this.spaceId, chunks: this.chunks, bytes: st.size }, 'recording published');
     })();
     return this.finishing;
   }
+}
+
+/** The Ogg page header flag of a stream's last page. */
+const EOS = 0x04;
+
+/** A writer's file while the space is live; it ends in `.opus.partial`, which the disk quota counts. */
+function partialPath(dir: string, spaceId: string, writer: string): string {
+  return join(dir, `${spaceId}.${writer}.opus.partial`);
 }
 
 /** The bytes of the Ogg page holding these packets: a 27-byte header, a lacing table, the data. */

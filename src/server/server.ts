@@ -167,7 +167,7 @@ export class LiveServer {
         synthetic: (spaceId) => this.hosts.has(spaceId),
         takeOver: async (space, from) => {
           metrics.clusterTakeovers.inc();
-          const r = await this.hub.audio.takeOver(space);
+          const r = await this.hub.audio.takeOver(space, from.owner);
           if (r.resumed) this.log.info({ spaceId: space.id, from: from.owner, lastSeq: r.lastSeq, filled: r.filled }, 'recording continued from the shared directory');
           else this.log.warn({ spaceId: space.id, from: from.owner, firstSeq: r.lastSeq - r.filled + 1 }, "the previous owner's recording is not in this instance's recording directory: a new one starts at the live window");
           if (from.synthetic && space.state === 'live' && !this.draining) this.hostSynthetic(space);

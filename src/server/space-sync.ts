@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../clock.js';
+import { nextSlot, type Clock } from '../clock.js';
 import type { InstanceCounts, InstanceStatus, ReactionCounts, SharedFault, SpaceAnnouncement } from '../protocol/index.js';
 import { CLOSE } from '../protocol/index.js';
 import type { Space, SpaceStore } from '../space/index.js';
@@ -127,10 +127,16 @@ export class SpaceSync {
       // only an instance that runs a replay has a gate to watch between the intervals
       const ticks = this.o.localGate() ? 10 : 1;
       const tick = this.o.intervalMs / ticks;
-      for (let k = 0; !this.abort.signal.aborted; k++) {
-        if (k % ticks === 0) this.every();
-        else this.gateMoved();
-        await this.o.clock.sleep(t0 + (k + 1) * tick - this.o.clock.now(), this.abort.signal);
+      // the ticks a stall or a busy machine made it miss are skipped, not run back to back (each says the
+      // state as it is now); when one of them was an interval's, the next tick is: the lease renewal, the
+      // announcements and the status do not wait another interval
+      for (let k = 0, last = -ticks; !this.abort.signal.aborted; ) {
+        if (k - last >= ticks) {
+          last = k;
+          this.every();
+        } else this.gateMoved();
+        k = nextSlot(t0, tick, k, this.o.clock.now());
+        await this.o.clock.sleep(t0 + k * tick - this.o.clock.now(), this.abort.signal);
       }
     })();
   }

@@ -33,6 +33,28 @@ describe('liveness', () => {
     expect(honest.ws.readyState).toBe(honest.ws.OPEN);
   });
 
+  it('after a stall of several heartbeats pings once, not once per missed heartbeat back to back: a peer that answers stays', async () => {
+    const clock = manualClock(Date.now());
+    const s = await startApp({ heartbeatMs: 15_000 }, { clock });
+    const { id, hostToken } = await createSpace(s.url);
+    await startSpace(s.url, id, hostToken);
+    const honest = await joinAndConnect(s.url, id, 'honest');
+    let pings = 0;
+    honest.ws.on('ping', () => pings++);
+    // three heartbeats' time at once, as for a process that got no CPU for it: a second heartbeat straight after
+    // the first would find the first ping unanswered (its pong cannot be back yet) and end the connection
+    await clock.advance(45_000);
+    expect(await metricValue(s.app, 'stampede_heartbeat_terminations_total')).toBe(0);
+    await expect.poll(() => pings).toBe(1);
+    // a round trip, so the pong has reached the server; the next heartbeat is on the schedule (60 s), and finds it
+    await new Promise((r) => honest.ws.once('pong', r).ping());
+    await clock.advance(14_999);
+    await clock.advance(1);
+    await expect.poll(() => pings).toBe(2);
+    expect(await metricValue(s.app, 'stampede_heartbeat_terminations_total')).toBe(0);
+    expect(honest.ws.readyState).toBe(honest.ws.OPEN);
+  });
+
   it('the probe, on real time: a pong-only peer is cut within a few heartbeats', async () => {
     const s = await startApp({ heartbeatMs: 200 });
     const r = await probeUnrequestedPong({ base: new URL(s.url), token: OPERATOR_TOKEN }, { heartbeatWaitMs: 3_000 });
