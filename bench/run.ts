@@ -7,8 +7,8 @@ import { createRng } from '../src/sim/rng.js';
 import { writeAtomic } from '../src/write-atomic.js';
 import { coreBusyMicros, pinning, pinSelf, spawnProc, yieldCpu, type MemReading, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
-import { Ledger } from './lib/entries.js';
-import { estimate, palindrome, shuffled, type Estimate, type Window } from './lib/stats.js';
+import { Ledger, type Comparison } from './lib/entries.js';
+import { estimate, palindrome, ratio, shuffled, type Estimate, type Window } from './lib/stats.js';
 import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
 import { partCluster } from './cluster.js';
 import { partWorkers } from './load-workers.js';
@@ -29,7 +29,10 @@ const CFG = {
   sizes: (env.BENCH_SIZES ?? '1000,2000,5000').split(',').map(Number),
   rounds: num('BENCH_ROUNDS', 10),
   warmupMs: num('BENCH_WARMUP_MS', 500),
+  /** Fan-out: measured time per contestant per round, in two windows of half of it (one each side of the round's palindrome). */
   measureMs: num('BENCH_MEASURE_MS', 3_000),
+  /** Fan-out: server processes per contestant and size (each with its own listeners); round r is served by process r mod this. */
+  procs: Math.max(1, num('BENCH_PROCS', 2)),
   connectBudgetMs: num('BENCH_CONNECT_BUDGET_MS', 90_000),
   httpMs: num('BENCH_HTTP_MS', 2_000),
   httpConnections: num('BENCH_HTTP_CONNECTIONS', 32),
@@ -127,9 +130,27 @@ const ALL_FANOUT: Contestant[] = [
 // Stampede always runs, and so does the BENCH_BEFORE build when one is given
 const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || (c.experiment ? CFG.contestants?.includes(c.name) : !CFG.contestants || CFG.contestants.includes(c.name)));
 
+/** One measuring window of one server process: audio on for BENCH_WARMUP_MS, then BENCH_MEASURE_MS / 2 measured. */
+interface FanoutWindow {
+  /** Its place in the round's palindromic order (A B C C B A: a contestant's two places add up to 2 × contestants − 1). */
+  position: number;
+  connected: number;
+  received: number;
+  expected: number;
+  seconds: number;
+  userMicros: number;
+  systemMicros: number;
+  chunksPerCpuSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxLateMs: number;
+}
+
+/** A contestant's round: its two windows (one each side of the palindrome) on one of its processes, as one figure. */
 interface FanoutRound {
   round: number;
-  position: number;
+  /** Which of the contestant's BENCH_PROCS server processes served the round (round mod BENCH_PROCS, the same for every contestant). */
+  process: number;
   connected: number;
   received: number;
   expected: number;
@@ -137,33 +158,54 @@ interface FanoutRound {
   seconds: number;
   userMicros: number;
   systemMicros: number;
+  /** Chunks over CPU of both windows together (and so for the per-chunk figures). */
   chunksPerCpuSec: number;
   cpuMicrosPerChunk: number;
   userMicrosPerChunk: number;
   systemMicrosPerChunk: number;
+  /** The mean of the two windows' percentiles. */
   p50Ms: number;
   p99Ms: number;
   maxLateMs: number;
+  windows: FanoutWindow[];
+}
+
+/** One server process of a contestant at a size, with its own client swarm. */
+interface FanoutProc {
+  connected: number;
+  connectMs: number;
+  serverRssPerListenerKiB: number;
+  swarmRssPerListenerKiB: number;
 }
 
 interface FanoutCell {
   contestant: string;
   listeners: number;
+  /** The fewest listeners any of its processes connected. */
   connected: number;
+  /** The longest connect of its processes. */
   connectMs: number;
   /** The median of the readings of serverMemPerListenerKiB.rssLessYoung (the figure held to the target). */
   serverRssPerListenerKiB: number;
   swarmRssPerListenerKiB: number;
-  /** Per listener that connected after the first reading, KiB: one value per reading (BENCH_MEM_READINGS). */
+  /** Per listener that connected after the first reading, KiB: one value per reading (BENCH_MEM_READINGS) of every process. */
   serverMemPerListenerKiB: Record<keyof MemReading | 'rssLessYoung', number[]>;
   flags: string[];
+  /** Each server process (BENCH_PROCS of them), and the spread between them: each one's median chunks per CPU-second as a ratio to the first's, with its interval. */
+  processes: (FanoutProc & { chunksPerCpuSec: number; vsFirst: { ratio: number; ci: [number, number] } | null })[];
   rounds: FanoutRound[];
+}
+
+interface Up {
+  server: Proc;
+  swarm: Proc;
+  proc: FanoutProc;
+  mem: FanoutCell['serverMemPerListenerKiB'];
 }
 
 interface Live {
   c: Contestant;
-  server: Proc;
-  swarm: Proc;
+  procs: Up[];
   cell: FanoutCell;
 }
 
@@ -180,8 +222,8 @@ async function start(c: Contestant): Promise<Started> {
   return { server, swarm, info };
 }
 
-/** Connects a started contestant's listeners (one contestant at a time, so connects do not compete) and reads memory. */
-async function setUp(c: Contestant, n: number, { server, swarm, info }: Started): Promise<Live> {
+/** Connects one started server process's listeners (one process at a time, so connects do not compete) and reads memory. */
+async function setUp(c: Contestant, n: number, { server, swarm, info }: Started): Promise<Up> {
   const url = `http://127.0.0.1:${info.port}`;
   // a first tenth of the listeners loads every code path on both sides; memory is read after it, so a
   // figure per listener is what each further listener costs, not module loading
@@ -200,10 +242,29 @@ async function setUp(c: Contestant, n: number, { server, swarm, info }: Started)
   // reading i after the crowd against reading i before it; an earlier build's server (BENCH_BEFORE) may give RSS alone: NaN
   const field = (k: keyof MemReading | 'rssLessYoung') => sMem1.map((r1, i) => per(value(sMem0[i]!, k), value(r1, k)));
   const mem = { rss: field('rss'), rssLessYoung: field('rssLessYoung'), heapUsed: field('heapUsed'), external: field('external'), arrayBuffers: field('arrayBuffers'), young: field('young') };
-  const flags = connected < n ? [`connected ${connected} of ${n} listeners within ${CFG.connectBudgetMs / 1000} s`] : [];
   const med = (xs: number[]) => estimate(xs).median;
   log(`  ${c.name}: ${connected}/${n} connected in ${connectMs} ms; server KiB/listener: RSS less young generation ${med(mem.rssLessYoung)} (RSS ${med(mem.rss)}, young generation ${med(mem.young)}, heap used ${med(mem.heapUsed)}, external ${med(mem.external)}); swarm +${per(wRss0.rss, wRss1.rss)} KiB/listener`);
-  return { c, server, swarm, cell: { contestant: c.name, listeners: n, connected, connectMs, serverRssPerListenerKiB: med(mem.rssLessYoung), swarmRssPerListenerKiB: per(wRss0.rss, wRss1.rss), serverMemPerListenerKiB: mem, flags, rounds: [] } };
+  return { server, swarm, mem, proc: { connected, connectMs, serverRssPerListenerKiB: med(mem.rssLessYoung), swarmRssPerListenerKiB: per(wRss0.rss, wRss1.rss) } };
+}
+
+/** A contestant's cell from its processes: memory readings of every process pooled, the fewest connected. */
+function fanoutCell(c: Contestant, n: number, procs: Up[]): FanoutCell {
+  const mem = Object.fromEntries(Object.keys(procs[0]!.mem).map((k) => [k, procs.flatMap((p) => p.mem[k as keyof Up['mem']])])) as Up['mem'];
+  const connected = Math.min(...procs.map((p) => p.proc.connected));
+  const flags = connected < n ? [`connected ${connected} of ${n} listeners within ${CFG.connectBudgetMs / 1000} s`] : [];
+  const med = (xs: number[]) => estimate(xs).median;
+  return {
+    contestant: c.name,
+    listeners: n,
+    connected,
+    connectMs: Math.max(...procs.map((p) => p.proc.connectMs)),
+    serverRssPerListenerKiB: med(mem.rssLessYoung),
+    swarmRssPerListenerKiB: med(procs.map((p) => p.proc.swarmRssPerListenerKiB)),
+    serverMemPerListenerKiB: mem,
+    flags,
+    processes: [],
+    rounds: [],
+  };
 }
 
 /** A server's memory, read BENCH_MEM_READINGS times BENCH_MEM_GAP_MS apart (each after full collections). */
@@ -219,69 +280,90 @@ async function readMem(server: Proc, readings: number): Promise<MemReading[]> {
 /** RSS less the young generation: what the process holds, without the allocation buffer V8 sizes to the last burst. */
 const value = (r: MemReading, k: keyof MemReading | 'rssLessYoung') => (k === 'rssLessYoung' ? r.rss - r.young : r[k]);
 
-/** One measuring window for one contestant: audio on, warm-up, window, audio off. */
-async function measure(l: Live, round: number, position: number): Promise<void> {
-  await l.server.call('audio', { on: true });
+/** One measuring window of one server process: audio on, warm-up, half of BENCH_MEASURE_MS, audio off. */
+async function measure(u: Up, position: number): Promise<FanoutWindow> {
+  await u.server.call('audio', { on: true });
   await wait(CFG.warmupMs);
-  const [m0] = await Promise.all([l.server.call<Mark>('mark'), l.swarm.call('start')]);
+  const [m0] = await Promise.all([u.server.call<Mark>('mark'), u.swarm.call('start')]);
   const t0 = performance.now();
-  await wait(CFG.measureMs);
-  const [m1, s] = await Promise.all([l.server.call<Mark>('mark'), l.swarm.call<{ received: number; p50Ms: number; p99Ms: number }>('stop')]);
+  await wait(CFG.measureMs / 2);
+  const [m1, s] = await Promise.all([u.server.call<Mark>('mark'), u.swarm.call<{ received: number; p50Ms: number; p99Ms: number }>('stop')]);
   const seconds = (performance.now() - t0) / 1000;
-  await l.server.call('audio', { on: false });
-  const user = m1.userMicros - m0.userMicros;
-  const system = m1.systemMicros - m0.systemMicros;
-  const chunks = Math.max(1, s.received);
-  const expected = l.cell.connected * m1.ticks;
-  l.cell.rounds.push({
+  await u.server.call('audio', { on: false });
+  const userMicros = m1.userMicros - m0.userMicros;
+  const systemMicros = m1.systemMicros - m0.systemMicros;
+  const connected = u.proc.connected;
+  return { position, connected, received: s.received, expected: connected * m1.ticks, seconds, userMicros, systemMicros, chunksPerCpuSec: s.received / ((userMicros + systemMicros) / 1e6), p50Ms: s.p50Ms, p99Ms: s.p99Ms, maxLateMs: m1.maxLateMs };
+}
+
+/** A contestant's two windows of a round as one round: chunks over CPU of both, the mean of their percentiles. */
+function fanoutRound(round: number, process: number, ws: Window<FanoutWindow>[]): FanoutRound {
+  const sum = (k: keyof FanoutWindow) => ws.reduce((a, x) => a + x.w[k], 0);
+  const mean = (k: keyof FanoutWindow) => sum(k) / ws.length;
+  const [received, expected, user, system] = [sum('received'), sum('expected'), sum('userMicros'), sum('systemMicros')];
+  const chunks = Math.max(1, received);
+  return {
     round,
-    position,
-    connected: l.cell.connected,
-    received: s.received,
+    process,
+    connected: ws[0]!.w.connected,
+    received,
     expected,
-    deliveredRatio: expected ? s.received / expected : 0,
-    seconds,
+    deliveredRatio: expected ? received / expected : 0,
+    seconds: sum('seconds'),
     userMicros: user,
     systemMicros: system,
-    chunksPerCpuSec: s.received / ((user + system) / 1e6),
+    chunksPerCpuSec: received / ((user + system) / 1e6),
     cpuMicrosPerChunk: (user + system) / chunks,
     userMicrosPerChunk: user / chunks,
     systemMicrosPerChunk: system / chunks,
-    p50Ms: s.p50Ms,
-    p99Ms: s.p99Ms,
-    maxLateMs: m1.maxLateMs,
+    p50Ms: mean('p50Ms'),
+    p99Ms: mean('p99Ms'),
+    maxLateMs: Math.max(...ws.map((x) => x.w.maxLateMs)),
+    windows: ws.map((x) => x.w),
+  };
+}
+
+/** Each process's median chunks per CPU-second, and its ratio to the first process's (rounds of neighbouring rounds side by side). */
+function processSpread(cell: FanoutCell, procs: Up[]): FanoutCell['processes'] {
+  const of = (p: number) => cell.rounds.filter((r) => r.process === p).map((r) => r.chunksPerCpuSec);
+  return procs.map((u, p) => {
+    const r = p && of(p).length && of(0).length ? ratio(of(p), of(0), CFG.seed) : null;
+    return { ...u.proc, chunksPerCpuSec: estimate(of(p)).median, vsFirst: r ? { ratio: r.median, ci: [r.lo, r.hi] as [number, number] } : null };
   });
 }
 
-const col = (rs: FanoutRound[], k: keyof FanoutRound) => rs.map((r) => r[k]);
+type RoundFigure = { [K in keyof FanoutRound]: FanoutRound[K] extends number ? K : never }[keyof FanoutRound];
+const col = (rs: FanoutRound[], k: RoundFigure) => rs.map((r) => r[k]);
 
 async function partFanout(): Promise<void> {
   const cells: FanoutCell[] = [];
   for (const n of CFG.sizes) {
-    log(`fan-out, ${n} listeners: connecting every contestant`);
+    log(`fan-out, ${n} listeners: connecting every contestant, ${CFG.procs} server process${CFG.procs === 1 ? '' : 'es'} each`);
     const live: Live[] = [];
+    const all: Started[] = [];
     try {
-      // processes start together (their start-up is not measured); listeners connect one contestant at a time
-      const started = await Promise.allSettled(FANOUT.map(start));
-      const up = started.flatMap((st) => (st.status === 'fulfilled' ? [st.value] : []));
-      try {
-        if (up.length < FANOUT.length) throw new Error('a fan-out contestant did not start');
-        for (let i = 0; i < FANOUT.length; i++) live.push(await setUp(FANOUT[i]!, n, up[i]!));
-      } catch (err) {
-        await Promise.all(up.map((u) => u.swarm.stop()));
-        await Promise.all(up.map((u) => u.server.stop()));
-        throw err;
+      // processes start together (their start-up is not measured); listeners connect one process at a time
+      const started = await Promise.allSettled(FANOUT.flatMap((c) => Array.from({ length: CFG.procs }, () => start(c))));
+      all.push(...started.flatMap((st) => (st.status === 'fulfilled' ? [st.value] : [])));
+      if (all.length < started.length) throw new Error('a fan-out contestant did not start');
+      for (const [i, c] of FANOUT.entries()) {
+        const procs: Up[] = [];
+        for (let p = 0; p < CFG.procs; p++) procs.push(await setUp(c, n, all[i * CFG.procs + p]!));
+        live.push({ c, procs, cell: fanoutCell(c, n, procs) });
       }
-      // every contestant stays connected; each round measures them one at a time in a fresh shuffled order
+      // every process stays connected; round r is served by process r mod BENCH_PROCS of every contestant, and
+      // measures the contestants one at a time in a fresh shuffled order and then in its reverse (A B C C B A),
+      // so each contestant's two windows centre on the same moment and a linear drift of the machine cancels
       for (let r = 0; r < CFG.rounds; r++) {
-        const order = shuffled(live, rng.next);
-        for (let i = 0; i < order.length; i++) await measure(order[i]!, r, i);
-        log(`  round ${r + 1}/${CFG.rounds}: ${order.map((l) => `${l.c.name} ${Math.round(l.cell.rounds.at(-1)!.chunksPerCpuSec)}`).join(', ')} chunks/cpu-s`);
+        const p = r % CFG.procs;
+        const got = await palindrome(live, rng.next, (l, position) => measure(l.procs[p]!, position));
+        for (const l of live) l.cell.rounds.push(fanoutRound(r, p, got.get(l)!));
+        log(`  round ${r + 1}/${CFG.rounds} (process ${p + 1}): ${live.map((l) => `${l.c.name} ${Math.round(l.cell.rounds.at(-1)!.chunksPerCpuSec)}`).join(', ')} chunks/cpu-s`);
       }
     } finally {
       // clients first, so no server waits out its drain deadline for listeners that are going anyway
-      await Promise.all(live.map((l) => l.swarm.stop()));
-      await Promise.all(live.map((l) => l.server.stop()));
+      await Promise.all(all.map((u) => u.swarm.stop()));
+      await Promise.all(all.map((u) => u.server.stop()));
     }
     for (const l of live) {
       const delivered = estimate(col(l.cell.rounds, 'deliveredRatio'));
@@ -289,13 +371,18 @@ async function partFanout(): Promise<void> {
       // one late tick is the machine's doing; a median chunk arriving a whole interval after it was due is a server behind
       const p50 = estimate(col(l.cell.rounds, 'p50Ms'));
       if (p50.median > (l.c.cadenceMs ?? CHUNK_INTERVAL_MS)) l.cell.flags.push(`missed cadence: the median chunk arrived ${p50.median.toFixed(0)} ms after it was due`);
+      l.cell.processes = processSpread(l.cell, l.procs);
+      if (CFG.procs > 1) log(`  ${l.c.name}: chunks/cpu-s by process ${l.cell.processes.map((p) => `${Math.round(p.chunksPerCpuSec)}${p.vsFirst ? ` (${p.vsFirst.ratio.toFixed(3)}× [${p.vsFirst.ci.map((x) => x.toFixed(3)).join(', ')}])` : ''}`).join(', ')}`);
       cells.push(l.cell);
     }
+    // every fan-out ratio is the median of per-round ratios, resampled over processes and then rounds
+    const groups = live[0]!.cell.rounds.map((r) => r.process);
+    const compare = (e: Comparison) => ledger.compare({ ...e, paired: true, groups });
     const find = (name: string) => live.find((l) => l.c.name === name)?.cell;
     const by = (name: string) => find(name)!;
     const st = by('stampede');
     const why = (...cs: FanoutCell[]) => cs.flatMap((c) => c.flags.map((f) => `${c.contestant}: ${f}`)).join('; ') || undefined;
-    const fig = (k: keyof FanoutRound) => (c: FanoutCell) => col(c.rounds, k);
+    const fig = (k: RoundFigure) => (c: FanoutCell) => col(c.rounds, k);
     const cps = fig('chunksPerCpuSec');
     for (const [base, target] of [
       ['bare-ws', { text: '≥ 1.1× with the interval above 1.0', test: (r: Estimate) => r.median >= 1.1 && r.lo > 1 }],
@@ -307,6 +394,12 @@ async function partFanout(): Promise<void> {
       const b = find(base);
       if (!b) continue;
       compare({ part: 'fanout', name: `chunks per server CPU-second, ${n} listeners, vs ${FANOUT.find((c) => c.name === base)!.label}`, unit: 'chunks/cpu-s', better: 'higher', a: cps(st), baselineName: base, b: cps(b), excluded: why(st, b), ...(target ? { target } : {}) });
+    }
+    const bareWs = find('bare-ws');
+    const netFloor = find('net-floor');
+    if (bareWs && netFloor) {
+      // the headroom one write per listener has over bare ws: Stampede can reach ≥ 1.1× bare ws only if the floor does
+      compare({ part: 'fanout', name: `the node:net floor vs bare ws (send per client): chunks per server CPU-second, ${n} listeners (the headroom for Stampede's ≥ 1.1× target)`, unit: 'chunks/cpu-s', better: 'higher', a: cps(netFloor), baselineName: 'bare-ws', b: cps(bareWs), excluded: why(netFloor, bareWs), target: { text: '≥ 1.1× with the interval above 1.0 (else ≥ 1.1× bare ws is out of reach for one write per listener)', test: (r: Estimate) => r.median >= 1.1 && r.lo > 1 } });
     }
     const before = find('stampede-before');
     if (before) {
@@ -379,6 +472,8 @@ interface HttpRound {
   statuses: Record<string, number>;
   /** The round's windows of this case (two in the join part: one each side of the palindrome), every one kept. */
   windows?: HttpWindow[];
+  /** Which of the server's BENCH_PROCS processes served the round (join part: round mod BENCH_PROCS). */
+  process?: number;
 }
 
 interface HttpServer {
@@ -437,35 +532,56 @@ let joinCapacity = 0;
  * rounds and moves every server alike), so contestants are compared in adjacent windows: each round,
  * each kind of request runs its servers in a shuffled order and then in the reverse order (A B C C B A),
  * BENCH_HTTP_MS / 2 each, so a linear drift falls equally on every server, and each ratio is the median
- * of the per-round ratios with a bootstrap over rounds. Every window is kept in the JSON.
+ * of the per-round ratios. Each server runs as BENCH_PROCS processes, round r on process r mod
+ * BENCH_PROCS of every server, and the bootstrap goes over processes, then rounds. Every window is kept.
  */
 async function partJoin(): Promise<void> {
   const gen = spawnProc('loadgen', [], PIN.client);
-  const servers = [await httpServer('stampede'), await httpServer('bare-http'), await httpServer('validating-http'), ...(CFG.before ? [await httpServer('stampede-before', [], beforeServer('stampede'))] : [])];
-  type Case = { key: string; server: HttpServer; method: 'GET' | 'POST'; path: string; redeem: boolean };
+  const spawnOne = (name: string) => (name === 'stampede-before' ? httpServer(name, [], beforeServer('stampede')) : httpServer(name));
+  const servers: HttpServer[][] = [];
+  for (const name of ['stampede', 'bare-http', 'validating-http', ...(CFG.before ? ['stampede-before'] : [])]) {
+    const procs: HttpServer[] = [];
+    for (let p = 0; p < CFG.procs; p++) procs.push(await spawnOne(name));
+    servers.push(procs);
+  }
+  type Case = { key: string; procs: HttpServer[]; method: 'GET' | 'POST'; path: (s: HttpServer) => string; redeem: boolean };
+  const name = (ps: HttpServer[]) => ps[0]!.name;
   const kinds: Case[][] = [
-    servers.map((s) => ({ key: `join/${s.name}`, server: s, method: 'POST' as const, path: joinPath(s), redeem: false })),
-    servers.filter((s) => s.name !== 'stampede-before').map((s) => ({ key: `join+redeem/${s.name}`, server: s, method: 'POST' as const, path: joinPath(s), redeem: true })),
-    servers.filter((s) => s.name !== 'validating-http').map((s) => ({ key: `details/${s.name}`, server: s, method: 'GET' as const, path: detailsPath(s), redeem: false })),
+    servers.map((ps) => ({ key: `join/${name(ps)}`, procs: ps, method: 'POST' as const, path: joinPath, redeem: false })),
+    servers.filter((ps) => name(ps) !== 'stampede-before').map((ps) => ({ key: `join+redeem/${name(ps)}`, procs: ps, method: 'POST' as const, path: joinPath, redeem: true })),
+    servers.filter((ps) => name(ps) !== 'validating-http').map((ps) => ({ key: `details/${name(ps)}`, procs: ps, method: 'GET' as const, path: detailsPath, redeem: false })),
   ];
   const cases = kinds.flat();
   const windowMs = Math.max(1, Math.round(CFG.httpMs / 2));
   const rounds: Record<string, HttpRound[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
   try {
-    log('join path: warming up every server');
-    for (const c of cases) await closedRound(gen, c.server, c.method, c.path, c.redeem, -1);
+    // the warm-up takes BENCH_HTTP_MS per case, shared by its processes
+    log(`join path: warming up every server (${CFG.procs} process${CFG.procs === 1 ? '' : 'es'} each)`);
+    for (const c of cases) for (const s of c.procs) await closedRound(gen, s, c.method, c.path(s), c.redeem, -1, Math.max(1, Math.round(CFG.httpMs / CFG.procs)));
     for (let r = 0; r < CFG.rounds; r++) {
+      const p = r % CFG.procs;
       for (const kind of shuffled(kinds, rng.next)) {
-        const got = await palindrome(kind, rng.next, (c) => closedRound(gen, c.server, c.method, c.path, c.redeem, r, windowMs));
-        for (const c of kind) rounds[c.key]!.push(joinWindows(r, got.get(c)!));
+        const got = await palindrome(kind, rng.next, (c) => closedRound(gen, c.procs[p]!, c.method, c.path(c.procs[p]!), c.redeem, r, windowMs));
+        for (const c of kind) rounds[c.key]!.push({ ...joinWindows(r, got.get(c)!), process: p });
       }
-      log(`  round ${r + 1}/${CFG.rounds}: ${cases.map((c) => `${c.key} ${Math.round(rounds[c.key]!.at(-1)!.perSec)}/s`).join(', ')}`);
+      log(`  round ${r + 1}/${CFG.rounds} (process ${p + 1}): ${cases.map((c) => `${c.key} ${Math.round(rounds[c.key]!.at(-1)!.perSec)}/s`).join(', ')}`);
     }
   } finally {
     await gen.stop();
-    await Promise.all(servers.map((s) => s.proc.stop()));
+    await Promise.all(servers.flat().map((s) => s.proc.stop()));
   }
   raw.join = rounds;
+  // the same build in another process: each case's median per process, and its ratio to the first process's
+  const spread = (key: string, f: 'perSec' | 'cpuMicrosPerRequest') => {
+    const of = (p: number) => rounds[key]!.filter((x) => x.process === p).map((x) => x[f]);
+    return Array.from({ length: CFG.procs }, (_, p) => {
+      const r = p && of(p).length && of(0).length ? ratio(of(p), of(0), CFG.seed) : null;
+      return { median: estimate(of(p)).median, vsFirst: r ? { ratio: r.median, ci: [r.lo, r.hi] } : null };
+    });
+  };
+  raw.joinProcesses = Object.fromEntries(cases.map((c) => [c.key, { perSec: spread(c.key, 'perSec'), cpuMicrosPerRequest: spread(c.key, 'cpuMicrosPerRequest') }]));
+  const groups = rounds[cases[0]!.key]!.map((x) => x.process ?? 0);
+  const compare = (e: Comparison) => ledger.compare({ ...e, groups });
   const k = (key: string, f: keyof HttpRound) => rounds[key]!.map((r) => r[f] as number);
   const bad = (key: string) => {
     const rs = rounds[key]!;
@@ -494,6 +610,14 @@ async function partJoin(): Promise<void> {
   }
   compare({ part: 'join', paired: true, name: 'space details (GET …/:id): requests/s vs bare node:http', unit: 'req/s', better: 'higher', a: k('details/stampede', 'perSec'), baselineName: 'bare-http', b: k('details/bare-http', 'perSec'), excluded: why('details/stampede', 'details/bare-http'), target: { text: '≥ 0.9×', test: (r) => r.median >= 0.9 } });
   compare({ part: 'join', paired: true, name: 'space details: server CPU per request vs bare node:http', unit: 'µs', better: 'lower', a: k('details/stampede', 'cpuMicrosPerRequest'), baselineName: 'bare-http', b: k('details/bare-http', 'cpuMicrosPerRequest'), excluded: why('details/stampede', 'details/bare-http') });
+  // the between-process spread of details (two processes of one build differed by up to 1.18× in session 10): the
+  // second process's rounds against the first's neighbouring rounds, per pair
+  if (CFG.procs > 1) {
+    for (const s of ['stampede', 'bare-http']) {
+      const of = (p: number) => rounds[`details/${s}`]!.filter((x) => x.process === p).map((x) => x.cpuMicrosPerRequest);
+      ledger.compare({ part: 'join', paired: true, name: `space details: server CPU per request, ${s}'s process 2 vs its process 1 (the same build in another process)`, unit: 'µs', better: 'lower', a: of(1), baselineName: `${s} process 1`, b: of(0), excluded: why(`details/${s}`) });
+    }
+  }
   joinCapacity = estimate(k('join/stampede', 'perSec')).median;
 }
 

@@ -22,6 +22,8 @@ export interface Entry {
   target?: { text: string; met: boolean | null };
   /** The ratio is the median of per-round ratios of adjacent windows (not figure ÷ baseline). */
   paired?: true;
+  /** The rounds came from this many server processes per side, and every interval was resampled over processes, then rounds. */
+  processes?: number;
 }
 
 export interface Comparison {
@@ -37,6 +39,8 @@ export interface Comparison {
   target?: { text: string; test: (r: Estimate) => boolean };
   /** a[i] and b[i] were taken side by side (adjacent windows): the ratio is the median of the per-pair ratios. */
   paired?: boolean;
+  /** The server process (index) round i of both sides was measured on: intervals are resampled over processes, then rounds (see estimate). */
+  groups?: number[];
 }
 
 const precision = (x: number[] | null) => (x ? `[${x.map((v) => v.toPrecision(3)).join(', ')}]` : '');
@@ -52,9 +56,10 @@ export class Ledger {
 
   /** A figure against a baseline measured in the same run. A flagged comparison keeps its figures but gets no ratio. */
   compare(e: Comparison): Entry {
-    const fa = estimate(e.a, this.seed);
-    const fb = estimate(e.b, this.seed);
-    let r = e.excluded ? null : e.paired ? pairedRatio(e.a, e.b, this.seed) : ratio(e.a, e.b, this.seed);
+    if (e.groups && !e.paired) throw new Error(`${e.name}: rounds grouped by process are compared in pairs`);
+    const fa = estimate(e.a, this.seed, e.groups);
+    const fb = estimate(e.b, this.seed, e.groups);
+    let r = e.excluded ? null : e.paired ? pairedRatio(e.a, e.b, this.seed, e.groups) : ratio(e.a, e.b, this.seed);
     if (r && ![r.median, r.lo, r.hi].every(Number.isFinite)) {
       // a baseline round of 0 (a window too short to time) leaves no finite ratio to report
       e = { ...e, excluded: `${e.baselineName} measured 0 in some rounds` };
@@ -80,7 +85,7 @@ export class Ledger {
   }
 
   /** The one builder of an entry: a figure, what it is measured against, and the ratio (null: excluded). */
-  private record(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; excluded?: string | undefined; paired?: boolean }, figure: Estimate, baselineName: string, baseline: Estimate, r: Estimate | null, rounds: number, target: Entry['target']): Entry {
+  private record(e: { part: string; name: string; unit: string; better: 'higher' | 'lower'; excluded?: string | undefined; paired?: boolean; groups?: number[] }, figure: Estimate, baselineName: string, baseline: Estimate, r: Estimate | null, rounds: number, target: Entry['target']): Entry {
     const entry: Entry = {
       part: e.part,
       name: e.name,
@@ -98,6 +103,7 @@ export class Ledger {
       ...(e.excluded ? { excluded: e.excluded } : {}),
       ...(target ? { target } : {}),
       ...(e.paired ? { paired: true as const } : {}),
+      ...(e.groups && new Set(e.groups).size > 1 ? { processes: new Set(e.groups).size } : {}),
     };
     this.entries.push(entry);
     return entry;

@@ -21,6 +21,8 @@ interface CellRow {
   /** Absent in results written before issue #15's session 8. */
   serverMemPerListenerKiB?: { rss: number[]; heapUsed: number[] };
   flags: string[];
+  /** Absent in results written before issue #15's session 11 (one process per cell). */
+  processes?: { chunksPerCpuSec: number; vsFirst: { ratio: number; ci: [number, number] } | null }[];
   rounds: { chunksPerCpuSec: number; userMicrosPerChunk: number; systemMicrosPerChunk: number; p50Ms: number; p99Ms: number; deliveredRatio: number }[];
 }
 
@@ -39,11 +41,11 @@ export function renderMarkdown(meta: { date: string; node: string; cpus: number;
   }
   const cells = raw.fanout as CellRow[] | undefined;
   if (cells) {
-    out.push('', '## Fan-out cells', '', 'Per contestant and size: medians of the rounds (bootstrap intervals are in latest.json entries; every round is in `raw.fanout`).', '');
-    out.push('| listeners | contestant | connected | chunks per CPU-s | user µs/chunk | system µs/chunk | p50 / p99 ms | delivered | server KiB/listener: RSS less young gen (RSS; heap used) | swarm KiB/listener | flags |', '|---|---|---|---|---|---|---|---|---|---|---|');
+    out.push('', '## Fan-out cells', '', 'Per contestant and size: medians of the rounds (bootstrap intervals are in latest.json entries; every round and its two windows are in `raw.fanout`). Between processes: each server process\'s median chunks per CPU-second, and its ratio to the first process\'s [bootstrap 95% interval] — the same build in another process.', '');
+    out.push('| listeners | contestant | connected | chunks per CPU-s | between processes: chunks per CPU-s (ratio to the first) | user µs/chunk | system µs/chunk | p50 / p99 ms | delivered | server KiB/listener: RSS less young gen (RSS; heap used) | swarm KiB/listener | flags |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of cells) {
       const m = (k: keyof CellRow['rounds'][number]) => (c.rounds.length ? median(c.rounds.map((r) => r[k])) : NaN);
-      out.push(`| ${c.listeners.toLocaleString('en-US')} | ${c.contestant} | ${c.connected.toLocaleString('en-US')} | ${fmt(m('chunksPerCpuSec'))} | ${fmt(m('userMicrosPerChunk'))} | ${fmt(m('systemMicrosPerChunk'))} | ${fmt(m('p50Ms'))} / ${fmt(m('p99Ms'))} | ${(m('deliveredRatio') * 100).toFixed(1)}% | ${fmt(c.serverRssPerListenerKiB)}${c.serverMemPerListenerKiB ? ` (${fmt(median(c.serverMemPerListenerKiB.rss))}; ${fmt(median(c.serverMemPerListenerKiB.heapUsed))})` : ''} | ${fmt(c.swarmRssPerListenerKiB)} | ${c.flags.join('; ')} |`);
+      out.push(`| ${c.listeners.toLocaleString('en-US')} | ${c.contestant} | ${c.connected.toLocaleString('en-US')} | ${fmt(m('chunksPerCpuSec'))} | ${byProcess(c)} | ${fmt(m('userMicrosPerChunk'))} | ${fmt(m('systemMicrosPerChunk'))} | ${fmt(m('p50Ms'))} / ${fmt(m('p99Ms'))} | ${(m('deliveredRatio') * 100).toFixed(1)}% | ${fmt(c.serverRssPerListenerKiB)}${c.serverMemPerListenerKiB ? ` (${fmt(median(c.serverMemPerListenerKiB.rss))}; ${fmt(median(c.serverMemPerListenerKiB.heapUsed))})` : ''} | ${fmt(c.swarmRssPerListenerKiB)} | ${c.flags.join('; ')} |`);
     }
   }
   const budget = raw.overloadBudget as OverloadSeries | undefined;
@@ -51,6 +53,12 @@ export function renderMarkdown(meta: { date: string; node: string; cpus: number;
   const ov = raw.overload as OverloadSeries | undefined;
   if (ov) out.push('', '## Graceful overload at the HTTP maximum', '', ...overloadTable(ov));
   return `${out.join('\n')}\n`;
+}
+
+/** Each process's median, and after the first its ratio to the first's with the interval: the spread of one build between processes. */
+function byProcess(c: CellRow): string {
+  if (!c.processes || c.processes.length < 2) return '—';
+  return c.processes.map((p) => `${fmt(p.chunksPerCpuSec)}${p.vsFirst ? ` (${fmt(p.vsFirst.ratio)}× ${ci(p.vsFirst.ci)})` : ''}`).join('; ');
 }
 
 /** How many rounds each part that ran took, counted from the rounds it recorded (each part has its own setting). */
@@ -62,7 +70,12 @@ export function roundsAsRun(raw: Record<string, unknown>, measureMs: number): st
   const rounds = (n: number | string) => `${n} round${n === 1 || n === '1' ? '' : 's'}`;
   const out: string[] = [];
   const cells = raw.fanout as CellRow[] | undefined;
-  if (cells?.length) out.push(`fan-out ${counts(cells.map((c) => c.rounds.length))} windows of ${measureMs} ms per cell`);
+  if (cells?.length) {
+    // results written before session 11 have one window per round and one process per cell
+    const twoWindows = cells.some((c) => (c.rounds[0] as { windows?: unknown[] } | undefined)?.windows);
+    const procs = counts(cells.map((c) => c.processes?.length ?? 1));
+    out.push(twoWindows ? `fan-out ${rounds(counts(cells.map((c) => c.rounds.length)))} per cell of two windows of ${measureMs / 2} ms each (a palindromic order), over ${procs} server process${procs === '1' ? '' : 'es'} per cell` : `fan-out ${counts(cells.map((c) => c.rounds.length))} windows of ${measureMs} ms per cell`);
+  }
   const join = raw.join as Record<string, unknown[]> | undefined;
   if (join) out.push(`join ${rounds(counts(Object.values(join).map((r) => r.length)))} per case after a warm-up round`);
   for (const [key, what] of [

@@ -28,20 +28,48 @@ function interval(stats: number[], point: number, n: number): Estimate {
 /**
  * The median of the rounds with a percentile-bootstrap 95% interval (seeded, so a run's JSON is
  * reproducible from its rounds). With fewer than two rounds the interval is the single value.
+ *
+ * `groups[i]` names the unit round i came from (the server process it was measured on). With two or
+ * more groups the bootstrap is hierarchical: each resample draws the groups with replacement, then
+ * rounds with replacement within each drawn group, so the interval holds the spread between groups
+ * (two processes of one build differ by up to 1.18× on this machine), not only between rounds.
  */
-export function estimate(xs: readonly number[], seed = 1): Estimate {
+export function estimate(xs: readonly number[], seed = 1, groups?: readonly number[]): Estimate {
   if (xs.length === 0) return { median: NaN, lo: NaN, hi: NaN, n: 0 };
   const point = median([...xs]);
   if (xs.length < 2) return { median: point, lo: point, hi: point, n: xs.length };
   const next = createRng(seed).next;
+  const byGroup = groups ? groupsOf(xs, groups) : [];
+  const stats: number[] = [];
+  if (byGroup.length > 1) {
+    const buf: number[] = [];
+    for (let b = 0; b < RESAMPLES; b++) {
+      buf.length = 0;
+      for (let g = 0; g < byGroup.length; g++) {
+        const members = byGroup[Math.floor(next() * byGroup.length)]!;
+        for (let i = 0; i < members.length; i++) buf.push(members[Math.floor(next() * members.length)]!);
+      }
+      stats.push(median(buf));
+    }
+    return interval(stats, point, xs.length);
+  }
   const idx = new Uint32Array(xs.length);
   const buf: number[] = new Array<number>(xs.length);
-  const stats: number[] = [];
   for (let b = 0; b < RESAMPLES; b++) {
     resample(xs.length, next, idx);
     stats.push(median(pick(xs, idx, buf)));
   }
   return interval(stats, point, xs.length);
+}
+
+/** The values of each group, in the order the groups first appear. */
+function groupsOf(xs: readonly number[], groups: readonly number[]): number[][] {
+  const by = new Map<number, number[]>();
+  xs.forEach((x, i) => {
+    const g = groups[i] ?? 0;
+    by.set(g, [...(by.get(g) ?? []), x]);
+  });
+  return [...by.values()];
 }
 
 /**
@@ -73,11 +101,12 @@ export function ratio(a: readonly number[], b: readonly number[], seed = 1): Est
  * The median of per-pair ratios a[i] / b[i], with a bootstrap 95% interval over the pairs. For rounds
  * taken as adjacent windows in a palindromic order (A B … B A), where each pair saw the same machine:
  * a slow spell moves both sides of a pair, so it moves the pair's ratio far less than either side.
+ * With `groups` (the processes each pair was measured on) the bootstrap is hierarchical (see estimate).
  */
-export function pairedRatio(a: readonly number[], b: readonly number[], seed = 1): Estimate {
+export function pairedRatio(a: readonly number[], b: readonly number[], seed = 1, groups?: readonly number[]): Estimate {
   const n = Math.min(a.length, b.length);
   const rs = Array.from({ length: n }, (_, i) => a[i]! / b[i]!);
-  return estimate(rs, seed);
+  return estimate(rs, seed, groups);
 }
 
 /** Whether an interval for a ratio lies wholly above or below 1: a difference the rounds support. */

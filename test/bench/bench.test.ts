@@ -11,7 +11,8 @@ const RUN = fileURLToPath(new URL('../../dist/bench/run.js', import.meta.url));
 
 interface Round {
   round: number;
-  position: number;
+  process: number;
+  windows: { position: number; received: number; userMicros: number; systemMicros: number }[];
   connected: number;
   received: number;
   expected: number;
@@ -34,8 +35,9 @@ interface Result {
   loadAverage: { before: number[]; after: number[] };
   entries: Entry[];
   raw: {
-    fanout: { contestant: string; listeners: number; connected: number; flags: string[]; rounds: Round[]; serverRssPerListenerKiB: number }[];
-    join: Record<string, { requests: number; redeemed: number; statuses: Record<string, number>; windows?: { position: number }[] }[]>;
+    fanout: { contestant: string; listeners: number; connected: number; flags: string[]; rounds: Round[]; serverRssPerListenerKiB: number; processes: { connected: number; chunksPerCpuSec: number; vsFirst: { ratio: number; ci: [number, number] } | null }[] }[];
+    join: Record<string, { requests: number; redeemed: number; statuses: Record<string, number>; windows?: { position: number }[]; process: number }[]>;
+    joinProcesses: Record<string, { cpuMicrosPerRequest: { median: number; vsFirst: { ratio: number; ci: number[] } | null }[] }>;
     overload: OverloadSeries;
     overloadBudget: OverloadSeries;
     metrics: { idle: { ms: number[] }; busy: { ms: number[] }; connected: Record<string, number>; rounds: { round: number; windows: { server: string; position: number; ms: number[]; gapsMs: number[]; serverMs: number | null; phaseMs?: number }[] }[] };
@@ -50,14 +52,17 @@ describe('npm run bench', () => {
 
   it('runs every part end to end (shrunk) and writes every round, every interval and a ratio or the reason for none', async () => {
     const out = outDir();
-    // the same code as a real run, shrunk: 40 listeners, two rounds of short windows
+    // the same code as a real run, shrunk: 40 listeners, two rounds of short windows, two processes per fan-out and join server
     const env = {
       ...process.env,
       BENCH_OUT: out,
       BENCH_PIN: '0',
       BENCH_SIZES: '40',
       BENCH_ROUNDS: '2',
-      BENCH_MEASURE_MS: '300',
+      BENCH_PROCS: '2',
+      BENCH_MEASURE_MS: '240',
+      BENCH_WORKERS_MEASURE_MS: '300',
+      BENCH_COALESCE_HOLD_MS: '100',
       BENCH_WARMUP_MS: '100',
       BENCH_MEM_GAP_MS: '0',
       BENCH_HTTP_MS: '150',
@@ -110,20 +115,33 @@ describe('npm run bench', () => {
     expect(names).toMatch(/at 2× capacity: goodput/);
     expect(names).toMatch(/peak 13.0M vs 1.3M listeners/);
     expect(names).toMatch(/server CPU per chunk, 40 listeners, vs Stampede before/);
-    expect(names).toMatch(/coalesced \(4 chunks per write, held ≤ 250 ms\): listener-audio-seconds per server CPU-second, 40 listeners/);
-    expect(names).toMatch(/coalesced \(4 chunks per write, held ≤ 250 ms\): p99 delivery latency/);
+    expect(names).toMatch(/coalesced \(4 chunks per write, held ≤ 100 ms\): listener-audio-seconds per server CPU-second, 40 listeners/);
+    expect(names).toMatch(/coalesced \(4 chunks per write, held ≤ 100 ms\): p99 delivery latency/);
     expect(names).toMatch(/join \(POST …\/join\): server CPU per request vs Stampede before/);
 
-    // every contestant's every round is kept, with user and system CPU apart, and each got its audio
+    // every contestant's every round is kept, with user and system CPU apart, and each got its audio; each round is
+    // two windows, one each side of a palindrome (A B … B A) of the seven contestants, on process round mod 2
     const cells = result.raw.fanout;
     expect(cells.map((c) => c.contestant).sort()).toEqual(['bare-ws', 'net-floor', 'socketio', 'stampede', 'stampede-before', 'stampede-coalesce', 'ws-frame-once']);
     for (const c of cells) {
       expect(c.connected, c.contestant).toBe(40);
-      expect(c.rounds, c.contestant).toHaveLength(2);
+      expect(c.rounds.map((r) => [r.round, r.process]), c.contestant).toEqual([[0, 0], [1, 1]]);
       // each got its audio in its windows; how much of it a starved machine delivers in time is not asserted
       expect(c.rounds.reduce((n, r) => n + r.received, 0), c.contestant).toBeGreaterThan(0);
-      for (const r of c.rounds) expect(r.userMicros + r.systemMicros, c.contestant).toBeGreaterThan(0);
+      for (const r of c.rounds) {
+        expect(r.userMicros + r.systemMicros, c.contestant).toBeGreaterThan(0);
+        expect(r.windows.map((w) => w.position).reduce((a, b) => a + b), c.contestant).toBe(2 * 7 - 1);
+        expect(r.windows.reduce((n, w) => n + w.received, 0), c.contestant).toBe(r.received);
+      }
+      // both server processes connected their listeners; the second's median is compared with the first's
+      expect(c.processes.map((p) => p.connected), c.contestant).toEqual([40, 40]);
+      expect(c.processes[0]!.vsFirst, c.contestant).toBeNull();
+      const second = c.processes[1]!;
+      if (second.vsFirst) expect(second.vsFirst.ratio, c.contestant).toBeCloseTo(second.chunksPerCpuSec / c.processes[0]!.chunksPerCpuSec, 6);
     }
+    // every fan-out ratio is the median of per-round ratios, its interval resampled over the two processes, then rounds
+    for (const e of result.entries.filter((x) => x.part === 'fanout')) expect([e.name, e.paired, e.processes]).toEqual([e.name, true, 2]);
+    expect(names).toMatch(/the node:net floor vs bare ws \(send per client\): chunks per server CPU-second, 40 listeners/);
     // the join bench redeems the tickets it takes
     for (const s of ['stampede', 'bare-http', 'validating-http']) {
       const rounds = result.raw.join[`join+redeem/${s}`]!;
@@ -133,12 +151,18 @@ describe('npm run bench', () => {
     }
     // the join part compares in adjacent windows: every round of every case keeps its two windows, one each side of the palindrome, and its ratios are per-round
     for (const [key, rounds] of Object.entries(result.raw.join)) {
+      // round r on process r mod 2 of every server, and each process's median kept
+      expect(rounds.map((r) => r.process), key).toEqual([0, 1]);
+      expect(result.raw.joinProcesses[key]!.cpuMicrosPerRequest.map((p) => p.vsFirst === null), key).toEqual([true, false]);
       for (const r of rounds) {
         expect(r.windows, key).toHaveLength(2);
         expect(r.windows![0]!.position + r.windows![1]!.position, key).toBe(2 * (key.startsWith('join/') ? 4 : 3) - 1);
       }
     }
     expect(result.entries.filter((e) => e.part === 'join').every((e) => e.paired)).toBe(true);
+    expect(result.entries.filter((e) => e.part === 'join' && e.baselineName.startsWith('bare-http') && !e.baselineName.includes('process')).every((e) => e.processes === 2)).toBe(true);
+    expect(names).toMatch(/space details: server CPU per request, stampede's process 2 vs its process 1/);
+    expect(names).toMatch(/space details: server CPU per request, bare-http's process 2 vs its process 1/);
     // overload at both definitions of capacity: the admission budget given, and the measured HTTP maximum
     expect(result.raw.overloadBudget).toMatchObject({ capacity: 500, definition: 'budget', source: 'BENCH_OVERLOAD_BUDGET' });
     expect(result.raw.overload).toMatchObject({ definition: 'max' });
@@ -206,15 +230,17 @@ describe('npm run bench', () => {
     expect(names).toMatch(/2 instances: CPU per delivered chunk, the Stampede instances, 20 listeners/);
     const md = await readFile(join(out, 'latest.md'), 'utf8');
     expect(md).toMatch(/\| fanout \| chunks per server CPU-second, 40 listeners, vs bare ws/);
+    // the cell table gives each process's median and the second's ratio to the first, with its interval
+    expect(md).toMatch(/\| 40 \| stampede \| 40 \| [\d,.]+ \| [\d,.]+; [\d,.]+ \([\d.]+× \[[\d.]+, [\d.]+\]\) \|/);
     for (const svg of ['overload.svg', 'overload-budget.svg']) expect(await readFile(join(out, svg), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
     expect(md).toMatch(/## Graceful overload at the join admission budget[\s\S]*## Graceful overload at the HTTP maximum/);
     // the header gives each part's own round count, as run
-    expect(md).toContain('Rounds as run, in shuffled order: fan-out 2 windows of 300 ms per cell; join 2 rounds per case after a warm-up round; overload at the join budget 1 round per point after a warm-up point; overload at the HTTP maximum 1 round per point after a warm-up point; /metrics 2 rounds of adjacent windows, 20 scrapes each idle and busy; replay 1 round; scale-out 1 round per cluster; load workers 1 round per worker count.');
+    expect(md).toContain('Rounds as run, in shuffled order: fan-out 2 rounds per cell of two windows of 120 ms each (a palindromic order), over 2 server processes per cell; join 2 rounds per case after a warm-up round; overload at the join budget 1 round per point after a warm-up point; overload at the HTTP maximum 1 round per point after a warm-up point; /metrics 2 rounds of adjacent windows, 20 scrapes each idle and busy; replay 1 round; scale-out 1 round per cluster; load workers 1 round per worker count.');
   }, 180_000);
 
   it('runs the opt-in fan-out experiments: the floor with more Writables, the floor with more heap per listener, Stampede read by the raw TCP reader, Stampede unpaced, and Stampede with its host in a worker thread', async () => {
     const out = outDir();
-    const env = { ...process.env, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'fanout', BENCH_SIZES: '10', BENCH_ROUNDS: '1', BENCH_MEASURE_MS: '300', BENCH_WARMUP_MS: '100', BENCH_MEM_READINGS: '1', BENCH_COALESCE: '0', BENCH_CONTESTANTS: 'net-floor,net-floor-mixed,net-floor-spread,stampede-net,stampede-unpaced', BENCH_HOST: 'worker' };
+    const env = { ...process.env, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'fanout', BENCH_SIZES: '10', BENCH_ROUNDS: '1', BENCH_PROCS: '1', BENCH_MEASURE_MS: '300', BENCH_WARMUP_MS: '100', BENCH_MEM_READINGS: '1', BENCH_COALESCE: '0', BENCH_CONTESTANTS: 'net-floor,net-floor-mixed,net-floor-spread,stampede-net,stampede-unpaced', BENCH_HOST: 'worker' };
     await promisify(execFile)(process.execPath, [RUN], { env, timeout: 150_000 });
     const result = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as Result;
     const cells = result.raw.fanout;
@@ -222,7 +248,10 @@ describe('npm run bench', () => {
     // Stampede's chunks went through the host in the worker, the mixed floor's through its extra Writables, the spread floor's past its kept
     // objects; the raw reader's listeners made a real WebSocket handshake after their join and counted only binary frames
     expect(cells.find((c) => c.contestant === 'stampede-net')!.connected).toBe(10);
-    for (const c of cells) expect(c.rounds[0]!.received, c.contestant).toBeGreaterThan(0);
+    for (const c of cells) expect(c.rounds.reduce((n, r) => n + r.received, 0), c.contestant).toBeGreaterThan(0);
+    // one process per cell: no spread between processes, and the intervals are over rounds alone
+    for (const c of cells) expect(c.processes.map((p) => p.vsFirst), c.contestant).toEqual([null]);
+    expect(result.entries.filter((e) => e.part === 'fanout').every((e) => e.paired && e.processes === undefined)).toBe(true);
     const names = result.entries.map((e) => e.name).join('\n');
     expect(names).toMatch(/the node:net floor with a ws Receiver and an fs.WriteStream written per chunk: server CPU per chunk, 10 listeners, vs the floor alone/);
     expect(names).toMatch(/server CPU per chunk, 10 listeners, vs the node:net floor with a ws Receiver and an fs.WriteStream/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/sim/rng.js';
 import { Ledger } from '../../bench/lib/entries.js';
-import { estimate, ratio, shuffled, verdict } from '../../bench/lib/stats.js';
+import { estimate, pairedRatio, ratio, shuffled, verdict } from '../../bench/lib/stats.js';
 
 describe('bench statistics', () => {
   it('reports the median of the rounds with an interval around it', () => {
@@ -50,6 +50,27 @@ describe('bench statistics', () => {
     expect(paired.hi).toBeCloseTo(1.05, 6);
     const unpaired = ratio(a, drift.slice(0, 9));
     expect(verdict(unpaired)).toBe('not distinguishable');
+  });
+
+  it('resamples rounds grouped by process over processes first, so the interval holds a known spread between two processes', () => {
+    // two processes of one build, 5% apart (the machine shows up to 18%), rounds alternating between them with ±3% of scatter
+    const rng = createRng(5);
+    const groups = Array.from({ length: 20 }, (_, i) => i % 2);
+    const xs = groups.map((g) => (g ? 1.05 : 1) * (1 + 0.06 * (rng.next() - 0.5)));
+    const own = [0, 1].map((g) => estimate(xs.filter((_, i) => groups[i] === g)).median);
+    const flat = estimate(xs);
+    const nested = estimate(xs, 1, groups);
+    expect(nested.median).toBe(flat.median);
+    // rounds alone: twenty of them pin the pooled median down, between the two processes, covering neither
+    expect(flat.lo).toBeGreaterThan(Math.min(...own));
+    expect(flat.hi).toBeLessThan(Math.max(...own));
+    // over processes, then rounds: either process may be the typical one, so the interval reaches both
+    expect(nested.lo).toBeLessThanOrEqual(Math.min(...own));
+    expect(nested.hi).toBeGreaterThanOrEqual(Math.max(...own));
+    // per-round ratios grouped the same way; one group (or none) is the plain bootstrap over rounds
+    const b = xs.map(() => 1);
+    expect(pairedRatio(xs, b, 1, groups)).toEqual(nested);
+    expect(estimate(xs, 1, groups.map(() => 0))).toEqual(flat);
   });
 
   it('shuffles deterministically and keeps every element', () => {
