@@ -123,6 +123,9 @@ const ALL_FANOUT: Contestant[] = [
   { name: 'net-floor-mixed', label: 'raw node:net floor, plus a ws Receiver and an fs.WriteStream written per chunk', server: 'servers/net-floor-mixed', flavor: 'net', experiment: true },
   // an experiment, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: memory layout)
   { name: 'net-floor-spread', label: 'raw node:net floor, plus ~2.6 KiB of JS objects kept per listener', server: 'servers/net-floor-spread', flavor: 'net', experiment: true },
+  // experiments, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: why the gap grows at 5,000)
+  { name: 'stampede-net', label: "Stampede, its listeners read by the floor's raw TCP reader", server: 'servers/stampede', flavor: 'stampede-net', experiment: true },
+  { name: 'stampede-unpaced', label: 'Stampede, fan-out unpaced (one turn per chunk)', server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutTurnMs: 100, fanoutWritesPerTurn: 1_000_000 })], experiment: true },
 ];
 // Stampede always runs, and so does the BENCH_BEFORE build when one is given
 const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || (c.experiment ? CFG.contestants?.includes(c.name) : !CFG.contestants || CFG.contestants.includes(c.name)));
@@ -428,6 +431,12 @@ async function partFanout(): Promise<void> {
       compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor with ~2.6 KiB of JS objects kept per listener`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor-spread', b: fig('cpuMicrosPerChunk')(spread), excluded: why(st, spread) });
     }
     const bare = find('bare-ws');
+    for (const [name, what] of [['stampede-net', "Stampede read by the floor's raw TCP reader"], ['stampede-unpaced', 'Stampede unpaced']] as const) {
+      const x = find(name);
+      if (!x) continue;
+      compare({ part: 'fanout', name: `${what}: server CPU per chunk, ${n} listeners, vs Stampede`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(x), baselineName: 'stampede', b: fig('cpuMicrosPerChunk')(st), excluded: why(x, st) });
+      if (floor) compare({ part: 'fanout', name: `${what}: server CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(x), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(x, floor) });
+    }
     if (bare) compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(bare), excluded: why(st, bare) });
   }
   raw.fanout = cells;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { connect as netConnect, type Socket as NetSocket } from 'node:net';
 import hdr from 'hdr-histogram-js';
@@ -10,7 +11,7 @@ import { answer, monoMs, settledRss } from './lib/proc.js';
  * the chunks they receive and record, in µs, the delay from the chunk's due time (stamped by the server
  * on the machine's monotonic clock) to its receipt. Counting happens only between `start` and `stop`.
  */
-export type Flavor = 'stampede' | 'ws' | 'socketio' | 'net';
+export type Flavor = 'stampede' | 'ws' | 'socketio' | 'net' | 'stampede-net';
 
 const delay = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 let received = 0;
@@ -36,23 +37,42 @@ function timeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T
   ]);
 }
 
-/** A raw TCP listener for the node:net floor: reads unmasked binary frames (2- or 4-byte headers) off the stream. */
-function netListener(base: string): Promise<void> {
-  const { hostname, port } = new URL(base);
+/**
+ * A raw TCP listener: reads unmasked frames (2- or 4-byte headers) off the stream and counts the binary
+ * ones. For the node:net floor it connects and reads; with `upgrade` (a ws:// URL) it first makes a real
+ * WebSocket handshake and skips the answer's head, so a WebSocket server is read by the same cheap reader
+ * as the floor (flavor `stampede-net`: Stampede's listeners without ws's client-side cost).
+ */
+function netListener(base: string, upgrade?: string): Promise<void> {
+  const { hostname, port } = new URL(upgrade ?? base);
   const s: NetSocket = netConnect(Number(port), hostname);
   let pending: Buffer = Buffer.alloc(0);
+  let head = upgrade !== undefined;
+  let opened: () => void = () => undefined;
+  let failed: (e: Error) => void = () => undefined;
   s.on('data', (d: Buffer) => {
     let buf = pending.length ? Buffer.concat([pending, d]) : d;
     let o = 0;
+    if (head) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        pending = buf;
+        return;
+      }
+      if (!buf.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 101')) return failed(new Error(`upgrade refused: ${buf.subarray(0, 40).toString('latin1')}`));
+      head = false;
+      o = end + 4;
+      opened();
+    }
     for (;;) {
       if (buf.length - o < 2) break;
       const len7 = buf[o + 1]! & 0x7f;
-      const head = len7 === 126 ? 4 : 2;
-      if (buf.length - o < head) break;
+      const hl = len7 === 126 ? 4 : 2;
+      if (buf.length - o < hl) break;
       const len = len7 === 126 ? buf.readUInt16BE(o + 2) : len7;
-      if (buf.length - o < head + len) break;
-      onChunk(buf, o + head);
-      o += head + len;
+      if (buf.length - o < hl + len) break;
+      if ((buf[o]! & 0x0f) === 2) onChunk(buf, o + hl);
+      o += hl + len;
     }
     pending = o < buf.length ? buf.subarray(o) : Buffer.alloc(0);
     buf = pending;
@@ -60,8 +80,19 @@ function netListener(base: string): Promise<void> {
   s.on('error', () => undefined);
   closers.push(() => s.destroy());
   return timeout(new Promise<void>((resolve, reject) => {
-    s.once('connect', () => resolve());
+    failed = (e) => {
+      s.destroy();
+      reject(e);
+    };
     s.once('error', reject);
+    if (upgrade === undefined) s.once('connect', () => resolve());
+    else {
+      opened = resolve;
+      const u = new URL(upgrade);
+      s.once('connect', () =>
+        s.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${randomBytes(16).toString('base64')}\r\nsec-websocket-version: 13\r\n\r\n`),
+      );
+    }
   }), 10_000, () => s.destroy());
 }
 
@@ -85,6 +116,7 @@ function join(url: string): Promise<string> {
 
 async function one(flavor: Flavor, base: string, spaceId?: string): Promise<void> {
   if (flavor === 'net') return netListener(base);
+  if (flavor === 'stampede-net') return netListener(base, await join(`${base}/api/v1/spaces/${spaceId}/join`));
   if (flavor === 'socketio') {
     const s: Socket = ioClient(base, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 10_000 });
     s.on('audio', (b: Buffer) => onChunk(Buffer.isBuffer(b) ? b : Buffer.from(b)));

@@ -238,14 +238,16 @@ describe('npm run bench', () => {
     expect(md).toContain('Rounds as run, in shuffled order: fan-out 2 rounds per cell of two windows of 120 ms each (a palindromic order), over 2 server processes per cell; join 2 rounds per case after a warm-up round; overload at the join budget 1 round per point after a warm-up point; overload at the HTTP maximum 1 round per point after a warm-up point; /metrics 2 rounds of adjacent windows, 20 scrapes each idle and busy; replay 1 round; scale-out 1 round per cluster; load workers 1 round per worker count.');
   }, 180_000);
 
-  it('runs the opt-in fan-out experiments: the floor with more Writables, the floor with more heap per listener, and Stampede with its host in a worker thread', async () => {
+  it('runs the opt-in fan-out experiments: the floor with more Writables, the floor with more heap per listener, Stampede read by the raw TCP reader, Stampede unpaced, and Stampede with its host in a worker thread', async () => {
     const out = outDir();
-    const env = { ...process.env, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'fanout', BENCH_SIZES: '10', BENCH_ROUNDS: '1', BENCH_PROCS: '1', BENCH_MEASURE_MS: '300', BENCH_WARMUP_MS: '100', BENCH_MEM_READINGS: '1', BENCH_COALESCE: '0', BENCH_CONTESTANTS: 'net-floor,net-floor-mixed,net-floor-spread', BENCH_HOST: 'worker' };
+    const env = { ...process.env, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'fanout', BENCH_SIZES: '10', BENCH_ROUNDS: '1', BENCH_PROCS: '1', BENCH_MEASURE_MS: '300', BENCH_WARMUP_MS: '100', BENCH_MEM_READINGS: '1', BENCH_COALESCE: '0', BENCH_CONTESTANTS: 'net-floor,net-floor-mixed,net-floor-spread,stampede-net,stampede-unpaced', BENCH_HOST: 'worker' };
     await promisify(execFile)(process.execPath, [RUN], { env, timeout: 150_000 });
     const result = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as Result;
     const cells = result.raw.fanout;
-    expect(cells.map((c) => c.contestant).sort()).toEqual(['net-floor', 'net-floor-mixed', 'net-floor-spread', 'stampede']);
-    // Stampede's chunks went through the host in the worker, the mixed floor's through its extra Writables, the spread floor's past its kept objects
+    expect(cells.map((c) => c.contestant).sort()).toEqual(['net-floor', 'net-floor-mixed', 'net-floor-spread', 'stampede', 'stampede-net', 'stampede-unpaced']);
+    // Stampede's chunks went through the host in the worker, the mixed floor's through its extra Writables, the spread floor's past its kept
+    // objects; the raw reader's listeners made a real WebSocket handshake after their join and counted only binary frames
+    expect(cells.find((c) => c.contestant === 'stampede-net')!.connected).toBe(10);
     for (const c of cells) expect(c.rounds.reduce((n, r) => n + r.received, 0), c.contestant).toBeGreaterThan(0);
     // one process per cell: no spread between processes, and the intervals are over rounds alone
     for (const c of cells) expect(c.processes.map((p) => p.vsFirst), c.contestant).toEqual([null]);
@@ -255,6 +257,8 @@ describe('npm run bench', () => {
     expect(names).toMatch(/server CPU per chunk, 10 listeners, vs the node:net floor with a ws Receiver and an fs.WriteStream/);
     expect(names).toMatch(/the node:net floor with ~2.6 KiB of JS objects kept per listener: server CPU per chunk, 10 listeners, vs the floor alone/);
     expect(names).toMatch(/server CPU per chunk, 10 listeners, vs the node:net floor with ~2.6 KiB of JS objects kept per listener/);
+    expect(names).toMatch(/Stampede read by the floor's raw TCP reader: server CPU per chunk, 10 listeners, vs Stampede/);
+    expect(names).toMatch(/Stampede unpaced: server CPU per chunk, 10 listeners, vs the node:net floor/);
   }, 180_000);
 
   it('skips the scale-out part, and says why in the log and the results, where Redis or haproxy is not installed', async () => {
