@@ -1,13 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkOggOpus, readOggPages } from '../../src/audio/index.js';
 import { manualClock, systemClock } from '../../src/clock.js';
 import { startRedisServer } from '../../src/cluster/index.js';
 import { encodeAudioChunk } from '../../src/protocol/index.js';
 import { api, connectHost, createSpace, joinAndConnect, metricValue, startSpace, useApps } from '../helpers/app.js';
 import { useTempDir } from '../helpers/tmp.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
 // each chunk's first frame carries its sequence number, so the file shows which chunk each page holds; with a second
 // frame of 1,275 bytes each chunk's page is 27 + 7 + 3 + 1,275 = 1,312 bytes
@@ -18,10 +19,7 @@ const seqsIn = (file: Buffer): number[] => readOggPages(file).slice(2).filter((p
 describe('the shared recording across a takeover from an owner that only stalled', () => {
   const startApp = useApps();
   const dir = useTempDir('stampede-fence-');
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f();
-  });
+  const cleanup = useCleanup();
 
   it('the stale owner writes on and ends the space, but no page of its after the takeover reaches the published file: one valid Ogg file, every chunk once, in order', async () => {
     const redis = await startRedisServer({ dir: dir(), clock: systemClock() });

@@ -1,10 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { RedisBus, startRedisServer } from '../../src/cluster/index.js';
 import { createLogger } from '../../src/logging.js';
 import type { InstanceCounts, ReactionCounts, SpaceAnnouncement } from '../../src/protocol/index.js';
 import type { BusHandlers } from '../../src/server/bus.js';
 import { useTempDir } from '../helpers/tmp.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
 interface Heard {
   audio: [string, number][];
@@ -29,10 +30,7 @@ function recorder(): { heard: Heard; handlers: BusHandlers } {
 describe('RedisBus (real Redis)', () => {
   const dir = useTempDir('stampede-bus-');
   const clock = systemClock();
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f();
-  });
+  const cleanup = useCleanup();
 
   async function buses(n: number): Promise<{ bus: RedisBus; heard: Heard }[]> {
     const r = await startRedisServer({ dir: dir(), clock });

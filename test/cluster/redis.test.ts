@@ -1,9 +1,10 @@
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { RedisLink, redisAnswers, redisRetryDelayMs, startRedisServer, type SupervisedProcess } from '../../src/cluster/index.js';
 import { createLogger } from '../../src/logging.js';
 import { useTempDir } from '../helpers/tmp.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: () => { msg: string; level: number }[] } {
   let text = '';
@@ -19,10 +20,7 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: () => { ms
 describe('Redis for the cluster (real redis-server on loopback, ioredis)', () => {
   const dir = useTempDir('stampede-redis-');
   const clock = systemClock();
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f();
-  });
+  const cleanup = useCleanup();
 
   async function redis(port?: number): Promise<{ process: SupervisedProcess; port: number; url: string }> {
     const r = await startRedisServer({ dir: dir(), clock, ...(port ? { port } : {}) });

@@ -1,17 +1,15 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manualClock, systemClock } from '../../src/clock.js';
 import { startRedisServer } from '../../src/cluster/index.js';
 import { useApps } from '../helpers/app.js';
 import { useTempDir } from '../helpers/tmp.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
 describe('an instance on a shared bus after a stall', () => {
   const startApp = useApps();
   const dir = useTempDir('stampede-stall-');
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f();
-  });
+  const cleanup = useCleanup();
 
   it('sends its counts once for the intervals it missed, not once each back to back, and goes on on its schedule', async () => {
     const redis = await startRedisServer({ dir: dir(), clock: systemClock() });

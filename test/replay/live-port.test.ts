@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { manualClock, systemClock } from '../../src/clock.js';
 import { startRedisServer } from '../../src/cluster/index.js';
 import { simEventKind } from '../../src/metrics/index.js';
@@ -7,14 +7,12 @@ import { LiveReplayPort, ReplayFeed } from '../../src/replay/index.js';
 import { loadScenario, runReplay, type ReplayStep } from '../../src/sim/index.js';
 import { metricValue, useApps } from '../helpers/app.js';
 import { useTempDir } from '../helpers/tmp.js';
+import { useCleanup } from '../helpers/cleanup.js';
 
 describe('the replay port', () => {
   const startApp = useApps();
   const dir = useTempDir('stampede-port-');
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f();
-  });
+  const cleanup = useCleanup();
 
   it('counts the modelled crowd in whole joins, carrying the fractions of the flow model', async () => {
     const t0 = Date.UTC(2024, 7, 13, 0, 0, 0);
