@@ -38,14 +38,17 @@ describe('SupervisedProcess', () => {
       clock,
     );
     const started = p.start();
-    // readiness is polled on the clock: move it until the child serves
+    // readiness is polled on the clock, and work takes no time on it: wait (in wall time) until the child
+    // says it serves, then move the clock to the next poll. Moving it while the child boots would run the
+    // 20 s readiness deadline out on a loaded machine, where a Node child takes seconds to start.
+    await expect.poll(() => p.tail(), { timeout: 60_000 }).toContain('up');
     while (!(await Promise.race([started.then(() => true), new Promise<false>((r) => setImmediate(() => r(false)))]))) await clock.advance(100);
     const stopped = p.stop();
-    await expect.poll(() => p.tail()).toContain('ignoring SIGTERM');
+    await expect.poll(() => p.tail(), { timeout: 30_000 }).toContain('ignoring SIGTERM');
     expect(p.running).toBe(true);
     await clock.advance(5_000);
     expect(await stopped).toEqual({ code: null, signal: 'SIGKILL' });
-  });
+  }, 120_000);
 
   it('says which command is missing, and when a process exits before it is ready, with its log', async () => {
     const missing = new SupervisedProcess({ name: 'nope', command: 'stampede-no-such-binary', args: [], logFile: join(dir(), 'n.log'), ready: async () => false }, systemClock());
