@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,7 @@ import { writeAtomic } from '../src/write-atomic.js';
 import { coreBusyMicros, pinning, pinSelf, spawnProc, yieldCpu, type MemReading, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger, type Comparison } from './lib/entries.js';
+import { quantileSorted } from 'simple-statistics';
 import { estimate, palindrome, ratio, shuffled, type Estimate, type Window } from './lib/stats.js';
 import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
 import { partCluster } from './cluster.js';
@@ -68,6 +70,13 @@ const CFG = {
   coalesce: num('BENCH_COALESCE', 4),
   /** Its bound on how long a held chunk waits (`fanoutCoalesceMaxHoldMs`), ms. */
   coalesceHoldMs: num('BENCH_COALESCE_HOLD_MS', 250),
+  /**
+   * BENCH_FANOUT_PROBES=1: in every measured fan-out window of a Stampede contestant, the server's event-loop
+   * delay (p99, max) and joins and /metrics scrapes timed from the bench's own process (one every 20–40 ms,
+   * every fifth a scrape), the latency the fan-out's pacing bounds. Off by default: the probes cost the server
+   * some CPU in the window (the same for every Stampede contestant, none for the others).
+   */
+  probes: env.BENCH_FANOUT_PROBES === '1',
   /** Fan-out contestants to run (Stampede, and BENCH_BEFORE's when given, always run); default all. */
   contestants: env.BENCH_CONTESTANTS ? env.BENCH_CONTESTANTS.split(',') : null,
   /** A `dist` directory built from earlier code: its Stampede runs beside this one, for a before/after ratio in one run. */
@@ -79,6 +88,7 @@ const rng = createRng(CFG.seed).fork('order');
 /** Where in the chunk cadence an on-air /metrics window starts, and the scraper's pauses (their own streams, so the parts' orders stay as they were). */
 const phaseRng = createRng(CFG.seed).fork('metrics-phase');
 const gapRng = createRng(CFG.seed).fork('metrics-gaps');
+const probeRng = createRng(CFG.seed).fork('fanout-probes');
 const started = Date.now();
 const log = (s: string) => console.log(s.startsWith('  ') || !s ? s : `[${((Date.now() - started) / 1000).toFixed(0)} s] ${s}`);
 
@@ -126,6 +136,12 @@ const ALL_FANOUT: Contestant[] = [
   // experiments, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: why the gap grows at 5,000)
   { name: 'stampede-net', label: "Stampede, its listeners read by the floor's raw TCP reader", server: 'servers/stampede', flavor: 'stampede-net', experiment: true },
   { name: 'stampede-unpaced', label: 'Stampede, fan-out unpaced (one turn per chunk)', server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutTurnMs: 100, fanoutWritesPerTurn: 1_000_000 })], experiment: true },
+  // experiments, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: the pacing turn's length; with BENCH_FANOUT_PROBES=1)
+  { name: 'stampede-turn8', label: 'Stampede, fan-out turns of 8 ms', server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutTurnMs: 8 })], experiment: true },
+  { name: 'stampede-turn16', label: 'Stampede, fan-out turns of 16 ms', server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutTurnMs: 16 })], experiment: true },
+  // experiments, run only when named in BENCH_CONTESTANTS (docs/bench.md, Fan-out: below Node's stream layer)
+  { name: 'stampede-socket-write', label: 'Stampede, every fan-out write through socket.write', server: 'servers/stampede', flavor: 'stampede', args: [JSON.stringify({ fanoutDirectWrite: false })], experiment: true },
+  { name: 'net-floor-direct', label: "raw node:net floor, each frame written straight to the socket's libuv handle", server: 'servers/net-floor-direct', flavor: 'net', experiment: true },
 ];
 // Stampede always runs, and so does the BENCH_BEFORE build when one is given
 const FANOUT = ALL_FANOUT.filter((c) => c.name === 'stampede' || c.name === 'stampede-before' || (c.experiment ? CFG.contestants?.includes(c.name) : !CFG.contestants || CFG.contestants.includes(c.name)));
@@ -144,6 +160,9 @@ interface FanoutWindow {
   p50Ms: number;
   p99Ms: number;
   maxLateMs: number;
+  /** With BENCH_FANOUT_PROBES: the server's event-loop delay in the window (p99, max; ms), and every probe's time (ms). */
+  loop?: { p99Ms: number; maxMs: number };
+  probes?: { joinMs: number[]; metricsMs: number[]; failed: number };
 }
 
 /** A contestant's round: its two windows (one each side of the palindrome) on one of its processes, as one figure. */
@@ -167,6 +186,13 @@ interface FanoutRound {
   p50Ms: number;
   p99Ms: number;
   maxLateMs: number;
+  /** With BENCH_FANOUT_PROBES (NaN without): the loop delay's p99 (mean of the windows) and max; the probes of both windows pooled. */
+  loopP99Ms: number;
+  loopMaxMs: number;
+  joinP50Ms: number;
+  joinP99Ms: number;
+  metricsP50Ms: number;
+  metricsMaxMs: number;
   windows: FanoutWindow[];
 }
 
@@ -199,6 +225,8 @@ interface FanoutCell {
 interface Up {
   server: Proc;
   swarm: Proc;
+  url: string;
+  spaceId?: string;
   proc: FanoutProc;
   mem: FanoutCell['serverMemPerListenerKiB'];
 }
@@ -244,7 +272,7 @@ async function setUp(c: Contestant, n: number, { server, swarm, info }: Started)
   const mem = { rss: field('rss'), rssLessYoung: field('rssLessYoung'), heapUsed: field('heapUsed'), external: field('external'), arrayBuffers: field('arrayBuffers'), young: field('young') };
   const med = (xs: number[]) => estimate(xs).median;
   log(`  ${c.name}: ${connected}/${n} connected in ${connectMs} ms; server KiB/listener: RSS less young generation ${med(mem.rssLessYoung)} (RSS ${med(mem.rss)}, young generation ${med(mem.young)}, heap used ${med(mem.heapUsed)}, external ${med(mem.external)}); swarm +${per(wRss0.rss, wRss1.rss)} KiB/listener`);
-  return { server, swarm, mem, proc: { connected, connectMs, serverRssPerListenerKiB: med(mem.rssLessYoung), swarmRssPerListenerKiB: per(wRss0.rss, wRss1.rss) } };
+  return { server, swarm, url, ...(info.spaceId ? { spaceId: info.spaceId } : {}), mem, proc: { connected, connectMs, serverRssPerListenerKiB: med(mem.rssLessYoung), swarmRssPerListenerKiB: per(wRss0.rss, wRss1.rss) } };
 }
 
 /** A contestant's cell from its processes: memory readings of every process pooled, the fewest connected. */
@@ -280,28 +308,100 @@ async function readMem(server: Proc, readings: number): Promise<MemReading[]> {
 /** RSS less the young generation: what the process holds, without the allocation buffer V8 sizes to the last burst. */
 const value = (r: MemReading, k: keyof MemReading | 'rssLessYoung') => (k === 'rssLessYoung' ? r.rss - r.young : r[k]);
 
+/**
+ * BENCH_FANOUT_PROBES: joins and /metrics scrapes sent to a Stampede server from the bench's own process while
+ * its audio flows, one at a time over one kept-alive connection, a random 20–40 ms apart (so they land
+ * anywhere in the chunk cadence), every fifth a scrape; each timed from its send to its last byte.
+ */
+function startProbes(url: string, spaceId: string): { stop: () => Promise<NonNullable<FanoutWindow['probes']>> } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const got: NonNullable<FanoutWindow['probes']> = { joinMs: [], metricsMs: [], failed: 0 };
+  let stopping = false;
+  const one = (method: 'GET' | 'POST', path: string, into: number[]) =>
+    new Promise<void>((done) => {
+      const t0 = performance.now();
+      const req = request(`${url}${path}`, { method, agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) into.push(performance.now() - t0);
+          else got.failed++;
+          done();
+        });
+      });
+      req.on('error', () => {
+        got.failed++;
+        done();
+      });
+      req.end();
+    });
+  const running = (async () => {
+    for (let k = 0; !stopping; k++) {
+      await wait(20 + probeRng.next() * 20);
+      if (stopping) break;
+      await (k % 5 === 4 ? one('GET', '/metrics', got.metricsMs) : one('POST', `/api/v1/spaces/${spaceId}/join`, got.joinMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopping = true;
+      await running;
+      agent.destroy();
+      return got;
+    },
+  };
+}
+
 /** One measuring window of one server process: audio on, warm-up, half of BENCH_MEASURE_MS, audio off. */
 async function measure(u: Up, position: number): Promise<FanoutWindow> {
   await u.server.call('audio', { on: true });
   await wait(CFG.warmupMs);
+  const probing = CFG.probes && u.spaceId !== undefined;
+  // the first call starts the server's loop-delay histogram; each call reads and resets it
+  if (probing) await u.server.call('loop');
   const [m0] = await Promise.all([u.server.call<Mark>('mark'), u.swarm.call('start')]);
+  const probes = probing ? startProbes(u.url, u.spaceId!) : null;
   const t0 = performance.now();
   await wait(CFG.measureMs / 2);
-  const [m1, s] = await Promise.all([u.server.call<Mark>('mark'), u.swarm.call<{ received: number; p50Ms: number; p99Ms: number }>('stop')]);
+  const [m1, s, loop] = await Promise.all([
+    u.server.call<Mark>('mark'),
+    u.swarm.call<{ received: number; p50Ms: number; p99Ms: number }>('stop'),
+    probing ? u.server.call<{ p99Ms: number; maxMs: number }>('loop') : null,
+  ]);
   const seconds = (performance.now() - t0) / 1000;
+  const probed = probes ? await probes.stop() : null;
   await u.server.call('audio', { on: false });
   const userMicros = m1.userMicros - m0.userMicros;
   const systemMicros = m1.systemMicros - m0.systemMicros;
   const connected = u.proc.connected;
-  return { position, connected, received: s.received, expected: connected * m1.ticks, seconds, userMicros, systemMicros, chunksPerCpuSec: s.received / ((userMicros + systemMicros) / 1e6), p50Ms: s.p50Ms, p99Ms: s.p99Ms, maxLateMs: m1.maxLateMs };
+  return {
+    position,
+    connected,
+    received: s.received,
+    expected: connected * m1.ticks,
+    seconds,
+    userMicros,
+    systemMicros,
+    chunksPerCpuSec: s.received / ((userMicros + systemMicros) / 1e6),
+    p50Ms: s.p50Ms,
+    p99Ms: s.p99Ms,
+    maxLateMs: m1.maxLateMs,
+    ...(loop ? { loop } : {}),
+    ...(probed ? { probes: probed } : {}),
+  };
 }
+
+/** The q-quantile of `xs` (NaN for none). */
+const quantile = (xs: number[], q: number) => (xs.length ? quantileSorted([...xs].sort((a, b) => a - b), q) : NaN);
 
 /** A contestant's two windows of a round as one round: chunks over CPU of both, the mean of their percentiles. */
 function fanoutRound(round: number, process: number, ws: Window<FanoutWindow>[]): FanoutRound {
-  const sum = (k: keyof FanoutWindow) => ws.reduce((a, x) => a + x.w[k], 0);
-  const mean = (k: keyof FanoutWindow) => sum(k) / ws.length;
+  type Num = { [K in keyof FanoutWindow]-?: FanoutWindow[K] extends number ? K : never }[keyof FanoutWindow];
+  const sum = (k: Num) => ws.reduce((a, x) => a + x.w[k], 0);
+  const mean = (k: Num) => sum(k) / ws.length;
   const [received, expected, user, system] = [sum('received'), sum('expected'), sum('userMicros'), sum('systemMicros')];
   const chunks = Math.max(1, received);
+  const joins = ws.flatMap((x) => x.w.probes?.joinMs ?? []);
+  const scrapes = ws.flatMap((x) => x.w.probes?.metricsMs ?? []);
   return {
     round,
     process,
@@ -319,6 +419,12 @@ function fanoutRound(round: number, process: number, ws: Window<FanoutWindow>[])
     p50Ms: mean('p50Ms'),
     p99Ms: mean('p99Ms'),
     maxLateMs: Math.max(...ws.map((x) => x.w.maxLateMs)),
+    loopP99Ms: ws.every((x) => x.w.loop) ? ws.reduce((a, x) => a + x.w.loop!.p99Ms, 0) / ws.length : NaN,
+    loopMaxMs: ws.every((x) => x.w.loop) ? Math.max(...ws.map((x) => x.w.loop!.maxMs)) : NaN,
+    joinP50Ms: quantile(joins, 0.5),
+    joinP99Ms: quantile(joins, 0.99),
+    metricsP50Ms: quantile(scrapes, 0.5),
+    metricsMaxMs: scrapes.length ? Math.max(...scrapes) : NaN,
     windows: ws.map((x) => x.w),
   };
 }
@@ -430,12 +536,36 @@ async function partFanout(): Promise<void> {
       compare({ part: 'fanout', name: `the node:net floor with ~2.6 KiB of JS objects kept per listener: server CPU per chunk, ${n} listeners, vs the floor alone`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(spread), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(spread, floor) });
       compare({ part: 'fanout', name: `server CPU per chunk, ${n} listeners, vs the node:net floor with ~2.6 KiB of JS objects kept per listener`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(st), baselineName: 'net-floor-spread', b: fig('cpuMicrosPerChunk')(spread), excluded: why(st, spread) });
     }
+    const direct = find('net-floor-direct');
+    if (direct && floor) {
+      compare({ part: 'fanout', name: `the node:net floor writing straight to the libuv handle: server CPU per chunk, ${n} listeners, vs the floor (socket.write)`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(direct), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(direct, floor) });
+      compare({ part: 'fanout', name: `the same, user CPU per chunk, ${n} listeners, vs the floor (socket.write)`, unit: 'µs', better: 'lower', a: fig('userMicrosPerChunk')(direct), baselineName: 'net-floor', b: fig('userMicrosPerChunk')(floor), excluded: why(direct, floor) });
+    }
     const bare = find('bare-ws');
-    for (const [name, what] of [['stampede-net', "Stampede read by the floor's raw TCP reader"], ['stampede-unpaced', 'Stampede unpaced']] as const) {
+    const turns = [['stampede-unpaced', 'Stampede unpaced'], ['stampede-turn8', 'Stampede with 8 ms turns'], ['stampede-turn16', 'Stampede with 16 ms turns']] as const;
+    for (const [name, what] of [['stampede-net', "Stampede read by the floor's raw TCP reader"], ...turns, ['stampede-socket-write', 'Stampede writing through socket.write']] as const) {
       const x = find(name);
       if (!x) continue;
       compare({ part: 'fanout', name: `${what}: server CPU per chunk, ${n} listeners, vs Stampede`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(x), baselineName: 'stampede', b: fig('cpuMicrosPerChunk')(st), excluded: why(x, st) });
       if (floor) compare({ part: 'fanout', name: `${what}: server CPU per chunk, ${n} listeners, vs the node:net floor`, unit: 'µs', better: 'lower', a: fig('cpuMicrosPerChunk')(x), baselineName: 'net-floor', b: fig('cpuMicrosPerChunk')(floor), excluded: why(x, floor) });
+    }
+    // what the pacing turn trades: CPU per chunk (above) against the listeners' latency, the loop's stall and a request's wait
+    for (const [name, what] of turns) {
+      const x = find(name);
+      if (!x) continue;
+      compare({ part: 'fanout', name: `${what}: p99 delivery latency from due time, ${n} listeners, vs Stampede (4 ms turns)`, unit: 'ms', better: 'lower', a: fig('p99Ms')(x), baselineName: 'stampede', b: fig('p99Ms')(st), excluded: why(x, st) });
+      if (!CFG.probes) continue;
+      for (const [k, label] of [['loopP99Ms', 'event-loop delay p99'], ['loopMaxMs', 'event-loop delay max'], ['joinP50Ms', 'join during fan-out, median'], ['joinP99Ms', 'join during fan-out, p99'], ['metricsP50Ms', '/metrics scrape during fan-out, median']] as const) {
+        compare({ part: 'fanout', name: `${what}: ${label}, ${n} listeners, vs Stampede (4 ms turns)`, unit: 'ms', better: 'lower', a: fig(k)(x), baselineName: 'stampede', b: fig(k)(st), excluded: why(x, st) });
+      }
+    }
+    if (CFG.probes) {
+      for (const l of live.filter((l) => l.c.flavor === 'stampede')) {
+        const w = l.cell.rounds.flatMap((r) => r.windows);
+        const all = (k: 'joinMs' | 'metricsMs') => w.flatMap((x) => x.probes?.[k] ?? []);
+        const f = (xs: number[]) => `p50 ${quantile(xs, 0.5).toFixed(1)}, p99 ${quantile(xs, 0.99).toFixed(1)}, max ${Math.max(...xs).toFixed(1)} ms (${xs.length})`;
+        log(`  ${l.c.name}, ${n} listeners, pooled: joins ${f(all('joinMs'))}; /metrics ${f(all('metricsMs'))}; loop delay p99 ${f(w.map((x) => x.loop?.p99Ms ?? NaN))}, max ${f(w.map((x) => x.loop?.maxMs ?? NaN))}; failed probes ${w.reduce((a, x) => a + (x.probes?.failed ?? 0), 0)}`);
+      }
     }
     if (bare) compare({ part: 'fanout', name: `p99 delivery latency from due time, ${n} listeners, vs bare ws`, unit: 'ms', better: 'lower', a: fig('p99Ms')(st), baselineName: 'bare-ws', b: fig('p99Ms')(bare), excluded: why(st, bare) });
   }

@@ -71,6 +71,12 @@ export const SERVER_DEFAULTS = {
   fanoutTurnMs: 4,
   fanoutWritesPerTurn: 4_096,
   /**
+   * A fan-out write to a listener with nothing queued goes straight to its socket's libuv handle, past Node's
+   * Writable layer (`src/server/direct-write.ts`; anything queued, and a Node without the internals it
+   * needs, takes `socket.write`). false: every write through `socket.write`.
+   */
+  fanoutDirectWrite: true,
+  /**
    * Admission pacing (reliability.md #15): at most `admissionsPerTurn` joins and WebSocket upgrades, and
    * at most `admissionTurnMs` of them, between two of the admission queue's turns: a crowd arriving
    * together is taken over several turns. The count binds first on this machine (16 joins are about
@@ -200,6 +206,7 @@ export const serverConfigSchema = z.strictObject({
   fanoutCoalesceChunks: positive.max(50),
   fanoutTurnMs: z.number().positive().max(100),
   fanoutWritesPerTurn: positive,
+  fanoutDirectWrite: z.boolean(),
   admissionTurnMs: z.number().positive().max(100),
   admissionsPerTurn: positive,
   fanoutCoalesceMaxHoldMs: positive.max(10_000),

@@ -51,6 +51,8 @@ export const ROUTES = [
 export type Route = (typeof ROUTES)[number];
 
 export const DROP_REASONS = ['backpressure', 'slow_consumer_closed', 'duplicate'] as const;
+/** How a fan-out write went: straight to the socket's handle and taken whole, straight to it and taken in part (the rest queued in libuv), or through `socket.write`. */
+export const FANOUT_WRITE_PATHS = ['direct', 'direct_partial', 'stream'] as const;
 /** Client message kinds a connection's rate limits drop (docs/reliability.md #21); `any` is the pre-decode limit. */
 export const RATE_LIMITED_KINDS = ['any', 'ping', 'react', 'request_speak', 'grant_speak'] as const;
 export const SIM_PHASES = ['pre_open', 'open', 'failing', 'live', 'ended'] as const;
@@ -87,6 +89,7 @@ export interface ServerMetrics {
   audioChunksSent: Counter;
   audioChunksDropped: Counter<'reason'>;
   fanoutDuration: Histogram;
+  fanoutWrites: Counter<'path'>;
   eventLoopLag: Gauge;
   heartbeatTerminations: Counter;
   protocolErrors: Counter<'code'>;
@@ -227,6 +230,7 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
     audioChunksSent: new Counter({ name: `${p}audio_chunks_sent_total`, help: 'Audio chunks handed to listener sockets', registers: r }),
     audioChunksDropped: new Counter({ name: `${p}audio_chunks_dropped_total`, help: 'Audio chunks skipped for a listener, by reason', labelNames: ['reason'], registers: r }),
     fanoutDuration: new Histogram({ name: `${p}fanout_duration_seconds`, help: 'Time to fan one audio chunk out to every listener of a space', buckets: FANOUT_BUCKETS, registers: r }),
+    fanoutWrites: new Counter({ name: `${p}fanout_writes_total`, help: 'Audio fan-out writes to listener sockets, by path (straight to the socket handle, whole or in part, or through socket.write)', labelNames: ['path'], registers: r }),
     eventLoopLag: new Gauge({ name: `${p}event_loop_lag_seconds`, help: 'Event-loop lag used for load shedding: the p99 delay of the last sampling window or the sampler\'s own drift, whichever is larger', registers: r }),
     heartbeatTerminations: new Counter({ name: `${p}heartbeat_terminations_total`, help: 'Connections terminated for a missed pong', registers: r }),
     protocolErrors: new Counter({ name: `${p}protocol_errors_total`, help: 'Rejected client messages by error code', labelNames: ['code'], registers: r }),
@@ -259,6 +263,7 @@ export function createServerMetrics(opts: MetricsOptions = {}): ServerMetrics {
   for (const kind of LISTENER_KINDS) m.listeners.set({ kind }, 0);
   for (const kind of LISTENER_KINDS) for (const outcome of JOIN_OUTCOMES) m.joinAttempts.inc({ kind, outcome }, 0);
   for (const reason of DROP_REASONS) m.audioChunksDropped.inc({ reason }, 0);
+  for (const path of FANOUT_WRITE_PATHS) m.fanoutWrites.inc({ path }, 0);
   for (const kind of RATE_LIMITED_KINDS) m.messagesDropped.inc({ kind }, 0);
   for (const phase of SIM_PHASES) m.simPhase.set({ phase }, 0);
   for (const event of SIM_EVENTS) m.simEvents.inc({ event }, 0);

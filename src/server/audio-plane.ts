@@ -12,6 +12,7 @@ import { MAX_CHUNK_BYTES, peekAudioHeader, validateAudioChunk } from '../protoco
 import type { Space } from '../space/index.js';
 import type { Conn } from './connections.js';
 import type { DenseSockets } from './dense-sockets.js';
+import { DirectWriter } from './direct-write.js';
 import { NO_FAULTS, type FanOut, type ServerFaults } from './faults.js';
 import { PacedQueue, type PacedJob } from './paced.js';
 import { binaryFrame, textFrame } from './preframed.js';
@@ -53,6 +54,9 @@ interface FanoutJob extends PacedJob {
   t0: number;
   sent: number;
   dropped: number;
+  /** Of `sent`: written straight to the socket's handle, and of those taken only in part. */
+  direct: number;
+  partial: number;
 }
 
 /**
@@ -76,6 +80,8 @@ export class AudioPlane {
   }
   /** Fan-out writes, paced: at most `fanoutTurnMs` of them (and `fanoutWritesPerTurn`) between two event-loop turns. */
   private readonly writes: PacedQueue<FanoutJob>;
+  /** Writes past Node's Writable layer to listeners with nothing queued; null: `socket.write` for all (`fanoutDirectWrite`). */
+  private readonly direct: DirectWriter | null;
 
   constructor(
     private readonly config: ServerConfig,
@@ -98,6 +104,7 @@ export class AudioPlane {
       // a chunk left for later turns goes to the room as it was when the chunk came
       park: (job) => void (job.slots = job.slots.slice(0, job.size)),
     });
+    this.direct = config.fanoutDirectWrite ? DirectWriter.create() : null;
     this.quota = new ByteQuota(config.recordingQuotaBytes, (used) => metrics.recordingQuotaUsed.set(used));
     metrics.recordingQuotaLimit.set(config.recordingQuotaBytes);
     metrics.liveWindowLimit.set(config.liveWindowTotalBytes);
@@ -405,7 +412,7 @@ export class AudioPlane {
     const text = t.carried;
     if (text.length > 0) t.carried = [];
     const frames = text.length > 0 ? Buffer.concat([...text.map(textFrame), data]) : data;
-    this.writes.submit({ room: listeners, slots: listeners.slots, size: listeners.size, next: 0, data: frames, text, chunks, seq, t0, sent: 0, dropped: 0 });
+    this.writes.submit({ room: listeners, slots: listeners.slots, size: listeners.size, next: 0, data: frames, text, chunks, seq, t0, sent: 0, dropped: 0, direct: 0, partial: 0 });
   }
 
   /**
@@ -416,7 +423,9 @@ export class AudioPlane {
    * order they were sent). A listener whose close frame went (`open`, cleared by `AudioSocket`) or whose
    * socket no longer takes writes (ended, destroyed) gets nothing. A listener whose socket has more than
    * `skipBufferedBytes` queued is skipped; one behind for `slowConsumerMs` is cut. One that does not get the
-   * chunk still gets the carried text, through its bounded path.
+   * chunk still gets the carried text, through its bounded path. A socket with nothing queued is written
+   * straight to its handle (`DirectWriter`: order holds, since the frame lands behind everything before it);
+   * any other goes through `socket.write`, and the bytes a partial direct write left in libuv count as queued.
    */
   private writeRange(job: FanoutJob, from: number, to: number): void {
     const skip = this.config.skipBufferedBytes;
@@ -426,21 +435,37 @@ export class AudioPlane {
     const after = room.after;
     const behindSince = room.behindSince;
     const socketOf = room.socketsBySlot;
+    const direct = this.direct;
+    const partial0 = direct === null ? 0 : direct.partial;
     let sent = 0;
+    let viaHandle = 0;
     let cut: Conn[] | null = null;
     for (let i = from; i < to; i++) {
       const slot = slots[i]!;
       // no data frame after a close frame (RFC 6455 §5.5.1), nor to one that left since the chunk came
       if (open[slot] === 0) continue;
       const socket = socketOf[slot]!;
-      // the common case, kept small: not heard elsewhere, keeping up, and the socket takes writes
-      if (after[slot]! < seq && socket.writableLength <= skip && socket.writable) {
-        if (behindSince[slot] !== 0) behindSince[slot] = 0;
-        socket.write(data);
-        sent++;
-      } else if (this.notWritten(job, slot, socket)) (cut ??= []).push(room.keyOf(slot)!);
+      if (after[slot]! < seq && socket.writable) {
+        const queued = socket.writableLength;
+        // the common case, kept small: nothing queued, straight to the handle
+        if (queued === 0 && direct !== null && direct.write(socket, data)) {
+          if (behindSince[slot] !== 0) behindSince[slot] = 0;
+          viaHandle++;
+          continue;
+        }
+        // keeping up (a direct write's unsent rest counts as queued too): through Node's stream
+        if (queued + (direct === null ? 0 : direct.pending(socket)) <= skip) {
+          if (behindSince[slot] !== 0) behindSince[slot] = 0;
+          socket.write(data);
+          sent++;
+          continue;
+        }
+      }
+      if (this.notWritten(job, slot, socket)) (cut ??= []).push(room.keyOf(slot)!);
     }
-    job.sent += sent;
+    job.sent += sent + viaHandle;
+    job.direct += viaHandle;
+    if (direct !== null) job.partial += direct.partial - partial0;
     if (cut) {
       for (const c of cut) {
         this.metrics.audioChunksDropped.inc({ reason: 'slow_consumer_closed' });
@@ -475,6 +500,9 @@ export class AudioPlane {
   private finished(job: FanoutJob): void {
     if (job.sent) this.metrics.audioChunksSent.inc(job.sent * job.chunks);
     if (job.dropped) this.metrics.audioChunksDropped.inc({ reason: 'backpressure' }, job.dropped * job.chunks);
+    if (job.direct > job.partial) this.metrics.fanoutWrites.inc({ path: 'direct' }, job.direct - job.partial);
+    if (job.partial) this.metrics.fanoutWrites.inc({ path: 'direct_partial' }, job.partial);
+    if (job.sent > job.direct) this.metrics.fanoutWrites.inc({ path: 'stream' }, job.sent - job.direct);
     this.metrics.fanoutDuration.observe((performance.now() - job.t0) / 1000);
   }
 }

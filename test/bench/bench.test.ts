@@ -12,7 +12,7 @@ const RUN = fileURLToPath(new URL('../../dist/bench/run.js', import.meta.url));
 interface Round {
   round: number;
   process: number;
-  windows: { position: number; received: number; userMicros: number; systemMicros: number }[];
+  windows: { position: number; received: number; userMicros: number; systemMicros: number; probes?: { joinMs: number[] } }[];
   connected: number;
   received: number;
   expected: number;
@@ -20,6 +20,7 @@ interface Round {
   systemMicros: number;
   chunksPerCpuSec: number;
   p99Ms: number;
+  loopMaxMs: number | null;
 }
 
 interface OverloadSeries {
@@ -238,13 +239,13 @@ describe('npm run bench', () => {
     expect(md).toContain('Rounds as run, in shuffled order: fan-out 2 rounds per cell of two windows of 120 ms each (a palindromic order), over 2 server processes per cell; join 2 rounds per case after a warm-up round; overload at the join budget 1 round per point after a warm-up point; overload at the HTTP maximum 1 round per point after a warm-up point; /metrics 2 rounds of adjacent windows, 20 scrapes each idle and busy; replay 1 round; scale-out 1 round per cluster; load workers 1 round per worker count.');
   }, 180_000);
 
-  it('runs the opt-in fan-out experiments: the floor with more Writables, the floor with more heap per listener, Stampede read by the raw TCP reader, Stampede unpaced, and Stampede with its host in a worker thread', async () => {
+  it('runs the opt-in fan-out experiments: the floor with more Writables, the floor with more heap per listener, the floor writing to the handle, Stampede read by the raw TCP reader, Stampede unpaced, with 8 ms turns (probed) and through socket.write, and Stampede with its host in a worker thread', async () => {
     const out = outDir();
-    const env = { ...process.env, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'fanout', BENCH_SIZES: '10', BENCH_ROUNDS: '1', BENCH_PROCS: '1', BENCH_MEASURE_MS: '300', BENCH_WARMUP_MS: '100', BENCH_MEM_READINGS: '1', BENCH_COALESCE: '0', BENCH_CONTESTANTS: 'net-floor,net-floor-mixed,net-floor-spread,stampede-net,stampede-unpaced', BENCH_HOST: 'worker' };
+    const env = { ...process.env, BENCH_OUT: out, BENCH_PIN: '0', BENCH_PARTS: 'fanout', BENCH_SIZES: '10', BENCH_ROUNDS: '1', BENCH_PROCS: '1', BENCH_MEASURE_MS: '300', BENCH_WARMUP_MS: '100', BENCH_MEM_READINGS: '1', BENCH_COALESCE: '0', BENCH_CONTESTANTS: 'net-floor,net-floor-mixed,net-floor-spread,net-floor-direct,stampede-net,stampede-unpaced,stampede-turn8,stampede-socket-write', BENCH_HOST: 'worker', BENCH_FANOUT_PROBES: '1' };
     await promisify(execFile)(process.execPath, [RUN], { env, timeout: 150_000 });
     const result = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as Result;
     const cells = result.raw.fanout;
-    expect(cells.map((c) => c.contestant).sort()).toEqual(['net-floor', 'net-floor-mixed', 'net-floor-spread', 'stampede', 'stampede-net', 'stampede-unpaced']);
+    expect(cells.map((c) => c.contestant).sort()).toEqual(['net-floor', 'net-floor-direct', 'net-floor-mixed', 'net-floor-spread', 'stampede', 'stampede-net', 'stampede-socket-write', 'stampede-turn8', 'stampede-unpaced']);
     // Stampede's chunks went through the host in the worker, the mixed floor's through its extra Writables, the spread floor's past its kept
     // objects; the raw reader's listeners made a real WebSocket handshake after their join and counted only binary frames
     expect(cells.find((c) => c.contestant === 'stampede-net')!.connected).toBe(10);
@@ -259,6 +260,16 @@ describe('npm run bench', () => {
     expect(names).toMatch(/server CPU per chunk, 10 listeners, vs the node:net floor with ~2.6 KiB of JS objects kept per listener/);
     expect(names).toMatch(/Stampede read by the floor's raw TCP reader: server CPU per chunk, 10 listeners, vs Stampede/);
     expect(names).toMatch(/Stampede unpaced: server CPU per chunk, 10 listeners, vs the node:net floor/);
+    expect(names).toMatch(/the node:net floor writing straight to the libuv handle: server CPU per chunk, 10 listeners, vs the floor \(socket.write\)/);
+    expect(names).toMatch(/Stampede writing through socket.write: server CPU per chunk, 10 listeners, vs Stampede/);
+    expect(names).toMatch(/Stampede with 8 ms turns: join during fan-out, p99, 10 listeners, vs Stampede \(4 ms turns\)/);
+    // the probes ran in every window of a Stampede server (joins and the loop delay), and only there
+    for (const c of cells) {
+      const probed = c.rounds.flatMap((r) => r.windows.map((w) => w.probes?.joinMs.length ?? 0));
+      if (c.contestant.startsWith('stampede')) expect(Math.min(...probed), c.contestant).toBeGreaterThan(0);
+      else expect(probed, c.contestant).toEqual(probed.map(() => 0));
+      if (c.contestant.startsWith('stampede')) expect(c.rounds[0]!.loopMaxMs, c.contestant).toBeGreaterThanOrEqual(0);
+    }
   }, 180_000);
 
   it('skips the scale-out part, and says why in the log and the results, where Redis or haproxy is not installed', async () => {
