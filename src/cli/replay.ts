@@ -120,7 +120,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     process.stderr.write(`stampede: --workers spreads the real listeners over threads and needs the server: ${o.server ? 'with --speed max, give --port' : 'drop --no-server'}\n`);
     return 2;
   }
-  if (o.workers > o.listeners) {
+  if (o.workers > 1 && o.workers > o.listeners) {
     process.stderr.write(`stampede: --workers ${o.workers} needs at least ${o.workers} real listeners (--listeners ${o.listeners})\n`);
     return 2;
   }

@@ -95,6 +95,16 @@ describe('stampede replay', () => {
     }
   });
 
+  it('--listeners 0 replays with the server live and no real clients (the default --workers 1 does not ask for one)', async () => {
+    const out = outDir();
+    const r = await runToEnd(['replay', '--speed', 'max', '--port', '0', '--listeners', '0', '--no-stay', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.withServer).toBe(true);
+    for (const e of report.expectations) expect(e.pass, `${e.name}: ${e.actual}`).toBe(true);
+    expect(report.run!.realListeners).toBeUndefined();
+  });
+
   it('fails on a scenario mistake with the field named, and writes nothing', async () => {
     const out = outDir();
     const r = await runToEnd(['replay', '--speed', 'max', '--out', out, '--set', 'assumptions.capacity.collapse=lots']);
