@@ -131,6 +131,12 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
   let dropped = 0;
   let reconnects = 0;
   let sending = true;
+  // what happened in each slice of SLICE_MS: sent (by due time), answered 200 and refused (by answer time),
+  // and the worst latency of an admitted join answered in it — where in the point a slow one went slow
+  const SLICE_MS = 250;
+  const slices = Array.from({ length: Math.ceil((durationMs + graceMs) / SLICE_MS) + 1 }, () => ({ sent: 0, ok: 0, refused: 0, okMaxMs: 0 }));
+  let t0 = 0;
+  const sliceAt = (at: number) => slices[Math.min(slices.length - 1, Math.max(0, Math.floor((at - t0) / SLICE_MS)))]!;
   // one slot per connection: its socket (null while reconnecting), the due times of what it sent and
   // is not answered yet, and what fell due while it was reconnecting (written as soon as it is back)
   interface Slot {
@@ -152,7 +158,13 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
       }
       answered++;
       statuses[a.status] = (statuses[a.status] ?? 0) + 1;
-      if (a.status === 200) ok.recordValue(Math.max(1, Math.round((monoMs() - at) * 1000)));
+      const now = monoMs();
+      const sl = sliceAt(now);
+      if (a.status === 200) {
+        ok.recordValue(Math.max(1, Math.round((now - at) * 1000)));
+        sl.ok++;
+        if (now - at > sl.okMaxMs) sl.okMaxMs = now - at;
+      } else sl.refused++;
     });
     s.on('data', (d: Buffer) => reader.push(d));
     s.on('error', () => undefined);
@@ -185,7 +197,7 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
   loop.enable();
   const cpu0 = process.cpuUsage();
   let sendLagMaxMs = 0;
-  const t0 = monoMs();
+  t0 = monoMs();
   let next = 0;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
@@ -200,6 +212,7 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
           const i = next++ % slots.length;
           const slot = slots[i]!;
           const at = t0 + ((sent + k) / rate) * 1000;
+          sliceAt(at).sent++;
           if (slot.socket) {
             per[i]!++;
             slot.due.push(at);
@@ -234,6 +247,7 @@ async function openLoop(t: Target, rate: number, connections: number, durationMs
     goodputPerSec: good / sendSecs,
     p50Ms: ok.getValueAtPercentile(50) / 1000,
     p99Ms: good ? ok.getValueAtPercentile(99) / 1000 : null,
+    slices: { ms: SLICE_MS, sent: slices.map((x) => x.sent), ok: slices.map((x) => x.ok), refused: slices.map((x) => x.refused), okMaxMs: slices.map((x) => Math.round(x.okMaxMs)) },
   };
 }
 

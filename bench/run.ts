@@ -55,6 +55,8 @@ const CFG = {
   overloadNoShed: env.BENCH_OVERLOAD_NOSHED === '1',
   /** That contestant's token bucket as a share of the capacity (1: the capacity). */
   overloadNoShedShare: num('BENCH_OVERLOAD_NOSHED_SHARE', 1),
+  /** JSON merged into this build's Stampede's settings in the overload part only (not BENCH_BEFORE's): a setting tried against the build before it, paired. */
+  overloadStampede: JSON.parse(env.BENCH_OVERLOAD_STAMPEDE ?? '{}') as Record<string, unknown>,
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
   metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
   /** An experiment: the /metrics scraper pauses a uniformly random 0 to this many ms before each scrape (0, the default: back to back). */
@@ -643,7 +645,36 @@ export interface OverloadPoint {
   coreOtherMs?: number | null;
   /** The load generator measuring itself: its event-loop delay (p99, max), CPU during the point, and how late it wrote what was due. */
   gen?: { loopP99Ms: number; loopMaxMs: number; cpuMs: number; sendLagMaxMs: number };
+  /** Stampede's own view of the point, from its /metrics before and after: V8's GC time (ms) and collections by kind, and its join attempts by outcome. */
+  internals?: { gcMs: Record<string, number>; gcCount: Record<string, number>; joins: Record<string, number> };
+  /** The load generator's timeline in slices of `ms`: requests due, 200s and refusals answered, and the worst 200's latency (ms) in each. */
+  slices?: { ms: number; sent: number[]; ok: number[]; refused: number[]; okMaxMs: number[] };
   round: number;
+}
+
+/** Sums of a Stampede's /metrics series that say what it did during an overload point (null for other servers). */
+async function internals(s: HttpServer): Promise<Map<string, number> | null> {
+  if (!s.name.startsWith('stampede')) return null;
+  const text = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text().catch(() => '');
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(nodejs_gc_duration_seconds_(?:sum|count)\{kind="(\w+)"\}|stampede_join_attempts_total\{[^}]*outcome="(\w+)"[^}]*\}) (\S+)$/.exec(line);
+    if (!m) continue;
+    const key = m[2] ? `${line.includes('_sum') ? 'gcMs' : 'gcCount'} ${m[2]}` : `joins ${m[3]}`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[4]) * (key.startsWith('gcMs') ? 1000 : 1));
+  }
+  return out;
+}
+
+function internalsDiff(a: Map<string, number> | null, b: Map<string, number> | null): OverloadPoint['internals'] {
+  if (!a || !b) return undefined;
+  const r = { gcMs: {} as Record<string, number>, gcCount: {} as Record<string, number>, joins: {} as Record<string, number> };
+  for (const [k, v] of b) {
+    const [group, name] = k.split(' ') as ['gcMs' | 'gcCount' | 'joins', string];
+    const d = v - (a.get(k) ?? 0);
+    if (d) r[group][name] = Math.round(d * 10) / 10;
+  }
+  return r;
 }
 
 /** One overload series: the points of every server at every offered factor of one capacity, and where that capacity came from. */
@@ -695,7 +726,7 @@ async function partOverload(): Promise<void> {
 async function overloadSeries(gen: Proc, definition: OverloadSeries['definition'], capacity: number, source: string, noShed: boolean, rounds: number): Promise<OverloadSeries> {
   const what = definition === 'budget' ? 'the join budget' : 'capacity';
   const admission = [JSON.stringify({ joinRatePerSecond: capacity, joinBurst: Math.max(1, Math.round(capacity / 10)), shedEventLoopLagMs: 250 })];
-  const servers = [await httpServer('stampede', admission), await httpServer('bare-http'), ...(CFG.before ? [await httpServer('stampede-before', admission, beforeServer('stampede'))] : []),
+  const servers = [await httpServer('stampede', [JSON.stringify({ ...JSON.parse(admission[0]!), ...CFG.overloadStampede })]), await httpServer('bare-http'), ...(CFG.before ? [await httpServer('stampede-before', admission, beforeServer('stampede'))] : []),
     ...(noShed ? [await httpServer('stampede-noshed', [JSON.stringify({ joinRatePerSecond: capacity * CFG.overloadNoShedShare, joinBurst: Math.max(1, Math.round((capacity * CFG.overloadNoShedShare) / 10)), shedEventLoopLagMs: 600_000 })], 'servers/stampede')] : [])];
   const points: OverloadPoint[] = [];
   const warmup: OverloadPoint[] = [];
@@ -704,16 +735,18 @@ async function overloadSeries(gen: Proc, definition: OverloadSeries['definition'
   const point = async (s: HttpServer, factor: number, round: number): Promise<OverloadPoint> => {
     // an earlier build (BENCH_BEFORE) may not read its loop delay: NaN then
     const loopDelay = () => s.proc.call<{ p99Ms: number; maxMs: number }>('loop').catch(() => ({ p99Ms: NaN, maxMs: NaN }));
+    const i0 = await internals(s);
     const [m0, , core0] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay(), coreBusyMicros(PIN.server)]);
-    const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; dropped: number; statuses: Record<string, number>; gen: NonNullable<OverloadPoint['gen']> }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
+    const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; dropped: number; statuses: Record<string, number>; gen: NonNullable<OverloadPoint['gen']>; slices: OverloadPoint['slices'] }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
     const [m1, loop, core1] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay(), coreBusyMicros(PIN.server)]);
     // what each answer (admitted or refused) cost the server, and how far its event loop fell behind meanwhile
     const serverMicros = m1.userMicros + m1.systemMicros - m0.userMicros - m0.systemMicros;
     const cpuMicrosPerAnswer = serverMicros / Math.max(1, o.answered);
     const coreOtherMs = core0 === null || core1 === null ? null : Math.max(0, core1 - core0 - serverMicros) / 1000;
+    const i1 = await internals(s);
     // let queues drain and the admission bucket refill before the next point (half a second when all was answered)
     await wait(Math.min(o.unanswered > 0 ? 1_000 : 500, CFG.overloadMs));
-    return { server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, dropped: o.dropped, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, loopMaxMs: loop.maxMs, coreOtherMs, gen: o.gen, round };
+    return { server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, dropped: o.dropped, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, loopMaxMs: loop.maxMs, coreOtherMs, gen: o.gen, internals: internalsDiff(i0, i1), slices: o.slices, round };
   };
   try {
     // a freshly started server meets its first flood with cold code: in four runs the first 10× point of

@@ -40,6 +40,14 @@ export interface PaceOptions<J extends PacedJob> {
   park?: (job: J) => void;
   /** Runs `fn` in a later turn of the event loop. */
   defer?: (fn: () => void) => void;
+  /**
+   * Within one long turn of the event loop, a budget that began `refreshMs` ago (on `now`) starts afresh
+   * at the next `submit` or `pump`, so this queue's items may take up to `ms` of every `refreshMs` of a
+   * turn that other work keeps long. Without it (the default, Infinity) a queue gets one budget per turn:
+   * admissions paced at 16 a turn fell below the join rate once a flood of refusals made turns long
+   * (docs/bench.md, Graceful overload, session 12).
+   */
+  refreshMs?: number;
 }
 
 export class PacedQueue<J extends PacedJob> {
@@ -50,10 +58,13 @@ export class PacedQueue<J extends PacedJob> {
   private spent = 0;
   private scheduled = false;
   private running = false;
+  /** When the budget began (on `now`; read only with a finite `refreshMs`). */
+  private since = 0;
   private readonly o: Required<PaceOptions<J>>;
 
   constructor(options: PaceOptions<J>) {
-    this.o = { park: () => undefined, defer: (fn) => void setImmediate(fn), ...options };
+    this.o = { park: () => undefined, defer: (fn) => void setImmediate(fn), refreshMs: Infinity, ...options };
+    if (this.o.refreshMs !== Infinity) this.since = this.o.now();
   }
 
   /** Jobs not finished yet. */
@@ -63,10 +74,30 @@ export class PacedQueue<J extends PacedJob> {
 
   submit(job: J): void {
     this.jobs.push(job);
-    // something queued before it: it waits its turn (order); otherwise it starts on what is left of the budget
-    if (this.pending === 1 && !this.running) this.step(false);
+    // something queued before it: it waits its turn (order), or for a fresh budget within a long turn;
+    // otherwise it starts on what is left of the budget
+    if (!this.running && (this.refresh() || this.pending === 1)) this.step(false);
     if (job.next < job.size) this.o.park(job);
     this.schedule();
+  }
+
+  /**
+   * With `refreshMs`: when the budget began that long ago and jobs wait, starts a fresh budget and runs
+   * what it allows now, in order. The caller calls it where a long turn passes by (a refused arrival).
+   */
+  pump(): void {
+    if (!this.running && this.pending > 0 && this.refresh()) this.step(false);
+  }
+
+  /** Starts a fresh budget if the current one began `refreshMs` ago; whether it did. */
+  private refresh(): boolean {
+    if (this.o.refreshMs === Infinity) return false;
+    const t = this.o.now();
+    if (t - this.since < this.o.refreshMs) return false;
+    this.since = t;
+    this.used = 0;
+    this.spent = 0;
+    return true;
   }
 
   /** Finishes every queued job now, in order (a space ending: its last chunks go out before the close). */
@@ -85,6 +116,7 @@ export class PacedQueue<J extends PacedJob> {
     this.scheduled = false;
     this.used = 0;
     this.spent = 0;
+    if (this.o.refreshMs !== Infinity) this.since = this.o.now();
     if (this.pending === 0) return;
     this.step(false);
     this.schedule();

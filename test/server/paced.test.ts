@@ -11,7 +11,7 @@ interface Job extends PacedJob {
  * A queue on a fake clock that moves only while items run (each by its job's cost), whose later turns run
  * only when the test says so: no timers, no sleeps.
  */
-function paced(o: { ms: number; items?: number; checkEvery?: number }) {
+function paced(o: { ms: number; items?: number; checkEvery?: number; refreshMs?: number }) {
   const log: string[] = [];
   const finished: string[] = [];
   const parked: string[] = [];
@@ -31,6 +31,7 @@ function paced(o: { ms: number; items?: number; checkEvery?: number }) {
     done: (job) => finished.push(job.name),
     park: (job) => parked.push(`${job.name}@${job.next}`),
     defer: (fn) => deferred.push(fn),
+    ...(o.refreshMs === undefined ? {} : { refreshMs: o.refreshMs }),
   });
   const job = (name: string, size: number, cost = 1): Job => ({ name, size, cost, next: 0 });
   /** Runs the turns deferred so far (one loop iteration's check phase). */
@@ -182,5 +183,69 @@ describe('PacedQueue (the server paces fan-out writes and arrivals across event-
     });
     q.submit({ name: 'a', size: 2, cost: 0, next: 0 });
     expect(log).toEqual(['a0', 'a1', 'b0']);
+  });
+
+  it('without refreshMs a long turn still gives one budget: what is queued waits for our turn', () => {
+    const { q, log, clock, job, nextTurn } = paced({ ms: 4, items: 2 });
+    q.submit(job('a', 1, 0.1));
+    q.submit(job('b', 1, 0.1));
+    q.submit(job('c', 1, 0.1));
+    // the rest of a long loop iteration: other work (a flood of refusals) takes 100 ms
+    clock.t += 100;
+    q.submit(job('d', 1, 0.1));
+    q.pump();
+    expect(log).toEqual(['a0', 'b0']);
+    nextTurn();
+    expect(log).toEqual(['a0', 'b0', 'c0', 'd0']);
+  });
+
+  it('with refreshMs a long turn gives a fresh budget every refreshMs: admissions keep pace while other work makes turns long', () => {
+    // the admission queue's settings in small: 2 a budget, a fresh one every 8 ms within a turn
+    const { q, log, clock, job, nextTurn } = paced({ ms: 4, items: 2, refreshMs: 8 });
+    q.submit(job('a', 1, 0.1));
+    q.submit(job('b', 1, 0.1));
+    q.submit(job('c', 1, 0.1));
+    expect(log).toEqual(['a0', 'b0']);
+    // 5 ms of other work: the budget is not 8 ms old yet, c waits
+    clock.t += 5;
+    q.submit(job('d', 1, 0.1));
+    q.pump();
+    expect(log).toEqual(['a0', 'b0']);
+    // 8 ms since the budget began: the next arrival finds a fresh one and runs what waits, in order
+    clock.t += 3;
+    q.submit(job('e', 1, 0.1));
+    expect(log).toEqual(['a0', 'b0', 'c0', 'd0']);
+    // no arrival comes (every join of the flood is refused), the turn goes on: pump, called at each
+    // refusal, takes the next budget when it is due
+    clock.t += 2;
+    q.pump();
+    expect(log).toEqual(['a0', 'b0', 'c0', 'd0']);
+    clock.t += 6.5;
+    q.pump();
+    expect(log).toEqual(['a0', 'b0', 'c0', 'd0', 'e0']);
+    // what is left of that budget goes to the next arrival; our turn starts a fresh budget and the clock of the next refresh
+    q.submit(job('f', 5, 0.1));
+    expect(log.slice(5)).toEqual(['f0']);
+    nextTurn();
+    expect(log.slice(5)).toEqual(['f0', 'f1', 'f2']);
+    clock.t += 7;
+    q.pump();
+    expect(log).toHaveLength(8);
+    clock.t += 1;
+    q.pump();
+    expect(log.slice(5)).toEqual(['f0', 'f1', 'f2', 'f3', 'f4']);
+  });
+
+  it('with refreshMs the queue still takes at most `ms` of each refreshMs of a turn: dear items wait for the next budget', () => {
+    const { q, log, clock, job } = paced({ ms: 4, items: 100, refreshMs: 8 });
+    // 3 ms each: the second uses the 4 ms up
+    q.submit(job('a', 5, 3));
+    expect(log).toEqual(['a0', 'a1']);
+    clock.t += 1;
+    q.pump();
+    expect(log).toEqual(['a0', 'a1']);
+    clock.t += 1;
+    q.pump();
+    expect(log).toEqual(['a0', 'a1', 'a2', 'a3']);
   });
 });
