@@ -105,6 +105,18 @@ describe('stampede replay', () => {
     expect(report.run!.realListeners).toBeUndefined();
   });
 
+  it('an --out folder that cannot take the report is refused before the night, not after it', async () => {
+    const out = outDir();
+    // a path under a file (ENOTDIR): as a read-only folder would be for a user who is not root
+    await writeFile(join(out, 'a-file'), '');
+    const r = await runToEnd(['replay', '--speed', 'max', '--out', join(out, 'a-file', 'report')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`stampede: --out: cannot write the report there: ENOTDIR ${join(out, 'a-file', 'report')}`);
+    // nothing was replayed: no progress line, no summary (before: the whole night ran, then ENOTDIR)
+    expect(r.stdout).not.toMatch(/\d\d:\d\d ET/);
+    expect(r.stdout).not.toContain('facts met');
+  });
+
   it('fails on a scenario mistake with the field named, and writes nothing', async () => {
     const out = outDir();
     const r = await runToEnd(['replay', '--speed', 'max', '--out', out, '--set', 'assumptions.capacity.collapse=lots']);
