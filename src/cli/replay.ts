@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
 import { createReplay, type ClusterRun, type RealCrowdSummary } from '../replay/index.js';
-import { type ClusterShare, type RealListenersShare, buildReport, createRunDir, fileSha256, localClock, pointLatest, runDirName, writeReport } from '../report/index.js';
+import { type ClusterShare, type RealListenersShare, buildReport, createRunDir, fileSha256, localClock, pointLatest, runDirName, writeReport, zoneLabel } from '../report/index.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { loadScenario, type ReplayStep } from '../sim/index.js';
 import { MAX_INSTANCES } from '../cluster/index.js';
@@ -120,7 +120,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     process.stderr.write(`stampede: --workers spreads the real listeners over threads and needs the server: ${o.server ? 'with --speed max, give --port' : 'drop --no-server'}\n`);
     return 2;
   }
-  if (o.workers > o.listeners) {
+  if (o.workers > 1 && o.workers > o.listeners) {
     process.stderr.write(`stampede: --workers ${o.workers} needs at least ${o.workers} real listeners (--listeners ${o.listeners})\n`);
     return 2;
   }
@@ -158,7 +158,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
       const c = replay.realCrowd();
       progress.update(
         {
-          clock: `${localClock(s.t, tz)} ET`,
+          clock: `${localClock(s.t, tz)} ${zoneLabel(s.t, tz)}`,
           done: (s.t - scenario.replayFromMs) / span,
           phase: s.phase,
           listeners: s.listeners,
