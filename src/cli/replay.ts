@@ -1,9 +1,11 @@
+import { constants } from 'node:fs';
+import { access, mkdir, rmdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
 import { createReplay, type ClusterRun, type RealCrowdSummary } from '../replay/index.js';
-import { type ClusterShare, type RealListenersShare, buildReport, createRunDir, fileSha256, localClock, pointLatest, runDirName, writeReport } from '../report/index.js';
+import { type ClusterShare, type RealListenersShare, buildReport, createRunDir, fileSha256, localClock, pointLatest, runDirName, writeReport, zoneLabel } from '../report/index.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { loadScenario, type ReplayStep } from '../sim/index.js';
 import { MAX_INSTANCES } from '../cluster/index.js';
@@ -43,11 +45,21 @@ interface ReplayOpts {
 }
 
 
-/** The folder a run's report goes to: exactly `--out`, or a new one under out/ that out/latest then points at. */
-async function reportDir(o: ReplayOpts, scenarioFile: string, startedAt: Date): Promise<{ dir: string; root: string | null }> {
-  if (o.out !== undefined) return { dir: resolve(o.out), root: null };
+/**
+ * The folder a run's report goes to: exactly `--out`, or a new one under out/ that out/latest then points at.
+ * Made (and checked writable) before the night starts: a folder that cannot take the report is said at once,
+ * not after a live replay of several minutes. `made` is true when this call created `dir` (an interrupted run
+ * takes it away again if it is still empty).
+ */
+async function reportDir(o: ReplayOpts, scenarioFile: string, startedAt: Date): Promise<{ dir: string; root: string | null; made: boolean }> {
+  if (o.out !== undefined) {
+    const dir = resolve(o.out);
+    const made = (await mkdir(dir, { recursive: true })) !== undefined;
+    await access(dir, constants.W_OK);
+    return { dir, root: null, made };
+  }
   const root = resolve('out');
-  return { dir: await createRunDir(root, runDirName(startedAt, scenarioFile, o.set)), root };
+  return { dir: await createRunDir(root, runDirName(startedAt, scenarioFile, o.set)), root, made: true };
 }
 
 export function registerReplay(program: Command): void {
@@ -120,13 +132,22 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     process.stderr.write(`stampede: --workers spreads the real listeners over threads and needs the server: ${o.server ? 'with --speed max, give --port' : 'drop --no-server'}\n`);
     return 2;
   }
-  if (o.workers > o.listeners) {
+  if (o.workers > 1 && o.workers > o.listeners) {
     process.stderr.write(`stampede: --workers ${o.workers} needs at least ${o.workers} real listeners (--listeners ${o.listeners})\n`);
     return 2;
   }
   const stay = withServer && (o.stay ?? process.stdout.isTTY === true);
   const scenario = await loadScenario(scenarioFile, o.set);
   const scenarioSha256 = await fileSha256(scenarioFile);
+  let target: Awaited<ReturnType<typeof reportDir>>;
+  try {
+    target = await reportDir(o, scenarioFile, startedAt);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`stampede: ${o.out !== undefined ? '--out' : 'out/'}: cannot write the report there: ${e.code ?? ''} ${e.path ?? e.message}\n`);
+    return 1;
+  }
+  const { dir, root } = target;
   const clock = systemClock();
   const out = process.stdout;
   const progress = new ReplayProgress(out, { quiet: o.quiet });
@@ -158,7 +179,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
       const c = replay.realCrowd();
       progress.update(
         {
-          clock: `${localClock(s.t, tz)} ET`,
+          clock: `${localClock(s.t, tz)} ${zoneLabel(s.t, tz)}`,
           done: (s.t - scenario.replayFromMs) / span,
           phase: s.phase,
           listeners: s.listeners,
@@ -221,6 +242,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
   if (why === 'signal') {
     await replay.stop();
     out.write('interrupted: no report written\n');
+    if (target.made) await rmdir(dir).catch(() => undefined);
     return 130;
   }
   const result = await replay.finished;
@@ -237,7 +259,6 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     ...realListenersShare(replay.realCrowdSummary(), o.listeners),
     ...(result.schedule ? { schedule: { steps: result.steps, lateSteps: result.schedule.lateSteps, maxBehindMs: Math.round(result.schedule.maxBehindMs) } } : {}),
   });
-  const { dir, root } = await reportDir(o, scenarioFile, startedAt);
   const { htmlPath, mdPath, jsonPath } = await writeReport(dir, report);
   if (root) await pointLatest(root, dir);
   out.write(`\n${report.summary}\n${o.set.length ? `  what-if: ${o.set.join(' ')}\n` : ''}\nreport: ${htmlPath}\n        ${mdPath}\n        ${jsonPath}\n${root ? `        (${root}/latest points here)\n` : ''}`);

@@ -78,6 +78,8 @@ export const instanceCounts = z.strictObject({
   /** Modelled listeners per space, from the instance the replay drives (others send none). */
   virtual: z.record(id, count),
   simTime: z.string().max(40).nullable(),
+  /** The IANA time zone of the replay's night, from the instance the replay drives (others send none). */
+  simTimeZone: z.string().min(1).max(64).optional(),
   /** The replay model's verdict on the join path, from the instance the replay drives (others send none): every instance gates real joins by it. */
   gate: z.strictObject({ availability: z.number().min(0).max(1), latencyMs: z.number().min(0).max(3_600_000) }).optional(),
   /** The replay's audio faults in force now, from the instance the replay drives: every instance plays them on its own fan-out. */

@@ -53,7 +53,7 @@ export function decodeClientMessage(text: string): ClientDecodeResult {
 export type ServerMessage =
   | { type: 'welcome'; listenerId: string; role: Role; space: SpaceSnapshot }
   | { type: 'state'; state: SpaceState; at: string }
-  | { type: 'count'; real: number; virtual: number; total: number; simTime: string | null }
+  | { type: 'count'; real: number; virtual: number; total: number; simTime: string | null; timeZone?: string }
   | { type: 'reactions'; counts: Record<string, number> }
   | { type: 'speakers'; speakers: { id: string; name: string }[] }
   | { type: 'speak_request'; listenerId: string; name: string }

@@ -7,6 +7,8 @@ export interface ReplayFeedOptions {
   scenarioName: string;
   scheduledStartMs: number;
   speed: number | 'max';
+  /** The scenario's `event.timeZone`: pages print the simulated clock in it. */
+  timeZone: string;
   /** What the dashboard's charts span and the facts they draw; no timeline without it. */
   timeline?: TimelineMeta;
   /** Capture → receipt delay of audio at the real clients since the last call (ms), or null with none. */
@@ -127,6 +129,10 @@ export class ReplayFeed implements ReplayView {
     return this.last ? new Date(this.last.t).toISOString() : null;
   }
 
+  simTimeZone(): string {
+    return this.o.timeZone;
+  }
+
   modelledListeners(spaceId: string): number {
     const s = this.last;
     if (!s) return 0;
@@ -146,6 +152,7 @@ export class ReplayFeed implements ReplayView {
       spaceId: space.id,
       speed: this.o.speed,
       simTime: new Date(s?.t ?? this.o.scheduledStartMs).toISOString(),
+      timeZone: this.o.timeZone,
       phase,
       listeners: { virtual: this.modelledListeners(space.id), real: space.realListeners + space.peers.real },
       availability: s?.availability ?? 1,

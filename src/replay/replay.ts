@@ -178,6 +178,7 @@ export function createReplay(o: ReplayOptions): Replay {
         scenarioName: scenario.event.name,
         scheduledStartMs: scenario.scheduledStartMs,
         speed,
+        timeZone: scenario.event.timeZone,
         timeline: timelineMeta(scenario, speed),
         realAudioDelay: delayWindow(() => crowd?.stats[2]!.latency ?? null),
       });

@@ -69,7 +69,7 @@ export function eventMarkers(r: Report): Marker[] {
   return out;
 }
 
-const xEnc = (title = `time (${'ET'})`) => ({ field: 'x', type: 'temporal' as const, scale: { type: 'utc' as const }, axis: { format: '%H:%M', title, labelOverlap: true, tickCount: 8 } });
+const xEnc = (title: string) => ({ field: 'x', type: 'temporal' as const, scale: { type: 'utc' as const }, axis: { format: '%H:%M', title, labelOverlap: true, tickCount: 8 } });
 
 function eventLayers(markers: Marker[]): object[] {
   return [
@@ -259,7 +259,7 @@ export function overlayCharts(runs: LabelledRun[]): Chart[] {
     description,
     spec: {
       ...base(id, description),
-      layer: [...facts, { data: { values: line(field) }, mark: { type: 'line', strokeWidth: 1.8 }, encoding: { x: xEnc(), y, color } }, onAirLayer],
+      layer: [...facts, { data: { values: line(field) }, mark: { type: 'line', strokeWidth: 1.8 }, encoding: { x: xEnc(runs[0] ? tzLabel(runs[0].report) : 'time (UTC)'), y, color } }, onAirLayer],
     } as TopLevelSpec,
   });
   return [

@@ -159,6 +159,26 @@ export function localClock(t: number, timeZone: string): string {
   return f.format(t);
 }
 
+const ZONE_LABELS = new Map<string, { formats: Intl.DateTimeFormat[]; quarter: number; label: string }>();
+
+/**
+ * What to write after a clock time in the time zone at `t`: the short generic name where English has one
+ * ("ET", "PT"), else the short name ("GMT+1", "UTC") — the event's own zone, never a fixed one. Kept per
+ * quarter hour (zones change their offset on one): the CLI's progress line asks at every replay step.
+ */
+export function zoneLabel(t: number, timeZone: string): string {
+  let z = ZONE_LABELS.get(timeZone);
+  if (!z) ZONE_LABELS.set(timeZone, (z = { formats: (['shortGeneric', 'short'] as const).map((timeZoneName) => new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName })), quarter: NaN, label: '' }));
+  const quarter = Math.floor(t / 900_000);
+  if (quarter !== z.quarter) {
+    const name = (x: Intl.DateTimeFormat): string => x.formatToParts(t).find((p) => p.type === 'timeZoneName')?.value ?? timeZone;
+    const generic = name(z.formats[0]!);
+    z.quarter = quarter;
+    z.label = /^[A-Z]{1,5}$/.test(generic) ? generic : name(z.formats[1]!);
+  }
+  return z.label;
+}
+
 function round(n: number, digits = 0): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;

@@ -202,7 +202,8 @@ export class Hub {
     const key = `${real}/${virtual}/${simTime}`;
     if (!force && key === this.lastCount.get(space.id)) return;
     this.lastCount.set(space.id, key);
-    const msg: ServerMessage = { type: 'count', real, virtual, total, simTime };
+    const zone = simTime ? this.replay.simTimeZone() : null;
+    const msg: ServerMessage = { type: 'count', real, virtual, total, simTime, ...(zone ? { timeZone: zone } : {}) };
     if (force) this.broadcast(space, msg);
     else this.spread(space, msg);
   }

@@ -130,9 +130,13 @@ function showEnded(id) {
   offer();
 }
 function setStatus(text, cls) { const s = $('status'); s.textContent = text; s.className = cls || ''; }
-function simClock(iso) {
+// the night's clock in the scenario's own time zone (the replay names it), labelled "ET", "PT" or "GMT+1"
+function simClock(iso, zone) {
   if (!iso) return '–';
-  return new Date(iso).toLocaleTimeString('en-US', { timeZone: 'America/New_York', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }) + ' ET';
+  const t = new Date(iso), timeZone = zone || 'UTC';
+  const name = (timeZoneName) => new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName }).formatToParts(t).find((p) => p.type === 'timeZoneName').value;
+  const generic = name('shortGeneric');
+  return t.toLocaleTimeString('en-US', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }) + ' ' + (/^[A-Z]{1,5}$/.test(generic) ? generic : name('short'));
 }
 async function pickSpace() {
   const r = await fetch('/api/v1/spaces');
@@ -147,7 +151,7 @@ async function replayInfo() {
     $('phase').textContent = 'phase: ' + replay.phase + (replay.running ? '' : ' (replay over)');
     // outside the space a visitor still sees the counter and the clock, as the night's public did
     if (!ws || ws.readyState !== 1) {
-      $('simtime').textContent = simClock(replay.simTime);
+      $('simtime').textContent = simClock(replay.simTime, replay.timeZone);
       const { real, virtual } = replay.listeners;
       $('total').textContent = fmt(real + virtual);
       $('split').textContent = fmt(real) + ' real · ' + fmt(virtual) + ' modelled';
@@ -188,7 +192,7 @@ async function join() {
     if (m.type === 'count') {
       $('total').textContent = fmt(m.total);
       $('split').textContent = fmt(m.real) + ' real · ' + fmt(m.virtual) + ' modelled';
-      $('simtime').textContent = simClock(m.simTime);
+      $('simtime').textContent = simClock(m.simTime, m.timeZone);
     } else if (m.type === 'welcome') {
       $('total').textContent = fmt(m.space.listeners.total);
     } else if (m.type === 'state') {

@@ -11,6 +11,8 @@ export interface ReplayView {
   joinGate(): JoinGate;
   /** Simulated time, ISO 8601, or null while no replay step has run. */
   simTime(): string | null;
+  /** The IANA time zone the simulated night is told in (the scenario's `event.timeZone`), or null with no replay. */
+  simTimeZone(): string | null;
   /** Listeners the model says are inside this space (0 for a space it does not model). */
   modelledListeners(spaceId: string): number;
   /** The body of `GET /api/v1/replay`. */
@@ -25,6 +27,7 @@ export interface ReplayView {
 export const NO_REPLAY: ReplayView = {
   joinGate: () => OPEN_GATE,
   simTime: () => null,
+  simTimeZone: () => null,
   modelledListeners: () => 0,
   status: () => ({ running: false }),
   audioFaults: () => [],

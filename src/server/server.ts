@@ -101,6 +101,7 @@ export class LiveServer {
     const replay: ReplayView = {
       joinGate: () => (deps.replay ? local.joinGate() : (this.sync.peerGate() ?? OPEN_GATE)),
       simTime: () => local.simTime() ?? this.sync.peerSimTime(),
+      simTimeZone: () => local.simTimeZone() ?? this.sync.peerSimTimeZone(),
       modelledListeners: (id) => local.modelledListeners(id),
       status: () => local.status(),
       audioFaults: () => local.audioFaults(),
@@ -143,6 +144,7 @@ export class LiveServer {
       log: this.log,
       intervalMs: config.peerIntervalMs,
       localSimTime: () => local.simTime(),
+      localSimTimeZone: () => local.simTimeZone(),
       localGate: () => (deps.replay ? local.joinGate() : null),
       localFaults: () => local.audioFaults(),
       modelledListeners: (id) => local.modelledListeners(id),

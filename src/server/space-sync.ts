@@ -65,6 +65,8 @@ export class SpaceSync {
       hooks: SpaceSyncHooks;
       /** The local simulated time, if this instance runs a replay. */
       localSimTime: () => string | null;
+      /** The local replay's time zone, if this instance runs one. */
+      localSimTimeZone: () => string | null;
       /** The replay model's join gate, if this instance runs a replay (null otherwise). */
       localGate: () => JoinGate | null;
       /** The replay's audio faults in force now, if this instance runs one (none otherwise). */
@@ -92,6 +94,12 @@ export class SpaceSync {
   /** The simulated time another instance's replay reports, when this one runs none. */
   peerSimTime(): string | null {
     for (const p of this.peers.values()) if (p.counts.simTime) return p.counts.simTime;
+    return null;
+  }
+
+  /** The time zone of another instance's replay, when this one runs none. */
+  peerSimTimeZone(): string | null {
+    for (const p of this.peers.values()) if (p.counts.simTimeZone) return p.counts.simTimeZone;
     return null;
   }
 
@@ -220,9 +228,10 @@ export class SpaceSync {
     }
     const gate = this.o.localGate();
     const faults = this.o.localFaults();
+    const zone = this.o.localSimTimeZone();
     this.sentGate = gate;
     this.sentFaults = JSON.stringify(faults);
-    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime(), ...(gate ? { gate } : {}), ...(faults.length > 0 ? { faults: [...faults] } : {}) });
+    this.o.bus.publishCounts({ real, virtual, simTime: this.o.localSimTime(), ...(zone ? { simTimeZone: zone } : {}), ...(gate ? { gate } : {}), ...(faults.length > 0 ? { faults: [...faults] } : {}) });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { httpAnswers } from '../../src/cluster/index.js';
@@ -61,6 +61,29 @@ describe('stampede replay', () => {
     expect(await httpAnswers(`${url}/healthz`)).toBe(false);
   }, 60_000);
 
+  it("a night told in another time zone is printed in that zone: the progress lines, GET /api/v1/replay and the page's clock", async () => {
+    const out = outDir();
+    // the same night, as if it had happened in London (BST): 19:45 there is 14:45 in New York
+    const file = join(out, 'london.yaml');
+    await writeFile(file, (await readFile('scenarios/x-spaces-2024-08-12.yaml', 'utf8')).replace('timeZone: America/New_York', 'timeZone: Europe/London'));
+    const r = runCli(['replay', file, '--speed', 'max', '--port', '0', '--listeners', '1', '--stay', '--out', join(out, 'run')]);
+    const [, url] = await r.waitFor(/server live on (http:\/\/127\.0\.0\.1:\d+)/);
+    await r.waitFor(/The night is over; the server stays up/);
+    // piped: one progress line per 5 simulated minutes, each with the local clock and its zone
+    expect(r.stdout()).toMatch(/^19:45 GMT\+1 /m);
+    expect(r.stdout()).toMatch(/^22:55 GMT\+1 /m);
+    expect(r.stdout()).not.toMatch(/^\d\d:\d\d ET /m);
+    const { replay } = (await (await fetch(`${url}/api/v1/replay`)).json()) as { replay: { simTime: string; timeZone: string } };
+    expect(replay.timeZone).toBe('Europe/London');
+    // the listener page prints what the server said in the zone the server named (before: New York's clock, "ET")
+    const page = await (await fetch(`${url}/`)).text();
+    const source = /function simClock\([^)]*\) \{[^\n]*(?:\n  [^\n]*)*\n?\}/.exec(page)![0];
+    const simClock = new Function(`return (${source});`)() as (iso: string, zone?: string) => string;
+    expect(simClock(replay.simTime, replay.timeZone)).toBe('22:55 GMT+1');
+    r.child.kill('SIGINT');
+    expect((await r.exited).code, r.stderr()).toBe(0);
+  }, 60_000);
+
   it('--workers is checked: at most 64, and not more than the real listeners', async () => {
     for (const [args, says] of [
       [['--workers', '65'], /at most 64 workers/],
@@ -70,6 +93,28 @@ describe('stampede replay', () => {
       expect(r.code, r.stdout).not.toBe(0);
       expect(r.stderr).toMatch(says);
     }
+  });
+
+  it('--listeners 0 replays with the server live and no real clients (the default --workers 1 does not ask for one)', async () => {
+    const out = outDir();
+    const r = await runToEnd(['replay', '--speed', 'max', '--port', '0', '--listeners', '0', '--no-stay', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.withServer).toBe(true);
+    for (const e of report.expectations) expect(e.pass, `${e.name}: ${e.actual}`).toBe(true);
+    expect(report.run!.realListeners).toBeUndefined();
+  });
+
+  it('an --out folder that cannot take the report is refused before the night, not after it', async () => {
+    const out = outDir();
+    // a path under a file (ENOTDIR): as a read-only folder would be for a user who is not root
+    await writeFile(join(out, 'a-file'), '');
+    const r = await runToEnd(['replay', '--speed', 'max', '--out', join(out, 'a-file', 'report')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`stampede: --out: cannot write the report there: ENOTDIR ${join(out, 'a-file', 'report')}`);
+    // nothing was replayed: no progress line, no summary (before: the whole night ran, then ENOTDIR)
+    expect(r.stdout).not.toMatch(/\d\d:\d\d ET/);
+    expect(r.stdout).not.toContain('facts met');
   });
 
   it('fails on a scenario mistake with the field named, and writes nothing', async () => {

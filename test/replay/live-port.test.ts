@@ -16,7 +16,7 @@ describe('the replay port', () => {
 
   it('counts the modelled crowd in whole joins, carrying the fractions of the flow model', async () => {
     const t0 = Date.UTC(2024, 7, 13, 0, 0, 0);
-    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 60 });
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 60, timeZone: 'UTC' });
     const s = await startApp({}, { replay: feed });
     const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: t0, speed: 60 });
     let attempts = 0;
@@ -45,7 +45,7 @@ describe('the replay port', () => {
     const redis = await startRedisServer({ dir: dir(), clock: systemClock() });
     cleanup.push(() => redis.process.stop());
     const t0 = Date.UTC(2024, 7, 13, 20, 0, 0);
-    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 60 });
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: t0, speed: 60, timeZone: 'UTC' });
     // the replay's own instance on a shared bus, renewing its leases every 50 ms (150 ms leases)
     const s = await startApp({ redisUrl: redis.url, instanceId: 'replay', peerIntervalMs: 50 }, { replay: feed });
     const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: t0, speed: 60, timeZone: 'UTC' });
@@ -73,7 +73,7 @@ describe('the replay port', () => {
     // every kind of event the model reports has a label; a mitigation's own name is never one
     for (const t of texts) expect(simEventKind(t), t).not.toBeNull();
     expect(new Set([...texts].map(simEventKind))).toEqual(new Set(['space_opened', 'join_path_failing', 'join_path_recovered', 'mitigation', 'host_started', 'host_ended']));
-    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: 0, speed: 60 });
+    const feed = new ReplayFeed({ scenarioName: 'test', scheduledStartMs: 0, speed: 60, timeZone: 'UTC' });
     const s = await startApp({}, { replay: feed });
     const port = new LiveReplayPort({ server: s.app.server, metrics: s.app.metrics, feed, title: 'replay', hostName: 'host', scheduledStartMs: 0, speed: 60 });
     port.publish({ t: 1000, phase: 'open', listeners: 0, offered: 0, admitted: 0, attack: 0, availability: 1, latencyP50Ms: 1, latencyP99Ms: 1, attempts: 0, failures: 0, events: ['space opened', 'mitigation: admission cap'] });
