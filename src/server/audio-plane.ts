@@ -112,6 +112,11 @@ export class AudioPlane {
     faults.onDiskFault((spaceId) => this.failRecordings(spaceId));
   }
 
+  /** Bytes queued for `socket` outside Node's stream (a direct write the kernel took only in part): they count toward a connection's outbound cap too. */
+  queuedBeside(socket: Duplex): number {
+    return this.direct === null ? 0 : this.direct.pending(socket);
+  }
+
   /** A disk fault: the open recordings (of one space, or all) fail their write; returns how many did. */
   private failRecordings(spaceId: string | null): number {
     let n = 0;

@@ -53,6 +53,8 @@ export class Connections {
     private readonly config: ServerConfig,
     private readonly clock: Clock,
     private readonly metrics: ServerMetrics,
+    /** Bytes queued for a socket that ws does not see: what the fan-out's direct writes left in libuv (`AudioPlane.queuedBeside`). */
+    private readonly queuedBeside: (socket: Duplex) => number = () => 0,
   ) {}
 
   get count(): number {
@@ -129,7 +131,7 @@ export class Connections {
   send(conn: Conn, data: Buffer): void {
     const ws = conn.ws;
     if (conn.closing || ws.readyState !== 1) return;
-    if (ws.bufferedAmount + data.length > this.config.maxOutboundBytes) {
+    if (ws.bufferedAmount + this.queuedBeside(conn.socket) + data.length > this.config.maxOutboundBytes) {
       this.metrics.outboundOverflows.inc();
       // the peer has to read its way to the close frame: it gets as long as a slow consumer does
       this.shut(conn, CLOSE.SLOW_CONSUMER, 'outbound buffer over its cap', this.config.slowConsumerMs, true);

@@ -67,7 +67,7 @@ export class Hub {
     private readonly faults: ServerFaults = NO_FAULTS,
   ) {
     this.throttle = new LogThrottle(() => clock.now());
-    this.connections = new Connections(config, clock, metrics);
+    this.connections = new Connections(config, clock, metrics, (socket) => this.audio.queuedBeside(socket));
     this.audio = new AudioPlane(config, clock, metrics, log, recordingDir, faults, (conn, data) => this.connections.send(conn, data));
     this.dispatch = new Dispatch(config, metrics, this.connections, (conn, buf) => this.ingestAudio(conn.space, buf), () => clock.now());
   }
