@@ -431,13 +431,21 @@ function fanoutRound(round: number, process: number, ws: Window<FanoutWindow>[])
   };
 }
 
+/**
+ * Process p's rounds against the first process's, or null where there is no ratio to take: p is the first,
+ * either has no rounds, or the ratio is not finite (a starved shrunk run where the first delivered nothing;
+ * JSON would write Infinity as null beside a ratio that claims to be one).
+ */
+function vsFirst(p: number, mine: readonly number[], first: readonly number[]): { ratio: number; ci: [number, number] } | null {
+  if (!p || !mine.length || !first.length) return null;
+  const r = ratio(mine, first, CFG.seed);
+  return [r.median, r.lo, r.hi].every(Number.isFinite) ? { ratio: r.median, ci: [r.lo, r.hi] } : null;
+}
+
 /** Each process's median chunks per CPU-second, and its ratio to the first process's (rounds of neighbouring rounds side by side). */
 function processSpread(cell: FanoutCell, procs: Up[]): FanoutCell['processes'] {
   const of = (p: number) => cell.rounds.filter((r) => r.process === p).map((r) => r.chunksPerCpuSec);
-  return procs.map((u, p) => {
-    const r = p && of(p).length && of(0).length ? ratio(of(p), of(0), CFG.seed) : null;
-    return { ...u.proc, chunksPerCpuSec: estimate(of(p)).median, vsFirst: r ? { ratio: r.median, ci: [r.lo, r.hi] as [number, number] } : null };
-  });
+  return procs.map((u, p) => ({ ...u.proc, chunksPerCpuSec: estimate(of(p)).median, vsFirst: vsFirst(p, of(p), of(0)) }));
 }
 
 type RoundFigure = { [K in keyof FanoutRound]: FanoutRound[K] extends number ? K : never }[keyof FanoutRound];
@@ -706,10 +714,7 @@ async function partJoin(): Promise<void> {
   // the same build in another process: each case's median per process, and its ratio to the first process's
   const spread = (key: string, f: 'perSec' | 'cpuMicrosPerRequest') => {
     const of = (p: number) => rounds[key]!.filter((x) => x.process === p).map((x) => x[f]);
-    return Array.from({ length: CFG.procs }, (_, p) => {
-      const r = p && of(p).length && of(0).length ? ratio(of(p), of(0), CFG.seed) : null;
-      return { median: estimate(of(p)).median, vsFirst: r ? { ratio: r.median, ci: [r.lo, r.hi] } : null };
-    });
+    return Array.from({ length: CFG.procs }, (_, p) => ({ median: estimate(of(p)).median, vsFirst: vsFirst(p, of(p), of(0)) }));
   };
   raw.joinProcesses = Object.fromEntries(cases.map((c) => [c.key, { perSec: spread(c.key, 'perSec'), cpuMicrosPerRequest: spread(c.key, 'cpuMicrosPerRequest') }]));
   const groups = rounds[cases[0]!.key]!.map((x) => x.process ?? 0);

@@ -385,6 +385,7 @@ export class HttpApi {
     const query = Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams);
     const q = parseBody(listSpacesQuery(max), query, `the list takes limit (1 to ${max}) and after (a space id)`);
     const page = this.d.spaces.page(q.limit ?? max, q.after);
+    if (!page) throw new ApiError('BAD_REQUEST', `after: no space '${q.after}' here (it ended and was forgotten, or never was); list again without after`);
     sendJson(res, 200, { v: 1, spaces: page.spaces.map((s) => this.view(s)), next: page.next });
   }
 

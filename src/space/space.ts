@@ -241,12 +241,15 @@ export class SpaceStore {
 
   /**
    * One page of spaces in creation order: at most `limit` after the space with id `after` (from the
-   * start when absent). `next` is the id to ask for the page after, null on the last page; an `after`
-   * that is no longer known reads as the start.
+   * start when absent). `next` is the id to ask for the page after, null on the last page; null for an
+   * `after` that names no space here (forgotten since, or never here).
    */
-  page(limit: number, after?: string): { spaces: Space[]; next: string | null } {
+  page(limit: number, after?: string): { spaces: Space[]; next: string | null } | null {
+    // such a cursor has no place in the order; reading it as the start sent a pager whose cursor was
+    // forgotten between two pages back to page one, round and round while spaces ended
+    if (after !== undefined && !this.spaces.has(after)) return null;
     const out: Space[] = [];
-    let started = after === undefined || !this.spaces.has(after);
+    let started = after === undefined;
     let more = false;
     for (const [id, s] of this.spaces) {
       if (!started) {

@@ -84,6 +84,34 @@ describe('bounded spaces', () => {
     }
   });
 
+  it('refuses a page cursor that names no space here, rather than starting the list again', async () => {
+    const s = await startApp({ maxLiveSpaces: 1, maxEndedSpaces: 1, maxPageSize: 1 });
+    const a = await createSpace(s.url);
+    const b = await createSpace(s.url);
+    const c = await createSpace(s.url);
+    const first = await api<Page>(s.url, 'GET', '/api/v1/spaces?limit=1');
+    expect([first.body.spaces.map((x) => x.id), first.body.next]).toEqual([[a.id], a.id]);
+    // between two pages the cursor's space ends and is forgotten (one ended space is kept: a, then b ends)
+    for (const sp of [a, b]) {
+      await startSpace(s.url, sp.id, sp.hostToken);
+      expect((await api(s.url, 'POST', `/api/v1/spaces/${sp.id}/end`, undefined, { authorization: `Bearer ${sp.hostToken}` })).status).toBe(200);
+    }
+    expect((await api(s.url, 'GET', `/api/v1/spaces/${a.id}`)).status).toBe(404);
+    const next = await api<ErrBody>(s.url, 'GET', `/api/v1/spaces?limit=1&after=${a.id}`);
+    expect(next.status).toBe(400);
+    expect(next.body.error.code).toBe('BAD_REQUEST');
+    expect(next.body.error.message).toContain(`after: no space '${a.id}' here`);
+    // listed again from the start, the walk ends
+    const ids: string[] = [];
+    for (let after = ''; ; ) {
+      const p = await api<Page>(s.url, 'GET', `/api/v1/spaces?limit=1${after ? `&after=${after}` : ''}`);
+      ids.push(...p.body.spaces.map((x) => x.id));
+      if (p.body.next === null) break;
+      after = p.body.next;
+    }
+    expect(ids).toEqual([b.id, c.id]);
+  });
+
   it('caps live spaces, and forgets the oldest ended spaces past maxEndedSpaces', async () => {
     const s = await startApp({ maxLiveSpaces: 1, maxEndedSpaces: 1 });
     const a = await createSpace(s.url);
