@@ -118,7 +118,7 @@ describe('Space', () => {
         let after: string | undefined;
         for (let pages = 0; ; pages++) {
           expect(pages).toBeLessThanOrEqual(Math.ceil(n / limit));
-          const p = store.page(limit, after);
+          const p = store.page(limit, after)!;
           expect(p.spaces.length).toBeLessThanOrEqual(limit);
           seen.push(...p.spaces.map((s) => s.id));
           if (p.next === null) break;
