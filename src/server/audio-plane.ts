@@ -459,7 +459,7 @@ export class AudioPlane {
           continue;
         }
         // keeping up (a direct write's unsent rest counts as queued too): through Node's stream
-        if (queued + (direct === null ? 0 : direct.pending(socket)) <= skip) {
+        if (queued + this.queuedBeside(socket) <= skip) {
           if (behindSince[slot] !== 0) behindSince[slot] = 0;
           socket.write(data);
           sent++;
