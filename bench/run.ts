@@ -39,8 +39,8 @@ const CFG = {
   httpMs: num('BENCH_HTTP_MS', 2_000),
   httpConnections: num('BENCH_HTTP_CONNECTIONS', 32),
   overloadMs: num('BENCH_OVERLOAD_MS', 3_000),
-  /** Rounds per point at the join budget, the series the 10× target is judged by (6: its interval then answers the target). */
-  overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 6),
+  /** Rounds per point at the join budget, the series the 10× target is judged by (≥ 10 per cell, as every other part). */
+  overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 10),
   /** Rounds per point at the HTTP maximum (out of reach on one core, so 2 keep the part short). */
   overloadMaxRounds: num('BENCH_OVERLOAD_MAX_ROUNDS', 2),
   overloadFactors: (env.BENCH_OVERLOAD_FACTORS ?? '0.5,1,2,5,10').split(',').map(Number),
@@ -772,6 +772,8 @@ export interface OverloadPoint {
   statuses: Record<string, number>;
   /** Server CPU per answered request (admitted or refused), µs. */
   cpuMicrosPerAnswer: number;
+  /** Its user-mode part, µs (the rest is the kernel's: loopback TCP, system calls). */
+  userMicrosPerAnswer?: number;
   /** p99 of the server's event-loop delay during the point, ms (what the shedder's lag reading sees). */
   loopP99Ms: number;
   /** The worst single event-loop delay of the server during the point, ms (a stall the p99 would hide). */
@@ -784,6 +786,9 @@ export interface OverloadPoint {
   internals?: { gcMs: Record<string, number>; gcCount: Record<string, number>; joins: Record<string, number> };
   /** The load generator's timeline in slices of `ms`: requests due, 200s and refusals answered, and the worst 200's latency (ms) in each. */
   slices?: { ms: number; sent: number[]; ok: number[]; refused: number[]; okMaxMs: number[] };
+  /** Wall-clock ISO times the point began and ended (a point that spans a pause of the machine's processes is void). */
+  from?: string;
+  to?: string;
   round: number;
 }
 
@@ -871,17 +876,20 @@ async function overloadSeries(gen: Proc, definition: OverloadSeries['definition'
     // an earlier build (BENCH_BEFORE) may not read its loop delay: NaN then
     const loopDelay = () => s.proc.call<{ p99Ms: number; maxMs: number }>('loop').catch(() => ({ p99Ms: NaN, maxMs: NaN }));
     const i0 = await internals(s);
+    const from = new Date().toISOString();
     const [m0, , core0] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay(), coreBusyMicros(PIN.server)]);
     const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; dropped: number; statuses: Record<string, number>; gen: NonNullable<OverloadPoint['gen']>; slices: OverloadPoint['slices'] }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
     const [m1, loop, core1] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay(), coreBusyMicros(PIN.server)]);
     // what each answer (admitted or refused) cost the server, and how far its event loop fell behind meanwhile
     const serverMicros = m1.userMicros + m1.systemMicros - m0.userMicros - m0.systemMicros;
     const cpuMicrosPerAnswer = serverMicros / Math.max(1, o.answered);
+    const userMicrosPerAnswer = (m1.userMicros - m0.userMicros) / Math.max(1, o.answered);
     const coreOtherMs = core0 === null || core1 === null ? null : Math.max(0, core1 - core0 - serverMicros) / 1000;
     const i1 = await internals(s);
+    const to = new Date().toISOString();
     // let queues drain and the admission bucket refill before the next point (half a second when all was answered)
     await wait(Math.min(o.unanswered > 0 ? 1_000 : 500, CFG.overloadMs));
-    return { server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, dropped: o.dropped, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, loopMaxMs: loop.maxMs, coreOtherMs, gen: o.gen, internals: internalsDiff(i0, i1), slices: o.slices, round };
+    return { server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, dropped: o.dropped, statuses: o.statuses, cpuMicrosPerAnswer, userMicrosPerAnswer, loopP99Ms: loop.p99Ms, loopMaxMs: loop.maxMs, coreOtherMs, gen: o.gen, internals: internalsDiff(i0, i1), slices: o.slices, from, to, round };
   };
   try {
     // a freshly started server meets its first flood with cold code: in four runs the first 10× point of
