@@ -60,7 +60,13 @@ const CFG = {
   /** JSON merged into this build's Stampede's settings in the overload part only (not BENCH_BEFORE's): a setting tried against the build before it, paired. */
   overloadStampede: JSON.parse(env.BENCH_OVERLOAD_STAMPEDE ?? '{}') as Record<string, unknown>,
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
-  metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
+  /**
+   * Rounds of the /metrics part (its own: a round of 8 short windows takes ~2 s, and a window's figure moves
+   * with where it falls in the 100 ms chunk cadence, so more rounds, not longer windows, narrow its interval).
+   */
+  metricsRounds: Math.max(1, num('BENCH_METRICS_ROUNDS', 20)),
+  /** Scrapes per case in all, over the rounds' two windows each (400: 10 per window, as with 200 over 10 rounds until session 13). */
+  metricsSamples: num('BENCH_METRICS_SAMPLES', 400),
   /** An experiment: the /metrics scraper pauses a uniformly random 0 to this many ms before each scrape (0, the default: back to back). */
   metricsGapMs: num('BENCH_METRICS_GAP_MS', 0),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
@@ -999,7 +1005,7 @@ async function partMetrics(): Promise<void> {
     cases.push({ name: 'stampede-before-busy', s: beforeBusy, onAir: true, phase: 'random' });
     cases.push({ name: 'stampede-before-busy-tick', s: beforeBusy, onAir: true, phase: 'tick' });
   }
-  const perWindow = Math.max(2, Math.ceil(CFG.metricsSamples / (2 * CFG.rounds)));
+  const perWindow = Math.max(2, Math.ceil(CFG.metricsSamples / (2 * CFG.metricsRounds)));
   const rounds: { round: number; windows: ScrapeWindow[] }[] = [];
   const bytes: Record<string, number> = {};
   let yielded = false;
@@ -1032,9 +1038,9 @@ async function partMetrics(): Promise<void> {
     // the swarm is load, the scraper the instrument: sharing the client core, the swarm (20,000 frames/s on
     // air) yields to it, as a real Prometheus elsewhere would not wait behind the listeners' clients
     yielded = servers.every((s) => !s.swarm || yieldCpu(s.swarm.pid));
-    log(`/metrics: ${cases.map((c) => c.name).join(', ')}; ${busy.connected} listeners connected; ${CFG.rounds} rounds, ${perWindow} scrapes per window; swarm ${yielded ? 'at nice 10' : 'at normal priority (could not lower it)'}`);
+    log(`/metrics: ${cases.map((c) => c.name).join(', ')}; ${busy.connected} listeners connected; ${CFG.metricsRounds} rounds, ${perWindow} scrapes per window; swarm ${yielded ? 'at nice 10' : 'at normal priority (could not lower it)'}`);
     for (const c of cases) await window(c, 20);
-    for (let r = 0; r < CFG.rounds; r++) {
+    for (let r = 0; r < CFG.metricsRounds; r++) {
       const got = await palindrome(cases, rng.next, (c) => window(c, perWindow));
       const windows = [...got].flatMap(([c, ws]) => ws.map(({ position, w }): ScrapeWindow => ({ server: c.name, position, ms: w.ms, gapsMs: w.gapsMs, serverMs: w.serverMs, ...(w.phaseMs === undefined ? {} : { phaseMs: w.phaseMs }) })));
       rounds.push({ round: r, windows: windows.sort((a, b) => a.position - b.position) });
