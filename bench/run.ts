@@ -39,8 +39,8 @@ const CFG = {
   httpMs: num('BENCH_HTTP_MS', 2_000),
   httpConnections: num('BENCH_HTTP_CONNECTIONS', 32),
   overloadMs: num('BENCH_OVERLOAD_MS', 3_000),
-  /** Rounds per point at the join budget, the series the 10× target is judged by (6: its interval then answers the target). */
-  overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 6),
+  /** Rounds per point at the join budget, the series the 10× target is judged by (≥ 10 per cell, as every other part). */
+  overloadRounds: num('BENCH_OVERLOAD_ROUNDS', 10),
   /** Rounds per point at the HTTP maximum (out of reach on one core, so 2 keep the part short). */
   overloadMaxRounds: num('BENCH_OVERLOAD_MAX_ROUNDS', 2),
   overloadFactors: (env.BENCH_OVERLOAD_FACTORS ?? '0.5,1,2,5,10').split(',').map(Number),
@@ -60,7 +60,13 @@ const CFG = {
   /** JSON merged into this build's Stampede's settings in the overload part only (not BENCH_BEFORE's): a setting tried against the build before it, paired. */
   overloadStampede: JSON.parse(env.BENCH_OVERLOAD_STAMPEDE ?? '{}') as Record<string, unknown>,
   metricsListeners: num('BENCH_METRICS_LISTENERS', 2_000),
-  metricsSamples: num('BENCH_METRICS_SAMPLES', 200),
+  /**
+   * Rounds of the /metrics part (its own: a round of 8 short windows takes ~2 s, and a window's figure moves
+   * with where it falls in the 100 ms chunk cadence, so more rounds, not longer windows, narrow its interval).
+   */
+  metricsRounds: Math.max(1, num('BENCH_METRICS_ROUNDS', 20)),
+  /** Scrapes per case in all, over the rounds' two windows each (400: 10 per window, as with 200 over 10 rounds until session 13). */
+  metricsSamples: num('BENCH_METRICS_SAMPLES', 400),
   /** An experiment: the /metrics scraper pauses a uniformly random 0 to this many ms before each scrape (0, the default: back to back). */
   metricsGapMs: num('BENCH_METRICS_GAP_MS', 0),
   replayRounds: num('BENCH_REPLAY_ROUNDS', 5),
@@ -772,6 +778,8 @@ export interface OverloadPoint {
   statuses: Record<string, number>;
   /** Server CPU per answered request (admitted or refused), µs. */
   cpuMicrosPerAnswer: number;
+  /** Its user-mode part, µs (the rest is the kernel's: loopback TCP, system calls). */
+  userMicrosPerAnswer?: number;
   /** p99 of the server's event-loop delay during the point, ms (what the shedder's lag reading sees). */
   loopP99Ms: number;
   /** The worst single event-loop delay of the server during the point, ms (a stall the p99 would hide). */
@@ -784,6 +792,9 @@ export interface OverloadPoint {
   internals?: { gcMs: Record<string, number>; gcCount: Record<string, number>; joins: Record<string, number> };
   /** The load generator's timeline in slices of `ms`: requests due, 200s and refusals answered, and the worst 200's latency (ms) in each. */
   slices?: { ms: number; sent: number[]; ok: number[]; refused: number[]; okMaxMs: number[] };
+  /** Wall-clock ISO times the point began and ended (a point that spans a pause of the machine's processes is void). */
+  from?: string;
+  to?: string;
   round: number;
 }
 
@@ -871,17 +882,20 @@ async function overloadSeries(gen: Proc, definition: OverloadSeries['definition'
     // an earlier build (BENCH_BEFORE) may not read its loop delay: NaN then
     const loopDelay = () => s.proc.call<{ p99Ms: number; maxMs: number }>('loop').catch(() => ({ p99Ms: NaN, maxMs: NaN }));
     const i0 = await internals(s);
+    const from = new Date().toISOString();
     const [m0, , core0] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay(), coreBusyMicros(PIN.server)]);
     const o = await gen.call<{ offeredPerSec: number; goodputPerSec: number; p99Ms: number | null; answered: number; unanswered: number; dropped: number; statuses: Record<string, number>; gen: NonNullable<OverloadPoint['gen']>; slices: OverloadPoint['slices'] }>('open', { host: '127.0.0.1', port: s.port, method: 'POST', path: joinPath(s), body: '', rate: capacity * factor, connections: CFG.httpConnections, durationMs: CFG.overloadMs, graceMs: Math.min(2_000, CFG.overloadMs) });
     const [m1, loop, core1] = await Promise.all([s.proc.call<Mark>('mark'), loopDelay(), coreBusyMicros(PIN.server)]);
     // what each answer (admitted or refused) cost the server, and how far its event loop fell behind meanwhile
     const serverMicros = m1.userMicros + m1.systemMicros - m0.userMicros - m0.systemMicros;
     const cpuMicrosPerAnswer = serverMicros / Math.max(1, o.answered);
+    const userMicrosPerAnswer = (m1.userMicros - m0.userMicros) / Math.max(1, o.answered);
     const coreOtherMs = core0 === null || core1 === null ? null : Math.max(0, core1 - core0 - serverMicros) / 1000;
     const i1 = await internals(s);
+    const to = new Date().toISOString();
     // let queues drain and the admission bucket refill before the next point (half a second when all was answered)
     await wait(Math.min(o.unanswered > 0 ? 1_000 : 500, CFG.overloadMs));
-    return { server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, dropped: o.dropped, statuses: o.statuses, cpuMicrosPerAnswer, loopP99Ms: loop.p99Ms, loopMaxMs: loop.maxMs, coreOtherMs, gen: o.gen, internals: internalsDiff(i0, i1), slices: o.slices, round };
+    return { server: s.name, factor, offeredPerSec: o.offeredPerSec, goodputPerSec: o.goodputPerSec, p99Ms: o.p99Ms, unanswered: o.unanswered, dropped: o.dropped, statuses: o.statuses, cpuMicrosPerAnswer, userMicrosPerAnswer, loopP99Ms: loop.p99Ms, loopMaxMs: loop.maxMs, coreOtherMs, gen: o.gen, internals: internalsDiff(i0, i1), slices: o.slices, from, to, round };
   };
   try {
     // a freshly started server meets its first flood with cold code: in four runs the first 10× point of
@@ -991,7 +1005,7 @@ async function partMetrics(): Promise<void> {
     cases.push({ name: 'stampede-before-busy', s: beforeBusy, onAir: true, phase: 'random' });
     cases.push({ name: 'stampede-before-busy-tick', s: beforeBusy, onAir: true, phase: 'tick' });
   }
-  const perWindow = Math.max(2, Math.ceil(CFG.metricsSamples / (2 * CFG.rounds)));
+  const perWindow = Math.max(2, Math.ceil(CFG.metricsSamples / (2 * CFG.metricsRounds)));
   const rounds: { round: number; windows: ScrapeWindow[] }[] = [];
   const bytes: Record<string, number> = {};
   let yielded = false;
@@ -1024,9 +1038,9 @@ async function partMetrics(): Promise<void> {
     // the swarm is load, the scraper the instrument: sharing the client core, the swarm (20,000 frames/s on
     // air) yields to it, as a real Prometheus elsewhere would not wait behind the listeners' clients
     yielded = servers.every((s) => !s.swarm || yieldCpu(s.swarm.pid));
-    log(`/metrics: ${cases.map((c) => c.name).join(', ')}; ${busy.connected} listeners connected; ${CFG.rounds} rounds, ${perWindow} scrapes per window; swarm ${yielded ? 'at nice 10' : 'at normal priority (could not lower it)'}`);
+    log(`/metrics: ${cases.map((c) => c.name).join(', ')}; ${busy.connected} listeners connected; ${CFG.metricsRounds} rounds, ${perWindow} scrapes per window; swarm ${yielded ? 'at nice 10' : 'at normal priority (could not lower it)'}`);
     for (const c of cases) await window(c, 20);
-    for (let r = 0; r < CFG.rounds; r++) {
+    for (let r = 0; r < CFG.metricsRounds; r++) {
       const got = await palindrome(cases, rng.next, (c) => window(c, perWindow));
       const windows = [...got].flatMap(([c, ws]) => ws.map(({ position, w }): ScrapeWindow => ({ server: c.name, position, ms: w.ms, gapsMs: w.gapsMs, serverMs: w.serverMs, ...(w.phaseMs === undefined ? {} : { phaseMs: w.phaseMs }) })));
       rounds.push({ round: r, windows: windows.sort((a, b) => a.position - b.position) });

@@ -86,6 +86,15 @@ export const SERVER_DEFAULTS = {
   admissionTurnMs: 4,
   admissionsPerTurn: 16,
   /**
+   * Within one event-loop turn that other work keeps long (a flood of refused joins), the admission queue
+   * takes a fresh budget every `admissionRefreshTurns` × `admissionTurnMs`. In such a turn the count binds
+   * (16 joins are about 1 ms), so the queue admits at most `admissionsPerTurn` per refresh: 4,000/s at 1,
+   * 2,000/s at 2 — no margin over the default join rate, and below a higher one (at 2,500 joins/s, p99 of
+   * admitted joins 3× longer than at 1); 1,333/s at 3 starved admissions (docs/bench.md, Graceful overload,
+   * sessions 12 and 13). The bucket still bounds what is admitted; this bounds how long an admitted join waits.
+   */
+  admissionRefreshTurns: 1,
+  /**
    * One bounded outbound path (reliability.md #19): no message of any kind is queued past this many
    * bytes for one connection; audio is skipped, a control message closes the connection with 4001.
    */
@@ -209,6 +218,7 @@ export const serverConfigSchema = z.strictObject({
   fanoutDirectWrite: z.boolean(),
   admissionTurnMs: z.number().positive().max(100),
   admissionsPerTurn: positive,
+  admissionRefreshTurns: z.number().positive().max(100),
   fanoutCoalesceMaxHoldMs: positive.max(10_000),
   maxOutboundBytes: positive.min(64 * 1024),
   maxBadMessages: positive,

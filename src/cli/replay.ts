@@ -231,7 +231,7 @@ async function replayCommand(scenarioFile: string, o: ReplayOpts): Promise<numbe
     );
   } else if (started.url) {
     const url = started.url;
-    say(`Replaying ${scenario.event.name} at ${speed}× — server live on ${url}\n${whatIf}  dashboard ${url}/dashboard\n  page     ${url}/\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n`);
+    say(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full speed' : `${speed}×`} — server live on ${url}\n${whatIf}  dashboard ${url}/dashboard\n  page     ${url}/\n  API      ${url}/api/v1/spaces/${started.spaceId}\n  replay   ${url}/api/v1/replay\n  metrics  ${url}/metrics\n`);
     if (started.listeners > 0) say(`  ${started.listeners} real listeners join through the same join path${inWorkers}\n`);
   } else {
     say(`Replaying ${scenario.event.name} at ${speed === 'max' ? 'full' : `${speed}×`} speed, model only\n${whatIf}`);

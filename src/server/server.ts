@@ -255,13 +255,21 @@ export class LiveServer {
       attach: (ws, socket, space, role, name, ip, after) => this.hub.attach(ws, socket, space, role, name, ip, after),
     });
     // joins and upgrades arrive in crowds: they are handled for at most `admissionTurnMs` between two of the
-    // queue's event-loop turns, the rest in the next turns, so a crowd arriving together cannot stall the loop
-    // (reliability.md #15); each is tens of µs, so the clock is read after each. One budget a turn is not enough when other work makes turns long: under a flood
-    // of refusals a turn lasted 100–2,000 ms, 16 joins a turn admitted a fraction of the join rate, and the
-    // joins holding tokens waited seconds (docs/bench.md, Graceful overload, session 12); so within a long
-    // turn the budget starts afresh every 2 × `admissionTurnMs` (admissions take at most half of it), at an
-    // arrival or at a refused join
-    const arrivals = new PacedQueue<Arrival>({ ms: config.admissionTurnMs, items: config.admissionsPerTurn, checkEvery: 1, now: () => clock.monotonic(), run: (a) => a.run(), done: () => undefined, refreshMs: 2 * config.admissionTurnMs });
+    // queue's event-loop turns, the rest in the next turns, so a crowd arriving together cannot stall the
+    // loop (reliability.md #15); each is tens of µs, so the clock is read after each. One budget a turn is
+    // not enough when other work makes turns long: under a flood of refusals a turn lasted 100–2,000 ms,
+    // 16 joins a turn admitted a fraction of the join rate, and the joins holding tokens waited seconds
+    // (docs/bench.md, Graceful overload, session 12); so within a long turn the budget starts afresh every
+    // `admissionRefreshTurns` × `admissionTurnMs` (at an arrival or at a refused join)
+    const arrivals = new PacedQueue<Arrival>({
+      ms: config.admissionTurnMs,
+      items: config.admissionsPerTurn,
+      checkEvery: 1,
+      now: () => clock.monotonic(),
+      run: (a) => a.run(),
+      done: () => undefined,
+      refreshMs: config.admissionRefreshTurns * config.admissionTurnMs,
+    });
     this.http.on('request', (req, res) => {
       if (!HttpApi.isJoin(req)) return void this.api.handle(req, res);
       // a join the gate will not take is refused before routing, the body or any JSON work; one it lets

@@ -194,20 +194,30 @@ export class ScenarioError extends Error {
   }
 }
 
-/** Unix ms of a local clock time on a date in an IANA time zone, without a tz library. */
+/**
+ * Unix ms of a local clock time on a date in an IANA time zone, without a tz library. A time that occurs
+ * twice (the hour a fall-back repeats) is the first of the two; one that never occurs (the hour a
+ * spring-forward skips) is read with the offset before the change, so 02:30 on the day New York skips
+ * 02:00–03:00 is 03:30 EDT — as Temporal's `compatible` disambiguation and most calendars do.
+ */
 export function localToUtcMs(date: string, time: string, timeZone: string): number {
   const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
   const [h, mi, s = 0] = time.split(':').map(Number) as [number, number, number?];
-  const guess = Date.UTC(y, mo - 1, d, h, mi, s);
-  // the zone's offset at that instant, read back through Intl; two passes settle DST edges
+  const wall = Date.UTC(y, mo - 1, d, h, mi, s);
+  const format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  /** The zone's offset at an instant, read back through Intl. */
   const offsetAt = (t: number): number => {
-    const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(t));
+    const parts = format.formatToParts(new Date(t));
     const get = (k: string): number => Number(parts.find((p) => p.type === k)?.value);
     return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - t;
   };
-  let t = guess - offsetAt(guess);
-  t = guess - offsetAt(t);
-  return t;
+  // a zone changes its offset at most once within a day either side: the offsets a day before and after
+  // are the only candidates
+  const DAY = 86_400_000;
+  const before = offsetAt(wall - DAY);
+  const after = offsetAt(wall + DAY);
+  const fits = [wall - before, wall - after].filter((t) => offsetAt(t) === wall - t).sort((a, b) => a - b);
+  return fits[0] ?? wall - before;
 }
 
 /** Sets `path` (dots and [i]) in a plain object to `value`; unknown intermediate keys are an issue. */

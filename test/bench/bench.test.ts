@@ -73,6 +73,7 @@ describe('npm run bench', () => {
       BENCH_OVERLOAD_FACTORS: '0.5,2',
       BENCH_OVERLOAD_BUDGET: '500',
       BENCH_METRICS_LISTENERS: '40',
+      BENCH_METRICS_ROUNDS: '2',
       BENCH_METRICS_SAMPLES: '20',
       BENCH_REPLAY_ROUNDS: '1',
       // every part of the default run, the scale-out part with 1 and 2 instances (3 in a real run)

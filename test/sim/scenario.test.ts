@@ -39,6 +39,15 @@ describe('scenario files', () => {
   it('converts clock times across a DST change', () => {
     expect(new Date(localToUtcMs('2024-03-10', '03:30', 'America/New_York')).toISOString()).toBe('2024-03-10T07:30:00.000Z');
     expect(new Date(localToUtcMs('2024-01-10', '20:00', 'America/New_York')).toISOString()).toBe('2024-01-11T01:00:00.000Z');
+    // 02:30 does not occur on 10 March 2024 in New York (02:00 EST is 03:00 EDT): it reads as 03:30 EDT, not 01:30 EST
+    expect(new Date(localToUtcMs('2024-03-10', '02:30', 'America/New_York')).toISOString()).toBe('2024-03-10T07:30:00.000Z');
+    expect(new Date(localToUtcMs('2024-03-10', '01:59', 'America/New_York')).toISOString()).toBe('2024-03-10T06:59:00.000Z');
+    // 01:30 occurs twice on 3 November 2024 (EDT, then EST): the first
+    expect(new Date(localToUtcMs('2024-11-03', '01:30', 'America/New_York')).toISOString()).toBe('2024-11-03T05:30:00.000Z');
+    expect(new Date(localToUtcMs('2024-11-03', '02:30', 'America/New_York')).toISOString()).toBe('2024-11-03T07:30:00.000Z');
+    // a zone east of UTC, and one with a half-hour offset and no DST
+    expect(new Date(localToUtcMs('2024-03-31', '02:30', 'Europe/Berlin')).toISOString()).toBe('2024-03-31T01:30:00.000Z');
+    expect(new Date(localToUtcMs('2024-08-12', '20:00', 'Asia/Kolkata')).toISOString()).toBe('2024-08-12T14:30:00.000Z');
   });
 
   it('rejects an unknown field, naming its path', async () => {
