@@ -9,7 +9,7 @@ import { writeAtomic } from '../src/write-atomic.js';
 import { coreBusyMicros, pinning, pinSelf, spawnProc, yieldCpu, type MemReading, type Proc } from './lib/proc.js';
 import { overloadSvg, renderMarkdown } from './lib/report.js';
 import { Ledger, type Comparison } from './lib/entries.js';
-import { quantileSorted } from 'simple-statistics';
+import { quantile as quantileOf } from 'simple-statistics';
 import { estimate, palindrome, ratio, shuffled, type Estimate, type Window } from './lib/stats.js';
 import { CHUNK_INTERVAL_MS, type Mark } from './servers/child.js';
 import { partCluster } from './cluster.js';
@@ -399,7 +399,7 @@ async function measure(u: Up, position: number): Promise<FanoutWindow> {
 }
 
 /** The q-quantile of `xs` (NaN for none). */
-const quantile = (xs: number[], q: number) => (xs.length ? quantileSorted([...xs].sort((a, b) => a - b), q) : NaN);
+const quantile = (xs: number[], q: number) => (xs.length ? quantileOf(xs, q) : NaN);
 
 /** A contestant's two windows of a round as one round: chunks over CPU of both, the mean of their percentiles. */
 function fanoutRound(round: number, process: number, ws: Window<FanoutWindow>[]): FanoutRound {

@@ -21,15 +21,19 @@ serveChild(async () => {
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  let direct = 0;
   return {
     port: (server.address() as AddressInfo).port,
     broadcast: (buf) => {
       const frame = binaryFrame(buf);
       const s = sockets.sockets;
-      for (let i = 0; i < s.length; i++) if (!writer.write(s[i]!, frame)) s[i]!.write(frame);
+      for (let i = 0; i < s.length; i++) {
+        if (writer.write(s[i]!, frame)) direct++;
+        else s[i]!.write(frame);
+      }
     },
     stop: async () => {
-      process.stderr.write(`net-floor-direct: ${writer.direct} direct writes, ${writer.partial} partial\n`);
+      process.stderr.write(`net-floor-direct: ${direct} direct writes, ${writer.partial} partial\n`);
       for (const s of sockets.clear()) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },

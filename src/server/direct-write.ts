@@ -60,8 +60,7 @@ export class DirectWriter {
   private req: WriteReq;
   /** Bytes of our own writes still in libuv's queue, by socket: only sockets whose write went in part are here. */
   private readonly remainders = new Map<Duplex, number>();
-  /** Writes that went straight to the handle, and those of them the kernel took only part of. */
-  direct = 0;
+  /** Direct writes the kernel took only part of (their rest queued in libuv), since this writer was made. */
   partial = 0;
 
   private constructor(
@@ -106,7 +105,6 @@ export class DirectWriter {
     if (!h || s.writableLength !== 0 || !s.writable || s.timeout || s.connecting || h.writeQueueSize !== 0) return false;
     const req = this.req;
     const err = h.writeBuffer(req, data);
-    this.direct++;
     if (err !== 0) {
       s.destroy(this.error(err));
       return true;
